@@ -1,0 +1,61 @@
+"""Object keys: validation of untrusted keys and the layout of seqoia's own keys.
+
+Every key that reaches a backend passes :func:`validate_key`, so a hostile key from an
+event ("../../etc/passwd", "a//b", a key with a newline) is refused with a clear error
+before it can name a file outside the local store or confuse a listing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from seqoia.errors import InvalidKeyError
+
+MAX_KEY_BYTES = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A subject or stage name: one path segment, safe in keys, file names and logs.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` unchanged when it is a safe object key, else raise."""
+    if not isinstance(key, str) or not key:
+        raise InvalidKeyError("empty object key", file=repr(key))
+    shown = repr(key[:120])
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidKeyError(f"object key longer than {MAX_KEY_BYTES} bytes", file=shown)
+    if _CONTROL.search(key):
+        raise InvalidKeyError("object key contains control characters", file=shown)
+    if key.startswith("/") or key.startswith("\\") or re.match(r"^[A-Za-z]:", key):
+        raise InvalidKeyError("object key is an absolute path", file=shown)
+    if "\\" in key:
+        raise InvalidKeyError("object key contains a backslash", file=shown)
+    segments = key.split("/")
+    # A trailing "/" (a folder marker some tools write) leaves one empty last segment.
+    inner = segments[:-1] if segments[-1] == "" else segments
+    for segment in inner:
+        if segment == "":
+            raise InvalidKeyError("object key has an empty path segment ('//')", file=shown)
+        if segment in (".", ".."):
+            raise InvalidKeyError(f"object key has a {segment!r} path segment", file=shown)
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Like :func:`validate_key`, but the empty prefix (everything) is allowed."""
+    return prefix if prefix == "" else validate_key(prefix)
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    """Check a stage name or subject identifier: one safe path segment."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidKeyError(
+            f"invalid {what} {name!r}: use letters, digits, '.', '_', '+', '-' "
+            "(at most 128, starting with a letter or digit)"
+        )
+    return name
+
+
+def join(*parts: str) -> str:
+    """Join key segments with ``/``, ignoring empty ones."""
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))

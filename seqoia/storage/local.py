@@ -1,0 +1,430 @@
+"""The local-folder object store: seqoia's embedded default.
+
+Each key is a file under ``root``. Writes go to a temporary file in the target's own
+folder and are renamed into place, so a reader never sees half an object. Conditional
+writes are atomic across processes: ``if_none_match`` links the finished temporary file
+to the key (``link`` fails if the name exists), and ``if_match`` compares and replaces
+under an ``flock`` on one of a fixed set of lock files kept in ``<root>/.seqoia-locks``.
+Unconditional puts and deletes take the same lock, so a compare-and-swap is never
+interleaved with another writer of the same key.
+
+The ETag is the MD5 of the content, as S3 gives for single-part uploads. It is cached in
+an extended attribute with the size and mtime it was computed for, so listing does not
+re-read files; a compare-and-swap always hashes the current bytes instead of trusting it.
+
+Names starting with ``.seqoia-`` are reserved for temporary and lock files: they are
+never listed and no key may use them. A key cannot be both an object and a "folder"
+(``a`` and ``a/b``) in a file system; writing the second raises StorageError.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import stat
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from seqoia.errors import (
+    InvalidKeyError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StorageError,
+)
+from seqoia.storage.base import ObjectInfo, ObjectStore
+from seqoia.storage.keys import validate_key, validate_prefix
+
+RESERVED = ".seqoia-"
+_LOCK_DIR = ".seqoia-locks"
+#: Lock striping bounds the number of lock files whatever the number of keys.
+_LOCK_STRIPES = 1024
+_ETAG_XATTR = "user.seqoia.etag"
+_CHUNK_BYTES = 1024 * 1024
+#: A writer whose folder is removed by a concurrent delete retries this many times.
+_MKDIR_ATTEMPTS = 5
+
+
+class LocalStore(ObjectStore):
+    """Objects as files under ``root``; ``fsync`` makes plain puts durable too."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self.root = Path(os.path.realpath(root))
+            (self.root / _LOCK_DIR).mkdir(exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot open local store at {root}: {err}") from err
+        self._root_str = str(self.root)
+        self._root_sep = self._root_str.rstrip(os.sep) + os.sep
+        self._fsync = fsync
+        self.url = "file://" + self._root_str
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self._root_str!r})"
+
+    # -- paths ---------------------------------------------------------------------
+    def _path(self, key: str) -> str:
+        """The file of ``key``, refused if it would leave the root or use a reserved name."""
+        validate_key(key)
+        if key.endswith("/"):
+            raise InvalidKeyError(
+                "the local store cannot hold folder-marker keys ending with '/'",
+                file=repr(key[:120]),
+            )
+        for segment in key.split("/"):
+            if segment.startswith(RESERVED):
+                raise InvalidKeyError(
+                    f"object key uses the reserved name prefix {RESERVED!r}", file=repr(key[:120])
+                )
+        path = os.path.join(self._root_str, key)
+        # Keys are already free of '..' and absolute parts; a symlink planted inside the
+        # root is the one remaining way out, so resolve and check (defence in depth).
+        if not os.path.realpath(path).startswith(self._root_sep):
+            raise InvalidKeyError("object key resolves outside the store", file=repr(key[:120]))
+        return path
+
+    def _key_of(self, path: str) -> str:
+        return path[len(self._root_sep) :]
+
+    @contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        stripe = zlib.crc32(key.encode("utf-8", "surrogatepass")) % _LOCK_STRIPES
+        lock_path = os.path.join(self._root_str, _LOCK_DIR, f"{stripe:04d}")
+        # One open file description per call: flock then excludes other threads too.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    # -- writes --------------------------------------------------------------------
+    def put_bytes(
+        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str:
+        """Write ``data`` at ``key`` atomically, optionally only if absent or unchanged."""
+        if if_none_match and if_match is not None:
+            raise ValueError("if_none_match and if_match cannot be combined")
+        path = self._path(key)
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        conditional = if_none_match or if_match is not None
+        try:
+            tmp = self._write_temp(path, data, etag, fsync=conditional or self._fsync)
+            try:
+                if if_none_match:
+                    self._link_new(key, tmp, path)
+                else:
+                    with self._locked(key):
+                        if if_match is not None and self._current_etag(path) != if_match:
+                            raise PreconditionFailedError(key)
+                        os.replace(tmp, path)
+                if conditional or self._fsync:
+                    _fsync_dir(os.path.dirname(path))
+            finally:
+                _unlink_quietly(tmp)
+        except OSError as err:
+            raise _storage_error("put", key, err) from err
+        return etag
+
+    def _link_new(self, key: str, tmp: str, path: str) -> None:
+        try:
+            os.link(tmp, path)
+        except FileExistsError as err:
+            raise PreconditionFailedError(key) from err
+        except IsADirectoryError as err:  # pragma: no cover - link reports EEXIST
+            raise PreconditionFailedError(key) from err
+
+    def _current_etag(self, path: str) -> str | None:
+        try:
+            with open(path, "rb") as f:
+                return _md5_stream(f)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def _write_temp(self, path: str, data: bytes, etag: str, *, fsync: bool) -> str:
+        fd, tmp = self._open_temp(path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            _tag(fd, etag)
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+    def _open_temp(self, path: str) -> tuple[int, str]:
+        """Create an exclusive temporary file beside ``path``, making folders as needed."""
+        folder = os.path.dirname(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        for attempt in range(_MKDIR_ATTEMPTS):
+            tmp = os.path.join(folder, f"{RESERVED}tmp.{uuid.uuid4().hex}")
+            try:
+                return os.open(tmp, flags, 0o644), tmp
+            except FileNotFoundError:
+                # The folder is missing, or a concurrent delete just pruned it.
+                if attempt == _MKDIR_ATTEMPTS - 1:
+                    raise
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                except FileExistsError as err:  # a file sits where a folder must be
+                    raise NotADirectoryError(errno.ENOTDIR, "not a folder", folder) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def upload_file(self, key: str, path: Path) -> ObjectInfo:
+        """Copy a local file to ``key`` through a temporary file and a rename."""
+        target = self._path(key)
+        try:
+            src = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as err:
+            raise StorageError(f"cannot read {path} to upload to {key!r}: {err}") from err
+        try:
+            with src:
+                fd, tmp = self._open_temp(target)
+                try:
+                    with os.fdopen(fd, "wb", closefd=True) as dst:
+                        digest = hashlib.md5(usedforsecurity=False)
+                        while chunk := src.read(_CHUNK_BYTES):
+                            digest.update(chunk)
+                            dst.write(chunk)
+                        dst.flush()
+                        etag = digest.hexdigest()
+                        _tag(dst.fileno(), etag)
+                        if self._fsync:
+                            os.fsync(dst.fileno())
+                    with self._locked(key):
+                        os.replace(tmp, target)
+                    if self._fsync:
+                        _fsync_dir(os.path.dirname(target))
+                finally:
+                    _unlink_quietly(tmp)
+            st = os.stat(target)
+        except OSError as err:
+            raise _storage_error("upload", key, err) from err
+        return ObjectInfo(key, st.st_size, etag, _mtime(st))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` and the folders it leaves empty; absent keys are fine."""
+        path = self._path(key)
+        try:
+            with self._locked(key):
+                os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except IsADirectoryError:
+            return  # a "folder", not an object: nothing is stored at this key
+        except OSError as err:
+            raise _storage_error("delete", key, err) from err
+        self._prune(os.path.dirname(path))
+
+    def _prune(self, folder: str) -> None:
+        while folder.startswith(self._root_sep):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                return  # not empty (or already gone): stop climbing
+            folder = os.path.dirname(folder)
+
+    # -- reads ---------------------------------------------------------------------
+    def get_bytes(self, key: str) -> tuple[bytes, str]:
+        """Read the whole object and hash it: the ETag always matches the bytes."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+            raise ObjectNotFoundError(key) from err
+        except OSError as err:
+            raise _storage_error("get", key, err) from err
+        return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def open_read(self, key: str) -> BinaryIO:
+        """Open the file for buffered streaming reads."""
+        path = self._path(key)
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+            raise ObjectNotFoundError(key) from err
+        except OSError as err:
+            raise _storage_error("open", key, err) from err
+
+    def download_file(self, key: str, path: Path) -> None:
+        """Copy ``key`` to ``path`` through a temporary file beside it."""
+        src_path = self._path(key)
+        try:
+            src = open(src_path, "rb")  # noqa: SIM115 - closed below
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+            raise ObjectNotFoundError(key) from err
+        except OSError as err:
+            raise _storage_error("download", key, err) from err
+        tmp = path.with_name(f"{RESERVED}tmp.{uuid.uuid4().hex}.{path.name}"[:255])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with src, open(tmp, "xb") as dst:
+                # sendfile/copy_file_range under the hood: no bytes through Python.
+                _copy_fd(src.fileno(), dst.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            _unlink_quietly(str(tmp))
+            raise StorageError(f"cannot download {key!r} to {path}: {err}") from err
+        except BaseException:
+            _unlink_quietly(str(tmp))
+            raise
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Stat the file; ``None`` when it is absent."""
+        path = self._path(key)
+        try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            return ObjectInfo(key, st.st_size, _etag_of(path, st), _mtime(st))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as err:
+            raise _storage_error("head", key, err) from err
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Walk the folders below ``prefix`` in key (code point = UTF-8 byte) order."""
+        validate_prefix(prefix)
+        folder_key, _, start = prefix.rpartition("/")
+        folder = os.path.join(self._root_str, folder_key) if folder_key else self._root_str
+        if folder_key and not os.path.realpath(folder).startswith(self._root_sep):
+            raise InvalidKeyError("prefix resolves outside the store", file=repr(prefix[:120]))
+        try:
+            yield from self._walk(folder, start)
+        except OSError as err:
+            raise _storage_error("list", prefix, err) from err
+
+    def _walk(self, folder: str, start: str = "") -> Iterator[ObjectInfo]:
+        try:
+            with os.scandir(folder) as it:
+                entries = [e for e in it if e.name.startswith(start) and not _hidden(e.name)]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        # A folder sorts as "name/" so that "a-b" comes before "a/x", as in S3.
+        dirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        for entry in sorted(entries, key=lambda e: e.name + "/" if e.name in dirs else e.name):
+            if entry.name in dirs:
+                yield from self._walk(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    etag = _etag_of(entry.path, st)
+                except FileNotFoundError:
+                    continue  # deleted while we listed
+                yield ObjectInfo(self._key_of(entry.path), st.st_size, etag, _mtime(st))
+
+    def list_children(self, prefix: str) -> list[str]:
+        """Names of the objects and non-empty folders directly under ``prefix``."""
+        validate_prefix(prefix)
+        if prefix and not prefix.endswith("/"):
+            raise InvalidKeyError("a children prefix must end with '/'", file=repr(prefix[:120]))
+        folder = os.path.join(self._root_str, prefix) if prefix else self._root_str
+        if prefix and not os.path.realpath(folder).startswith(self._root_sep):
+            raise InvalidKeyError("prefix resolves outside the store", file=repr(prefix[:120]))
+        try:
+            with os.scandir(folder) as it:
+                names = [
+                    e.name
+                    for e in it
+                    if not _hidden(e.name)
+                    and (
+                        e.is_file(follow_symlinks=False)
+                        or (e.is_dir(follow_symlinks=False) and self._holds_objects(e.path))
+                    )
+                ]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as err:
+            raise _storage_error("list", prefix, err) from err
+        return sorted(names)
+
+    def _holds_objects(self, folder: str) -> bool:
+        """Whether a folder holds any object (S3 has no empty folders)."""
+        return next(iter(self._walk(folder)), None) is not None
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(RESERVED)
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC)
+
+
+def _md5_stream(f: BinaryIO) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := f.read(_CHUNK_BYTES):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tag(fd: int, etag: str) -> None:
+    """Remember the ETag beside the bytes; mtime and size are checked when it is read."""
+    st = os.fstat(fd)
+    # Without user xattrs on this file system the ETag is recomputed when asked.
+    with suppress(OSError):
+        os.setxattr(fd, _ETAG_XATTR, f"{etag}:{st.st_size}:{st.st_mtime_ns}".encode())
+
+
+def _etag_of(path: str, st: os.stat_result) -> str:
+    try:
+        etag, size, mtime_ns = os.getxattr(path, _ETAG_XATTR).decode().split(":")
+        if int(size) == st.st_size and int(mtime_ns) == st.st_mtime_ns:
+            return etag
+    except (OSError, ValueError):
+        pass  # written by something else, or changed in place since: hash it
+    with open(path, "rb") as f:
+        return _md5_stream(f)
+
+
+def _copy_fd(src: int, dst: int) -> None:
+    """Copy in the kernel where it can; fall back to reads where it cannot (EXDEV...)."""
+    try:
+        while os.copy_file_range(src, dst, _CHUNK_BYTES * 64):
+            pass
+        return
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+    # The offsets moved with what was copied; carry on from there.
+    while chunk := os.read(src, _CHUNK_BYTES):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    with suppress(OSError):
+        os.unlink(path)
+
+
+def _storage_error(operation: str, key: str, err: OSError) -> StorageError:
+    if isinstance(err, NotADirectoryError | FileExistsError | IsADirectoryError):
+        return StorageError(
+            f"cannot {operation} {key!r}: a key cannot be both an object and a folder ({err})"
+        )
+    return StorageError(f"cannot {operation} {key!r}: {err.strerror or err}")

@@ -1,0 +1,372 @@
+"""The S3 object store: AWS S3 and S3-compatible servers (MinIO, Ceph RGW, Scality).
+
+Conditional writes use S3's own ``If-None-Match: *`` and ``If-Match: <etag>`` on
+PutObject, which AWS and recent MinIO / Ceph enforce atomically; the manifest commit
+protocol rests on them. Files above ``multipart_threshold_bytes`` move as multipart
+transfers through ``boto3.s3.transfer``. Server-side encryption, when configured, is
+requested on every write. botocore retries throttling and transient faults itself
+(``standard`` or ``adaptive`` mode); whatever still fails is translated here, at the
+boundary, into :mod:`seqoia.errors`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import boto3
+import boto3.exceptions
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from seqoia.errors import (
+    ConfigurationError,
+    InvalidKeyError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StorageError,
+)
+from seqoia.storage.base import ObjectInfo, ObjectStore
+from seqoia.storage.keys import validate_key, validate_prefix
+
+MIB = 1024 * 1024
+#: S3 refuses parts smaller than this (except the last).
+MIN_PART_BYTES = 5 * MIB
+_DELETE_BATCH = 1000
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_SSE_MODES = {"AES256", "aws:kms"}
+_RETRY_MODES = {"standard", "adaptive"}
+
+
+class S3Store(ObjectStore):
+    """A bucket, or a key prefix inside one, seen as an :class:`ObjectStore`."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+        sse: str | None = None,
+        kms_key_id: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        path_style: bool = True,
+        multipart_threshold_bytes: int = 64 * MIB,
+        max_attempts: int = 10,
+        retry_mode: str = "standard",
+        max_pool_connections: int = 32,
+    ) -> None:
+        if not bucket:
+            raise ConfigurationError("an S3 store needs a bucket name")
+        if sse is not None and sse not in _SSE_MODES:
+            raise ConfigurationError(
+                f"unknown server-side encryption {sse!r}: use AES256 or aws:kms"
+            )
+        if kms_key_id and sse != "aws:kms":
+            raise ConfigurationError("kms_key_id needs sse='aws:kms'")
+        if retry_mode not in _RETRY_MODES:
+            raise ConfigurationError(f"unknown retry mode {retry_mode!r}: use standard or adaptive")
+        if multipart_threshold_bytes < MIN_PART_BYTES:
+            raise ConfigurationError(
+                f"multipart_threshold_bytes must be at least {MIN_PART_BYTES} (S3's part minimum)"
+            )
+        if (access_key is None) != (secret_key is None):
+            raise ConfigurationError("give both access_key and secret_key, or neither")
+        prefix = prefix.strip("/")
+        self.prefix = validate_prefix(prefix + "/" if prefix else "")
+        self.bucket = bucket
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._sse_args: dict[str, str] = {}
+        if sse:
+            self._sse_args["ServerSideEncryption"] = sse
+        if kms_key_id:
+            self._sse_args["SSEKMSKeyId"] = kms_key_id
+        config = Config(
+            region_name=region,
+            retries={"mode": retry_mode, "max_attempts": max_attempts},  # type: ignore[typeddict-item]
+            s3={"addressing_style": "path" if path_style else "auto"},
+            max_pool_connections=max_pool_connections,
+            # botocore >= 1.36 adds CRC checksums to every request by default, which
+            # several S3-compatible servers refuse; send them only where S3 requires.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        # A session per store: boto3's default session is not thread-safe to create from.
+        session = boto3.session.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
+        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        self._transfer = TransferConfig(
+            multipart_threshold=multipart_threshold_bytes,
+            multipart_chunksize=max(MIN_PART_BYTES, min(multipart_threshold_bytes, 64 * MIB)),
+            max_concurrency=4,
+        )
+        self._multipart_threshold = multipart_threshold_bytes
+        query = f"?endpoint_url={endpoint_url}" if endpoint_url else ""
+        self.url = f"s3://{bucket}/{self.prefix}{query}"
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r})"
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, for callers that need an S3 feature this class lacks."""
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def _strip(self, full_key: str) -> str:
+        return full_key[len(self.prefix) :]
+
+    # -- bucket ----------------------------------------------------------------------
+    def create_bucket(self) -> None:
+        """Create the bucket if it does not exist yet (for tests and first set-up)."""
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        if self.region and self.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self._client.create_bucket(**args)
+        except botocore.exceptions.ClientError as err:
+            if _code(err) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise self._error("create bucket", "", err) from err
+        except botocore.exceptions.BotoCoreError as err:
+            raise self._error("create bucket", "", err) from err
+
+    # -- writes ----------------------------------------------------------------------
+    def put_bytes(
+        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str:
+        """PutObject, conditional on absence (``If-None-Match: *``) or on the ETag."""
+        if if_none_match and if_match is not None:
+            raise ValueError("if_none_match and if_match cannot be combined")
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        args.update(self._sse_args)
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+        if if_match is not None:
+            args["IfMatch"] = _quoted(if_match)
+        try:
+            response = self._client.put_object(**args)
+        except botocore.exceptions.ClientError as err:
+            code = _code(err)
+            conditional = if_none_match or if_match is not None
+            # If-Match on a missing key answers 404: the object is not the one expected.
+            if conditional and (code in _PRECONDITION or (if_match and code in _NOT_FOUND)):
+                raise PreconditionFailedError(key) from err
+            raise self._error("put", key, err) from err
+        except botocore.exceptions.BotoCoreError as err:
+            raise self._error("put", key, err) from err
+        return _unquoted(response["ETag"])
+
+    def upload_file(self, key: str, path: Path) -> ObjectInfo:
+        """Upload a local file, in parallel parts when it passes the threshold."""
+        full = self._key(key)
+        try:
+            size = os.stat(path).st_size
+        except OSError as err:
+            raise StorageError(f"cannot read {path} to upload to {key!r}: {err}") from err
+        try:
+            if size < self._multipart_threshold:
+                with open(path, "rb") as body:
+                    response = self._client.put_object(
+                        Bucket=self.bucket, Key=full, Body=body, **self._sse_args
+                    )
+                return ObjectInfo(key, size, _unquoted(response["ETag"]), datetime.now(UTC))
+            self._client.upload_file(
+                str(path), self.bucket, full, ExtraArgs=dict(self._sse_args), Config=self._transfer
+            )
+        except OSError as err:
+            raise StorageError(f"cannot read {path} to upload to {key!r}: {err}") from err
+        except (
+            botocore.exceptions.ClientError,
+            botocore.exceptions.BotoCoreError,
+            boto3.exceptions.S3UploadFailedError,
+        ) as err:
+            raise self._error("upload", key, err) from err
+        info = self.head(key)
+        if info is None:
+            raise StorageError(f"upload of {key!r} to s3://{self.bucket} left no object")
+        return info
+
+    def delete(self, key: str) -> None:
+        """DeleteObject; S3 answers success for absent keys too."""
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            if isinstance(err, botocore.exceptions.ClientError) and _code(err) in _NOT_FOUND:
+                return
+            raise self._error("delete", key, err) from err
+
+    def delete_many(self, keys: list[str]) -> None:
+        """DeleteObjects in batches of 1000, failing if any key could not be removed."""
+        full_keys = [self._key(k) for k in keys]  # validate every key before deleting any
+        for start in range(0, len(full_keys), _DELETE_BATCH):
+            batch = full_keys[start : start + _DELETE_BATCH]
+            try:
+                response = self._client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                )
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+                raise self._error("delete", self._strip(batch[0]), err) from err
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"cannot delete {len(errors)} object(s) from s3://{self.bucket}, first "
+                    f"{self._strip(first.get('Key', ''))!r}: {first.get('Code')} "
+                    f"{first.get('Message', '')}".rstrip()
+                )
+
+    # -- reads -----------------------------------------------------------------------
+    def get_bytes(self, key: str) -> tuple[bytes, str]:
+        """GetObject, read whole."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            with response["Body"] as body:
+                data = body.read()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            raise self._error("get", key, err) from err
+        return data, _unquoted(response["ETag"])
+
+    def open_read(self, key: str) -> BinaryIO:
+        """GetObject, returned as a buffered binary stream over the HTTP body."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            raise self._error("get", key, err) from err
+        return io.BufferedReader(_BodyReader(response["Body"], key, self), buffer_size=MIB)
+
+    def download_file(self, key: str, path: Path) -> None:
+        """Download (multipart for big objects) to a temporary file, then rename it."""
+        full = self._key(key)
+        tmp = path.with_name(f".seqoia-tmp.{uuid.uuid4().hex}.{path.name}"[:255])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._client.download_file(self.bucket, full, str(tmp), Config=self._transfer)
+            os.replace(tmp, path)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            raise self._error("download", key, err) from err
+        except OSError as err:
+            raise StorageError(f"cannot download {key!r} to {path}: {err}") from err
+        finally:
+            # s3transfer writes to its own temporary name and renames it to ``tmp``;
+            # either may be left behind by a failure.
+            for leftover in path.parent.glob(f"{tmp.name}*"):
+                leftover.unlink(missing_ok=True)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """HeadObject; ``None`` on 404."""
+        try:
+            response = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except botocore.exceptions.ClientError as err:
+            if _code(err) in _NOT_FOUND:
+                return None
+            raise self._error("head", key, err) from err
+        except botocore.exceptions.BotoCoreError as err:
+            raise self._error("head", key, err) from err
+        return ObjectInfo(
+            key,
+            response["ContentLength"],
+            _unquoted(response["ETag"]),
+            response["LastModified"],
+        )
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """ListObjectsV2, page after page (S3 returns keys in UTF-8 byte order)."""
+        validate_prefix(prefix)
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", ()):
+                    yield ObjectInfo(
+                        self._strip(item["Key"]),
+                        item["Size"],
+                        _unquoted(item["ETag"]),
+                        item["LastModified"],
+                    )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            raise self._error("list", prefix, err) from err
+
+    def list_children(self, prefix: str) -> list[str]:
+        """ListObjectsV2 with ``Delimiter='/'``: objects and common prefixes, by name."""
+        validate_prefix(prefix)
+        if prefix and not prefix.endswith("/"):
+            raise InvalidKeyError("a children prefix must end with '/'", file=repr(prefix[:120]))
+        full = self.prefix + prefix
+        names: set[str] = set()
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                for item in page.get("Contents", ()):
+                    names.add(item["Key"][len(full) :])
+                for common in page.get("CommonPrefixes", ()):
+                    names.add(common["Prefix"][len(full) :].rstrip("/"))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            raise self._error("list", prefix, err) from err
+        names.discard("")  # the folder marker of the prefix itself
+        return sorted(names)
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+    # -- errors ----------------------------------------------------------------------
+    def _error(self, operation: str, key: str, err: Exception) -> StorageError:
+        if isinstance(err, botocore.exceptions.ClientError) and _code(err) in _NOT_FOUND:
+            return ObjectNotFoundError(key)
+        if isinstance(err, boto3.exceptions.S3UploadFailedError) and "NoSuchBucket" in str(err):
+            return StorageError(f"cannot {operation} {key!r}: bucket {self.bucket!r} not found")
+        return StorageError(f"cannot {operation} {key!r} in s3://{self.bucket}: {err}")
+
+
+class _BodyReader(io.RawIOBase):
+    """A raw stream over botocore's StreamingBody that speaks seqoia's errors."""
+
+    def __init__(self, body: Any, key: str, store: S3Store) -> None:
+        self._body = body
+        self._key = key
+        self._store = store
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._body.read(len(buffer))
+        except (botocore.exceptions.BotoCoreError, OSError) as err:
+            raise self._store._error("read", self._key, err) from err
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+def _code(err: botocore.exceptions.ClientError) -> str:
+    error = err.response.get("Error", {})
+    code = str(error.get("Code") or "")
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # Some servers answer HEAD and conditional failures with a bare status code.
+    return code or str(status or "")
+
+
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def _unquoted(etag: str) -> str:
+    return etag.strip('"')

@@ -1,0 +1,227 @@
+"""NovaSeq concatenated base calls: the ``.cbcl`` file of one cycle, holding many tiles.
+
+Header (little-endian): uint16 version, uint32 header size, uint8 bits per base call,
+uint8 bits per quality, uint32 bin count and that many (uint32 bin, uint32 quality)
+pairs, uint32 tile count and per tile (uint32 tile number, uint32 cluster count,
+uint32 uncompressed block size, uint32 compressed block size), then one uint8 flag
+``non_PF_clusters_excluded``. Tile blocks follow the header in record order, each a
+gzip member (some lack their CRC/ISIZE trailer). Each block packs two 4-bit values per
+byte, low nibble first: 0 is a no-call, otherwise bits 0-1 are the base (A, C, G, T) and
+bits 2-3 the quality bin. When the flag is set, a block holds PF clusters only and the
+tile's ``.filter`` file places them.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from seqoia.errors import FormatError
+from seqoia.illumina.bcl import NO_CALL_QUALITY, InflateReader
+
+__all__ = [
+    "CbclHeader",
+    "CbclTileReader",
+    "CbclTileRecord",
+    "cbcl_luts",
+    "read_cbcl_header",
+    "read_cbcl_tile",
+]
+
+
+@dataclass(frozen=True)
+class CbclTileRecord:
+    """Where one tile's block sits in a CBCL file."""
+
+    tile: int
+    cluster_count: int
+    uncompressed_size: int
+    compressed_size: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class CbclHeader:
+    """A parsed CBCL header."""
+
+    path: str
+    version: int
+    header_size: int
+    bits_per_base: int
+    bits_per_quality: int
+    #: Quality bin -> Phred score.
+    bins: tuple[int, ...]
+    tiles: tuple[CbclTileRecord, ...]
+    non_pf_clusters_excluded: bool
+
+    def record(self, tile: int) -> CbclTileRecord:
+        for rec in self.tiles:
+            if rec.tile == tile:
+                return rec
+        raise FormatError(f"tile {tile} is not in this CBCL file", file=self.path)
+
+
+def read_cbcl_header(path: Path, *, run: str | None = None) -> CbclHeader:
+    """Parse the header of a CBCL file (without reading any tile block)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+            if len(head) < 6:
+                raise FormatError("CBCL file is truncated in its header", run=run, file=str(path))
+            version, header_size = struct.unpack("<HI", head)
+            rest = fh.read(header_size - 6)
+            size = fh.seek(0, 2)
+    except FileNotFoundError as err:
+        raise FormatError("CBCL file is missing", run=run, file=str(path)) from err
+    except OSError as err:
+        raise FormatError(f"cannot read CBCL file: {err}", run=run, file=str(path)) from err
+    try:
+        bits_base, bits_qual, n_bins = struct.unpack_from("<BBI", rest, 0)
+        pos = 6
+        pairs = struct.unpack_from(f"<{2 * n_bins}I", rest, pos)
+        pos += 8 * n_bins
+        (n_tiles,) = struct.unpack_from("<I", rest, pos)
+        pos += 4
+        records = struct.unpack_from(f"<{4 * n_tiles}I", rest, pos)
+        pos += 16 * n_tiles
+        (flag,) = struct.unpack_from("<B", rest, pos)
+    except struct.error as err:
+        raise FormatError(f"CBCL header is truncated: {err}", run=run, file=str(path)) from err
+    if (bits_base, bits_qual) != (2, 2):
+        raise FormatError(
+            f"unsupported CBCL packing: {bits_base} bits per base, {bits_qual} per quality",
+            run=run,
+            file=str(path),
+        )
+    bins = [0] * (1 << bits_qual)
+    for i in range(n_bins):
+        b, q = pairs[2 * i], pairs[2 * i + 1]
+        if b < len(bins):
+            bins[b] = q
+    tiles = []
+    offset = header_size
+    for i in range(n_tiles):
+        tile, clusters, usize, csize = records[4 * i : 4 * i + 4]
+        tiles.append(CbclTileRecord(tile, clusters, usize, csize, offset))
+        offset += csize
+    if offset > size:
+        raise FormatError(
+            f"CBCL file is truncated: blocks need {offset} bytes, file has {size}",
+            run=run,
+            file=str(path),
+        )
+    return CbclHeader(
+        path=str(path),
+        version=version,
+        header_size=header_size,
+        bits_per_base=bits_base,
+        bits_per_quality=bits_qual,
+        bins=tuple(bins),
+        tiles=tuple(tiles),
+        non_pf_clusters_excluded=bool(flag),
+    )
+
+
+def cbcl_luts(bins: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """4-bit value -> ASCII base and -> Phred quality (bin 0 on a called base stays Q0)."""
+    values = np.arange(16, dtype=np.uint8)
+    bases = np.frombuffer(b"ACGT", dtype=np.uint8)[values & 3].copy()
+    quals = np.asarray(bins, dtype=np.uint8)[values >> 2]
+    bases[0] = ord("N")
+    quals[0] = NO_CALL_QUALITY
+    return bases, quals
+
+
+class CbclTileReader:
+    """Stream one tile's 4-bit values from one CBCL file, in cluster chunks.
+
+    Seeks straight to the tile's block, so other tiles are never read. With a PF-only
+    block, ``read`` takes the chunk's PF mask and returns value 0 (no-call) for the
+    clusters the block does not hold.
+    """
+
+    def __init__(
+        self, header: CbclHeader, tile: int, *, cluster_count: int, run: str | None = None
+    ) -> None:
+        self.header = header
+        self.record = header.record(tile)
+        self._run = run
+        self._excluded = header.non_pf_clusters_excluded
+        if not self._excluded and self.record.cluster_count != cluster_count:
+            raise FormatError(
+                f"tile {tile} holds {self.record.cluster_count} clusters, "
+                f"the filter file {cluster_count}",
+                run=run,
+                file=header.path,
+            )
+        if self.record.uncompressed_size != (self.record.cluster_count + 1) // 2:
+            raise FormatError(
+                f"tile {tile}: block of {self.record.uncompressed_size} bytes cannot hold "
+                f"{self.record.cluster_count} clusters",
+                run=run,
+                file=header.path,
+            )
+        try:
+            self._fh: BinaryIO = open(header.path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as err:
+            raise FormatError(f"cannot open CBCL file: {err}", run=run, file=header.path) from err
+        self._fh.seek(self.record.offset)
+        self._inflate = InflateReader(
+            self._fh, limit=self.record.compressed_size, file=header.path, run=run
+        )
+        self._carry: np.ndarray = np.empty(0, dtype=np.uint8)
+        self._stored_left = self.record.cluster_count
+
+    def _values(self, k: int) -> np.ndarray:
+        if k > self._stored_left:
+            raise FormatError(
+                f"tile {self.record.tile}: block holds {self.record.cluster_count} clusters, "
+                "fewer than the filter file says",
+                run=self._run,
+                file=self.header.path,
+            )
+        self._stored_left -= k
+        need = k - len(self._carry)
+        nbytes = (need + 1) // 2 if need > 0 else 0
+        raw = np.frombuffer(self._inflate.read(nbytes), dtype=np.uint8)
+        vals = np.empty(2 * nbytes, dtype=np.uint8)
+        vals[0::2] = raw & 0x0F
+        vals[1::2] = raw >> 4
+        if len(self._carry):
+            vals = np.concatenate([self._carry, vals])
+        self._carry = vals[k:]
+        return vals[:k]
+
+    def read(self, n: int, pf: np.ndarray | None = None) -> np.ndarray:
+        """Return the 4-bit values of the next ``n`` clusters (``pf``: their PF flags)."""
+        if not self._excluded:
+            return self._values(n)
+        if pf is None or len(pf) != n:
+            raise ValueError("a PF-only CBCL block needs the chunk's PF flags")
+        out = np.zeros(n, dtype=np.uint8)
+        out[pf] = self._values(int(np.count_nonzero(pf)))
+        return out
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CbclTileReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_cbcl_tile(
+    path: Path, tile: int, *, pf: np.ndarray, run: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one tile of one CBCL file into (ASCII bases, Phred qualities) for all clusters."""
+    header = read_cbcl_header(path, run=run)
+    bases_lut, quals_lut = cbcl_luts(header.bins)
+    with CbclTileReader(header, tile, cluster_count=len(pf), run=run) as reader:
+        values = reader.read(len(pf), pf)
+    return bases_lut[values], quals_lut[values]

@@ -1,0 +1,573 @@
+"""SampleSheet.csv, version 1 (bcl2fastq) and version 2 (BCL Convert): parse and validate.
+
+A sheet is a CSV file cut into ``[Section]``s. Version 1 has ``[Header]``, ``[Reads]``
+(template read lengths, one a line), ``[Settings]`` and ``[Data]``; version 2 says
+``FileFormatVersion,2`` in ``[Header]`` and has ``[Reads]`` as ``Read1Cycles,151``...,
+``[BCLConvert_Settings]`` and ``[BCLConvert_Data]``. Other application sections
+(``[Cloud_Data]``, ``[DragenGermline_Settings]``...) are ignored. Sheets come out of
+spreadsheets and LIMSes, so a byte-order mark, CRLF, blank lines, quoted fields and the
+trailing ``,,,,`` that spreadsheets pad rows with are all accepted.
+
+Every problem is a :class:`SampleSheetError` with the 1-based line it is on.
+:func:`parse_sample_sheet` raises the first; :func:`validate_sample_sheet` returns them all.
+Besides the sheet's own rules (sample ids safe as file names and object keys, no
+duplicates within a lane, ACGTN indexes of one length per lane), the indexes are checked
+against the run's index reads and against each other: two samples of a lane *collide*
+when a read could match both within the allowed mismatches, i.e. when both their i7 and
+their i5 are at Hamming distance <= 2m (bcl2fastq's rule; with per-sample tolerances,
+m_a + m_b).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from seqoia.errors import SampleSheetError
+from seqoia.illumina.models import ReadInfo, RunInfo, SampleRow, SampleSheet
+from seqoia.illumina.override_cycles import (
+    ReadPlan,
+    check_read_plan,
+    parse_override_cycles,
+)
+
+_SAMPLE_ID = re.compile(r"[A-Za-z0-9_-]+")
+_BASES = re.compile(r"[ACGTN]*")
+_ADAPTER = re.compile(r"[ACGTN]+(\+[ACGTN]+)*")
+
+#: Data column (lower case) -> SampleRow field. Everything else goes to ``extra``.
+_COLUMNS: dict[str, str] = {
+    "sample_id": "sample_id", "sampleid": "sample_id",
+    "sample_name": "sample_name", "samplename": "sample_name",
+    "sample_project": "project", "project": "project", "sampleproject": "project",
+    "lane": "lane",
+    "index": "index", "index1": "index",
+    "index2": "index2",
+    "overridecycles": "override_cycles",
+    "centre": "centre", "center": "centre", "site": "centre",
+    "family": "family", "family_id": "family", "familyid": "family", "pair_id": "family",
+    "role": "role", "relationship": "role",
+    "sex": "sex", "gender": "sex",
+}  # fmt: skip
+_ROLES: dict[str, str] = {
+    "proband": "proband", "index": "proband", "patient": "proband", "affected": "proband",
+    "mother": "mother", "mum": "mother", "mom": "mother",
+    "father": "father", "dad": "father",
+    "sibling": "sibling", "sib": "sibling", "brother": "sibling", "sister": "sibling",
+    "tumour": "tumour", "tumor": "tumour",
+    "normal": "normal", "germline": "normal",
+}  # fmt: skip
+_SEXES: dict[str, Literal["male", "female", "unknown"]] = {
+    "m": "male", "male": "male", "1": "male",
+    "f": "female", "female": "female", "2": "female",
+    "u": "unknown", "unknown": "unknown", "0": "unknown",
+}  # fmt: skip
+_MISMATCH_KEYS = ("barcodemismatchesindex1", "barcodemismatchesindex2")
+
+
+@dataclass
+class _Row:
+    line: int
+    cells: list[str]
+
+
+@dataclass
+class _Section:
+    name: str
+    line: int
+    rows: list[_Row] = field(default_factory=list)
+
+
+@dataclass
+class _Issues:
+    file: str
+    run: str | None
+    found: list[SampleSheetError] = field(default_factory=list)
+
+    def add(self, message: str, line: int | None) -> None:
+        self.found.append(SampleSheetError(message, run=self.run, file=self.file, line=line))
+
+
+class _Fatal(Exception):
+    """The sheet cannot be read further (no data section, no Sample_ID column)."""
+
+
+# -- public API ----------------------------------------------------------------------
+
+
+def parse_sample_sheet(
+    text: str | bytes,
+    *,
+    file: str = "SampleSheet.csv",
+    run: str | None = None,
+    run_info: RunInfo | None = None,
+) -> SampleSheet:
+    """Parse and validate a sample sheet; raise the first :class:`SampleSheetError`.
+
+    With ``run_info``, lanes, index lengths and OverrideCycles are checked against the
+    run; without it, against the sheet's own ``[Reads]`` where it has them.
+    """
+    sheet, errors = _parse(text, file=file, run=run, run_info=run_info)
+    if errors:
+        raise errors[0]
+    assert sheet is not None
+    return sheet
+
+
+def validate_sample_sheet(
+    text: str | bytes,
+    *,
+    file: str = "SampleSheet.csv",
+    run: str | None = None,
+    run_info: RunInfo | None = None,
+) -> list[SampleSheetError]:
+    """Every problem of the sheet, in line order (empty when it is valid)."""
+    return _parse(text, file=file, run=run, run_info=run_info)[1]
+
+
+def read_sample_sheet(
+    path: Path, *, run: str | None = None, run_info: RunInfo | None = None
+) -> SampleSheet:
+    """Read, parse and validate a SampleSheet.csv file."""
+    return parse_sample_sheet(_read(path, run), file=path.name, run=run, run_info=run_info)
+
+
+def _read(path: Path, run: str | None) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise SampleSheetError(f"cannot read: {err.strerror}", run=run, file=path.name) from err
+
+
+def sheet_plan(
+    sheet: SampleSheet, sample: SampleRow, run_reads: Sequence[ReadInfo]
+) -> ReadPlan | None:
+    """The OverrideCycles plan for ``sample`` (its own, else the sheet's), or None."""
+    text = sample.override_cycles or sheet.override_cycles
+    return parse_override_cycles(text, run_reads=run_reads) if text else None
+
+
+# -- reading the CSV -----------------------------------------------------------------
+
+
+def _decode(data: str | bytes) -> str:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            # Excel on Windows still saves CSV as cp1252.
+            data = data.decode("cp1252", errors="replace")
+    return data.removeprefix("\ufeff")
+
+
+def _csv_rows(text: str) -> list[_Row]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[_Row] = []
+    previous = 0
+    for record in reader:
+        line = previous + 1
+        previous = reader.line_num
+        cells = [c.strip() for c in record]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            rows.append(_Row(line, cells))
+    return rows
+
+
+def _sections(rows: list[_Row], issues: _Issues) -> dict[str, _Section]:
+    """Sections by lower-case name."""
+    sections: dict[str, _Section] = {}
+    current: _Section | None = None
+    for row in rows:
+        first = row.cells[0]
+        if first.startswith("[") and first.endswith("]"):
+            name = first[1:-1].strip()
+            if name.lower() in sections:
+                issues.add(
+                    f"section [{name}] appears twice (first at line {sections[name.lower()].line})",
+                    row.line,
+                )
+            current = sections.setdefault(name.lower(), _Section(name, row.line))
+        elif first.startswith("#"):
+            continue
+        elif current is None:
+            issues.add("data before the first [Section] line", row.line)
+        else:
+            current.rows.append(row)
+    return sections
+
+
+def _key_values(section: _Section | None) -> dict[str, tuple[str, str, int]]:
+    """``lower-case key -> (key as written, value, line)``."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for row in section.rows if section else []:
+        value = row.cells[1] if len(row.cells) > 1 else ""
+        out[row.cells[0].lower()] = (row.cells[0], value, row.line)
+    return out
+
+
+# -- the sheet -----------------------------------------------------------------------
+
+
+def _parse(
+    data: str | bytes, *, file: str, run: str | None, run_info: RunInfo | None
+) -> tuple[SampleSheet | None, list[SampleSheetError]]:
+    issues = _Issues(file=file, run=run)
+    text = _decode(data)
+    rows = _csv_rows(text)
+    sheet: SampleSheet | None = None
+    try:
+        sheet = _build(rows, text, issues, run_info)
+        _check_samples(sheet, issues, run_info)
+    except _Fatal:
+        sheet = None
+    found = sorted(issues.found, key=lambda e: e.line if e.line is not None else 0)
+    return sheet, found
+
+
+def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | None) -> SampleSheet:
+    sections = _sections(rows, issues)
+    header = _key_values(sections.get("header"))
+    version_text = header.get("fileformatversion", ("", "1", 0))[1] or "1"
+    version = 2 if "bclconvert_data" in sections or version_text.strip() == "2" else 1
+    data_name = "bclconvert_data" if version == 2 else "data"
+    if data_name not in sections:
+        last_line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        expected = "[BCLConvert_Data]" if version == 2 else "[Data]"
+        issues.add(f"no {expected} section: the sheet lists no samples", last_line)
+        raise _Fatal
+
+    reads = _reads(sections.get("reads"), version, issues)
+    settings_rows = _key_values(sections.get("settings"))
+    settings_rows.update(_key_values(sections.get("bclconvert_settings")))
+    settings = {key: value for key, value, _ in settings_rows.values()}
+
+    def setting(*names: str) -> tuple[str, int] | None:
+        for name in names:
+            if name in settings_rows and settings_rows[name][1]:
+                return settings_rows[name][1], settings_rows[name][2]
+        return None
+
+    mismatches = []
+    for key in _MISMATCH_KEYS:
+        found = setting(key)
+        mismatches.append(_mismatches(found[0], key, found[1], issues) if found else 1)
+
+    override = setting("overridecycles")
+    if override:
+        _check_override(override[0], override[1], issues, run_info, reads)
+    adapters: list[str | None] = []
+    for names in (("adapterread1", "adapter"), ("adapterread2", "adapter")):
+        found = setting(*names)
+        if found and not _ADAPTER.fullmatch(found[0].upper()):
+            issues.add(f"adapter {found[0]!r} has characters other than ACGTN", found[1])
+        adapters.append(found[0].upper() if found else None)
+
+    samples = _samples(sections[data_name], issues, run_info, reads)
+    return SampleSheet(
+        version=version,
+        header={key: value for key, value, _ in header.values()},
+        reads=reads,
+        settings=settings,
+        samples=tuple(samples),
+        barcode_mismatches_index1=mismatches[0],
+        barcode_mismatches_index2=mismatches[1],
+        override_cycles=override[0] if override else None,
+        create_fastq_for_index_reads=_flag(setting("createfastqforindexreads"), issues),
+        no_lane_splitting=_flag(setting("nolanesplitting"), issues),
+        adapter_read1=adapters[0],
+        adapter_read2=adapters[1],
+    )
+
+
+def _reads(section: _Section | None, version: int, issues: _Issues) -> dict[str, int]:
+    """v2: ``Read1Cycles,151``...; v1: one template read length a line, stored under the
+    same names (``Read1Cycles``, ``Read2Cycles``) so that users need not care."""
+    reads: dict[str, int] = {}
+    for number, row in enumerate(section.rows if section else [], start=1):
+        if version == 1 and len(row.cells) == 1:
+            key, value = f"Read{number}Cycles", row.cells[0]
+        else:
+            key, value = row.cells[0], row.cells[1] if len(row.cells) > 1 else ""
+        if not value.isdigit():
+            issues.add(f"[Reads] {key}: {value!r} is not a number of cycles", row.line)
+            continue
+        reads[key] = int(value)
+    return reads
+
+
+def _mismatches(value: str, key: str, line: int, issues: _Issues) -> int:
+    if value.strip() in {"0", "1", "2"}:
+        return int(value)
+    issues.add(f"{_spelled(key)} is {value!r}; allowed values are 0, 1 and 2", line)
+    return 1
+
+
+def _spelled(key: str) -> str:
+    return {"barcodemismatchesindex1": "BarcodeMismatchesIndex1",
+            "barcodemismatchesindex2": "BarcodeMismatchesIndex2"}.get(key, key)  # fmt: skip
+
+
+def _flag(found: tuple[str, int] | None, issues: _Issues) -> bool:
+    if found is None:
+        return False
+    value = found[0].strip().lower()
+    if value in {"1", "true", "yes", "y"}:
+        return True
+    if value not in {"0", "false", "no", "n"}:
+        issues.add(f"{value!r} is not a yes/no value (use 1/0 or true/false)", found[1])
+    return False
+
+
+def _sheet_reads(reads: dict[str, int]) -> list[ReadInfo] | None:
+    """The run's reads as a v2 ``[Reads]`` section describes them, or None if incomplete."""
+    if "Read1Cycles" not in reads:
+        return None
+    parts = [
+        (reads.get("Read1Cycles", 0), False),
+        (reads.get("Index1Cycles", 0), True),
+        (reads.get("Index2Cycles", 0), True),
+        (reads.get("Read2Cycles", 0), False),
+    ]
+    kept = [(c, i) for c, i in parts if c]
+    return [ReadInfo(number=n, cycles=c, is_index=i) for n, (c, i) in enumerate(kept, start=1)]
+
+
+def _run_reads(run_info: RunInfo | None, reads: dict[str, int]) -> list[ReadInfo] | None:
+    if run_info is not None:
+        return list(run_info.reads)
+    if "Index1Cycles" in reads or "Index2Cycles" in reads:  # only v2 names index reads
+        return _sheet_reads(reads)
+    return None
+
+
+def _check_override(
+    text: str, line: int, issues: _Issues, run_info: RunInfo | None, reads: dict[str, int]
+) -> ReadPlan | None:
+    run_reads = _run_reads(run_info, reads)
+    try:
+        plan = parse_override_cycles(text, run_reads=run_reads)
+    except SampleSheetError as err:
+        issues.add(err.message, line)
+        return None
+    if run_reads is not None:
+        source = "RunInfo.xml" if run_info is not None else "[Reads]"
+        for problem in check_read_plan(plan, run_reads):
+            issues.add(problem.replace("RunInfo.xml", source), line)
+    return plan
+
+
+def _samples(
+    section: _Section, issues: _Issues, run_info: RunInfo | None, reads: dict[str, int]
+) -> list[SampleRow]:
+    if not section.rows:
+        issues.add(f"[{section.name}] has no column header and no samples", section.line)
+        raise _Fatal
+    head = section.rows[0]
+    columns = [c.lower() for c in head.cells]
+    if "sample_id" not in columns and "sampleid" not in columns:
+        issues.add(f"[{section.name}] has no Sample_ID column (columns: "
+                   f"{', '.join(head.cells)})", head.line)  # fmt: skip
+        raise _Fatal
+    for i, name in enumerate(columns):
+        if name and name in columns[:i]:
+            issues.add(f"column {head.cells[i]!r} appears twice", head.line)
+        elif not name:
+            issues.add(f"column {i + 1} of the [{section.name}] header is empty", head.line)
+    if len(section.rows) == 1:
+        issues.add(f"[{section.name}] lists no samples", head.line)
+    samples = []
+    for row in section.rows[1:]:
+        sample = _sample(row, head.cells, issues, run_info, reads)
+        if sample is not None:
+            samples.append(sample)
+    return samples
+
+
+def _sample(
+    row: _Row, head: list[str], issues: _Issues, run_info: RunInfo | None, reads: dict[str, int]
+) -> SampleRow | None:
+    if len(row.cells) > len(head):
+        issues.add(f"{len(row.cells)} values for {len(head)} columns", row.line)
+    values: dict[str, object] = {"line": row.line}
+    extra: dict[str, str] = {}
+    for name, cell in zip(head, row.cells + [""] * (len(head) - len(row.cells)), strict=False):
+        target = _COLUMNS.get(name.lower())
+        if target is None:
+            extra[name] = cell
+        elif cell:
+            values[target] = cell
+    values["extra"] = extra
+
+    sample_id = str(values.get("sample_id", ""))
+    if not sample_id:
+        issues.add("empty Sample_ID", row.line)
+        return None
+    if not _SAMPLE_ID.fullmatch(sample_id):
+        bad = sorted({c for c in sample_id if not _SAMPLE_ID.fullmatch(c)})
+        issues.add(
+            f"Sample_ID {sample_id!r} has characters other than letters, digits, '-' and '_' "
+            f"({' '.join(repr(c) for c in bad)}); it becomes file names and object keys",
+            row.line,
+        )
+    for key in ("index", "index2"):
+        bases = str(values.get(key, "")).upper()
+        values[key] = bases
+        if not _BASES.fullmatch(bases):
+            issues.add(f"{sample_id}: {key} {bases!r} has bases other than ACGTN", row.line)
+    if "lane" in values:
+        lane = str(values["lane"])
+        if not lane.isdigit() or int(lane) < 1:
+            issues.add(f"{sample_id}: Lane {lane!r} is not a lane number", row.line)
+            values.pop("lane")
+        else:
+            values["lane"] = int(lane)
+            if run_info is not None and int(lane) > run_info.lane_count:
+                issues.add(f"{sample_id}: lane {lane}, but RunInfo.xml has "
+                           f"{run_info.lane_count} lane(s)", row.line)  # fmt: skip
+    if "role" in values:
+        role = _ROLES.get(str(values["role"]).lower())
+        if role is None:
+            issues.add(f"{sample_id}: unknown Role {values['role']!r} (expected one of "
+                       "proband, mother, father, sibling, tumour, normal)", row.line)  # fmt: skip
+        values["role"] = role
+    if "sex" in values:
+        sex = _SEXES.get(str(values["sex"]).lower())
+        if sex is None:
+            issues.add(f"{sample_id}: unknown Sex {values['sex']!r} (expected M, F or "
+                       "unknown)", row.line)  # fmt: skip
+        values["sex"] = sex
+    for name, cell in extra.items():
+        if name.lower() in _MISMATCH_KEYS and cell:
+            _mismatches(cell, name.lower(), row.line, issues)
+    if values.get("override_cycles"):
+        _check_override(str(values["override_cycles"]), row.line, issues, run_info, reads)
+    return SampleRow(**values)  # type: ignore[arg-type]
+
+
+# -- checks across samples -----------------------------------------------------------
+
+
+def _check_samples(sheet: SampleSheet, issues: _Issues, run_info: RunInfo | None) -> None:
+    run_reads = _run_reads(run_info, sheet.reads)
+    for sample in sheet.samples:
+        _check_index_lengths(sheet, sample, run_reads, issues)
+    for lane, rows in _by_lane(sheet.samples, run_info).items():
+        where = f"lane {lane}" if lane is not None else "the run"
+        seen: dict[str, SampleRow] = {}
+        for sample in rows:
+            first = seen.setdefault(sample.sample_id, sample)
+            if first is not sample:
+                issues.add(f"Sample_ID {sample.sample_id!r} appears twice in {where} (first "
+                           f"at line {first.line})", sample.line)  # fmt: skip
+        groups: dict[str | None, list[SampleRow]] = {}
+        for sample in rows:
+            groups.setdefault(sample.override_cycles or sheet.override_cycles, []).append(sample)
+        for group in groups.values():
+            if _same_lengths(group, where, issues):
+                _check_collisions(sheet, group, where, issues)
+
+
+def _by_lane(
+    samples: Iterable[SampleRow], run_info: RunInfo | None
+) -> dict[int | None, list[SampleRow]]:
+    """Samples of each lane; a sample without a lane is in every lane."""
+    samples = list(samples)
+    lanes = {s.lane for s in samples if s.lane is not None}
+    if run_info is not None and any(s.lane is None for s in samples):
+        lanes |= set(range(1, run_info.lane_count + 1))
+    if not lanes:
+        return {None: samples}
+    return {lane: [s for s in samples if s.lane in (lane, None)] for lane in sorted(lanes)}
+
+
+def _check_index_lengths(
+    sheet: SampleSheet, sample: SampleRow, run_reads: list[ReadInfo] | None, issues: _Issues
+) -> None:
+    text = sample.override_cycles or sheet.override_cycles
+    plan = None
+    if text:
+        try:
+            plan = parse_override_cycles(text, run_reads=run_reads)
+        except SampleSheetError:
+            return  # already reported where OverrideCycles is written
+    lengths = (len(sample.index), len(sample.index2))
+    if plan is not None:
+        # BCL Convert reads exactly the I cycles: the index must be that long.
+        wanted = plan.index_lengths() + (0, 0)
+        for k, (have, want) in enumerate(zip(lengths, wanted[:2], strict=True), start=1):
+            if have != want:
+                issues.add(f"{sample.sample_id}: index{'' if k == 1 else '2'} has {have} bases, "
+                           f"but OverrideCycles {text!r} reads {want} index-{k} cycles",
+                           sample.line)  # fmt: skip
+        return
+    if run_reads is None:
+        return
+    cycles = [r.cycles for r in run_reads if r.is_index] + [0, 0]
+    for k, (have, can) in enumerate(zip(lengths, cycles[:2], strict=True), start=1):
+        if have > can:
+            issues.add(f"{sample.sample_id}: index{'' if k == 1 else '2'} has {have} bases, "
+                       f"but index read {k} has {can} cycles", sample.line)  # fmt: skip
+
+
+def _same_lengths(rows: list[SampleRow], where: str, issues: _Issues) -> bool:
+    if not rows:
+        return True
+    first = rows[0]
+    for sample in rows[1:]:
+        for key in ("index", "index2"):
+            a, b = getattr(first, key), getattr(sample, key)
+            if len(a) != len(b):
+                issues.add(f"{sample.sample_id}: {key} has {len(b)} bases, but "
+                           f"{first.sample_id} (line {first.line}) in {where} has {len(a)}; "
+                           "indexes of one lane must have one length", sample.line)  # fmt: skip
+                return False
+    return True
+
+
+def _tolerance(sheet: SampleSheet, sample: SampleRow, k: int) -> int:
+    own = next((v for n, v in sample.extra.items() if n.lower() == _MISMATCH_KEYS[k - 1]), "")
+    if own.strip() in {"0", "1", "2"}:
+        return int(own)
+    return sheet.barcode_mismatches_index1 if k == 1 else sheet.barcode_mismatches_index2
+
+
+def _hamming(a: str, b: str) -> int:
+    return sum(x != y for x, y in zip(a, b, strict=True))
+
+
+def _check_collisions(
+    sheet: SampleSheet, rows: list[SampleRow], where: str, issues: _Issues
+) -> None:
+    """Pairs of samples a read could match both of (see the module docstring)."""
+    for j, b in enumerate(rows):
+        for a in rows[:j]:
+            if a.sample_id == b.sample_id:
+                continue  # a duplicate, reported as such
+            d1, d2 = _hamming(a.index, b.index), _hamming(a.index2, b.index2)
+            m1 = _tolerance(sheet, a, 1) + _tolerance(sheet, b, 1)
+            m2 = _tolerance(sheet, a, 2) + _tolerance(sheet, b, 2)
+            if d1 > m1 or d2 > m2:
+                continue
+            pair_a = "+".join(i for i in (a.index, a.index2) if i) or "no index"
+            pair_b = "+".join(i for i in (b.index, b.index2) if i) or "no index"
+            head = (f"index collision in {where}: {a.sample_id} (line {a.line}, {pair_a}) and "
+                    f"{b.sample_id} (line {b.line}, {pair_b})")  # fmt: skip
+            if d1 == 0 and d2 == 0:
+                issues.add(f"{head} have the same index; no mismatch setting can tell them "
+                           "apart", b.line)  # fmt: skip
+                continue
+            fixes = []
+            if d1:
+                fixes.append(f"BarcodeMismatchesIndex1 to {(d1 - 1) // 2}")
+            if d2:
+                fixes.append(f"BarcodeMismatchesIndex2 to {(d2 - 1) // 2}")
+            issues.add(f"{head} differ by {d1} base(s) in index 1 and {d2} in index 2, so a "
+                       f"read within the allowed mismatches could match both; lower "
+                       f"{' or '.join(fixes)}", b.line)  # fmt: skip

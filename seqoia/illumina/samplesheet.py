@@ -130,6 +130,18 @@ def validate_sample_sheet(
     return _parse(text, file=file, run=run, run_info=run_info)[1]
 
 
+def load_sample_sheet(
+    text: str | bytes,
+    *,
+    file: str = "SampleSheet.csv",
+    run: str | None = None,
+    run_info: RunInfo | None = None,
+) -> tuple[SampleSheet | None, list[SampleSheetError]]:
+    """The sheet as far as it could be read (None when it lists no samples at all) and
+    every problem, in line order: for reports that want both."""
+    return _parse(text, file=file, run=run, run_info=run_info)
+
+
 def read_sample_sheet(
     path: Path, *, run: str | None = None, run_info: RunInfo | None = None
 ) -> SampleSheet:

@@ -123,9 +123,10 @@ class PreconditionFailedError(StorageError):
 
 
 class CommitConflictError(StorageError):
-    """Another attempt committed this (stage, subject) generation first."""
+    """Another attempt committed this (stage, subject) generation first, with other inputs.
 
-    permanent = True
+    Transient: the next attempt re-reads the store and decides again.
+    """
 
 
 # -- stages --------------------------------------------------------------------------
@@ -139,6 +140,10 @@ class StageNotReadyError(StageError):
     """A stage was asked to run before all of its inputs were committed."""
 
     permanent = True
+
+
+class StageBusyError(StageError):
+    """Another worker holds a live lease on this (stage, subject); try again later."""
 
 
 class StageTimeoutError(StageError):
@@ -169,3 +174,19 @@ class QCFailedError(StageError):
     """A sample missed a QC threshold; it is reported but not delivered as passing."""
 
     permanent = True
+
+
+class StageFailedError(StageError):
+    """A stage function raised; carries the original error's type and permanence."""
+
+    def __init__(self, message: str, *, error_type: str = "", permanent: bool = False) -> None:
+        self.error_type = error_type
+        self.permanent = permanent  # instance value: decided by the original error
+        super().__init__(f"{error_type}: {message}" if error_type else message)
+
+    def __reduce__(self):
+        return (_rebuild_stage_failed, (str(self), self.permanent))
+
+
+def _rebuild_stage_failed(message, permanent):  # type: ignore[no-untyped-def]
+    return StageFailedError(message, permanent=permanent)

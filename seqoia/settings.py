@@ -1,0 +1,96 @@
+"""Settings: the one place where seqoia reads its environment (prefix ``SEQOIA_``).
+
+Built at the edge (CLI callback, worker start-up) and passed down; nothing deeper reads
+the environment. Every field is documented because the README's configuration table is
+generated from these descriptions (``seqoia config``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure, with embedded defaults for a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="SEQOIA_", extra="ignore", frozen=True)
+
+    store_url: str = Field(
+        "file://seqoia-data",
+        description="Object store: file://PATH (local folder) or "
+        "s3://BUCKET[/prefix]?endpoint_url=http://host:9000",
+    )
+    broker_url: str = Field(
+        "memory://", description="Message broker: memory:// (in-process), redis://, amqp://"
+    )
+    inbox_area: str = Field("inbox", description="Key prefix where sequencers drop run folders")
+    work_area: str = Field("work", description="Key prefix of stage outputs and manifests")
+    outbox_area: str = Field("outbox", description="Key prefix of per-centre deliveries")
+    refs_area: str = Field("refs", description="Key prefix of reference genomes")
+    scratch_dir: Path = Field(
+        Path(os.environ.get("TMPDIR", "/tmp")) / "seqoia-scratch",
+        description="Local folder for stage inputs, outputs and the reference cache",
+    )
+    worker_processes: int = Field(1, ge=1, description="Worker processes per `seqoia worker`")
+    worker_threads: int = Field(
+        2, ge=1, description="Concurrent stages per worker process (each stage is a child process)"
+    )
+    stage_threads: int = Field(
+        0, ge=0, description="Threads a stage's tools may use (0 = all cores of the machine)"
+    )
+    stage_time_limit_s: float = Field(
+        12 * 3600.0, gt=0, description="Default time limit of one stage attempt"
+    )
+    max_retries: int = Field(5, ge=0, description="Retries of a transient stage failure")
+    retry_min_backoff_s: float = Field(15.0, gt=0, description="First retry delay")
+    retry_max_backoff_s: float = Field(1800.0, gt=0, description="Longest retry delay")
+    heartbeat_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Redis: a worker silent this long is dead and its messages come back",
+    )
+    rtacomplete_grace_s: float = Field(
+        600.0,
+        ge=0,
+        description="Wait after RTAComplete.txt for runs without CopyComplete.txt",
+    )
+    incomplete_run_age_s: float = Field(
+        24 * 3600.0, gt=0, description="A run folder incomplete for longer is reported as stuck"
+    )
+    reconcile_interval_s: float = Field(
+        300.0, gt=0, description="Period of the reconciling scan in `seqoia up`/`reconcile`"
+    )
+    intake_host: str = Field("127.0.0.1", description="Bind address of the event webhook")
+    intake_port: int = Field(8470, ge=0, le=65535, description="Port of the event webhook")
+    intake_token: str | None = Field(
+        None, description="Shared token that event notifications must carry"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
+    metrics_port: int = Field(9470, ge=0, le=65535, description="Port of /metrics")
+    reference: str = Field(
+        "demo", description="Reference genome name under the refs area (refs/NAME/genome.fa)"
+    )
+    worker_id: str = Field(
+        default_factory=_default_worker_id, description="Name of this worker in manifests"
+    )
+
+    @field_validator("inbox_area", "work_area", "outbox_area", "refs_area")
+    @classmethod
+    def _one_segment(cls, value: str) -> str:
+        from seqoia.storage.keys import validate_name
+
+        return validate_name(value, "area name")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once, with explicit overrides (e.g. from CLI options) winning."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,104 @@
+"""Where seqoia's own objects live: one function per kind of key.
+
+    inbox/<run>/...                                   run folders, as sequencers write them
+    work/<stage>/<subject>/g000001.manifest.json      committed generations (written last)
+    work/<stage>/<subject>/attempts/<attempt>/<file>  outputs of one attempt
+    work/_links/<kind>/<id>/<kind>/<id>               relations run <-> sample <-> family
+    work/_leases/<stage>/<subject>                    a running attempt's lease (a hint)
+    work/_failures/<stage>/<subject>.json             last failure (a hint for status/retry)
+    work/_overrides/<stage>/<subject>.json            admin parameter overrides / force salt
+    work/_done/<run>                                  runs the reconciler no longer visits
+    outbox/<centre>/<sample>/...                      deliveries
+    refs/<name>/genome.fa                             reference genomes
+
+Only manifests say what is done; every other bookkeeping object is derived and may be
+lost without losing work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from seqoia.storage.keys import validate_name
+
+MANIFEST_SUFFIX = ".manifest.json"
+_GENERATION = re.compile(r"^g(\d{6,})\.manifest\.json$")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Key layout for the four areas of one store."""
+
+    inbox: str = "inbox"
+    work: str = "work"
+    outbox: str = "outbox"
+    refs: str = "refs"
+
+    # -- run folders -----------------------------------------------------------------
+    def run_prefix(self, run: str) -> str:
+        return f"{self.inbox}/{validate_name(run, 'run id')}/"
+
+    def split_inbox_key(self, key: str) -> tuple[str, str] | None:
+        """``inbox/<run>/<path>`` -> ``(run, path)``; ``None`` for other keys."""
+        head, _, rest = key.partition("/")
+        if head != self.inbox or "/" not in rest:
+            return None
+        run, _, path = rest.partition("/")
+        return run, path
+
+    # -- stage outputs and manifests -------------------------------------------------
+    def stage_prefix(self, stage: str, subject: str) -> str:
+        return f"{self.work}/{stage}/{subject}/"
+
+    def manifest_key(self, stage: str, subject: str, generation: int) -> str:
+        return f"{self.stage_prefix(stage, subject)}g{generation:06d}{MANIFEST_SUFFIX}"
+
+    def attempt_prefix(self, stage: str, subject: str, attempt: str) -> str:
+        return f"{self.stage_prefix(stage, subject)}attempts/{attempt}/"
+
+    @staticmethod
+    def generation_of(name: str) -> int | None:
+        """The generation number of a manifest file name, else ``None``."""
+        match = _GENERATION.match(name)
+        return int(match.group(1)) if match else None
+
+    def split_manifest_key(self, key: str) -> tuple[str, str, int] | None:
+        """``work/<stage>/<subject>/gN.manifest.json`` -> ``(stage, subject, N)``."""
+        parts = key.split("/")
+        if len(parts) != 4 or parts[0] != self.work or parts[1].startswith("_"):
+            return None
+        generation = self.generation_of(parts[3])
+        return None if generation is None else (parts[1], parts[2], generation)
+
+    # -- derived bookkeeping -------------------------------------------------------------
+    def links_prefix(self, kind: str, subject: str, other_kind: str) -> str:
+        return f"{self.work}/_links/{kind}/{subject}/{other_kind}/"
+
+    def link_key(self, kind: str, subject: str, other_kind: str, other: str) -> str:
+        return self.links_prefix(kind, subject, other_kind) + other
+
+    def lease_key(self, stage: str, subject: str) -> str:
+        return f"{self.work}/_leases/{stage}/{subject}"
+
+    def failure_key(self, stage: str, subject: str) -> str:
+        return f"{self.work}/_failures/{stage}/{subject}.json"
+
+    def failures_prefix(self) -> str:
+        return f"{self.work}/_failures/"
+
+    def override_key(self, stage: str, subject: str) -> str:
+        return f"{self.work}/_overrides/{stage}/{subject}.json"
+
+    def done_prefix(self) -> str:
+        return f"{self.work}/_done/"
+
+    def audit_prefix(self) -> str:
+        return f"{self.work}/_audit/"
+
+    # -- deliveries and references -------------------------------------------------------
+    def outbox_prefix(self, centre: str, sample: str) -> str:
+        return f"{self.outbox}/{validate_name(centre, 'centre')}/{validate_name(sample, 'sample')}/"
+
+    def reference_key(self, name: str) -> str:
+        return f"{self.refs}/{validate_name(name, 'reference')}/genome.fa"

@@ -1,0 +1,212 @@
+"""Manifests and the commit protocol: a stage is done when, and only when, its manifest exists.
+
+An attempt uploads its outputs under an attempt-unique prefix, then writes
+``gNNNNNN.manifest.json`` with a create-only conditional put. Of several attempts racing
+for the same generation exactly one wins; the losers' files are referenced by nothing
+and are collected later. Manifests are immutable, so reads are cached in-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from seqoia.errors import ObjectNotFoundError, PreconditionFailedError
+from seqoia.storage.base import ObjectStore
+from seqoia.storage.layout import Layout
+
+log = logging.getLogger(__name__)
+
+SubjectKind = Literal["run", "sample", "family"]
+
+
+class FileRef(BaseModel):
+    """One output (or source) file: where it is and what it holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # path relative to the stage's output folder, e.g. "S01.md.cram"
+    key: str
+    size: int
+    sha256: str | None = None  # None for source objects known only by ETag
+    etag: str | None = None
+    #: The subject a file belongs to when one stage writes files for several subjects
+    #: (a run's demultiplexing writes per-sample FASTQ); consumers of another subject
+    #: do not download it.
+    subject: str | None = None
+
+
+class InputRef(BaseModel):
+    """A committed upstream manifest this generation was computed from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    subject: str
+    generation: int
+    attempt: str
+    fingerprint: str
+
+
+class Relation(BaseModel):
+    """``kind/subject`` is related to ``other_kind/other`` (a run to its samples, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SubjectKind
+    subject: str
+    other_kind: SubjectKind
+    other: str
+
+
+class Manifest(BaseModel):
+    """The record that commits one generation of ``(stage, subject)``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = 1
+    stage: str
+    stage_version: str
+    subject: str
+    subject_kind: SubjectKind
+    fingerprint: str
+    generation: int
+    attempt: str
+    inputs: list[InputRef] = Field(default_factory=list)
+    sources: list[FileRef] = Field(default_factory=list)
+    reference: FileRef | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tools: dict[str, str] = Field(default_factory=dict)
+    outputs: list[FileRef] = Field(default_factory=list)
+    relations: list[Relation] = Field(default_factory=list)
+    #: Small, stage-defined results (QC metrics, counts, verdicts) for status and reports.
+    summary: dict[str, Any] = Field(default_factory=dict)
+    reason: str = "event"
+    started_at: datetime
+    finished_at: datetime
+    worker: str
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def output(self, name: str) -> FileRef:
+        """The output called ``name``."""
+        for ref in self.outputs:
+            if ref.name == name:
+                return ref
+        raise KeyError(f"{self.stage}/{self.subject} has no output {name!r}")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(indent=1).encode()
+
+
+def fingerprint_of(payload: dict[str, Any]) -> str:
+    """A stable sha256 of a JSON-able payload (sorted keys, no whitespace)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManifestStore:
+    """Reads and commits manifests in one store, with an in-process cache of immutable ones."""
+
+    def __init__(self, store: ObjectStore, layout: Layout, *, cache_size: int = 4096) -> None:
+        self.store = store
+        self.layout = layout
+        self._cache: OrderedDict[str, Manifest] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # -- reads ---------------------------------------------------------------------------
+    def generations(self, stage: str, subject: str) -> list[int]:
+        """Committed generation numbers of ``(stage, subject)``, oldest first."""
+        names = self.store.list_children(self.layout.stage_prefix(stage, subject))
+        found = (self.layout.generation_of(name) for name in names)
+        return sorted(g for g in found if g is not None)
+
+    def get(self, key: str) -> Manifest:
+        """The manifest at ``key`` (cached: manifests never change once written)."""
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        data, _ = self.store.get_bytes(key)
+        manifest = Manifest.model_validate_json(data)
+        self._remember(key, manifest)
+        return manifest
+
+    def latest(self, stage: str, subject: str) -> Manifest | None:
+        """The newest committed generation, or ``None`` when the stage never committed."""
+        generations = self.generations(stage, subject)
+        if not generations:
+            return None
+        return self.get(self.layout.manifest_key(stage, subject, generations[-1]))
+
+    def history(self, stage: str, subject: str) -> list[Manifest]:
+        """Every committed generation, oldest first."""
+        return [
+            self.get(self.layout.manifest_key(stage, subject, g))
+            for g in self.generations(stage, subject)
+        ]
+
+    # -- commit --------------------------------------------------------------------------
+    def commit(self, manifest: Manifest) -> Manifest:
+        """Write ``manifest`` create-only; raise PreconditionFailedError if the slot is taken.
+
+        Relations are written first: a manifest that exists always has its links, and a
+        link whose manifest never committed is harmless (readers check the manifest).
+        """
+        for rel in manifest.relations:
+            self._link(rel.kind, rel.subject, rel.other_kind, rel.other)
+            self._link(rel.other_kind, rel.other, rel.kind, rel.subject)
+        key = self.layout.manifest_key(manifest.stage, manifest.subject, manifest.generation)
+        self.store.put_bytes(key, manifest.to_json(), if_none_match=True)
+        self._remember(key, manifest)
+        log.info(
+            "committed %s/%s generation %d (attempt %s)",
+            manifest.stage,
+            manifest.subject,
+            manifest.generation,
+            manifest.attempt,
+        )
+        return manifest
+
+    def related(self, kind: str, subject: str, other_kind: str) -> list[str]:
+        """Subjects of ``other_kind`` linked to ``kind/subject``."""
+        return self.store.list_children(self.layout.links_prefix(kind, subject, other_kind))
+
+    def _link(self, kind: str, subject: str, other_kind: str, other: str) -> None:
+        key = self.layout.link_key(kind, subject, other_kind, other)
+        try:
+            self.store.put_bytes(key, b"", if_none_match=True)
+        except PreconditionFailedError:
+            pass  # already linked
+
+    def _remember(self, key: str, manifest: Manifest) -> None:
+        with self._lock:
+            self._cache[key] = manifest
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+
+def read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A small JSON object, or ``None`` when absent."""
+    try:
+        data, _ = store.get_bytes(key)
+    except ObjectNotFoundError:
+        return None
+    result: dict[str, Any] = json.loads(data)
+    return result

@@ -1,0 +1,250 @@
+"""Stage declarations: a stage is declared by what it consumes and what it produces.
+
+    pipeline = Pipeline("germline")
+
+    @pipeline.stage("align", kind="sample", needs=["demultiplex"], version="1",
+                    params=AlignParams)
+    def align(ctx: StageContext) -> StageResult: ...
+
+The function is pure: it reads ``ctx.inputs`` (local files of committed upstream
+manifests) and ``ctx.params`` and writes its outputs into ``ctx.out_dir``. The framework
+downloads, uploads, fingerprints, commits and retries. Mistakes in a declaration raise
+:class:`~seqoia.errors.DeclarationError` at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict
+
+from seqoia.errors import DeclarationError
+from seqoia.storage.base import ObjectInfo
+from seqoia.storage.keys import validate_name
+from seqoia.storage.manifest import Relation, SubjectKind
+
+Isolation = Literal["process", "inline"]
+_QUEUE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+class NoParams(BaseModel):
+    """Parameters of a stage that has none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """The local files of one committed upstream manifest."""
+
+    stage: str
+    subject: str
+    files: dict[str, Path]
+    summary: dict[str, Any]
+
+    def file(self, suffix: str) -> Path:
+        """The one file whose name ends with ``suffix`` (e.g. ``".md.cram"``)."""
+        found = [path for name, path in self.files.items() if name.endswith(suffix)]
+        if len(found) != 1:
+            raise KeyError(
+                f"{self.stage}/{self.subject}: expected one file ending with {suffix!r}, "
+                f"found {sorted(self.files)}"
+            )
+        return found[0]
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Everything a stage function may look at."""
+
+    stage: str
+    subject: str
+    kind: SubjectKind
+    params: Any
+    inputs: dict[str, list[InputSet]]
+    out_dir: Path
+    scratch: Path
+    threads: int
+    #: Source stages only: the run folder's downloaded files, and every object of it.
+    source_dir: Path | None = None
+    source_listing: tuple[tuple[str, int], ...] = ()
+    #: Stages declared with ``reference=True``: the reference FASTA, and a folder where
+    #: prepared indexes are cached across stages and runs on this worker.
+    reference_fasta: Path | None = None
+    cache_dir: Path | None = None
+
+    def one(self, stage: str) -> InputSet:
+        """The single input set of upstream ``stage`` (same subject kind)."""
+        sets = self.inputs.get(stage, [])
+        if len(sets) != 1:
+            raise KeyError(f"expected one input from {stage!r}, found {len(sets)}")
+        return sets[0]
+
+
+@dataclass
+class StageResult:
+    """What a stage returns besides the files in ``out_dir``."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, str] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)
+    #: Output file name -> the subject it belongs to (see FileRef.subject).
+    file_subjects: dict[str, str] = field(default_factory=dict)
+
+
+StageFunction = Callable[[StageContext], StageResult]
+#: Decides whether a run folder is complete: (listing, grace_s) -> None when ready, else
+#: why not. ``grace_s`` is how long to wait after a marker that is not the last one written.
+SourceReadiness = Callable[[list[ObjectInfo], float], "str | None"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One declared stage."""
+
+    name: str
+    kind: SubjectKind
+    needs: tuple[str, ...]
+    queue: str
+    version: str
+    params: type[BaseModel]
+    fn: StageFunction
+    isolation: Isolation
+    time_limit_s: float | None
+    #: Which upstream files to download: (upstream stage, file name) -> bool.
+    fetch: Callable[[str, str], bool] | None
+    #: Source stages read the run folder in the inbox instead of upstream manifests.
+    source: bool
+    fetch_sources: Callable[[str], bool] | None
+    source_ready: SourceReadiness | None
+    reference: bool = False
+
+    def wants(self, upstream: str, name: str) -> bool:
+        return self.fetch is None or self.fetch(upstream, name)
+
+
+class Pipeline:
+    """A named set of stages forming a DAG, checked as it is declared."""
+
+    def __init__(self, name: str, *, import_path: str | None = None) -> None:
+        self.name = validate_name(name, "pipeline name")
+        #: ``module:attribute`` from which a stage's child process imports this pipeline.
+        self.import_path = import_path
+        self.stages: dict[str, Stage] = {}
+        self._downstream: dict[str, list[Stage]] = {}
+
+    def stage(
+        self,
+        name: str,
+        *,
+        kind: SubjectKind,
+        version: str,
+        needs: Iterable[str] = (),
+        queue: str | None = None,
+        params: type[BaseModel] = NoParams,
+        isolation: Isolation = "process",
+        time_limit_s: float | None = None,
+        fetch: Callable[[str, str], bool] | None = None,
+        source: bool = False,
+        fetch_sources: Callable[[str], bool] | None = None,
+        source_ready: SourceReadiness | None = None,
+        reference: bool = False,
+    ) -> Callable[[StageFunction], StageFunction]:
+        """Declare a stage; the decorated function is returned unchanged."""
+
+        def register(fn: StageFunction) -> StageFunction:
+            self.add(
+                Stage(
+                    name=name,
+                    kind=kind,
+                    needs=tuple(needs),
+                    queue=queue or "default",
+                    version=version,
+                    params=params,
+                    fn=fn,
+                    isolation=isolation,
+                    time_limit_s=time_limit_s,
+                    fetch=fetch,
+                    source=source,
+                    fetch_sources=fetch_sources,
+                    source_ready=source_ready,
+                    reference=reference,
+                )
+            )
+            return fn
+
+        return register
+
+    def add(self, stage: Stage) -> None:
+        """Register a stage after checking its declaration."""
+        where = f"stage {stage.name!r} of pipeline {self.name!r}"
+        try:
+            validate_name(stage.name, "stage name")
+        except Exception as err:
+            raise DeclarationError(f"{where}: {err}") from err
+        if stage.name.startswith("_"):
+            raise DeclarationError(f"{where}: names starting with '_' are reserved")
+        if stage.name in self.stages:
+            raise DeclarationError(f"{where}: declared twice")
+        if stage.kind not in get_args(SubjectKind):
+            raise DeclarationError(f"{where}: unknown subject kind {stage.kind!r}")
+        if not _QUEUE.match(stage.queue):
+            raise DeclarationError(f"{where}: bad queue name {stage.queue!r}")
+        if not stage.version:
+            raise DeclarationError(f"{where}: a version is required")
+        if not (isinstance(stage.params, type) and issubclass(stage.params, BaseModel)):
+            raise DeclarationError(f"{where}: params must be a pydantic model class")
+        if not stage.params.model_config.get("frozen"):
+            raise DeclarationError(f"{where}: params model must be frozen")
+        try:
+            stage.params()
+        except Exception as err:
+            raise DeclarationError(f"{where}: params need defaults for every field") from err
+        if stage.isolation not in ("process", "inline"):
+            raise DeclarationError(f"{where}: isolation must be 'process' or 'inline'")
+        if stage.source:
+            if stage.kind != "run" or stage.needs:
+                raise DeclarationError(f"{where}: a source stage is a run stage with no needs")
+        elif not stage.needs:
+            raise DeclarationError(f"{where}: needs upstream stages (or source=True)")
+        for upstream in stage.needs:
+            if upstream not in self.stages:
+                raise DeclarationError(f"{where}: unknown upstream stage {upstream!r}")
+        self.stages[stage.name] = stage
+        self._downstream[stage.name] = []
+        for upstream in stage.needs:
+            self._downstream[upstream].append(stage)
+
+    # -- queries -----------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Stage:
+        try:
+            return self.stages[name]
+        except KeyError:
+            raise DeclarationError(
+                f"pipeline {self.name!r} has no stage {name!r}; stages: {', '.join(self.stages)}"
+            ) from None
+
+    def downstream(self, name: str) -> list[Stage]:
+        """Stages that need ``name`` directly."""
+        return list(self._downstream.get(name, []))
+
+    def descendants(self, name: str) -> list[Stage]:
+        """``name`` and every stage that depends on it, in declaration (topological) order."""
+        wanted = {name}
+        for stage in self.stages.values():  # declaration order is topological
+            if any(upstream in wanted for upstream in stage.needs):
+                wanted.add(stage.name)
+        return [s for s in self.stages.values() if s.name in wanted]
+
+    def sources(self) -> list[Stage]:
+        return [s for s in self.stages.values() if s.source]
+
+    def queues(self) -> list[str]:
+        return sorted({s.queue for s in self.stages.values()})
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.stages.values())

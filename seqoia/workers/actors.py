@@ -1,0 +1,102 @@
+"""The two actors: ``object_created`` (the router) and ``run_stage`` (the stage runner).
+
+Messages carry identifiers only. ``run_stage`` messages go to the queue of their stage,
+so that workers can be specialised (``seqoia worker --queues align``) and scaled on the
+depth of one queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from seqoia.storage.keys import validate_name
+from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
+from seqoia.workers.router import Router, safe_route
+from seqoia.workers.runner import StageRunner
+from seqoia.workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+EVENTS_QUEUE = "events"
+#: Stage attempts are bounded by the runner (it kills the child); this only backstops it.
+STAGE_ACTOR_TIME_LIMIT_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass
+class Actors:
+    broker: dramatiq.Broker
+    runtime: Runtime
+    object_created: dramatiq.Actor
+    run_stage: dramatiq.Actor
+    router: Router
+    runner: StageRunner
+
+    def enqueue_stage(self, stage: str, subject: str, reason: str, delay_s: float = 0.0) -> None:
+        """Send ``run_stage(stage, subject)`` to the stage's own queue."""
+        queue = self.runtime.pipeline[stage].queue
+        message = self.run_stage.message(stage, subject, reason).copy(queue_name=queue)
+        self.broker.enqueue(message, delay=int(delay_s * 1000) or None)
+
+    def notify(self, key: str, *, bucket: str = "", etag: str | None = None) -> None:
+        """Send ``object_created`` for ``key`` (what the event intake does per record)."""
+        self.object_created.send(bucket, key, etag)
+
+    def queues(self) -> list[str]:
+        return sorted({EVENTS_QUEUE, *self.runtime.pipeline.queues()})
+
+    def idle(self) -> bool:
+        """In-process broker only: no message queued or in flight on any queue."""
+        assert isinstance(self.broker, StubBroker)
+        return all(
+            self.broker.queues[q].unfinished_tasks == 0 for q in self.broker.queues
+        )
+
+
+def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
+    """Declare seqoia's actors on ``broker`` for ``runtime``'s store and pipeline."""
+    runner = StageRunner(runtime)
+    holder: dict[str, Actors] = {}
+    router = Router(runtime, lambda *a: holder["actors"].enqueue_stage(*a))
+    bucket_name = getattr(runtime.store, "bucket", None)
+    store_prefix = getattr(runtime.store, "prefix", "")
+
+    def object_created(bucket: str, key: str, etag: str | None = None) -> None:
+        if bucket_name and bucket and bucket != bucket_name:
+            log.warning("ignored event for bucket %r (store bucket is %r)", bucket, bucket_name)
+            return
+        if store_prefix:
+            if not key.startswith(store_prefix):
+                return
+            key = key[len(store_prefix) :]
+        safe_route(router, key)
+
+    def run_stage(stage: str, subject: str, reason: str = "event") -> None:
+        validate_name(subject, "subject")
+        outcome = runner.execute(stage, subject, reason=reason)
+        log.info("%s/%s: %s", stage, subject, outcome.kind)
+        if outcome.kind == "committed" and outcome.manifest is not None:
+            router.committed(outcome.manifest)
+
+    events_actor = dramatiq.actor(
+        object_created,
+        broker=broker,
+        actor_name="object_created",
+        queue_name=EVENTS_QUEUE,
+        time_limit=EVENT_TIME_LIMIT_MS,
+    )
+    stage_actor = dramatiq.actor(
+        run_stage,
+        broker=broker,
+        actor_name="run_stage",
+        queue_name="default",
+        time_limit=STAGE_ACTOR_TIME_LIMIT_MS,
+    )
+    for queue in runtime.pipeline.queues():
+        broker.declare_queue(queue)
+    actors = Actors(broker, runtime, events_actor, stage_actor, router, runner)
+    holder["actors"] = actors
+    return actors

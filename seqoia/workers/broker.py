@@ -1,0 +1,99 @@
+"""The Dramatiq broker, built from a URL, with middleware set deliberately for long stages.
+
+Dramatiq's defaults suit short web jobs: a 10-minute time limit (which raises in the
+worker thread and cannot stop a child process), retries backing off towards 7 days, and
+on Redis a killed worker's messages returning only after a 60 s heartbeat timeout *and*
+a random maintenance pass (about 1 in 1,000 fetches). Here:
+
+- time limits are enforced by the stage runner, which kills the stage's process group;
+  Dramatiq's TimeLimit only backstops actors that are not stages;
+- permanent errors (bad input) fail at once to the dead letters; transient ones retry
+  with a bounded back-off (``retry_min_backoff_s`` .. ``retry_max_backoff_s``);
+- Redis runs maintenance on about 1 fetch in 100 so that a dead worker's messages
+  return within seconds of the heartbeat timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from seqoia.errors import ConfigurationError
+from seqoia.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Backstop for non-stage actors (routing, events): they do a few store requests.
+EVENT_TIME_LIMIT_MS = 10 * 60 * 1000
+
+
+def retry_when(max_retries: int):  # type: ignore[no-untyped-def]
+    """Retry transient faults only; permanent ones (``.permanent``) dead-letter at once."""
+
+    def should_retry(retries: int, exception: BaseException) -> bool:
+        if getattr(exception, "permanent", False):
+            return False
+        return retries < max_retries
+
+    return should_retry
+
+
+def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
+    return [
+        AgeLimit(),
+        TimeLimit(time_limit=EVENT_TIME_LIMIT_MS, interval=1000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            min_backoff=int(settings.retry_min_backoff_s * 1000),
+            max_backoff=int(settings.retry_max_backoff_s * 1000),
+            retry_when=retry_when(settings.max_retries),
+        ),
+    ]
+
+
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    """A broker for ``settings.broker_url``: memory://, redis://, rediss:// or amqp(s)://."""
+    url = settings.broker_url
+    scheme = urlsplit(url).scheme
+    middleware = middleware_for(settings)
+    broker: dramatiq.Broker
+    if scheme == "memory":
+        broker = StubBroker(middleware=middleware)
+        broker.emit_after("process_boot")
+    elif scheme in ("redis", "rediss"):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(
+            url=url,
+            middleware=middleware,
+            namespace="seqoia",
+            heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
+            maintenance_chance=10_000,  # out of a million fetches
+            dead_message_ttl=30 * 86400 * 1000,
+        )
+    elif scheme in ("amqp", "amqps"):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(
+            url=url,
+            middleware=middleware,
+            confirm_delivery=True,
+        )
+    else:
+        raise ConfigurationError(
+            f"unsupported broker URL scheme {scheme!r}: use memory://, redis:// or amqp://"
+        )
+    return broker

@@ -1,0 +1,132 @@
+"""Run one stage function from a request file, in a child process of the worker.
+
+    python -m seqoia.workers.child SCRATCH/request.json
+
+The worker writes ``request.json`` (local paths and parameters only), starts this module
+in a new session so that a time limit can kill it together with every tool it started,
+and reads ``result.json``. A crash in native code or an out-of-memory kill takes down
+this process, not the worker. The same request can be replayed by hand to debug a stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from seqoia.errors import SeqoiaError
+from seqoia.storage.manifest import Relation
+from seqoia.tasks.stage import InputSet, Pipeline, StageContext, StageResult
+
+
+def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageContext, Any]:
+    """The stage context described by a request."""
+    stage = pipeline[request["stage"]]
+    inputs = {
+        upstream: [
+            InputSet(
+                stage=item["stage"],
+                subject=item["subject"],
+                files={name: Path(p) for name, p in item["files"].items()},
+                summary=item["summary"],
+            )
+            for item in items
+        ]
+        for upstream, items in request["inputs"].items()
+    }
+    ctx = StageContext(
+        stage=stage.name,
+        subject=request["subject"],
+        kind=stage.kind,
+        params=stage.params.model_validate(request["params"]),
+        inputs=inputs,
+        out_dir=Path(request["out_dir"]),
+        scratch=Path(request["scratch"]),
+        threads=int(request["threads"]),
+        source_dir=Path(request["source_dir"]) if request.get("source_dir") else None,
+        source_listing=tuple((n, int(s)) for n, s in request.get("source_listing", [])),
+        reference_fasta=Path(request["reference_fasta"]) if request.get("reference_fasta") else None,
+        cache_dir=Path(request["cache_dir"]) if request.get("cache_dir") else None,
+    )
+    return ctx, stage.fn
+
+
+def run_request(pipeline: Pipeline, request: dict[str, Any]) -> dict[str, Any]:
+    """Run the stage and describe the outcome as JSON-able data (never raises)."""
+    try:
+        ctx, fn = build_context(pipeline, request)
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        result = fn(ctx)
+        if not isinstance(result, StageResult):
+            raise TypeError(f"stage {ctx.stage} returned {type(result).__name__}, not StageResult")
+        return {
+            "ok": True,
+            "result": {
+                "summary": result.summary,
+                "tools": result.tools,
+                "relations": [r.model_dump() for r in result.relations],
+                "file_subjects": result.file_subjects,
+            },
+        }
+    except BaseException as err:  # noqa: BLE001 - everything is reported to the parent
+        return {
+            "ok": False,
+            "error": {
+                "type": type(err).__name__,
+                "message": str(err),
+                "permanent": bool(getattr(err, "permanent", False)),
+                "traceback": traceback.format_exc(limit=20),
+            },
+        }
+
+
+def result_from_json(data: dict[str, Any]) -> StageResult:
+    return StageResult(
+        summary=data["summary"],
+        tools=data["tools"],
+        relations=[Relation.model_validate(r) for r in data["relations"]],
+        file_subjects=data["file_subjects"],
+    )
+
+
+def _die_with_parent(parent: int) -> None:
+    """Kill this session (the stage and its tools) if the worker disappears."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main(argv: list[str]) -> int:
+    request_path = Path(argv[1])
+    request = json.loads(request_path.read_text())
+    _die_with_parent(int(request["parent_pid"]))
+    from seqoia.workers.runtime import load_pipeline
+
+    try:
+        pipeline = load_pipeline(request["pipeline"])
+        outcome = run_request(pipeline, request)
+    except SeqoiaError as err:
+        outcome = {
+            "ok": False,
+            "error": {"type": type(err).__name__, "message": str(err), "permanent": True,
+                      "traceback": traceback.format_exc(limit=20)},
+        }
+    tmp = request_path.with_name("result.json.tmp")
+    tmp.write_text(json.dumps(outcome, default=str))
+    tmp.replace(request_path.with_name("result.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,60 @@
+"""Workers inside the current process, for ``memory://`` (``seqoia up``, ``seqoia demo``, tests).
+
+Dramatiq's StubBroker with a real ``dramatiq.Worker`` on threads: the same actors, the
+same middleware and the same stage runner as on a cluster, only the queues are in memory.
+"""
+
+from __future__ import annotations
+
+import time
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from seqoia.workers.actors import Actors, declare_actors
+from seqoia.workers.broker import build_broker
+from seqoia.workers.runtime import Runtime
+
+
+class EmbeddedWorkers:
+    """A broker, the actors and a worker pool, started and stopped together."""
+
+    def __init__(self, runtime: Runtime, *, threads: int | None = None) -> None:
+        self.broker = build_broker(runtime.settings)
+        self.actors: Actors = declare_actors(self.broker, runtime)
+        self.worker = dramatiq.Worker(
+            self.broker,
+            worker_threads=threads or runtime.settings.worker_threads,
+            worker_timeout=100,
+        )
+
+    def __enter__(self) -> EmbeddedWorkers:
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.broker.close()
+
+    def wait_idle(self, timeout_s: float = 600.0, *, settle_s: float = 0.2) -> None:
+        """Block until no message is queued, delayed or in flight (in-process broker only).
+
+        Delayed messages (retries, grace periods) count as work: wait for them too.
+        """
+        if not isinstance(self.broker, StubBroker):
+            raise TypeError("wait_idle needs the in-process broker (memory://)")
+        deadline = time.monotonic() + timeout_s
+        quiet_since = None
+        while time.monotonic() < deadline:
+            busy = any(q.unfinished_tasks for q in self.broker.queues.values())
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= settle_s:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"workers still busy after {timeout_s:.0f} s")

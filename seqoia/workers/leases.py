@@ -1,0 +1,91 @@
+"""Leases: a running attempt says "mine until T" so that a duplicate message waits.
+
+A lease is a hint, not a lock: correctness rests on the create-only manifest commit.
+Leases only save duplicate hours of compute when a message is redelivered while its
+first attempt still runs (RabbitMQ's consumer timeout, a Redis worker presumed dead).
+Taking over an expired lease is a compare-and-swap on its ETag, so one worker wins.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from seqoia.errors import ObjectNotFoundError, PreconditionFailedError, StageBusyError
+from seqoia.storage.base import ObjectStore
+
+
+@dataclass
+class Lease:
+    key: str
+    attempt: str
+    etag: str
+
+
+class LeaseKeeper:
+    """Acquires, renews in the background, and releases leases in one store."""
+
+    def __init__(self, store: ObjectStore, *, ttl_s: float = 120.0, worker: str = "") -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.worker = worker
+
+    def _body(self, attempt: str) -> bytes:
+        return json.dumps(
+            {"attempt": attempt, "worker": self.worker, "expires": time.time() + self.ttl_s}
+        ).encode()
+
+    def acquire(self, key: str, attempt: str) -> Lease:
+        """Take the lease, or raise StageBusyError while another attempt holds it."""
+        try:
+            etag = self.store.put_bytes(key, self._body(attempt), if_none_match=True)
+            return Lease(key, attempt, etag)
+        except PreconditionFailedError:
+            pass
+        try:
+            data, etag = self.store.get_bytes(key)
+            holder = json.loads(data)
+        except ObjectNotFoundError:
+            return self.acquire(key, attempt)  # released meanwhile
+        except ValueError:
+            holder, etag = {"expires": 0}, self.store.head(key).etag  # type: ignore[union-attr]
+        remaining = float(holder.get("expires", 0)) - time.time()
+        if remaining > 0:
+            raise StageBusyError(
+                f"attempt {holder.get('attempt')} on {holder.get('worker')} holds {key} "
+                f"for {remaining:.0f} s more"
+            )
+        try:  # expired: its holder died; take it over, exactly one of us wins
+            new_etag = self.store.put_bytes(key, self._body(attempt), if_match=etag)
+        except PreconditionFailedError as err:
+            raise StageBusyError(f"another worker took over {key}") from err
+        return Lease(key, attempt, new_etag)
+
+    def renew(self, lease: Lease) -> bool:
+        """Extend the lease; False if it was lost (taken over after expiring)."""
+        try:
+            lease.etag = self.store.put_bytes(lease.key, self._body(lease.attempt), if_match=lease.etag)
+            return True
+        except (PreconditionFailedError, ObjectNotFoundError):
+            return False
+
+    def release(self, lease: Lease) -> None:
+        try:
+            data, _ = self.store.get_bytes(lease.key)
+            if json.loads(data).get("attempt") == lease.attempt:
+                self.store.delete(lease.key)
+        except (ObjectNotFoundError, ValueError):
+            pass
+
+    def keep_alive(self, lease: Lease) -> threading.Event:
+        """Renew ``lease`` every third of its TTL until the returned event is set."""
+        stop = threading.Event()
+
+        def renew_until_stopped() -> None:
+            while not stop.wait(self.ttl_s / 3):
+                self.renew(lease)
+
+        threading.Thread(target=renew_until_stopped, name=f"lease:{lease.key}", daemon=True).start()
+        return stop

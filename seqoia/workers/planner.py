@@ -1,0 +1,179 @@
+"""The planner: from the store alone, what would ``(stage, subject)`` run on, and is it due?
+
+Used by the runner (before running), the router (after a commit), the reconciler (over
+active runs) and the CLI (dry runs). It only reads: manifests, links, overrides and, for
+source stages, the run folder's listing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from seqoia.storage.base import ObjectStore
+from seqoia.storage.layout import Layout
+from seqoia.storage.manifest import (
+    FileRef,
+    InputRef,
+    Manifest,
+    ManifestStore,
+    fingerprint_of,
+    read_json,
+)
+from seqoia.tasks.stage import Pipeline, Stage
+
+
+@dataclass
+class Plan:
+    """What one ``(stage, subject)`` would run with, and why it would or would not run."""
+
+    stage: Stage
+    subject: str
+    params: Any
+    upstream: list[Manifest] = field(default_factory=list)
+    sources: list[FileRef] = field(default_factory=list)
+    salt: str | None = None
+    reference: FileRef | None = None
+    latest: Manifest | None = None
+    waiting_for: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.waiting_for
+
+    @property
+    def inputs(self) -> list[InputRef]:
+        return [
+            InputRef(
+                stage=m.stage,
+                subject=m.subject,
+                generation=m.generation,
+                attempt=m.attempt,
+                fingerprint=m.fingerprint,
+            )
+            for m in self.upstream
+        ]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(
+            {
+                "stage": self.stage.name,
+                "version": self.stage.version,
+                "params": self.params.model_dump(mode="json"),
+                "inputs": sorted(
+                    (i.stage, i.subject, i.generation, i.attempt) for i in self.inputs
+                ),
+                "sources": sorted((s.key, s.etag, s.size) for s in self.sources),
+                "salt": self.salt,
+                "reference": self.reference.etag if self.reference else None,
+            }
+        )
+
+    @property
+    def up_to_date(self) -> bool:
+        """Committed with exactly these inputs and parameters: nothing to do."""
+        return self.latest is not None and self.latest.fingerprint == self.fingerprint
+
+    @property
+    def due(self) -> bool:
+        return self.ready and not self.up_to_date
+
+
+class Planner:
+    """Plans stages of one pipeline against one store."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        manifests: ManifestStore,
+        *,
+        reference: str = "demo",
+        grace_s: float = 0.0,
+    ) -> None:
+        self.pipeline = pipeline
+        self.manifests = manifests
+        self.reference_name = reference
+        self.grace_s = grace_s
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.manifests.store
+
+    @property
+    def layout(self) -> Layout:
+        return self.manifests.layout
+
+    def plan(self, stage_name: str, subject: str) -> Plan:
+        """Resolve inputs, parameters (with overrides) and the latest commit."""
+        stage = self.pipeline[stage_name]
+        override = read_json(self.store, self.layout.override_key(stage.name, subject)) or {}
+        params = stage.params.model_validate(override.get("params", {}))
+        plan = Plan(
+            stage=stage,
+            subject=subject,
+            params=params,
+            salt=override.get("salt"),
+            latest=self.manifests.latest(stage.name, subject),
+        )
+        if stage.source and plan.latest is not None:
+            # A run folder is immutable once complete: reuse the committed listing
+            # rather than listing thousands of base-call objects again.
+            plan.sources = list(plan.latest.sources)
+        elif stage.source:
+            self._plan_sources(plan)
+        if stage.reference:
+            self._plan_reference(plan)
+        for upstream_name in stage.needs:
+            upstream = self.pipeline[upstream_name]
+            subjects = self.upstream_subjects(stage, subject, upstream)
+            if not subjects:
+                plan.waiting_for.append(f"{upstream.name}: no {upstream.kind} linked yet")
+            for other in subjects:
+                manifest = self.manifests.latest(upstream.name, other)
+                if manifest is None:
+                    plan.waiting_for.append(f"{upstream.name}/{other}")
+                else:
+                    plan.upstream.append(manifest)
+        return plan
+
+    def upstream_subjects(self, stage: Stage, subject: str, upstream: Stage) -> list[str]:
+        """Subjects of ``upstream`` that ``stage`` on ``subject`` consumes."""
+        if upstream.kind == stage.kind:
+            return [subject]
+        return self.manifests.related(stage.kind, subject, upstream.kind)
+
+    def downstream_of(self, manifest: Manifest) -> list[tuple[Stage, str]]:
+        """The ``(stage, subject)`` pairs a newly committed manifest may have made ready."""
+        pairs: list[tuple[Stage, str]] = []
+        for stage in self.pipeline.downstream(manifest.stage):
+            if stage.kind == manifest.subject_kind:
+                pairs.append((stage, manifest.subject))
+            else:
+                related = self.manifests.related(manifest.subject_kind, manifest.subject, stage.kind)
+                pairs.extend((stage, other) for other in related)
+        return pairs
+
+    def _plan_reference(self, plan: Plan) -> None:
+        key = self.layout.reference_key(self.reference_name)
+        info = self.store.head(key)
+        if info is None:
+            plan.waiting_for.append(f"reference {key}")
+        else:
+            plan.reference = FileRef(name="genome.fa", key=key, size=info.size, etag=info.etag)
+
+    def _plan_sources(self, plan: Plan) -> None:
+        listing = list(self.store.list(self.layout.run_prefix(plan.subject)))
+        if not listing:
+            plan.waiting_for.append(f"run folder {plan.subject} is empty or absent")
+            return
+        if plan.stage.source_ready is not None:
+            reason = plan.stage.source_ready(listing, self.grace_s)
+            if reason is not None:
+                plan.waiting_for.append(reason)
+                return
+        prefix = self.layout.run_prefix(plan.subject)
+        plan.sources = [
+            FileRef(name=info.key[len(prefix) :], key=info.key, size=info.size, etag=info.etag)
+            for info in listing
+        ]

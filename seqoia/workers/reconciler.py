@@ -1,0 +1,107 @@
+"""The reconciler: re-derives pending work from the store, so lost messages lose nothing.
+
+A pass lists the run folders in the inbox (one request per thousand runs) minus the runs
+already marked done, and plans every stage of every subject of each remaining run. What
+is due gets a ``run_stage`` message. Its cost therefore follows the active runs, not the
+history: a finished run is marked ``work/_done/<run>`` and never visited again (``seqoia
+retry``/``reprocess`` remove the mark).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from seqoia.storage.manifest import read_json
+from seqoia.workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str, str, str, float], None]
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass found."""
+
+    runs_visited: int = 0
+    runs_done: list[str] = field(default_factory=list)
+    enqueued: list[tuple[str, str]] = field(default_factory=list)
+    running: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    incomplete_runs: list[str] = field(default_factory=list)
+    stuck_runs: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(self, runtime: Runtime, enqueue: Enqueue) -> None:
+        self.rt = runtime
+        self.enqueue = enqueue
+
+    def active_runs(self) -> list[str]:
+        store, layout = self.rt.store, self.rt.layout
+        runs = store.list_children(f"{layout.inbox}/")
+        done = set(store.list_children(layout.done_prefix()))
+        return [run for run in runs if run not in done]
+
+    def run_pass(self) -> ReconcileReport:
+        report = ReconcileReport()
+        for run in self.active_runs():
+            report.runs_visited += 1
+            self._reconcile_run(run, report)
+        if report.enqueued:
+            log.info("reconciler enqueued %d stage(s)", len(report.enqueued))
+        return report
+
+    def subjects_of(self, run: str) -> dict[str, list[str]]:
+        related = self.rt.manifests.related
+        return {
+            "run": [run],
+            "sample": related("run", run, "sample"),
+            "family": related("run", run, "family"),
+        }
+
+    def _reconcile_run(self, run: str, report: ReconcileReport) -> None:
+        rt = self.rt
+        subjects = self.subjects_of(run)
+        pending = False
+        for stage in rt.pipeline:
+            for subject in subjects[stage.kind]:
+                plan = rt.planner.plan(stage.name, subject)
+                if plan.up_to_date:
+                    continue
+                if not plan.ready:
+                    if stage.source:
+                        pending = True
+                        report.incomplete_runs.append(run)
+                        if self._older_than(run, rt.settings.incomplete_run_age_s):
+                            report.stuck_runs.append(run)
+                    continue
+                failure = read_json(rt.store, rt.layout.failure_key(stage.name, subject))
+                if failure and failure.get("permanent") and failure.get("fingerprint") == plan.fingerprint:
+                    report.failed.append((stage.name, subject))
+                    continue
+                pending = True
+                if self._leased(stage.name, subject):
+                    report.running.append((stage.name, subject))
+                    continue
+                self.enqueue(stage.name, subject, "reconcile", 0.0)
+                report.enqueued.append((stage.name, subject))
+        if not pending:
+            rt.store.put_bytes(
+                rt.layout.done_prefix() + run,
+                json.dumps({"at": datetime.now(UTC).isoformat()}).encode(),
+            )
+            report.runs_done.append(run)
+
+    def _leased(self, stage: str, subject: str) -> bool:
+        lease = read_json(self.rt.store, self.rt.layout.lease_key(stage, subject))
+        return bool(lease) and float(lease.get("expires", 0)) > time.time()
+
+    def _older_than(self, run: str, age_s: float) -> bool:
+        first = next(iter(self.rt.store.list(self.rt.layout.run_prefix(run))), None)
+        return first is not None and (datetime.now(UTC) - first.modified).total_seconds() > age_s

@@ -1,0 +1,82 @@
+"""The router: turns "this object appeared" into "these stages may now be ready".
+
+Two kinds of objects matter:
+- a run folder's completion marker in the inbox -> the pipeline's source stages for that
+  run (other inbox objects, the thousands of base calls, cost nothing: no listing);
+- a committed manifest in the work area -> the downstream stages of that commit
+  (fan-out from a run to its samples, fan-in from samples to their family).
+
+Everything else is ignored. Routing only enqueues ``run_stage`` messages, which plan
+again before running, so duplicated, reordered or late events are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from seqoia.errors import InvalidKeyError
+from seqoia.storage.keys import validate_key, validate_name
+from seqoia.storage.manifest import Manifest
+from seqoia.workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Files an instrument writes last (NovaSeq copy jobs: CopyComplete; RTA: RTAComplete).
+COMPLETION_MARKERS = frozenset({"CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml"})
+
+#: enqueue(stage, subject, reason, delay_s)
+Enqueue = Callable[[str, str, str, float], None]
+
+
+class Router:
+    """Maps objects and commits to ``run_stage`` messages."""
+
+    def __init__(self, runtime: Runtime, enqueue: Enqueue) -> None:
+        self.rt = runtime
+        self.enqueue = enqueue
+
+    def object_created(self, key: str) -> list[tuple[str, str]]:
+        """React to a new object; returns the (stage, subject) pairs enqueued."""
+        validate_key(key)
+        layout = self.rt.layout
+        inbox = layout.split_inbox_key(key)
+        if inbox is not None:
+            run, path = inbox
+            if path not in COMPLETION_MARKERS:
+                return []
+            validate_name(run, "run id")
+            # RTAComplete alone: look again once the copy grace period has passed.
+            delay_s = self.rt.settings.rtacomplete_grace_s if path == "RTAComplete.txt" else 0.0
+            pairs = [(stage.name, run) for stage in self.rt.pipeline.sources()]
+            for stage_name, subject in pairs:
+                self.enqueue(stage_name, subject, f"run folder marker {path}", 0.0)
+                if delay_s:
+                    self.enqueue(stage_name, subject, f"grace after {path}", delay_s)
+            return pairs
+        manifest_ref = layout.split_manifest_key(key)
+        if manifest_ref is not None:
+            stage, subject, _ = manifest_ref
+            if stage not in self.rt.pipeline.stages:
+                return []
+            return self.committed(self.rt.manifests.get(key))
+        return []
+
+    def committed(self, manifest: Manifest) -> list[tuple[str, str]]:
+        """Enqueue the downstream stages of a fresh commit that are now ready."""
+        pairs = []
+        for stage, subject in self.rt.planner.downstream_of(manifest):
+            plan = self.rt.planner.plan(stage.name, subject)
+            if plan.due:
+                pairs.append((stage.name, subject))
+                self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
+        return pairs
+
+
+def safe_route(router: Router, key: str) -> list[tuple[str, str]]:
+    """Route one event key; a hostile key is logged and dropped, never raised to the caller."""
+    try:
+        return router.object_created(key)
+    except InvalidKeyError as err:
+        log.warning("ignored event: %s", err)
+        return []

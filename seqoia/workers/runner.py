@@ -1,0 +1,308 @@
+"""The stage runner: plan, skip or run, upload, commit. The one place a stage attempt happens.
+
+    plan -> (not ready | up to date | failed before) -> nothing to do
+         -> lease -> download inputs -> run (inline or child process) -> upload outputs
+         -> commit manifest (create-only) -> release lease
+
+It is safe to call any number of times, concurrently, for the same ``(stage, subject)``:
+at most one generation commits per fingerprint, and losing attempts leave only files
+under their own attempt prefix, which no manifest references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from seqoia.errors import (
+    CommitConflictError,
+    PreconditionFailedError,
+    SeqoiaError,
+    StageCrashedError,
+    StageFailedError,
+    StageTimeoutError,
+)
+from seqoia.storage.manifest import FileRef, Manifest, read_json, utcnow
+from seqoia.workers.child import result_from_json, run_request
+from seqoia.workers.leases import LeaseKeeper
+from seqoia.workers.planner import Plan
+from seqoia.workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+OutcomeKind = Literal["committed", "up_to_date", "not_ready", "failed_before", "lost_race"]
+
+
+@dataclass
+class Outcome:
+    kind: OutcomeKind
+    plan: Plan
+    manifest: Manifest | None = None
+
+
+def new_attempt_id() -> str:
+    """Sortable by start time, unique across workers."""
+    return f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}"
+
+
+def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class StageRunner:
+    """Runs stage attempts for one runtime."""
+
+    def __init__(self, runtime: Runtime, *, lease_ttl_s: float = 120.0) -> None:
+        self.rt = runtime
+        self.leases = LeaseKeeper(runtime.store, ttl_s=lease_ttl_s, worker=runtime.settings.worker_id)
+
+    def execute(self, stage_name: str, subject: str, *, reason: str = "event") -> Outcome:
+        """Bring ``(stage, subject)`` up to date, if it is ready and not already."""
+        plan = self.rt.planner.plan(stage_name, subject)
+        if not plan.ready:
+            log.debug("%s/%s not ready: %s", stage_name, subject, "; ".join(plan.waiting_for))
+            return Outcome("not_ready", plan)
+        if plan.up_to_date:
+            return Outcome("up_to_date", plan, plan.latest)
+        failure = read_json(self.rt.store, self.rt.layout.failure_key(stage_name, subject))
+        if failure and failure.get("permanent") and failure.get("fingerprint") == plan.fingerprint:
+            return Outcome("failed_before", plan)
+
+        attempt = new_attempt_id()
+        lease = None
+        if plan.stage.isolation == "process":
+            lease = self.leases.acquire(self.rt.layout.lease_key(stage_name, subject), attempt)
+        stop_renewing = self.leases.keep_alive(lease) if lease else None
+        scratch = self.rt.settings.scratch_dir / "attempts" / attempt
+        started = utcnow()
+        try:
+            request = self._prepare(plan, attempt, scratch)
+            result = self._run(plan, request, scratch)
+            outputs = self._upload(plan, attempt, Path(request["out_dir"]), result.file_subjects)
+            manifest = Manifest(
+                stage=plan.stage.name,
+                stage_version=plan.stage.version,
+                subject=subject,
+                subject_kind=plan.stage.kind,
+                fingerprint=plan.fingerprint,
+                generation=(plan.latest.generation + 1) if plan.latest else 1,
+                attempt=attempt,
+                inputs=plan.inputs,
+                sources=plan.sources,
+                reference=plan.reference,
+                parameters=plan.params.model_dump(mode="json"),
+                tools=result.tools,
+                outputs=outputs,
+                relations=result.relations,
+                summary=result.summary,
+                reason=reason,
+                started_at=started,
+                finished_at=utcnow(),
+                worker=self.rt.settings.worker_id,
+            )
+            return self._commit(plan, manifest)
+        except SeqoiaError as err:
+            self._record_failure(plan, attempt, err)
+            raise
+        finally:
+            if stop_renewing:
+                stop_renewing.set()
+            if lease:
+                self.leases.release(lease)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    # -- steps -------------------------------------------------------------------------
+    def _prepare(self, plan: Plan, attempt: str, scratch: Path) -> dict[str, Any]:
+        """Download inputs into scratch and describe the call in a request."""
+        store, stage = self.rt.store, plan.stage
+        inputs: dict[str, list[dict[str, Any]]] = {name: [] for name in stage.needs}
+        for manifest in plan.upstream:
+            files: dict[str, str] = {}
+            foreign_subjects = manifest.subject_kind != stage.kind
+            for ref in manifest.outputs:
+                if foreign_subjects and ref.subject not in (None, plan.subject):
+                    continue
+                if not stage.wants(manifest.stage, ref.name):
+                    continue
+                local = scratch / "in" / manifest.stage / manifest.subject / ref.name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                store.download_file(ref.key, local)
+                files[ref.name] = str(local)
+            inputs[manifest.stage].append(
+                {"stage": manifest.stage, "subject": manifest.subject, "files": files,
+                 "summary": manifest.summary}
+            )
+        source_dir = None
+        if stage.source:
+            source_dir = scratch / "run"
+            for ref in plan.sources:
+                if stage.fetch_sources is None or stage.fetch_sources(ref.name):
+                    local = source_dir / ref.name
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    store.download_file(ref.key, local)
+        reference_fasta = None
+        cache_dir = self.rt.settings.scratch_dir / "cache"
+        if plan.reference is not None:
+            reference_fasta = self._cached_reference(plan.reference, cache_dir)
+        out_dir = scratch / "out"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        threads = self.rt.settings.stage_threads or os.cpu_count() or 1
+        return {
+            "pipeline": self.rt.pipeline.import_path,
+            "parent_pid": os.getpid(),
+            "stage": stage.name,
+            "subject": plan.subject,
+            "params": plan.params.model_dump(mode="json"),
+            "inputs": inputs,
+            "out_dir": str(out_dir),
+            "scratch": str(scratch / "tmp"),
+            "threads": threads,
+            "source_dir": str(source_dir) if source_dir else None,
+            "source_listing": [(ref.name, ref.size) for ref in plan.sources],
+            "reference_fasta": str(reference_fasta) if reference_fasta else None,
+            "cache_dir": str(cache_dir),
+            "attempt": attempt,
+        }
+
+    def _cached_reference(self, ref: FileRef, cache_dir: Path) -> Path:
+        """The reference FASTA in the worker's cache, downloaded once per ETag."""
+        local = cache_dir / "refs" / (ref.etag or "unknown") / "genome.fa"
+        if not local.exists():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            self.rt.store.download_file(ref.key, local)  # atomic: no partial file
+        return local
+
+    def _run(self, plan: Plan, request: dict[str, Any], scratch: Path):  # type: ignore[no-untyped-def]
+        Path(request["scratch"]).mkdir(parents=True, exist_ok=True)
+        if plan.stage.isolation == "inline":
+            outcome = run_request(self.rt.pipeline, request)
+        else:
+            outcome = self._run_child(plan, request, scratch)
+        if not outcome["ok"]:
+            error = outcome["error"]
+            log.warning(
+                "%s/%s failed: %s: %s", plan.stage.name, plan.subject, error["type"], error["message"]
+            )
+            raise StageFailedError(
+                error["message"], error_type=error["type"], permanent=error["permanent"]
+            )
+        return result_from_json(outcome["result"])
+
+    def _run_child(self, plan: Plan, request: dict[str, Any], scratch: Path) -> dict[str, Any]:
+        if not self.rt.pipeline.import_path:
+            raise StageFailedError(
+                f"pipeline {self.rt.pipeline.name} has no import path for child processes",
+                permanent=True,
+            )
+        request_path = scratch / "request.json"
+        request_path.write_text(json.dumps(request))
+        limit = plan.stage.time_limit_s or self.rt.settings.stage_time_limit_s
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        stderr_path = scratch / "stderr.log"
+        with stderr_path.open("wb") as stderr:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "seqoia.workers.child", str(request_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,  # its own process group: killed with its tools
+                env=env,
+            )
+            try:
+                code = child.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                raise StageTimeoutError(
+                    f"{plan.stage.name}/{plan.subject} exceeded its time limit of {limit:.0f} s"
+                ) from None
+            except BaseException:
+                os.killpg(child.pid, signal.SIGKILL)  # the worker is stopping: take it down
+                child.wait()
+                raise
+        result_path = scratch / "result.json"
+        if not result_path.exists():
+            tail = stderr_path.read_text(errors="replace")[-2000:]
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            raise StageCrashedError(
+                f"{plan.stage.name}/{plan.subject}: stage process died ({how}):\n{tail}"
+            )
+        outcome: dict[str, Any] = json.loads(result_path.read_text())
+        return outcome
+
+    def _upload(
+        self, plan: Plan, attempt: str, out_dir: Path, file_subjects: dict[str, str]
+    ) -> list[FileRef]:
+        prefix = self.rt.layout.attempt_prefix(plan.stage.name, plan.subject, attempt)
+        refs = []
+        for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+            name = path.relative_to(out_dir).as_posix()
+            info = self.rt.store.upload_file(prefix + name, path)
+            refs.append(
+                FileRef(
+                    name=name,
+                    key=info.key,
+                    size=info.size,
+                    sha256=sha256_file(path),
+                    etag=info.etag,
+                    subject=file_subjects.get(name),
+                )
+            )
+        return refs
+
+    def _commit(self, plan: Plan, manifest: Manifest) -> Outcome:
+        try:
+            self.rt.manifests.commit(manifest)
+        except PreconditionFailedError:
+            winner = self.rt.manifests.latest(plan.stage.name, plan.subject)
+            self._discard(manifest)
+            if winner is not None and winner.fingerprint == manifest.fingerprint:
+                log.info("%s/%s: another attempt committed first", plan.stage.name, plan.subject)
+                return Outcome("lost_race", plan, winner)
+            raise CommitConflictError(
+                f"{plan.stage.name}/{plan.subject} generation {manifest.generation} was "
+                "committed with other inputs meanwhile; planning again"
+            ) from None
+        self.rt.store.delete(self.rt.layout.failure_key(plan.stage.name, plan.subject))
+        return Outcome("committed", plan, manifest)
+
+    def _discard(self, manifest: Manifest) -> None:
+        """Remove a losing attempt's files at once (gc would find them later anyway)."""
+        try:
+            self.rt.store.delete_many([ref.key for ref in manifest.outputs])
+        except SeqoiaError as err:
+            log.warning("could not remove losing attempt %s: %s", manifest.attempt, err)
+
+    def _record_failure(self, plan: Plan, attempt: str, err: SeqoiaError) -> None:
+        record = {
+            "stage": plan.stage.name,
+            "subject": plan.subject,
+            "attempt": attempt,
+            "fingerprint": plan.fingerprint,
+            "error_type": getattr(err, "error_type", "") or type(err).__name__,
+            "message": str(err)[:4000],
+            "permanent": bool(getattr(err, "permanent", False)),
+            "at": utcnow().isoformat(),
+            "worker": self.rt.settings.worker_id,
+        }
+        try:
+            self.rt.store.put_bytes(
+                self.rt.layout.failure_key(plan.stage.name, plan.subject),
+                json.dumps(record).encode(),
+            )
+        except SeqoiaError as store_err:
+            log.warning("could not record failure of %s/%s: %s", plan.stage.name, plan.subject, store_err)

@@ -1,0 +1,65 @@
+"""The runtime: settings, store, layout, manifests, pipeline and planner, built once at the edge."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from seqoia.errors import ConfigurationError
+from seqoia.settings import Settings
+from seqoia.storage.base import ObjectStore
+from seqoia.storage.layout import Layout
+from seqoia.storage.manifest import ManifestStore
+from seqoia.storage.urls import open_store
+from seqoia.tasks.stage import Pipeline
+from seqoia.workers.planner import Planner
+
+DEFAULT_PIPELINE = "seqoia.tasks.germline:pipeline"
+
+
+def load_pipeline(import_path: str) -> Pipeline:
+    """Import ``module:attribute`` and check that it is a Pipeline."""
+    module_name, _, attribute = import_path.partition(":")
+    try:
+        pipeline = getattr(importlib.import_module(module_name), attribute or "pipeline")
+    except (ImportError, AttributeError) as err:
+        raise ConfigurationError(f"cannot import pipeline {import_path!r}: {err}") from err
+    if not isinstance(pipeline, Pipeline):
+        raise ConfigurationError(f"{import_path!r} is not a seqoia Pipeline")
+    pipeline.import_path = import_path
+    return pipeline
+
+
+@dataclass
+class Runtime:
+    """What every actor, command and stage runner works against."""
+
+    settings: Settings
+    store: ObjectStore
+    pipeline: Pipeline
+
+    @cached_property
+    def layout(self) -> Layout:
+        s = self.settings
+        return Layout(inbox=s.inbox_area, work=s.work_area, outbox=s.outbox_area, refs=s.refs_area)
+
+    @cached_property
+    def manifests(self) -> ManifestStore:
+        return ManifestStore(self.store, self.layout)
+
+    @cached_property
+    def planner(self) -> Planner:
+        return Planner(
+            self.pipeline,
+            self.manifests,
+            reference=self.settings.reference,
+            grace_s=self.settings.rtacomplete_grace_s,
+        )
+
+
+def build_runtime(settings: Settings, pipeline: str | Pipeline = DEFAULT_PIPELINE) -> Runtime:
+    """Open the store and load the pipeline named in ``pipeline``."""
+    if isinstance(pipeline, str):
+        pipeline = load_pipeline(pipeline)
+    return Runtime(settings=settings, store=open_store(settings.store_url), pipeline=pipeline)

@@ -135,6 +135,10 @@ class ReadPlan(_Frozen):
         """``I`` cycles of each index read, in order (e.g. ``(8, 8)``)."""
         return tuple(sum(s.length for s in group) for group in self.index_reads())
 
+    def as_tuples(self) -> tuple[tuple[tuple[SegmentKind, int], ...], ...]:
+        """Per read, ``(kind, length)`` pairs: ``((("Y", 151),), (("I", 8),), ...)``."""
+        return tuple(tuple((s.kind, s.length) for s in r.segments) for r in self.reads)
+
     def __str__(self) -> str:
         return ";".join(str(r) for r in self.reads)
 

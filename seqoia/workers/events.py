@@ -385,14 +385,15 @@ def _event(where: str, **fields: Any) -> ObjectCreated:
 def _object(parent: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     value = parent.get(name)
     if not isinstance(value, dict):
-        raise _RecordError(f"{where}.{name} is {_missing_or(value, 'an object')}")
+        raise _RecordError(f"{_field(where, name)} is {_missing_or(value, 'an object')}")
     return value
 
 
 def _string(parent: dict[str, Any], name: str, where: str) -> str:
     value = parent.get(name)
     if not isinstance(value, str) or not value:
-        raise _RecordError(f"{where}.{name} is {_missing_or(value, 'a non-empty string')}")
+        wanted = "a non-empty string"
+        raise _RecordError(f"{_field(where, name)} is {_missing_or(value, wanted)}")
     return value
 
 
@@ -401,7 +402,7 @@ def _optional_string(parent: dict[str, Any], name: str, where: str) -> str | Non
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _RecordError(f"{where}.{name} must be a string, not {_kind(value)}")
+        raise _RecordError(f"{_field(where, name)} must be a string, not {_kind(value)}")
     return value
 
 
@@ -442,6 +443,11 @@ def _time(value: Any, where: str) -> datetime | None:
         raise _RecordError(f"{where} is not an ISO 8601 time: {value!r:.40}") from err
     # moto writes local-looking times without a zone; every real store writes UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _field(where: str, name: str) -> str:
+    """Name a field: ``record 0`` + ``s3`` is ``record 0: s3``, then ``record 0: s3.bucket``."""
+    return f"{where}.{name}" if ": " in where else f"{where}: {name}"
 
 
 def _missing_or(value: Any, wanted: str) -> str:

@@ -228,6 +228,13 @@ class LocalStore(ObjectStore):
             raise _storage_error("delete", key, err) from err
         self._prune(os.path.dirname(path))
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Remove several keys, refusing all of them if any one is invalid."""
+        for key in keys:
+            self._path(key)
+        for key in keys:
+            self.delete(key)
+
     def _prune(self, folder: str) -> None:
         while folder.startswith(self._root_sep):
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,11 +102,7 @@ class S3Store(ObjectStore):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        # A session per store: boto3's default session is not thread-safe to create from.
-        session = boto3.session.Session(
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
-        )
-        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        self._client = _new_client(endpoint_url, config, access_key, secret_key, region)
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold_bytes,
             multipart_chunksize=max(MIN_PART_BYTES, min(multipart_threshold_bytes, 64 * MIB)),
@@ -329,6 +326,36 @@ class S3Store(ObjectStore):
         if isinstance(err, boto3.exceptions.S3UploadFailedError) and "NoSuchBucket" in str(err):
             return StorageError(f"cannot {operation} {key!r}: bucket {self.bucket!r} not found")
         return StorageError(f"cannot {operation} {key!r} in s3://{self.bucket}: {err}")
+
+
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _new_client(
+    endpoint_url: str | None,
+    config: Config,
+    access_key: str | None,
+    secret_key: str | None,
+    region: str | None,
+) -> Any:
+    """A client from one shared session: loading S3's service model once, not per store.
+
+    boto3 sessions are not safe to create clients from concurrently, hence the lock; the
+    clients themselves are thread-safe.
+    """
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=config,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+        )
 
 
 class _BodyReader(io.RawIOBase):

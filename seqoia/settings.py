@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Redis: a worker silent this long is dead and its messages come back",
     )
+    lease_ttl_s: float = Field(
+        120.0,
+        gt=0,
+        description="A running stage renews its lease every third of this; a dead "
+        "worker's stage is taken over once it expires",
+    )
     rtacomplete_grace_s: float = Field(
         600.0,
         ge=0,

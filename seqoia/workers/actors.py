@@ -58,7 +58,7 @@ class Actors:
 
 def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
     """Declare seqoia's actors on ``broker`` for ``runtime``'s store and pipeline."""
-    runner = StageRunner(runtime)
+    runner = StageRunner(runtime, lease_ttl_s=runtime.settings.lease_ttl_s)
     holder: dict[str, Actors] = {}
     router = Router(runtime, lambda *a: holder["actors"].enqueue_stage(*a))
     bucket_name = getattr(runtime.store, "bucket", None)

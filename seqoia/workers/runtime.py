@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,6 +23,8 @@ DEFAULT_PIPELINE = "seqoia.tasks.germline:pipeline"
 def load_pipeline(import_path: str) -> Pipeline:
     """Import ``module:attribute`` and check that it is a Pipeline."""
     module_name, _, attribute = import_path.partition(":")
+    if os.getcwd() not in sys.path:  # as `dramatiq` and `python -m` do: the project's modules
+        sys.path.append(os.getcwd())
     try:
         pipeline = getattr(importlib.import_module(module_name), attribute or "pipeline")
     except (ImportError, AttributeError) as err:

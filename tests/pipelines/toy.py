@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,11 +51,15 @@ class ProcessParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     sleep_s: float = 0.0
     suffix: str = "!"
+    #: When set, each attempt leaves a file here, so tests can count attempts.
+    trace_dir: str = ""
 
 
 @pipeline.stage("process", kind="sample", needs=["ingest"], version="1", params=ProcessParams,
                 queue="samples")
 def process(ctx: StageContext) -> StageResult:
+    if ctx.params.trace_dir:
+        Path(ctx.params.trace_dir, f"{ctx.subject}.{os.getpid()}.{time.time_ns()}").touch()
     texts = [path.read_text() for s in ctx.inputs["ingest"] for path in s.files.values()]
     if any("FAIL" in t for t in texts):
         raise InputError("sample text asks to fail", file=f"{ctx.subject}.txt")

@@ -1,0 +1,188 @@
+"""Commands that run the engine: ``up``, ``worker``, ``intake``, ``reconcile``, ``notify``, ``config``.
+
+``seqoia up`` is everything in one process on the embedded defaults. On a cluster the
+same parts run apart: ``seqoia worker`` (scaled on queue depth), ``seqoia intake`` (the
+S3 webhook) and ``seqoia reconcile --every 300`` (the safety net for lost events).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import dramatiq
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from seqoia.settings import Settings
+from seqoia.workers.actors import Actors, declare_actors
+from seqoia.workers.broker import build_broker
+from seqoia.workers.embedded import EmbeddedWorkers
+from seqoia.workers.events import ObjectCreated
+from seqoia.workers.intake import IntakeServer
+from seqoia.workers.reconciler import Reconciler
+from seqoia.workers.runtime import DEFAULT_PIPELINE, build_runtime
+
+log = logging.getLogger(__name__)
+
+PipelineOption = Annotated[
+    str, typer.Option("--pipeline", help="Pipeline to run, as module:attribute")
+]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (what Kubernetes sends before killing a pod)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _connected_actors(settings: Settings, pipeline: str) -> Actors:
+    runtime = build_runtime(settings, pipeline)
+    return declare_actors(build_broker(settings), runtime)
+
+
+def _intake_server(settings: Settings, actors: Actors) -> IntakeServer:
+    def submit(event: ObjectCreated) -> None:
+        actors.notify(event.key, bucket=event.bucket, etag=event.etag)
+
+    return IntakeServer(settings.intake_host, settings.intake_port, settings.intake_token, submit)
+
+
+def _reconcile_forever(reconciler: Reconciler, every_s: float, stop: threading.Event) -> None:
+    while True:
+        try:
+            reconciler.run_pass()
+        except Exception:  # a failed pass must not end the loop: the next one retries
+            log.exception("reconcile pass failed")
+        if stop.wait(every_s):
+            return
+
+
+def up(
+    ctx: typer.Context,
+    pipeline: PipelineOption = DEFAULT_PIPELINE,
+    intake_port: Annotated[int | None, typer.Option(help="Webhook port (0: any free port)")] = None,
+) -> None:
+    """Run everything in one process: workers, reconciler and event intake."""
+    settings = _settings(ctx)
+    if intake_port is not None:
+        settings = settings.model_copy(update={"intake_port": intake_port})
+    runtime = build_runtime(settings, pipeline)
+    stop = threading.Event()
+    with EmbeddedWorkers(runtime) as workers:
+        reconciler = Reconciler(runtime, workers.actors.enqueue_stage)
+        threading.Thread(
+            target=_reconcile_forever,
+            args=(reconciler, settings.reconcile_interval_s, stop),
+            daemon=True,
+        ).start()
+        with _intake_server(settings, workers.actors).start() as server:
+            typer.echo(f"seqoia is up: store {runtime.store.url}, events at {server.url}/events")
+            _wait_for_signal()
+        stop.set()
+
+
+def worker(
+    ctx: typer.Context,
+    pipeline: PipelineOption = DEFAULT_PIPELINE,
+    queues: Annotated[
+        list[str] | None, typer.Option("--queue", "-q", help="Consume only these queues")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Concurrent messages")] = None,
+) -> None:
+    """Consume stage and event messages from the broker until SIGTERM."""
+    settings = _settings(ctx)
+    actors = _connected_actors(settings, pipeline)
+    consumer = dramatiq.Worker(
+        actors.broker,
+        queues=set(queues) if queues else None,
+        worker_threads=threads or settings.worker_threads,
+        worker_timeout=1000,
+    )
+    consumer.start()
+    typer.echo(f"worker {settings.worker_id} consuming {queues or actors.queues()}")
+    try:
+        _wait_for_signal()
+    finally:
+        consumer.stop()
+        actors.broker.close()
+
+
+def intake(ctx: typer.Context, pipeline: PipelineOption = DEFAULT_PIPELINE) -> None:
+    """Serve the S3 event-notification webhook, turning records into messages."""
+    settings = _settings(ctx)
+    actors = _connected_actors(settings, pipeline)
+    with _intake_server(settings, actors).start() as server:
+        typer.echo(f"event intake listening on {server.url}/events")
+        _wait_for_signal()
+
+
+def reconcile(
+    ctx: typer.Context,
+    pipeline: PipelineOption = DEFAULT_PIPELINE,
+    every: Annotated[
+        float | None, typer.Option(help="Repeat every this many seconds (default: once)")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """List the store and enqueue every stage that is due: lost messages lose nothing."""
+    settings = _settings(ctx)
+    actors = _connected_actors(settings, pipeline)
+    reconciler = Reconciler(actors.runtime, actors.enqueue_stage)
+    if every:
+        stop = threading.Event()
+        threading.Thread(
+            target=_reconcile_forever, args=(reconciler, every, stop), daemon=True
+        ).start()
+        _wait_for_signal()
+        stop.set()
+        return
+    report = reconciler.run_pass()
+    if json_output:
+        typer.echo(json.dumps(report.__dict__, indent=1))
+    else:
+        typer.echo(
+            f"visited {report.runs_visited} active run(s); enqueued {len(report.enqueued)}, "
+            f"running {len(report.running)}, failed {len(report.failed)}, "
+            f"incomplete runs {len(set(report.incomplete_runs))}, "
+            f"stuck {len(set(report.stuck_runs))}, finished {len(report.runs_done)}"
+        )
+        for stage, subject in report.enqueued:
+            typer.echo(f"  enqueued {stage}/{subject}")
+    actors.broker.close()
+
+
+def notify(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help="Object keys that appeared")],
+    pipeline: PipelineOption = DEFAULT_PIPELINE,
+) -> None:
+    """Send ``object_created`` for keys by hand, as the store's notifications would."""
+    actors = _connected_actors(_settings(ctx), pipeline)
+    for key in keys:
+        actors.notify(key)
+    actors.broker.close()
+
+
+def config(ctx: typer.Context) -> None:
+    """Show the effective configuration and where each setting comes from."""
+    settings = _settings(ctx)
+    table = Table("setting", "environment variable", "value", "meaning")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if name == "intake_token" and value:
+            value = "********"
+        table.add_row(*(Text(cell) for cell in (name, f"SEQOIA_{name.upper()}", str(value), field.description or "")))
+    Console().print(table)

@@ -94,6 +94,8 @@ class StageResult:
     relations: list[Relation] = field(default_factory=list)
     #: Output file name -> the subject it belongs to (see FileRef.subject).
     file_subjects: dict[str, str] = field(default_factory=dict)
+    #: Publishing stages only: outbox folder, e.g. ``"APHP/S01"``.
+    publish_to: str | None = None
 
 
 StageFunction = Callable[[StageContext], StageResult]
@@ -117,11 +119,16 @@ class Stage:
     time_limit_s: float | None
     #: Which upstream files to download: (upstream stage, file name) -> bool.
     fetch: Callable[[str, str], bool] | None
-    #: Source stages read the run folder in the inbox instead of upstream manifests.
+    #: Source stages read the run folder in the inbox. Without ``needs`` a source stage is
+    #: a root, run when the folder is complete; with ``needs`` it reads the folder as its
+    #: upstream run stage listed it (validate first, demultiplex after).
     source: bool
     fetch_sources: Callable[[str], bool] | None
     source_ready: SourceReadiness | None
     reference: bool = False
+    #: Publishing stages write their outputs into the outbox (``StageResult.publish_to``)
+    #: instead of an attempt prefix: a delivery that hospitals read.
+    publish: bool = False
 
     def wants(self, upstream: str, name: str) -> bool:
         return self.fetch is None or self.fetch(upstream, name)
@@ -153,6 +160,7 @@ class Pipeline:
         fetch_sources: Callable[[str], bool] | None = None,
         source_ready: SourceReadiness | None = None,
         reference: bool = False,
+        publish: bool = False,
     ) -> Callable[[StageFunction], StageFunction]:
         """Declare a stage; the decorated function is returned unchanged."""
 
@@ -173,6 +181,7 @@ class Pipeline:
                     fetch_sources=fetch_sources,
                     source_ready=source_ready,
                     reference=reference,
+                    publish=publish,
                 )
             )
             return fn
@@ -206,10 +215,13 @@ class Pipeline:
             raise DeclarationError(f"{where}: params need defaults for every field") from err
         if stage.isolation not in ("process", "inline"):
             raise DeclarationError(f"{where}: isolation must be 'process' or 'inline'")
-        if stage.source:
-            if stage.kind != "run" or stage.needs:
-                raise DeclarationError(f"{where}: a source stage is a run stage with no needs")
-        elif not stage.needs:
+        if stage.source and stage.kind != "run":
+            raise DeclarationError(f"{where}: only run stages can read the run folder")
+        if stage.source and stage.needs and stage.source_ready is not None:
+            raise DeclarationError(
+                f"{where}: source_ready belongs to the first stage of a run (no needs)"
+            )
+        if not stage.source and not stage.needs:
             raise DeclarationError(f"{where}: needs upstream stages (or source=True)")
         for upstream in stage.needs:
             if upstream not in self.stages:

@@ -72,6 +72,7 @@ def run_request(pipeline: Pipeline, request: dict[str, Any]) -> dict[str, Any]:
                 "tools": result.tools,
                 "relations": [r.model_dump() for r in result.relations],
                 "file_subjects": result.file_subjects,
+                "publish_to": result.publish_to,
             },
         }
     except BaseException as err:  # noqa: BLE001 - everything is reported to the parent
@@ -92,6 +93,7 @@ def result_from_json(data: dict[str, Any]) -> StageResult:
         tools=data["tools"],
         relations=[Relation.model_validate(r) for r in data["relations"]],
         file_subjects=data["file_subjects"],
+        publish_to=data.get("publish_to"),
     )
 
 

@@ -116,7 +116,9 @@ class Planner:
             salt=override.get("salt"),
             latest=self.manifests.latest(stage.name, subject),
         )
-        if stage.source and plan.latest is not None:
+        if stage.source and stage.needs:
+            pass  # reads the run folder that its upstream run stage listed (below)
+        elif stage.source and plan.latest is not None:
             # A run folder is immutable once complete: reuse the committed listing
             # rather than listing thousands of base-call objects again.
             plan.sources = list(plan.latest.sources)
@@ -135,6 +137,10 @@ class Planner:
                     plan.waiting_for.append(f"{upstream.name}/{other}")
                 else:
                     plan.upstream.append(manifest)
+        if stage.source and stage.needs:
+            plan.sources = next(
+                (list(m.sources) for m in plan.upstream if m.subject == subject and m.sources), []
+            )
         return plan
 
     def upstream_subjects(self, stage: Stage, subject: str, upstream: Stage) -> list[str]:

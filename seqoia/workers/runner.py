@@ -35,6 +35,7 @@ from seqoia.errors import (
 from seqoia.storage.manifest import FileRef, Manifest, read_json, utcnow
 from seqoia.workers.child import result_from_json, run_request
 from seqoia.workers.leases import LeaseKeeper
+from seqoia.tasks.stage import StageResult
 from seqoia.workers.planner import Plan
 from seqoia.workers.runtime import Runtime
 
@@ -92,7 +93,7 @@ class StageRunner:
         try:
             request = self._prepare(plan, attempt, scratch)
             result = self._run(plan, request, scratch)
-            outputs = self._upload(plan, attempt, Path(request["out_dir"]), result.file_subjects)
+            outputs = self._upload(plan, attempt, Path(request["out_dir"]), result)
             manifest = Manifest(
                 stage=plan.stage.name,
                 stage_version=plan.stage.version,
@@ -186,7 +187,7 @@ class StageRunner:
             self.rt.store.download_file(ref.key, local)  # atomic: no partial file
         return local
 
-    def _run(self, plan: Plan, request: dict[str, Any], scratch: Path):  # type: ignore[no-untyped-def]
+    def _run(self, plan: Plan, request: dict[str, Any], scratch: Path) -> StageResult:
         Path(request["scratch"]).mkdir(parents=True, exist_ok=True)
         if plan.stage.isolation == "inline":
             outcome = run_request(self.rt.pipeline, request)
@@ -244,10 +245,14 @@ class StageRunner:
         outcome: dict[str, Any] = json.loads(result_path.read_text())
         return outcome
 
-    def _upload(
-        self, plan: Plan, attempt: str, out_dir: Path, file_subjects: dict[str, str]
-    ) -> list[FileRef]:
+    def _upload(self, plan: Plan, attempt: str, out_dir: Path, result: StageResult) -> list[FileRef]:
         prefix = self.rt.layout.attempt_prefix(plan.stage.name, plan.subject, attempt)
+        if plan.stage.publish:
+            if not result.publish_to:
+                raise StageFailedError(f"{plan.stage.name} did not say where to publish", permanent=True)
+            centre, _, subject = result.publish_to.partition("/")
+            prefix = self.rt.layout.outbox_prefix(centre, subject)
+        file_subjects = result.file_subjects
         refs = []
         for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
             name = path.relative_to(out_dir).as_posix()
@@ -269,7 +274,8 @@ class StageRunner:
             self.rt.manifests.commit(manifest)
         except PreconditionFailedError:
             winner = self.rt.manifests.latest(plan.stage.name, plan.subject)
-            self._discard(manifest)
+            if not plan.stage.publish:  # published files share their keys with the winner's
+                self._discard(manifest)
             if winner is not None and winner.fingerprint == manifest.fingerprint:
                 log.info("%s/%s: another attempt committed first", plan.stage.name, plan.subject)
                 return Outcome("lost_race", plan, winner)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run seqoia's test suite on a fresh Debian machine: installs what the tests need
+# (Python packages; as root, the Debian servers and tools the integration tests start),
+# then runs pytest. Usage: bash scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(redis-server rabbitmq-server samtools bcftools tabix picard-tools libcommons-lang-java)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing Debian packages (install them as root): ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+# The Debian service scripts start servers on install; the tests start their own.
+for service in redis-server rabbitmq-server; do
+  (command -v service >/dev/null && service "$service" stop >/dev/null 2>&1) || true
+done
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+exec python3 -m pytest "$@"

@@ -243,7 +243,10 @@ class IntakeServer:
             if self._token is None:
                 log.warning("event intake on %s accepts events without authentication", self.url)
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="seqoia-intake", daemon=True
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},  # how long stop() may wait
+                name="seqoia-intake",
+                daemon=True,
             )
             self._thread.start()
             log.info("event intake listening on %s/events", self.url)

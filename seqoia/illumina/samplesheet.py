@@ -275,9 +275,11 @@ def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | Non
     if override:
         _check_override(override[0], override[1], issues, run_info, reads)
     adapters: list[str | None] = []
+    # v1's ``Adapter`` trims both reads unless ``AdapterRead2`` is given.
     for names in (("adapterread1", "adapter"), ("adapterread2", "adapter")):
         found = setting(*names)
-        if found and not _ADAPTER.fullmatch(found[0].upper()):
+        bad = found and not _ADAPTER.fullmatch(found[0].upper())
+        if found and bad and not adapters.count(found[0].upper()):
             issues.add(f"adapter {found[0]!r} has characters other than ACGTN", found[1])
         adapters.append(found[0].upper() if found else None)
 
@@ -551,24 +553,29 @@ def _tolerance(sheet: SampleSheet, sample: SampleRow, k: int) -> int:
 
 
 def _hamming(a: str, b: str) -> int:
-    return sum(x != y for x, y in zip(a, b, strict=True))
+    return sum(map(str.__ne__, a, b))
 
 
 def _check_collisions(
     sheet: SampleSheet, rows: list[SampleRow], where: str, issues: _Issues
 ) -> None:
     """Pairs of samples a read could match both of (see the module docstring)."""
+    # Tolerances once per sample: the pair loop is quadratic (384 samples, 73k pairs).
+    tolerances = [(_tolerance(sheet, r, 1), _tolerance(sheet, r, 2)) for r in rows]
     for j, b in enumerate(rows):
-        for a in rows[:j]:
+        b1, b2 = tolerances[j]
+        for i in range(j):
+            a = rows[i]
             if a.sample_id == b.sample_id:
                 continue  # a duplicate, reported as such
-            d1, d2 = _hamming(a.index, b.index), _hamming(a.index2, b.index2)
-            m1 = _tolerance(sheet, a, 1) + _tolerance(sheet, b, 1)
-            m2 = _tolerance(sheet, a, 2) + _tolerance(sheet, b, 2)
-            if d1 > m1 or d2 > m2:
+            d1 = _hamming(a.index, b.index)
+            if d1 > tolerances[i][0] + b1:
                 continue
-            pair_a = "+".join(i for i in (a.index, a.index2) if i) or "no index"
-            pair_b = "+".join(i for i in (b.index, b.index2) if i) or "no index"
+            d2 = _hamming(a.index2, b.index2)
+            if d2 > tolerances[i][1] + b2:
+                continue
+            pair_a = "+".join(x for x in (a.index, a.index2) if x) or "no index"
+            pair_b = "+".join(x for x in (b.index, b.index2) if x) or "no index"
             head = (f"index collision in {where}: {a.sample_id} (line {a.line}, {pair_a}) and "
                     f"{b.sample_id} (line {b.line}, {pair_b})")  # fmt: skip
             if d1 == 0 and d2 == 0:

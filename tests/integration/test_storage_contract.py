@@ -23,6 +23,7 @@ from seqoia.errors import (
     InvalidKeyError,
     ObjectNotFoundError,
     PreconditionFailedError,
+    StorageError,
 )
 from seqoia.storage import LocalStore, ObjectStore, S3Store, open_store, redact_url
 from seqoia.storage import s3 as s3_module
@@ -318,6 +319,8 @@ def test_a_hostile_key_is_refused_by_every_operation_and_touches_nothing(
 
 
 # -- local store only ----------------------------------------------------------------------
+# The racing processes are forked, not spawned: they need only what is imported already,
+# and a spawned child would re-import boto3 and pytest (seconds each on a busy machine).
 
 
 def _create_in_process(root: str, keys: list[str], barrier: object, results: object) -> None:
@@ -348,7 +351,7 @@ def test_four_processes_racing_on_the_local_store_have_one_winner_per_key(
 ) -> None:
     root = tmp_path / "store"
     LocalStore(root)
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")
     barrier = context.Barrier(4)
     results = context.Queue()
     keys = [f"race/{i}/manifest.json" for i in range(10)]
@@ -373,7 +376,7 @@ def test_four_processes_racing_on_the_local_store_have_one_winner_per_key(
 def test_compare_and_swap_from_four_processes_loses_no_increment(tmp_path: Path) -> None:
     root = tmp_path / "store"
     LocalStore(root).put_bytes("counter", b"0")
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")
     processes = [
         context.Process(target=_increment_in_process, args=(str(root), 10)) for _ in range(4)
     ]
@@ -416,8 +419,6 @@ def test_local_store_hides_its_temporary_and_lock_files(tmp_path: Path) -> None:
 
 
 def test_local_store_reports_a_key_that_is_both_object_and_folder(tmp_path: Path) -> None:
-    from seqoia.errors import StorageError
-
     store = LocalStore(tmp_path / "store")
     store.put_bytes("a", b"object")
     with pytest.raises(StorageError, match="both an object and a folder"):
@@ -522,13 +523,32 @@ def test_s3_listing_pages_through_more_than_one_page(s3_server: str) -> None:
 
 
 def test_an_unreachable_s3_endpoint_is_a_storage_error_not_a_botocore_one() -> None:
-    from seqoia.errors import StorageError
-
     store = S3Store("b", endpoint_url="http://127.0.0.1:9", region=S3_REGION, max_attempts=1)
     with pytest.raises(StorageError) as caught:
         store.get_bytes("k")
     assert not isinstance(caught.value, ObjectNotFoundError)
     assert isinstance(caught.value.__cause__, Exception)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(412, "PreconditionFailed"), (409, "ConditionalRequestConflict")]
+)
+def test_s3_conditional_write_conflicts_become_precondition_failures(
+    status: int, code: str
+) -> None:
+    from botocore.stub import Stubber
+
+    store = S3Store("b", endpoint_url="http://127.0.0.1:9", region=S3_REGION)
+    with Stubber(store.client) as stub:
+        stub.add_client_error("put_object", code, http_status_code=status)
+        with pytest.raises(PreconditionFailedError):
+            store.put_bytes("m.json", b"x", if_none_match=True)
+        stub.add_client_error("put_object", "InternalError", http_status_code=500)
+        with pytest.raises(StorageError) as caught:
+            store.put_bytes("m.json", b"x", if_none_match=True)
+        assert not isinstance(caught.value, PreconditionFailedError)
+        assert "put 'm.json'" in str(caught.value)
     store.close()
 
 

@@ -194,8 +194,8 @@ def parse_run_info(
         tile = _text(tile_el)
         if tile is None:
             continue
-        lane, _, number = tile.partition("_")
-        if not (lane.isdigit() and number.isdigit()):
+        lane, _, tile_number = tile.partition("_")
+        if not (lane.isdigit() and tile_number.isdigit()):
             raise fail(f"tile {tile!r} is not '<lane>_<tile>'", tile_el)
         if not 1 <= int(lane) <= cast(int, fields["lane_count"]):
             raise fail(

@@ -168,13 +168,13 @@ def sheet_plan(
 
 
 def _decode(data: str | bytes) -> str:
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            # Excel on Windows still saves CSV as cp1252.
-            data = data.decode("cp1252", errors="replace")
-    return data.removeprefix("\ufeff")
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel on Windows still saves CSV as cp1252.
+        return data.decode("cp1252", errors="replace")
 
 
 def _csv_rows(text: str) -> list[_Row]:
@@ -247,7 +247,9 @@ def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | Non
     sections = _sections(rows, issues)
     header = _key_values(sections.get("header"))
     version_text = header.get("fileformatversion", ("", "1", 0))[1] or "1"
-    version = 2 if "bclconvert_data" in sections or version_text.strip() == "2" else 1
+    version: Literal[1, 2] = (
+        2 if "bclconvert_data" in sections or version_text.strip() == "2" else 1
+    )
     data_name = "bclconvert_data" if version == 2 else "data"
     if data_name not in sections:
         last_line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))

@@ -166,8 +166,8 @@ def _sheet(
         found.error(path.name, f"cannot read: {err.strerror}")
         return None
     sheet, errors = load_sample_sheet(data, file=path.name, run=run, run_info=run_info)
-    for err in errors:
-        found.failed(err, path.name)
+    for problem in errors:
+        found.failed(problem, path.name)
     if sheet is not None and run_info is not None:
         _sheet_warnings(sheet, run_info, found, path.name)
     return sheet

@@ -9,6 +9,7 @@ certificate it serves itself, so the signature check runs against moto too.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -440,3 +441,77 @@ def test_s3_notification_to_sqs_in_moto_parses_as_an_sqs_body(moto_endpoint: str
         ("run 1/RTAComplete.txt", etag.strip('"'), "sqs")
     ]
     assert sum(p.ignored for p in parsed) == 1  # the s3:TestEvent
+
+
+# -- SNS signatures without moto (version 1, certificate URL rules) ---------------------
+
+
+def signed_envelope(version: str, digest_name: str) -> tuple[dict[str, Any], bytes]:
+    """A Notification with a Subject, signed by a fresh key; returns it and the cert PEM."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    from seqoia.workers.intake import sns_string_to_sign
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    envelope = json.loads(fixture_bytes("sns_notification_s3.json"))
+    envelope["SignatureVersion"] = version
+    digest = hashes.SHA1() if digest_name == "sha1" else hashes.SHA256()
+    signature = key.sign(sns_string_to_sign(envelope), padding.PKCS1v15(), digest)
+    envelope["Signature"] = base64.b64encode(signature).decode()
+    return envelope, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_signature_version_1_with_subject_verifies_and_fetches_the_cert_once() -> None:
+    envelope, pem = signed_envelope("1", "sha1")
+    fetched: list[str] = []
+    verifier = SnsSignatureVerifier(fetch_cert=lambda url: fetched.append(url) or pem)
+
+    verifier(envelope)
+    verifier(envelope)
+
+    assert fetched == [envelope["SigningCertURL"]]  # cached
+    envelope["Subject"] = "Amazon S3 Notification (edited)"
+    with pytest.raises(Exception, match="signature does not match"):
+        verifier(envelope)
+
+
+def test_signature_with_the_wrong_digest_for_its_version_is_refused() -> None:
+    envelope, pem = signed_envelope("2", "sha1")
+    with pytest.raises(Exception, match="signature does not match"):
+        SnsSignatureVerifier(fetch_cert=lambda url: pem)(envelope)
+
+
+@pytest.mark.parametrize(
+    ("cert_url", "message"),
+    [
+        ("http://sns.eu-west-3.amazonaws.com/SimpleNotificationService-x.pem", "host not allowed"),
+        ("https://sns.eu-west-3.amazonaws.com.evil.example/x.pem", "host not allowed"),
+        ("https://evil.example/SimpleNotificationService-x.pem", "host not allowed"),
+        ("https://sns.eu-west-3.amazonaws.com/redirect?to=evil", "does not name a .pem"),
+    ],
+)
+def test_certificate_urls_off_the_sns_hosts_are_never_fetched(cert_url: str, message: str) -> None:
+    envelope, pem = signed_envelope("1", "sha1")
+    envelope["SigningCertURL"] = cert_url
+    fetched: list[str] = []
+    verifier = SnsSignatureVerifier(fetch_cert=lambda url: fetched.append(url) or pem)
+    with pytest.raises(Exception, match=message):
+        verifier(envelope)
+    assert fetched == []

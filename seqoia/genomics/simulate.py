@@ -440,12 +440,15 @@ def simulate_reads(
             which = rng.choice(len(haps), size=n, p=weights)
             room = np.maximum(lengths[which] - inserts, 1)
             starts = offsets[which] + (rng.random(n) * room).astype(np.int64)
-            n_dup = int(rng.binomial(n, duplicate_fraction)) if n > 1 else 0
+            n_dup = min(int(rng.binomial(n, duplicate_fraction)), n - 1) if n > 1 else 0
             if n_dup:
-                copies = rng.choice(n, size=n_dup, replace=False)
-                sources = rng.integers(0, n, size=n_dup)
+                # Copies take their fragment from pairs that stay unique, so that exactly
+                # n_dup pairs are duplicates (a copy of a copy would lose its original).
+                order = rng.permutation(n)
+                copies, originals = order[:n_dup], order[n_dup:]
+                sources = originals[rng.integers(0, len(originals), size=n_dup)]
                 starts[copies], inserts[copies] = starts[sources], inserts[sources]
-                counts["dups"] += int(np.count_nonzero(copies != sources))
+                counts["dups"] += n_dup
             cols = np.arange(read_length)
             left = genome[starts[:, None] + cols]
             right = _COMPLEMENT[genome[(starts + inserts - read_length)[:, None] + cols]][:, ::-1]

@@ -1,0 +1,769 @@
+"""Per-sample quality control: the metrics of a sample and the gate it must pass.
+
+Metrics come from three places, each streamed: the FASTQ (read pairs, Q30, GC), the
+duplicate-marked alignment (``samtools stats`` for mapping, pairing, duplicates and
+insert size; one ``samtools depth -aa`` pass parsed in numpy chunks for coverage, the
+sex-chromosome ratios and the coverage profile) and the VCF (``bcftools stats``:
+SNV/indel counts, Ti/Tv, het/hom, chrX heterozygosity). samtools and bcftools run
+in-process through pysam; a ``samtools`` binary on PATH is used for the depth stream
+only because it can be piped rather than written to a scratch file.
+
+:func:`evaluate_gate` compares :class:`QCMetrics` with :class:`QCThresholds` and says
+which checks failed and why; a metric that was not measured is reported, not failed,
+unless the thresholds say otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+import pysam
+import pysam.bcftools
+from isal import igzip
+from pydantic import BaseModel, ConfigDict
+
+from seqoia.errors import FormatError, ToolError
+
+log = logging.getLogger(__name__)
+
+PredictedSex = Literal["XX", "XY", "unknown"]
+_CHUNK_BYTES = 16 << 20
+_COVERAGE_LEVELS = (1, 10, 20, 30)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- FASTQ -----------------------------------------------------------------------------
+
+
+class FastqMetrics(_Frozen):
+    """Base-level counts over one or more FASTQ files."""
+
+    records: int
+    bases: int
+    q30_bases: int
+    gc_bases: int
+    n_bases: int
+
+    @property
+    def q30_pct(self) -> float | None:
+        return 100.0 * self.q30_bases / self.bases if self.bases else None
+
+    @property
+    def gc_pct(self) -> float | None:
+        called = self.bases - self.n_bases
+        return 100.0 * self.gc_bases / called if called else None
+
+
+def _open_maybe_gzip(path: Path) -> IO[bytes]:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return igzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def fastq_metrics(fastqs: Sequence[Path], *, phred_offset: int = 33) -> FastqMetrics:
+    """Count records, bases, Q30 bases, GC and N over ``fastqs`` (plain or gzipped).
+
+    Works on record-complete chunks: the lines of a chunk are split once and the
+    sequence and quality lines joined into numpy arrays, so there is no per-base loop.
+    """
+    counts = np.zeros(5, dtype=np.int64)  # records, bases, q30, gc, n
+    for path in fastqs:
+        line_no = 0
+        leftover = b""
+        try:
+            with _open_maybe_gzip(Path(path)) as fh:
+                while chunk := fh.read(_CHUNK_BYTES):
+                    lines = (leftover + chunk).split(b"\n")
+                    complete = (len(lines) - 1) // 4 * 4  # the last line may be partial
+                    _count_records(lines[:complete], counts, phred_offset, path, line_no)
+                    line_no += complete
+                    leftover = b"\n".join(lines[complete:])
+        except (OSError, EOFError) as err:
+            raise FormatError(f"unreadable FASTQ: {err}", file=str(path), line=line_no) from err
+        lines = leftover.split(b"\n")
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if len(lines) % 4:
+            raise FormatError("truncated FASTQ record", file=str(path), line=line_no + 1)
+        _count_records(lines, counts, phred_offset, path, line_no)
+    records, bases, q30, gc, n = (int(x) for x in counts)
+    return FastqMetrics(records=records, bases=bases, q30_bases=q30, gc_bases=gc, n_bases=n)
+
+
+def _count_records(
+    lines: list[bytes], counts: np.ndarray, offset: int, path: Path, first_line: int
+) -> None:
+    if not lines:
+        return
+    headers, seqs, pluses, quals = lines[0::4], lines[1::4], lines[2::4], lines[3::4]
+    for kind, first in ((headers, b"@"), (pluses, b"+")):
+        joined = b"\n".join(kind)
+        if joined[:1] != first or joined.count(b"\n" + first) != len(kind) - 1:
+            bad = next(k for k, line in enumerate(kind) if not line.startswith(first))
+            offset = 1 if first == b"@" else 3
+            raise FormatError(
+                "not a FASTQ record", file=str(path), line=first_line + 4 * bad + offset
+            )
+    seq = np.frombuffer(b"".join(seqs), dtype=np.uint8)
+    qual = np.frombuffer(b"".join(quals), dtype=np.uint8)
+    if len(seq) != len(qual):
+        bad = next(k for k, (s, q) in enumerate(zip(seqs, quals, strict=True)) if len(s) != len(q))
+        raise FormatError(
+            "sequence and quality lengths differ", file=str(path), line=first_line + 4 * bad + 2
+        )
+    letters = np.bincount(seq | 0x20, minlength=256)  # lower-case fold
+    counts += (
+        len(headers),
+        len(seq),
+        int(np.count_nonzero(qual >= 30 + offset)),
+        int(letters[ord("g")] + letters[ord("c")]),
+        int(letters[ord("n")]),
+    )
+
+
+# -- alignment -------------------------------------------------------------------------
+
+
+class CoverageBin(_Frozen):
+    contig: str
+    start: int  # 0-based
+    mean_depth: float
+
+
+class AlignmentMetrics(_Frozen):
+    """``samtools stats`` numbers plus one depth pass (duplicates excluded)."""
+
+    total_reads: int
+    mapped_reads: int
+    properly_paired_reads: int
+    duplicate_reads: int
+    median_insert_size: float | None
+    mean_insert_size: float | None
+    region: str  # "autosomes" or the BED's file name
+    region_bp: int
+    mean_coverage: float
+    pct_at_least: dict[int, float]  # depth level -> % of region bases
+    contig_lengths: dict[str, int]
+    contig_mean_coverage: dict[str, float]
+    coverage_profile: tuple[CoverageBin, ...] = ()
+
+
+def _samtools_error(command: list[str], err: Exception) -> ToolError:
+    return ToolError(command, getattr(err, "returncode", 1) or 1, str(err))
+
+
+def samtools_stats(alignment: Path, reference_fasta: Path | None = None) -> dict[str, float]:
+    """``samtools stats`` SN numbers keyed by their label, plus ``insert size median``."""
+    args = ["--reference", str(reference_fasta)] if reference_fasta else []
+    args.append(str(alignment))
+    try:
+        text = pysam.samtools.stats(*args)
+    except pysam.utils.SamtoolsError as err:
+        raise _samtools_error(["samtools", "stats", *args], err) from err
+    summary: dict[str, float] = {}
+    sizes, pairs = [], []
+    for line in text.splitlines():
+        if line.startswith("SN\t"):
+            label, value = line.split("\t")[1:3]
+            summary[label.rstrip(":")] = float(value)
+        elif line.startswith("IS\t"):
+            fields = line.split("\t")
+            sizes.append(int(fields[1]))
+            pairs.append(int(fields[2]))
+    if pairs and sum(pairs):
+        cumulative = np.cumsum(pairs)
+        summary["insert size median"] = float(
+            sizes[int(np.searchsorted(cumulative, cumulative[-1] / 2))]
+        )
+    return summary
+
+
+def _depth_stream(
+    alignment: Path, reference_fasta: Path, min_mapq: int, scratch: Path
+) -> Iterator[bytes]:
+    """Chunks of ``samtools depth -aa`` output, piped from a binary or via a scratch file."""
+    args = ["-aa", "-Q", str(min_mapq), "--reference", str(reference_fasta)]
+    binary = shutil.which("samtools")
+    if binary:
+        command = [binary, "depth", *args, str(alignment)]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            while chunk := proc.stdout.read(_CHUNK_BYTES):
+                yield chunk
+            stderr = proc.stderr.read().decode(errors="replace")
+            if proc.wait():
+                raise ToolError(command, proc.returncode, stderr)
+        return
+    out = scratch / "depth.tsv"
+    try:
+        pysam.samtools.depth(*args, "-o", str(out), str(alignment), catch_stdout=False)
+    except pysam.utils.SamtoolsError as err:
+        raise _samtools_error(["samtools", "depth", *args, str(alignment)], err) from err
+    with open(out, "rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            yield chunk
+
+
+def _parse_depths(data: bytes) -> np.ndarray:
+    """Third column of complete ``contig\\tpos\\tdepth`` lines, vectorised."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 10)
+    tabs = np.flatnonzero(arr == 9)[1::2]
+    if len(tabs) != len(ends):
+        raise FormatError("samtools depth output is not three columns")
+    width = ends - tabs - 1
+    value = np.zeros(len(ends), dtype=np.int64)
+    for k in range(int(width.max()) if len(width) else 0):
+        idx = np.minimum(tabs + 1 + k, ends)
+        digit = arr[idx].astype(np.int64) - 48
+        value = np.where(k < width, value * 10 + digit, value)
+    return value
+
+
+def _read_bed(bed: Path, contigs: dict[str, int]) -> dict[str, np.ndarray]:
+    """BED intervals per contig as an (n, 2) array of merged, sorted [start, end)."""
+    raw: dict[str, list[tuple[int, int]]] = {}
+    with open(bed) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.split("\t")
+            try:
+                contig, start, end = fields[0], int(fields[1]), int(fields[2])
+            except (IndexError, ValueError) as err:
+                raise FormatError("not a BED line", file=str(bed), line=line_no) from err
+            if contig not in contigs or not 0 <= start <= end:
+                raise FormatError(f"bad interval on {contig!r}", file=str(bed), line=line_no)
+            raw.setdefault(contig, []).append((start, min(end, contigs[contig])))
+    merged: dict[str, np.ndarray] = {}
+    for contig, intervals in raw.items():
+        out: list[list[int]] = []
+        for start, end in sorted(intervals):
+            if out and start <= out[-1][1]:
+                out[-1][1] = max(out[-1][1], end)
+            else:
+                out.append([start, end])
+        merged[contig] = np.array(out, dtype=np.int64).reshape(-1, 2)
+    return merged
+
+
+class _DepthAccumulator:
+    """Folds depth values, in genome order, into region and per-contig summaries."""
+
+    def __init__(self, contigs: dict[str, int], bed: dict[str, np.ndarray] | None, bins: int):
+        self.names = list(contigs)
+        self.lengths = np.array(list(contigs.values()), dtype=np.int64)
+        self.starts = np.r_[0, np.cumsum(self.lengths)]
+        self.bed = bed
+        self.bin_bp = max(1, int(np.ceil(self.starts[-1] / max(1, bins))))
+        nbins = -(-self.lengths // self.bin_bp)
+        self.bin_offsets = np.r_[0, np.cumsum(nbins)]
+        self.bin_sums = np.zeros(int(self.bin_offsets[-1]), dtype=np.float64)
+        self.contig_sums = np.zeros(len(self.names), dtype=np.int64)
+        self.region_bp = 0
+        self.region_sum = 0
+        self.at_least = np.zeros(len(_COVERAGE_LEVELS), dtype=np.int64)
+        self.cursor = 0
+
+    def add(self, depths: np.ndarray) -> None:
+        lo = self.cursor
+        self.cursor += len(depths)
+        if self.cursor > self.starts[-1]:
+            raise FormatError("samtools depth reported more positions than the reference has")
+        first = int(np.searchsorted(self.starts, lo, side="right")) - 1
+        for c in range(first, len(self.names)):
+            c_lo, c_hi = max(lo, self.starts[c]), min(self.cursor, self.starts[c + 1])
+            if c_lo >= c_hi:
+                break
+            d = depths[c_lo - lo : c_hi - lo]
+            local = np.arange(c_lo - self.starts[c], c_hi - self.starts[c])
+            self.contig_sums[c] += int(d.sum())
+            self.bin_sums += np.bincount(
+                local // self.bin_bp + self.bin_offsets[c], weights=d, minlength=len(self.bin_sums)
+            )
+            if self.bed is not None:
+                d = d[self._mask(self.names[c], int(local[0]), len(local))]
+            elif not _is_autosome(self.names[c]):
+                continue
+            self.region_bp += len(d)
+            self.region_sum += int(d.sum())
+            self.at_least += [int(np.count_nonzero(d >= level)) for level in _COVERAGE_LEVELS]
+
+    def _mask(self, contig: str, start: int, length: int) -> np.ndarray:
+        assert self.bed is not None
+        diff = np.zeros(length + 1, dtype=np.int64)
+        for s, e in self.bed.get(contig, np.empty((0, 2), dtype=np.int64)):
+            s, e = max(s - start, 0), min(e - start, length)
+            if s < e:
+                diff[s] += 1
+                diff[e] -= 1
+        return np.cumsum(diff[:-1]) > 0
+
+    def profile(self) -> tuple[CoverageBin, ...]:
+        out = []
+        for c, name in enumerate(self.names):
+            for b in range(int(self.bin_offsets[c]), int(self.bin_offsets[c + 1])):
+                start = (b - int(self.bin_offsets[c])) * self.bin_bp
+                width = min(self.bin_bp, int(self.lengths[c]) - start)
+                out.append(
+                    CoverageBin(contig=name, start=start, mean_depth=self.bin_sums[b] / width)
+                )
+        return tuple(out)
+
+
+def _depth_pass(
+    alignment: Path, reference_fasta: Path, bed: Path | None, bins: int, min_mapq: int
+) -> _DepthAccumulator:
+    with pysam.FastaFile(str(reference_fasta)) as fasta:
+        contigs = dict(zip(fasta.references, fasta.lengths, strict=True))
+    acc = _DepthAccumulator(contigs, _read_bed(bed, contigs) if bed else None, bins)
+    with tempfile.TemporaryDirectory(prefix="seqoia-depth-") as scratch:
+        leftover = b""
+        for chunk in _depth_stream(alignment, reference_fasta, min_mapq, Path(scratch)):
+            data = leftover + chunk
+            cut = data.rfind(b"\n") + 1
+            acc.add(_parse_depths(data[:cut]))
+            leftover = data[cut:]
+    if leftover.strip() or acc.cursor != acc.starts[-1]:
+        raise FormatError(
+            f"samtools depth covered {acc.cursor} of {int(acc.starts[-1])} reference positions",
+            file=str(alignment),
+        )
+    return acc
+
+
+def alignment_metrics(
+    alignment: Path,
+    reference_fasta: Path,
+    bed: Path | None = None,
+    *,
+    profile_bins: int = 400,
+    min_mapq: int = 0,
+) -> AlignmentMetrics:
+    """Mapping, pairing, duplicate, insert-size and coverage metrics of a BAM or CRAM.
+
+    Coverage excludes duplicates, secondary and QC-failed reads (samtools depth's
+    defaults) and counts the autosomes only (so that a haploid chrX does not fail an XY
+    sample) or, with ``bed``, the BED's bases; the profile and the per-contig means
+    always span the whole reference.
+    """
+    stats = samtools_stats(alignment, reference_fasta)
+    acc = _depth_pass(Path(alignment), Path(reference_fasta), bed, profile_bins, min_mapq)
+    region_bp = acc.region_bp
+    return AlignmentMetrics(
+        total_reads=int(stats.get("raw total sequences", 0)),
+        mapped_reads=int(stats.get("reads mapped", 0)),
+        properly_paired_reads=int(stats.get("reads properly paired", 0)),
+        duplicate_reads=int(stats.get("reads duplicated", 0)),
+        median_insert_size=stats.get("insert size median"),
+        mean_insert_size=stats.get("insert size average") or None,
+        region=Path(bed).name if bed else "autosomes",
+        region_bp=region_bp,
+        mean_coverage=acc.region_sum / region_bp if region_bp else 0.0,
+        pct_at_least={
+            level: 100.0 * int(n) / region_bp if region_bp else 0.0
+            for level, n in zip(_COVERAGE_LEVELS, acc.at_least, strict=True)
+        },
+        contig_lengths={name: int(acc.lengths[c]) for c, name in enumerate(acc.names)},
+        contig_mean_coverage={
+            name: float(acc.contig_sums[c] / acc.lengths[c]) for c, name in enumerate(acc.names)
+        },
+        coverage_profile=acc.profile(),
+    )
+
+
+def coverage_profile(
+    alignment: Path, reference_fasta: Path, *, bins: int = 400, min_mapq: int = 0
+) -> list[tuple[str, int, float]]:
+    """``(contig, bin_start, mean_depth)`` over about ``bins`` equal bins of the genome."""
+    acc = _depth_pass(Path(alignment), Path(reference_fasta), None, bins, min_mapq)
+    return [(b.contig, b.start, b.mean_depth) for b in acc.profile()]
+
+
+# -- variants --------------------------------------------------------------------------
+
+
+class VariantMetrics(_Frozen):
+    """``bcftools stats`` over PASS (or unfiltered) records of the first sample."""
+
+    records: int
+    snvs: int
+    indels: int
+    transitions: int
+    transversions: int
+    het_snvs: int
+    hom_alt_snvs: int
+    chrx_het_snvs: int | None = None  # None when the reference has no chrX
+    chrx_hom_alt_snvs: int | None = None
+
+    @property
+    def ti_tv(self) -> float | None:
+        return self.transitions / self.transversions if self.transversions else None
+
+    @property
+    def het_hom_ratio(self) -> float | None:
+        return self.het_snvs / self.hom_alt_snvs if self.hom_alt_snvs else None
+
+    @property
+    def chrx_het_fraction(self) -> float | None:
+        if self.chrx_het_snvs is None or self.chrx_hom_alt_snvs is None:
+            return None
+        total = self.chrx_het_snvs + self.chrx_hom_alt_snvs
+        return self.chrx_het_snvs / total if total else None
+
+
+def _bcftools_stats(vcf: Path, *extra: str) -> dict[str, list[list[str]]]:
+    args = ["-s", "-", *extra, str(vcf)]
+    try:
+        text = pysam.bcftools.stats(*args)
+    except pysam.utils.SamtoolsError as err:
+        raise _samtools_error(["bcftools", "stats", *args], err) from err
+    sections: dict[str, list[list[str]]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            fields = line.split("\t")
+            sections.setdefault(fields[0], []).append(fields)
+    return sections
+
+
+def _sn(sections: dict[str, list[list[str]]], label: str) -> int:
+    for fields in sections.get("SN", []):
+        if fields[2].rstrip(":") == label:
+            return int(fields[3])
+    return 0
+
+
+def _psc_snv_genotypes(sections: dict[str, list[list[str]]]) -> tuple[int, int]:
+    """(het, hom-alt) SNV counts of the first sample; haploid ALT calls count as hom."""
+    rows = sections.get("PSC", [])
+    if not rows:
+        return 0, 0
+    row = rows[0]
+    return int(row[5]), int(row[4]) + int(row[12])
+
+
+def variant_metrics(vcf: Path, *, pass_only: bool = True) -> VariantMetrics:
+    """SNV/indel counts, Ti/Tv, het/hom and chrX heterozygosity of a (b)gzipped VCF."""
+    filters = ["-f", ".,PASS"] if pass_only else []
+    sections = _bcftools_stats(vcf, *filters)
+    het, hom = _psc_snv_genotypes(sections)
+    tstv = sections.get("TSTV", [["TSTV", "0", "0", "0"]])[0]
+    chrx_het = chrx_hom = None
+    with pysam.VariantFile(str(vcf)) as fh:
+        chrx = next((c for c in fh.header.contigs if c in ("chrX", "X")), None)
+    if chrx:
+        chrx_het, chrx_hom = _psc_snv_genotypes(_bcftools_stats(vcf, *filters, "-t", chrx))
+    return VariantMetrics(
+        records=_sn(sections, "number of records"),
+        snvs=_sn(sections, "number of SNPs"),
+        indels=_sn(sections, "number of indels"),
+        transitions=int(tstv[2]),
+        transversions=int(tstv[3]),
+        het_snvs=het,
+        hom_alt_snvs=hom,
+        chrx_het_snvs=chrx_het,
+        chrx_hom_alt_snvs=chrx_hom,
+    )
+
+
+# -- sex -------------------------------------------------------------------------------
+
+_SEX_NAMES = {"chrX": "X", "X": "X", "chrY": "Y", "Y": "Y"}
+_NOT_AUTOSOMES = {"chrM", "MT", "M", "chrMT", "chrEBV", "EBV"}
+
+
+def _is_autosome(name: str) -> bool:
+    """Not a sex chromosome, mitochondrion, alt/unplaced/random contig or decoy."""
+    return (
+        name not in _SEX_NAMES
+        and name not in _NOT_AUTOSOMES
+        and "_" not in name
+        and "decoy" not in name
+    )
+
+
+def _autosome_mean(contig_mean_coverage: dict[str, float], lengths: dict[str, int]) -> float:
+    names = [c for c in contig_mean_coverage if _is_autosome(c)]
+    total = sum(lengths[c] for c in names)
+    return sum(contig_mean_coverage[c] * lengths[c] for c in names) / total if total else 0.0
+
+
+def sex_coverage_ratios(
+    contig_mean_coverage: dict[str, float], lengths: dict[str, int]
+) -> tuple[float | None, float | None]:
+    """(chrX, chrY) mean coverage normalised by the autosomes' (None where absent)."""
+    autosomes = _autosome_mean(contig_mean_coverage, lengths)
+    ratios: dict[str, float | None] = {"X": None, "Y": None}
+    for contig, which in _SEX_NAMES.items():
+        if contig in contig_mean_coverage and autosomes > 0:
+            ratios[which] = contig_mean_coverage[contig] / autosomes
+    return ratios["X"], ratios["Y"]
+
+
+def predict_sex(
+    chrx_ratio: float | None, chry_ratio: float | None, chrx_het_fraction: float | None = None
+) -> PredictedSex | None:
+    """XX, XY or unknown from sex-chromosome dosage, cross-checked with chrX heterozygosity.
+
+    XY: chrY at ≥ 0.2 of autosomal depth and chrX ≤ 0.75; XX: chrY ≤ 0.1 and chrX
+    ≥ 0.75. Anything else (XXY, X0, contamination, a failed library) is ``unknown``, as
+    is a dosage call contradicted by chrX heterozygosity (XY with > 30 % het SNVs on X).
+    """
+    if chrx_ratio is None or chry_ratio is None:
+        return None
+    sex: PredictedSex = "unknown"
+    if chry_ratio >= 0.2 and chrx_ratio <= 0.75:
+        sex = "XY"
+    elif chry_ratio <= 0.1 and chrx_ratio >= 0.75:
+        sex = "XX"
+    if sex == "XY" and chrx_het_fraction is not None and chrx_het_fraction > 0.3:
+        return "unknown"
+    return sex
+
+
+# -- metrics and gate ------------------------------------------------------------------
+
+
+class QCMetrics(_Frozen):
+    """Everything the gate and the reports look at; None where it was not measured."""
+
+    read_pairs: int | None = None
+    q30_pct: float | None = None
+    gc_pct: float | None = None
+    mapped_pct: float | None = None
+    properly_paired_pct: float | None = None
+    duplicate_pct: float | None = None
+    median_insert_size: float | None = None
+    coverage_region: str | None = None
+    mean_coverage: float | None = None
+    pct_10x: float | None = None
+    pct_20x: float | None = None
+    pct_30x: float | None = None
+    snvs: int | None = None
+    indels: int | None = None
+    ti_tv: float | None = None
+    het_hom_ratio: float | None = None
+    chrx_coverage_ratio: float | None = None
+    chry_coverage_ratio: float | None = None
+    chrx_het_fraction: float | None = None
+    predicted_sex: PredictedSex | None = None
+
+
+def compute_qc(
+    *,
+    fastqs: Sequence[Path] = (),
+    paired: bool = True,
+    alignment: Path | None = None,
+    reference_fasta: Path | None = None,
+    vcf: Path | None = None,
+    bed: Path | None = None,
+    alignment_result: AlignmentMetrics | None = None,
+) -> QCMetrics:
+    """Measure what the given files allow; pass ``alignment_result`` to reuse a depth pass."""
+    values: dict[str, object] = {}
+    if fastqs:
+        fq = fastq_metrics(fastqs)
+        values.update(
+            read_pairs=fq.records // 2 if paired else fq.records,
+            q30_pct=fq.q30_pct,
+            gc_pct=fq.gc_pct,
+        )
+    aln = alignment_result
+    if aln is None and alignment is not None:
+        if reference_fasta is None:
+            raise ValueError("alignment metrics need the reference FASTA")
+        aln = alignment_metrics(alignment, reference_fasta, bed)
+    variants = variant_metrics(vcf) if vcf is not None else None
+    if aln is not None:
+        total = aln.total_reads or 1
+        values.update(
+            mapped_pct=100.0 * aln.mapped_reads / total,
+            properly_paired_pct=100.0 * aln.properly_paired_reads / total,
+            duplicate_pct=100.0 * aln.duplicate_reads / (aln.mapped_reads or 1),
+            median_insert_size=aln.median_insert_size,
+            coverage_region=aln.region,
+            mean_coverage=aln.mean_coverage,
+            pct_10x=aln.pct_at_least[10],
+            pct_20x=aln.pct_at_least[20],
+            pct_30x=aln.pct_at_least[30],
+        )
+        x, y = sex_coverage_ratios(aln.contig_mean_coverage, aln.contig_lengths)
+        het_x = variants.chrx_het_fraction if variants else None
+        values.update(
+            chrx_coverage_ratio=x,
+            chry_coverage_ratio=y,
+            predicted_sex=predict_sex(x, y, het_x),
+        )
+    if variants is not None:
+        values.update(
+            snvs=variants.snvs,
+            indels=variants.indels,
+            ti_tv=variants.ti_tv,
+            het_hom_ratio=variants.het_hom_ratio,
+            chrx_het_fraction=variants.chrx_het_fraction,
+        )
+    return QCMetrics(**values)  # type: ignore[arg-type]
+
+
+class QCThresholds(_Frozen):
+    """Limits a germline genome must meet; ``None`` switches a check off.
+
+    Defaults follow common practice for PCR-free 2×150 germline WGS at 30×: coverage is
+    counted without duplicates, so ``min_mean_coverage`` sits a little under the nominal
+    depth. ``min_read_pairs`` is off because it depends on genome size (coverage says it
+    better); ``fail_on_missing`` turns an unmeasured metric from "not checked" into a fail.
+    """
+
+    min_read_pairs: int | None = None
+    min_q30_pct: float | None = 75.0
+    gc_pct_range: tuple[float, float] | None = (35.0, 50.0)
+    min_mapped_pct: float | None = 95.0
+    min_properly_paired_pct: float | None = 90.0
+    max_duplicate_pct: float | None = 20.0
+    min_median_insert_size: float | None = 200.0
+    min_mean_coverage: float | None = 25.0
+    min_pct_20x: float | None = 85.0
+    ti_tv_range: tuple[float, float] | None = (1.8, 2.4)
+    het_hom_range: tuple[float, float] | None = (1.0, 3.0)
+    fail_on_missing: bool = False
+
+
+# (metric, threshold field, kind) in report order.
+_CHECKS: tuple[tuple[str, str, Literal["min", "max", "range"]], ...] = (
+    ("read_pairs", "min_read_pairs", "min"),
+    ("q30_pct", "min_q30_pct", "min"),
+    ("gc_pct", "gc_pct_range", "range"),
+    ("mapped_pct", "min_mapped_pct", "min"),
+    ("properly_paired_pct", "min_properly_paired_pct", "min"),
+    ("duplicate_pct", "max_duplicate_pct", "max"),
+    ("median_insert_size", "min_median_insert_size", "min"),
+    ("mean_coverage", "min_mean_coverage", "min"),
+    ("pct_20x", "min_pct_20x", "min"),
+    ("ti_tv", "ti_tv_range", "range"),
+    ("het_hom_ratio", "het_hom_range", "range"),
+)
+
+METRIC_LABELS: dict[str, str] = {
+    "read_pairs": "Read pairs",
+    "q30_pct": "Bases ≥ Q30 (%)",
+    "gc_pct": "GC (%)",
+    "mapped_pct": "Mapped reads (%)",
+    "properly_paired_pct": "Properly paired reads (%)",
+    "duplicate_pct": "Duplicate reads (%)",
+    "median_insert_size": "Median insert size (bp)",
+    "coverage_region": "Coverage region",
+    "mean_coverage": "Mean coverage (×)",
+    "pct_10x": "Bases ≥ 10× (%)",
+    "pct_20x": "Bases ≥ 20× (%)",
+    "pct_30x": "Bases ≥ 30× (%)",
+    "snvs": "SNVs",
+    "indels": "Indels",
+    "ti_tv": "Ti/Tv",
+    "het_hom_ratio": "Het/hom (SNVs)",
+    "chrx_coverage_ratio": "chrX / autosome coverage",
+    "chry_coverage_ratio": "chrY / autosome coverage",
+    "chrx_het_fraction": "chrX het SNV fraction",
+    "predicted_sex": "Predicted sex",
+    "sex": "Sex (declared vs predicted)",
+}
+
+
+class QCCheck(_Frozen):
+    """One comparison of a metric with its threshold; ``passed`` None = not measured."""
+
+    metric: str
+    value: float | int | str | None
+    threshold: str
+    passed: bool | None
+    message: str
+
+
+class QCFailure(_Frozen):
+    metric: str
+    value: float | int | str | None
+    threshold: str
+    message: str
+
+
+class QCVerdict(_Frozen):
+    passed: bool
+    failures: tuple[QCFailure, ...]
+    checks: tuple[QCCheck, ...]
+
+
+def _fmt(value: float | int | str | None) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _check(metric: str, value: float | None, limit: object, kind: str, strict: bool) -> QCCheck:
+    if kind == "range":
+        lo, hi = limit  # type: ignore[misc]
+        threshold = f"{_fmt(lo)}–{_fmt(hi)}"
+        ok = value is not None and lo <= value <= hi
+    elif kind == "min":
+        threshold = f"≥ {_fmt(limit)}"  # type: ignore[arg-type]
+        ok = value is not None and value >= limit  # type: ignore[operator]
+    else:
+        threshold = f"≤ {_fmt(limit)}"  # type: ignore[arg-type]
+        ok = value is not None and value <= limit  # type: ignore[operator]
+    label = METRIC_LABELS.get(metric, metric)
+    if value is None:
+        passed = False if strict else None
+        return QCCheck(
+            metric=metric,
+            value=None,
+            threshold=threshold,
+            passed=passed,
+            message=f"{label} was not measured",
+        )
+    message = f"{label} {_fmt(value)} {'meets' if ok else 'misses'} {threshold}"
+    return QCCheck(metric=metric, value=value, threshold=threshold, passed=ok, message=message)
+
+
+def evaluate_gate(
+    metrics: QCMetrics, thresholds: QCThresholds | None = None, *, expected_sex: str | None = None
+) -> QCVerdict:
+    """Check ``metrics`` against ``thresholds``; a declared sex must not contradict the
+    predicted one (a sample swap's classic sign); ``unknown`` is reported, not failed."""
+    thresholds = thresholds or QCThresholds()
+    checks = [
+        _check(
+            metric,
+            getattr(metrics, metric),
+            getattr(thresholds, field),
+            kind,
+            thresholds.fail_on_missing,
+        )
+        for metric, field, kind in _CHECKS
+        if getattr(thresholds, field) is not None
+    ]
+    if expected_sex is not None:
+        predicted = metrics.predicted_sex
+        ok = None if predicted in (None, "unknown") else predicted == expected_sex
+        checks.append(
+            QCCheck(
+                metric="sex",
+                value=predicted,
+                threshold=f"= {expected_sex}",
+                passed=ok,
+                message=f"declared sex {expected_sex}, predicted {predicted or 'not measured'}",
+            )
+        )
+    failures = tuple(
+        QCFailure(metric=c.metric, value=c.value, threshold=c.threshold, message=c.message)
+        for c in checks
+        if c.passed is False
+    )
+    return QCVerdict(passed=not failures, failures=failures, checks=tuple(checks))

@@ -1,0 +1,628 @@
+"""Read alignment: paired FASTQ files of one sample in, one sorted sample BAM out.
+
+Several FASTQ pairs (lanes, runs of top-up sequencing) merge into one BAM with one
+``@RG`` per pair. The embedded aligner is mappy (minimap2's ``sr`` preset): mappy
+returns hits rather than records, and building one pysam record per read in Python
+costs most of the alignment time, so hits are formatted as SAM text in batches and
+handed to samtools in bulk — through a pipe to the ``samtools`` program when it is
+installed, otherwise through scratch SAM chunks converted with pysam. The ``minimap2``
+and ``bwa`` programs can be used instead when installed; the FASTQ is then validated
+by the same reader on its way to the aligner's standard input.
+
+The output is coordinate-sorted and carries samtools fixmate's ``MC``/``ms`` tags, so
+it is ready for duplicate marking.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Literal
+
+import pysam
+import pysam.samtools
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from seqoia.errors import FormatError, InputError, ToolError
+from seqoia.genomics.reference import PreparedReference
+from seqoia.genomics.tools import run_pysam, tool_versions, wait_all, want_binary
+
+log = logging.getLogger(__name__)
+
+Aligner = Literal["mappy", "minimap2", "bwa"]
+
+_BATCH_PAIRS = 4096
+#: Pairs per scratch SAM chunk on the pysam path: bounds scratch space, not memory.
+_CHUNK_PAIRS = 400_000
+_SORT_MEMORY = "512M"
+_COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+
+
+class ReadGroup(BaseModel):
+    """One ``@RG`` header line: a library sequenced on one lane of one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    sample: str
+    library: str
+    platform_unit: str
+    platform: str = "ILLUMINA"
+    centre: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c in value for c in "\t\n\r")):
+            raise ValueError("read-group fields must be non-empty, without tabs or newlines")
+        return value
+
+    def header_line(self) -> str:
+        """The ``@RG`` line, without its newline."""
+        fields = [
+            f"ID:{self.id}",
+            f"SM:{self.sample}",
+            f"LB:{self.library}",
+            f"PU:{self.platform_unit}",
+            f"PL:{self.platform}",
+        ]
+        if self.centre:
+            fields.append(f"CN:{self.centre}")
+        return "@RG\t" + "\t".join(fields)
+
+
+class FastqPair(BaseModel):
+    """The two FASTQ files of one paired-end read group."""
+
+    model_config = ConfigDict(frozen=True)
+
+    r1: Path
+    r2: Path
+    read_group: ReadGroup
+
+
+class AlignStats(BaseModel):
+    """What went in and how it mapped (counts of records from samtools flagstat)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    aligner: str
+    read_pairs: int
+    records: int
+    primary_reads: int
+    mapped_primary: int
+    properly_paired: int
+    supplementary: int
+    secondary: int
+    elapsed_s: float
+    tool_versions: dict[str, str]
+
+    @property
+    def mapped_fraction(self) -> float:
+        """Fraction of primary reads that mapped."""
+        return self.mapped_primary / self.primary_reads if self.primary_reads else 0.0
+
+
+def align_sample(
+    pairs: Sequence[FastqPair],
+    reference: PreparedReference,
+    out_bam: Path,
+    *,
+    threads: int,
+    aligner: Aligner = "mappy",
+    use_binaries: bool | None = None,
+    run: str | None = None,
+    max_insert_bp: int = 1000,
+    secondary: bool = False,
+) -> AlignStats:
+    """Align every pair of FASTQ files and write one coordinate-sorted, fixmated BAM.
+
+    ``use_binaries``: None uses ``samtools`` when installed, False forces the pysam
+    path, True requires the programs. ``run`` only labels FormatErrors.
+    """
+    if not pairs:
+        raise InputError("no FASTQ pairs to align", run=run)
+    ids = [p.read_group.id for p in pairs]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"read-group ids are not unique: {ids}", run=run)
+    started = time.monotonic()
+    threads = max(1, threads)
+    samtools = want_binary("samtools", use_binaries)
+    out_bam.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".align-", dir=out_bam.parent) as scratch_name:
+        scratch = Path(scratch_name)
+        if aligner == "mappy":
+            parts, n_pairs = _align_mappy(
+                pairs, reference, scratch, threads, samtools, run, max_insert_bp, secondary
+            )
+        else:
+            program = want_binary(aligner, True)
+            assert program is not None
+            parts, n_pairs = [], 0
+            for i, pair in enumerate(pairs):
+                part = scratch / f"part{i}.bam"
+                n_pairs += _align_external(
+                    aligner, program, pair, reference, part, threads, samtools, run
+                )
+                parts.append(part)
+        _merge(parts, out_bam, threads, samtools)
+    stats = _flagstat(out_bam, threads)
+    return AlignStats(
+        aligner=aligner,
+        read_pairs=n_pairs,
+        elapsed_s=round(time.monotonic() - started, 3),
+        tool_versions=tool_versions(),
+        **stats,
+    )
+
+
+# -- FASTQ ---------------------------------------------------------------------------
+
+
+def _open_fastq(path: Path) -> IO[bytes]:
+    raw = path.open("rb")
+    if raw.read(2) != b"\x1f\x8b":
+        raw.seek(0)
+        return raw
+    raw.seek(0)
+    try:
+        from isal import igzip
+
+        return igzip.open(raw, "rb")  # type: ignore[return-value]
+    except ImportError:  # pragma: no cover - isal is a dependency
+        import gzip
+
+        return gzip.open(raw, "rb")  # type: ignore[return-value]
+
+
+def read_fastq(path: Path, *, run: str | None = None) -> Iterator[tuple[str, str, str]]:
+    """Stream ``(name, sequence, qualities)`` from a plain or gzipped FASTQ file.
+
+    The name loses its comment and any ``/1``/``/2`` suffix. A truncated record, a
+    malformed line or a corrupt gzip stream raises FormatError naming the file and the
+    1-based line.
+    """
+    line = 0
+    try:
+        with _open_fastq(path) as handle:
+            readline = handle.readline
+            while True:
+                header = readline()
+                if not header:
+                    return
+                seq, plus, qual = readline(), readline(), readline()
+                line += 4
+                if header[:1] != b"@":
+                    raise FormatError("FASTQ record does not start with '@'", run=run,
+                                      file=str(path), line=line - 3)  # fmt: skip
+                if not qual.endswith(b"\n") and not qual:
+                    raise FormatError("truncated FASTQ record", run=run, file=str(path),
+                                      line=line - 3)  # fmt: skip
+                if plus[:1] != b"+":
+                    raise FormatError("FASTQ separator line does not start with '+'",
+                                      run=run, file=str(path), line=line - 1)  # fmt: skip
+                seq, qual = seq.rstrip(), qual.rstrip()
+                if len(seq) != len(qual) or not seq:
+                    raise FormatError("FASTQ sequence and quality lengths differ",
+                                      run=run, file=str(path), line=line)  # fmt: skip
+                name = header[1:].split(None, 1)[0]
+                if name[-2:] in (b"/1", b"/2"):
+                    name = name[:-2]
+                yield name.decode(), seq.decode(), qual.decode()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise FormatError(f"cannot read FASTQ: {err}", run=run, file=str(path),
+                          line=line or None) from err  # fmt: skip
+
+
+def read_pairs(pair: FastqPair, *, run: str | None = None) -> Iterator[tuple[str, ...]]:
+    """Stream ``(name, seq1, qual1, seq2, qual2)``, checking that R1 and R2 agree."""
+    first = read_fastq(pair.r1, run=run)
+    second = read_fastq(pair.r2, run=run)
+    count = 0
+    for rec1 in first:
+        rec2 = next(second, None)
+        count += 1
+        if rec2 is None:
+            raise FormatError(f"R2 has fewer records than R1 ({count - 1})", run=run,
+                              file=str(pair.r2))  # fmt: skip
+        if rec1[0] != rec2[0]:
+            raise FormatError(f"read names differ from R1: {rec1[0]!r} vs {rec2[0]!r}",
+                              run=run, file=str(pair.r2), line=4 * count - 3)  # fmt: skip
+        yield rec1[0], rec1[1], rec1[2], rec2[1], rec2[2]
+    if next(second, None) is not None:
+        raise FormatError(f"R2 has more records than R1 ({count})", run=run,
+                          file=str(pair.r2))  # fmt: skip
+
+
+def _batches(pairs: Sequence[FastqPair], run: str | None) -> Iterator[tuple[int, list]]:
+    for index, pair in enumerate(pairs):
+        batch: list[tuple[str, ...]] = []
+        for record in read_pairs(pair, run=run):
+            batch.append(record)
+            if len(batch) == _BATCH_PAIRS:
+                yield index, batch
+                batch = []
+        if batch:
+            yield index, batch
+
+
+# -- mappy ---------------------------------------------------------------------------
+
+
+def _sam_header(reference: PreparedReference, groups: Sequence[ReadGroup], program: str) -> str:
+    lines = ["@HD\tVN:1.6\tSO:unsorted\tGO:query"]
+    lines += [f"@SQ\tSN:{c.name}\tLN:{c.length}" for c in reference.contigs]
+    lines += [g.header_line() for g in groups]
+    lines.append(f"@PG\tID:{program}\tPN:{program}\tVN:{tool_versions().get(program, '?')}")
+    return "\n".join(lines) + "\n"
+
+
+def _align_mappy(
+    pairs: Sequence[FastqPair],
+    reference: PreparedReference,
+    scratch: Path,
+    threads: int,
+    samtools: str | None,
+    run: str | None,
+    max_insert_bp: int,
+    secondary: bool,
+) -> tuple[list[Path], int]:
+    import mappy
+
+    index = mappy.Aligner(str(reference.mmi), preset="sr")
+    if not index:
+        raise InputError("cannot load minimap2 index", file=str(reference.mmi))
+    header = _sam_header(reference, [p.read_group for p in pairs], "mappy")
+    local = threading.local()
+    rg_ids = [p.read_group.id for p in pairs]
+
+    def map_batch(pair_index: int, batch: list[tuple[str, ...]]) -> str:
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = mappy.ThreadBuffer()
+        out: list[str] = []
+        rg = rg_ids[pair_index]
+        for name, s1, q1, s2, q2 in batch:
+            hits = list(index.map(s1, s2, buf=buf))
+            _format_pair(out, name, s1, q1, s2, q2, hits, rg, max_insert_bp, secondary)
+        return "".join(out)
+
+    sink: _PipeSink | _ChunkSink
+    if samtools:
+        sink = _PipeSink(samtools, scratch, threads, header)
+    else:
+        sink = _ChunkSink(scratch, threads, header)
+    n_pairs = 0
+    with ThreadPoolExecutor(max_workers=threads) as pool, sink:
+        pending: collections.deque[tuple[Future[str], int]] = collections.deque()
+        for pair_index, batch in _batches(pairs, run):
+            n_pairs += len(batch)
+            pending.append((pool.submit(map_batch, pair_index, batch), len(batch)))
+            # Bounded in-flight work keeps memory flat; results are written in order.
+            while len(pending) > 2 * threads:
+                future, size = pending.popleft()
+                sink.write(future.result(), size)
+        while pending:
+            future, size = pending.popleft()
+            sink.write(future.result(), size)
+    return sink.parts, n_pairs
+
+
+class _PipeSink:
+    """SAM text into ``samtools fixmate -m | samtools sort`` running as programs."""
+
+    def __init__(self, samtools: str, scratch: Path, threads: int, header: str) -> None:
+        self.parts = [scratch / "part.bam"]
+        fix = [samtools, "fixmate", "-m", "-u", "-", "-"]
+        sort = [samtools, "sort", "-@", str(threads), "-m", _SORT_MEMORY, "-l", "1",
+                "-T", str(scratch / "sort"), "-o", str(self.parts[0]), "-"]  # fmt: skip
+        errs = [_stderr_file(), _stderr_file()]
+        fixp = subprocess.Popen(fix, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errs[0])
+        sortp = subprocess.Popen(sort, stdin=fixp.stdout, stderr=errs[1])
+        assert fixp.stdout is not None and fixp.stdin is not None
+        fixp.stdout.close()  # the sort process holds the only read end now
+        self._stdin = fixp.stdin
+        self._procs = [(fix, fixp), (sort, sortp)]
+        self.write(header, 0)
+
+    def write(self, text: str, n_pairs: int) -> None:
+        try:
+            self._stdin.write(text.encode())
+        except BrokenPipeError:
+            wait_all(self._procs)  # raises the tool's own error
+            raise ToolError(self._procs[0][0], 1, "samtools closed its input early") from None
+
+    def __enter__(self) -> _PipeSink:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._stdin.close()
+        if exc_type is not None:
+            for _, proc in self._procs:
+                proc.kill()
+            for _, proc in self._procs:
+                proc.wait()
+            return
+        wait_all(self._procs)
+
+
+class _ChunkSink:
+    """SAM text into scratch chunks, each fixmated and sorted with pysam's samtools.
+
+    pysam's in-process samtools cannot read a pipe, so the text goes to files; chunks
+    bound the scratch space to a few hundred megabytes of SAM at a time.
+    """
+
+    def __init__(self, scratch: Path, threads: int, header: str) -> None:
+        self.parts: list[Path] = []
+        self._scratch = scratch
+        self._threads = threads
+        self._header = header
+        self._handle: IO[str] | None = None
+        self._pairs = 0
+
+    def write(self, text: str, n_pairs: int) -> None:
+        if self._handle is None:
+            self._path = self._scratch / f"chunk{len(self.parts)}.sam"
+            self._handle = self._path.open("w")
+            self._handle.write(self._header)
+            self._pairs = 0
+        self._handle.write(text)
+        self._pairs += n_pairs
+        if self._pairs >= _CHUNK_PAIRS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._handle is None:
+            return
+        self._handle.close()
+        self._handle = None
+        part = self._scratch / f"part{len(self.parts)}.bam"
+        _fixmate_sort_pysam(self._path, part, self._scratch, self._threads)
+        self._path.unlink()
+        self.parts.append(part)
+
+    def __enter__(self) -> _ChunkSink:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            if self._handle is not None:
+                self._handle.close()
+            return
+        if not self.parts and self._handle is None:
+            self.write("", 0)  # no reads at all: still produce a BAM with a header
+        self._flush()
+
+
+def _stderr_file() -> IO[bytes]:
+    """A spooled file for a child's stderr: a pipe could fill up and stall the pipeline.
+
+    Closed when garbage-collected, after wait_all has read its tail.
+    """
+    return tempfile.TemporaryFile()  # noqa: SIM115
+
+
+def _fixmate_sort_pysam(sam: Path, out: Path, scratch: Path, threads: int) -> None:
+    fixed = sam.with_suffix(".fix.bam")
+    run_pysam(pysam.samtools.fixmate, "-m", "-u", sam, fixed)
+    run_pysam(pysam.samtools.sort, "-@", str(threads), "-m", _SORT_MEMORY, "-l", "1",
+              "-T", scratch / f"{out.stem}.sort", "-o", out, fixed)  # fmt: skip
+    fixed.unlink()
+
+
+def _format_pair(
+    out: list[str],
+    name: str,
+    s1: str,
+    q1: str,
+    s2: str,
+    q2: str,
+    hits: list,
+    rg: str,
+    max_insert_bp: int,
+    secondary: bool,
+) -> None:
+    """Append the SAM lines of one read pair, given mappy's hits for both reads."""
+    per_read: tuple[list, list] = ([], [])
+    for hit in hits:
+        per_read[hit.read_num - 1].append(hit)
+    primaries = [next((h for h in hs if h.is_primary), None) for hs in per_read]
+    p1, p2 = primaries
+    proper = False
+    tlens = [0, 0]
+    if p1 is not None and p2 is not None and p1.ctg == p2.ctg:
+        span = max(p1.r_en, p2.r_en) - min(p1.r_st, p2.r_st)
+        first_left = p1.r_st <= p2.r_st
+        tlens = [span, -span] if first_left else [-span, span]
+        if p1.strand != p2.strand:
+            fwd, rev = (p1, p2) if p1.strand == 1 else (p2, p1)
+            proper = fwd.r_st < rev.r_en and span <= max_insert_bp
+    reads = ((s1, q1), (s2, q2))
+    for i in (0, 1):
+        seq, qual = reads[i]
+        mine, mate = primaries[i], primaries[1 - i]
+        flag = 0x1 | (0x40 if i == 0 else 0x80)
+        if proper:
+            flag |= 0x2
+        if mate is None:
+            flag |= 0x8
+        elif mate.strand == -1:
+            flag |= 0x20
+        if mine is None:
+            if mate is None:
+                out.append(f"{name}\t{flag | 0x4}\t*\t0\t0\t*\t*\t0\t0\t{seq}\t{qual}\tRG:Z:{rg}\n")
+            else:
+                pos = mate.r_st + 1
+                out.append(f"{name}\t{flag | 0x4}\t{mate.ctg}\t{pos}\t0\t*\t=\t{pos}\t0\t"
+                           f"{seq}\t{qual}\tRG:Z:{rg}\n")  # fmt: skip
+            continue
+        if mate is None:
+            rnext, pnext = "=", mine.r_st + 1
+        else:
+            rnext = "=" if mate.ctg == mine.ctg else mate.ctg
+            pnext = mate.r_st + 1
+        aligned = [h for h in per_read[i] if h.is_primary]
+        rc = rq = ""
+        if any(h.strand == -1 for h in per_read[i]):
+            rc, rq = seq[::-1].translate(_COMPLEMENT), qual[::-1]
+        n = len(seq)
+        cigars = [_clipped_cigar(h, n) for h in aligned]
+        for j, hit in enumerate(aligned):
+            line_flag = flag | (0x10 if hit.strand == -1 else 0) | (0x800 if j else 0)
+            s, q = (seq, qual) if hit.strand == 1 else (rc, rq)
+            tags = f"NM:i:{hit.NM}\tAS:i:{_score(hit)}\tRG:Z:{rg}"
+            if len(aligned) > 1:
+                tags += "\tSA:Z:" + "".join(
+                    f"{h.ctg},{h.r_st + 1},{'+' if h.strand == 1 else '-'},{c},{h.mapq},{h.NM};"
+                    for k, (h, c) in enumerate(zip(aligned, cigars, strict=True))
+                    if k != j
+                )
+            out.append(f"{name}\t{line_flag}\t{hit.ctg}\t{hit.r_st + 1}\t{hit.mapq}\t"
+                       f"{cigars[j]}\t{rnext}\t{pnext}\t{tlens[i] if j == 0 else 0}\t{s}\t{q}\t{tags}\n")  # fmt: skip
+        if secondary:
+            for hit in per_read[i]:
+                if hit.is_primary:
+                    continue
+                line_flag = flag | 0x100 | (0x10 if hit.strand == -1 else 0)
+                out.append(f"{name}\t{line_flag}\t{hit.ctg}\t{hit.r_st + 1}\t{hit.mapq}\t"
+                           f"{_clipped_cigar(hit, n)}\t{rnext}\t{pnext}\t0\t*\t*\t"
+                           f"NM:i:{hit.NM}\tAS:i:{_score(hit)}\tRG:Z:{rg}\n")  # fmt: skip
+
+
+def _clipped_cigar(hit: object, read_length: int) -> str:
+    """mappy's CIGAR covers the aligned part only; add the soft clips around it."""
+    if hit.strand == 1:  # type: ignore[attr-defined]
+        left, right = hit.q_st, read_length - hit.q_en  # type: ignore[attr-defined]
+    else:
+        left, right = read_length - hit.q_en, hit.q_st  # type: ignore[attr-defined]
+    cigar = hit.cigar_str  # type: ignore[attr-defined]
+    return (f"{left}S" if left else "") + cigar + (f"{right}S" if right else "")
+
+
+def _score(hit: object) -> int:
+    """The alignment score under the ``sr`` preset (match 2, mismatch 8, gaps 12+2k or 32+k).
+
+    mappy does not expose minimap2's DP score; this recomputes it from CIGAR and NM.
+    """
+    matches = edits = gaps = 0
+    for length, op in hit.cigar:  # type: ignore[attr-defined]
+        if op == 0:
+            matches += length
+        elif op in (1, 2):
+            edits += length
+            gaps += min(12 + 2 * length, 32 + length)
+    mismatches = max(0, hit.NM - edits)  # type: ignore[attr-defined]
+    return 2 * (matches - mismatches) - 8 * mismatches - gaps
+
+
+# -- external aligners ---------------------------------------------------------------
+
+
+def _align_external(
+    aligner: Aligner,
+    program: str,
+    pair: FastqPair,
+    reference: PreparedReference,
+    out: Path,
+    threads: int,
+    samtools: str | None,
+    run: str | None,
+) -> int:
+    rg = pair.read_group.header_line().replace("\t", "\\t")
+    if aligner == "minimap2":
+        # minimap2 pairs adjacent reads of the same name in one input (fragment mode).
+        command = [program, "-ax", "sr", "-t", str(threads), "-R", rg, str(reference.mmi), "-"]
+    else:
+        if reference.bwa_index is None:
+            raise ToolError([program, "mem"], 2, "the reference has no BWA index")
+        command = [program, "mem", "-p", "-K", "10000000", "-t", str(threads), "-R", rg,
+                   str(reference.bwa_index), "/dev/stdin"]  # fmt: skip
+    errs = _stderr_file()
+    sam_path = out.with_suffix(".sam")
+    if samtools:
+        align = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errs
+        )
+        fix = [samtools, "fixmate", "-m", "-u", "-", "-"]
+        sort = [samtools, "sort", "-@", str(threads), "-m", _SORT_MEMORY, "-l", "1",
+                "-T", str(out.with_suffix(".sort")), "-o", str(out), "-"]  # fmt: skip
+        fix_err, sort_err = _stderr_file(), _stderr_file()
+        fixp = subprocess.Popen(fix, stdin=align.stdout, stdout=subprocess.PIPE, stderr=fix_err)
+        sortp = subprocess.Popen(sort, stdin=fixp.stdout, stderr=sort_err)
+        assert align.stdout is not None and fixp.stdout is not None
+        align.stdout.close()
+        fixp.stdout.close()
+        procs = [(command, align), (fix, fixp), (sort, sortp)]
+    else:
+        with sam_path.open("wb") as sam_out:
+            align = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=sam_out, stderr=errs)
+        procs = [(command, align)]
+    n = 0
+    assert align.stdin is not None
+    try:
+        for name, s1, q1, s2, q2 in read_pairs(pair, run=run):
+            align.stdin.write(f"@{name}/1\n{s1}\n+\n{q1}\n@{name}/2\n{s2}\n+\n{q2}\n".encode())
+            n += 1
+        align.stdin.close()
+    except BrokenPipeError:
+        pass  # the aligner died: wait_all reports its error
+    except BaseException:
+        for _, proc in procs:
+            proc.kill()
+        raise
+    wait_all(procs)  # type: ignore[arg-type]
+    if not samtools:
+        _fixmate_sort_pysam(sam_path, out, out.parent, threads)
+        sam_path.unlink()
+    return n
+
+
+# -- merge and stats -----------------------------------------------------------------
+
+
+def _merge(parts: list[Path], out_bam: Path, threads: int, samtools: str | None) -> None:
+    if len(parts) == 1:
+        shutil.move(parts[0], out_bam)
+        return
+    tmp = out_bam.with_name(out_bam.name + ".tmp")
+    # -c/-p keep one @RG/@PG per id when the parts share a header.
+    args = ["merge", "-f", "-c", "-p", "-@", str(threads), "-o", str(tmp), *map(str, parts)]
+    if samtools:
+        from seqoia.genomics.tools import run_command
+
+        run_command([samtools, *args])
+    else:
+        run_pysam(pysam.samtools.merge, *args[1:])
+    os.replace(tmp, out_bam)
+
+
+def _flagstat(bam: Path, threads: int) -> dict[str, int]:
+    text = run_pysam(pysam.samtools.flagstat, "-@", str(threads), bam, catch_stdout=True)
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        value = int(line.split(" + ", 1)[0])
+        label = line.split(" ", 3)[-1]
+        for key, prefix in (
+            ("records", "in total"),
+            ("primary_reads", "primary"),
+            ("mapped_primary", "primary mapped"),
+            ("properly_paired", "properly paired"),
+            ("supplementary", "supplementary"),
+            ("secondary", "secondary"),
+        ):
+            if label.startswith(prefix) and key not in counts:
+                counts[key] = value
+    return counts

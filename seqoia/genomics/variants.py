@@ -1,0 +1,255 @@
+"""Germline variant calling: CRAMs in, one normalised, bgzipped and indexed VCF out.
+
+``bcftools mpileup | bcftools call -mv`` per genome region, in parallel; the region
+calls are concatenated, left-aligned and split into one allele per record with
+``bcftools norm -f REF -m -any``, and records below a quality threshold are soft-filtered
+(``FILTER=LowQual``). Several CRAMs make one joint, multi-sample call set: the basis of
+trio analyses later.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import pysam
+import pysam.bcftools
+from pydantic import BaseModel, ConfigDict, Field
+
+from seqoia.errors import InputError
+from seqoia.genomics.reference import PreparedReference
+from seqoia.genomics.tools import run_command, run_pysam, tool_versions, wait_all, want_binary
+
+log = logging.getLogger(__name__)
+
+_TRANSITIONS = {("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")}
+
+
+class CallParams(BaseModel):
+    """bcftools mpileup/call settings; defaults tuned on simulated 30x E. coli (bench)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_mapq: int = Field(20, ge=0, description="mpileup -q: skip reads below this MAPQ")
+    min_baseq: int = Field(13, ge=0, description="mpileup -Q: skip bases below this quality")
+    max_depth: int = Field(500, gt=0, description="mpileup -d: reads per file and position")
+    baq: bool = Field(True, description="per-base alignment quality (off = mpileup -B)")
+    count_orphans: bool = Field(True, description="mpileup -A: keep pairs not properly paired")
+    min_indel_reads: int = Field(2, ge=1, description="mpileup -m: gapped reads for a candidate")
+    min_indel_fraction: float = Field(0.05, ge=0, le=1, description="mpileup -F")
+    indel_open_qual: int = Field(40, ge=0, description="mpileup -o: gap open error, phred")
+    indel_ext_qual: int = Field(20, ge=0, description="mpileup -e: gap extension, phred")
+    tandem_qual: int = Field(500, ge=0, description="mpileup -h: homopolymer error coefficient")
+    skip_indels: bool = False
+    ploidy: str = Field("2", description="bcftools call --ploidy (1, 2, GRCh37, GRCh38)")
+    mutation_rate: float = Field(1.1e-3, gt=0, description="bcftools call -P prior")
+    min_qual: float = Field(20.0, ge=0, description="QUAL below this is FILTER=LowQual")
+
+    def mpileup_args(self) -> list[str]:
+        """Options of ``bcftools mpileup`` for these settings."""
+        args = ["-q", str(self.min_mapq), "-Q", str(self.min_baseq), "-d", str(self.max_depth),
+                "-L", str(self.max_depth), "-m", str(self.min_indel_reads),
+                "-F", str(self.min_indel_fraction), "--open-prob", str(self.indel_open_qual),
+                "--ext-prob", str(self.indel_ext_qual), "--tandem-qual", str(self.tandem_qual),
+                "-a", "FORMAT/AD,FORMAT/DP,INFO/AD"]  # fmt: skip
+        if not self.baq:
+            args.append("-B")
+        if self.count_orphans:
+            args.append("-A")
+        if self.skip_indels:
+            args.append("-I")
+        return args
+
+    def call_args(self) -> list[str]:
+        """Options of ``bcftools call`` for these settings."""
+        return ["-m", "-v", "-P", str(self.mutation_rate), "--ploidy", self.ploidy]
+
+
+class VariantStats(BaseModel):
+    """Summary of the PASS records of a call set (all samples' genotypes pooled)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records: int
+    passing: int
+    snvs: int
+    indels: int
+    other: int
+    transitions: int
+    transversions: int
+    het: int
+    hom_alt: int
+    elapsed_s: float = 0.0
+    tool_versions: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def ti_tv(self) -> float:
+        """Transitions over transversions among SNVs."""
+        return self.transitions / self.transversions if self.transversions else 0.0
+
+    @property
+    def het_hom_ratio(self) -> float:
+        """Heterozygous over homozygous-alternate genotypes."""
+        return self.het / self.hom_alt if self.hom_alt else 0.0
+
+
+def call_variants(
+    crams: Sequence[Path],
+    reference: PreparedReference,
+    out_vcf: Path,
+    *,
+    threads: int,
+    params: CallParams | None = None,
+    use_binaries: bool | None = None,
+) -> VariantStats:
+    """Call germline variants jointly over ``crams``; write ``out_vcf`` (.vcf.gz) + .tbi."""
+    if not crams:
+        raise InputError("no alignments to call variants from")
+    params = params or CallParams()
+    started = time.monotonic()
+    bcftools = want_binary("bcftools", use_binaries)
+    threads = max(1, threads)
+    regions = split_regions(reference, pieces=threads * 2 if threads > 1 else 1)
+    out_vcf.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".call-", dir=out_vcf.parent) as scratch_name:
+        scratch = Path(scratch_name)
+        jobs = [(region, scratch / f"region{i:05d}.bcf") for i, region in enumerate(regions)]
+        executor: Executor
+        if bcftools:  # the programs run in their own processes: threads suffice
+            executor = ThreadPoolExecutor(threads)
+        else:  # in-process bcftools keeps global state: one process per region;
+            # fork, as spawn would re-import the caller's __main__
+            executor = ProcessPoolExecutor(threads, mp_context=multiprocessing.get_context("fork"))
+        with executor:
+            futures = [
+                executor.submit(
+                    _call_region, bcftools, crams, reference.fasta, region, out, params
+                )  # fmt: skip
+                for region, out in jobs
+            ]
+            for future in futures:
+                future.result()
+        _concat_normalise(bcftools, [out for _, out in jobs], reference, out_vcf, params,
+                          scratch, threads)  # fmt: skip
+    stats = summarise_vcf(out_vcf)
+    return stats.model_copy(
+        update={"elapsed_s": round(time.monotonic() - started, 3), "tool_versions": tool_versions()}
+    )
+
+
+def split_regions(reference: PreparedReference, *, pieces: int) -> list[str]:
+    """Cut the genome into about ``pieces`` regions of similar length (1-based, inclusive)."""
+    size = max(1, -(-reference.length // max(1, pieces)))
+    regions = []
+    for contig in reference.contigs:
+        for start in range(0, contig.length, size):
+            end = min(contig.length, start + size)
+            regions.append(f"{contig.name}:{start + 1}-{end}")
+    return regions
+
+
+def _call_region(
+    bcftools: str | None,
+    crams: Sequence[Path],
+    fasta: Path,
+    region: str,
+    out: Path,
+    params: CallParams,
+) -> None:
+    mpileup = ["mpileup", "-f", str(fasta), "-r", region, *params.mpileup_args(), "-Ou",
+               *map(str, crams)]  # fmt: skip
+    call = ["call", *params.call_args(), "-Ob", "-o", str(out)]
+    if bcftools:
+        with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
+            first = subprocess.Popen([bcftools, *mpileup], stdout=subprocess.PIPE, stderr=err1)
+            second = subprocess.Popen([bcftools, *call, "-"], stdin=first.stdout, stderr=err2)
+            assert first.stdout is not None
+            first.stdout.close()
+            wait_all([([bcftools, *mpileup], first), ([bcftools, *call], second)])
+        return
+    # pysam's bcftools cannot read a pipe: go through an uncompressed BCF file.
+    pileup = out.with_suffix(".pileup.bcf")
+    run_pysam(pysam.bcftools.mpileup, *mpileup[1 : -len(crams)], "--output", pileup, *crams)
+    run_pysam(pysam.bcftools.call, *call[1:], pileup)
+    pileup.unlink()
+
+
+def _concat_normalise(
+    bcftools: str | None,
+    parts: list[Path],
+    reference: PreparedReference,
+    out_vcf: Path,
+    params: CallParams,
+    scratch: Path,
+    threads: int,
+) -> None:
+    joined = scratch / "joined.bcf"
+    normed = scratch / "normed.bcf"
+    tmp_vcf = out_vcf.with_name(out_vcf.name + ".tmp.vcf.gz")
+    steps = [
+        ["concat", "--threads", str(threads), "-Ob", "-o", str(joined), *map(str, parts)],
+        ["norm", "-f", str(reference.fasta), "-m", "-any", "-Ob", "-o", str(normed), str(joined)],
+        [
+            "filter",
+            "-s",
+            "LowQual",
+            "-e",
+            f"QUAL<{params.min_qual}",
+            "-Oz",
+            "-o",
+            str(tmp_vcf),
+            str(normed),
+        ],  # fmt: skip
+    ]
+    for step in steps:
+        if bcftools:
+            run_command([bcftools, *step])
+        else:
+            run_pysam(getattr(pysam.bcftools, step[0]), *step[1:])
+    try:
+        pysam.tabix_index(str(tmp_vcf), preset="vcf", force=True)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot index VCF: {err}", file=str(tmp_vcf)) from err
+    os.replace(str(tmp_vcf) + ".tbi", str(out_vcf) + ".tbi")
+    os.replace(tmp_vcf, out_vcf)
+
+
+def summarise_vcf(vcf: Path) -> VariantStats:
+    """Count PASS SNVs, indels, Ti/Tv and genotypes of a (normalised) VCF."""
+    counts = dict.fromkeys(
+        ("records", "passing", "snvs", "indels", "other", "transitions", "transversions",
+         "het", "hom_alt"), 0,
+    )  # fmt: skip
+    with pysam.VariantFile(str(vcf)) as handle:
+        for record in handle:
+            counts["records"] += 1
+            filters = list(record.filter)
+            if filters and filters != ["PASS"]:
+                continue
+            counts["passing"] += 1
+            ref, alts = record.ref or "", record.alts or ()
+            for alt in alts:
+                if len(ref) == 1 and len(alt) == 1:
+                    counts["snvs"] += 1
+                    key = "transitions" if (ref, alt) in _TRANSITIONS else "transversions"
+                    counts[key] += 1
+                elif len(ref) != len(alt) and not alt.startswith("<"):
+                    counts["indels"] += 1
+                else:
+                    counts["other"] += 1
+            for sample in record.samples.values():
+                alleles = [a for a in (sample.get("GT") or ()) if a is not None]
+                if not alleles or all(a == 0 for a in alleles):
+                    continue
+                if len(set(alleles)) == 1:
+                    counts["hom_alt"] += 1
+                else:
+                    counts["het"] += 1
+    return VariantStats(**counts)

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 
 import dramatiq
-from dramatiq.brokers.stub import StubBroker
 
 from seqoia.storage.keys import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
@@ -47,13 +46,6 @@ class Actors:
 
     def queues(self) -> list[str]:
         return sorted({EVENTS_QUEUE, *self.runtime.pipeline.queues()})
-
-    def idle(self) -> bool:
-        """In-process broker only: no message queued or in flight on any queue."""
-        assert isinstance(self.broker, StubBroker)
-        return all(
-            self.broker.queues[q].unfinished_tasks == 0 for q in self.broker.queues
-        )
 
 
 def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:

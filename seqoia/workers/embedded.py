@@ -39,18 +39,21 @@ class EmbeddedWorkers:
         self.worker.stop()
         self.broker.close()
 
+    def is_idle(self) -> bool:
+        """No message queued, delayed or in flight right now (in-process broker only)."""
+        if not isinstance(self.broker, StubBroker):
+            raise TypeError("is_idle needs the in-process broker (memory://)")
+        return not any(q.unfinished_tasks for q in self.broker.queues.values())
+
     def wait_idle(self, timeout_s: float = 600.0, *, settle_s: float = 0.2) -> None:
         """Block until no message is queued, delayed or in flight (in-process broker only).
 
         Delayed messages (retries, grace periods) count as work: wait for them too.
         """
-        if not isinstance(self.broker, StubBroker):
-            raise TypeError("wait_idle needs the in-process broker (memory://)")
         deadline = time.monotonic() + timeout_s
         quiet_since = None
         while time.monotonic() < deadline:
-            busy = any(q.unfinished_tasks for q in self.broker.queues.values())
-            if busy:
+            if not self.is_idle():
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = time.monotonic()

@@ -1,0 +1,114 @@
+"""``align`` and ``markduplicates``: FASTQ of every lane and run of a sample -> one CRAM."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from seqoia.errors import InputError
+from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
+from seqoia.genomics.markdup import mark_duplicates
+from seqoia.genomics.qc import fastq_metrics
+from seqoia.genomics.tools import tool_versions
+from seqoia.tasks.references import prepared_reference
+from seqoia.tasks.registry import pipeline
+from seqoia.tasks.stage import InputSet, StageContext, StageResult
+
+
+class AlignParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    aligner: Literal["mappy", "minimap2", "bwa"] = "mappy"
+    max_insert_bp: int = 1000
+
+
+def _fastq_pairs(ctx: StageContext, demux: InputSet, centre: str | None) -> list[FastqPair]:
+    """Pair R1/R2 per lane of one run's FASTQ for this sample."""
+    run = demux.subject
+    by_lane: dict[int, dict[str, Path]] = defaultdict(dict)
+    for item in demux.summary.get("fastq", {}).get(ctx.subject, []):
+        if item["name"] in demux.files:
+            by_lane[item["lane"]][item["read"]] = demux.files[item["name"]]
+    pairs = []
+    for lane, reads in sorted(by_lane.items()):
+        if "R1" not in reads or "R2" not in reads:
+            raise InputError(
+                f"sample {ctx.subject} lane {lane} has {sorted(reads)} but needs R1 and R2",
+                run=run,
+            )
+        group = ReadGroup(
+            id=f"{run}.{lane}",
+            sample=ctx.subject,
+            library=ctx.subject,
+            platform_unit=f"{demux.summary.get('flowcell', run)}.{lane}",
+            centre=centre,
+        )
+        pairs.append(FastqPair(r1=reads["R1"], r2=reads["R2"], read_group=group))
+    return pairs
+
+
+@pipeline.stage(
+    "align",
+    kind="sample",
+    needs=["validate_run", "demultiplex"],
+    version="1",
+    params=AlignParams,
+    reference=True,
+    fetch=lambda upstream, name: upstream == "demultiplex" and name.endswith(".fastq.gz"),
+    queue="align",
+)
+def align(ctx: StageContext) -> StageResult:
+    """Align every lane of every run of the sample into one coordinate-sorted BAM."""
+    pairs: list[FastqPair] = []
+    for run_set in ctx.inputs["validate_run"]:
+        record = run_set.summary["samples"].get(ctx.subject, {})
+        if record.get("missing"):
+            raise InputError(record["missing"], run=run_set.subject, file="SampleSheet.csv")
+    centre = next(
+        (s.summary["samples"].get(ctx.subject, {}).get("centre") for s in ctx.inputs["validate_run"]),
+        None,
+    )
+    for demux in ctx.inputs["demultiplex"]:
+        pairs.extend(_fastq_pairs(ctx, demux, centre))
+    if not pairs:
+        runs = ", ".join(s.subject for s in ctx.inputs["demultiplex"])
+        raise InputError(f"no FASTQ files for sample {ctx.subject}", run=runs)
+    reference = prepared_reference(ctx)
+    fastqs = [p for pair in pairs for p in (pair.r1, pair.r2)]
+    reads = fastq_metrics(fastqs)  # also proves every gzip is whole before hours of mapping
+    stats = align_sample(
+        pairs,
+        reference,
+        ctx.out_dir / f"{ctx.subject}.sorted.bam",
+        threads=ctx.threads,
+        aligner=ctx.params.aligner,
+        run=",".join(sorted({p.read_group.id.rsplit(".", 1)[0] for p in pairs})),
+        max_insert_bp=ctx.params.max_insert_bp,
+    )
+    return StageResult(
+        summary={
+            "align": stats.model_dump(mode="json"),
+            "fastq": reads.model_dump(mode="json") | {"q30_pct": reads.q30_pct, "gc_pct": reads.gc_pct},
+            "read_groups": [p.read_group.id for p in pairs],
+        },
+        tools=tool_versions(),
+    )
+
+
+@pipeline.stage(
+    "markduplicates",
+    kind="sample",
+    needs=["align"],
+    version="1",
+    reference=True,
+    queue="align",
+)
+def markduplicates(ctx: StageContext) -> StageResult:
+    """Duplicate-marked, reference-compressed CRAM with its index."""
+    bam = ctx.one("align").file(".sorted.bam")
+    stats = mark_duplicates(
+        bam, prepared_reference(ctx), ctx.out_dir / f"{ctx.subject}.md.cram", threads=ctx.threads
+    )
+    return StageResult(summary={"markduplicates": stats.model_dump(mode="json")}, tools=tool_versions())

@@ -1,0 +1,55 @@
+"""``qc``: a sample's metrics against the laboratory's thresholds (the QC gate).
+
+A sample that misses a threshold is not an error: the stage commits a failed verdict with
+its reasons, and the report and delivery say so. Thresholds are this stage's parameters,
+so a laboratory changes them like any parameter (``seqoia reprocess --set qc.min_...``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from seqoia.genomics.qc import QCThresholds, compute_qc, evaluate_gate
+from seqoia.genomics.tools import tool_versions
+from seqoia.tasks.references import prepared_reference
+from seqoia.tasks.registry import pipeline
+from seqoia.tasks.stage import StageContext, StageResult
+
+#: Sample-sheet sex -> the karyotype the QC predicts from coverage.
+_SEX = {"male": "XY", "female": "XX"}
+
+
+@pipeline.stage(
+    "qc",
+    kind="sample",
+    needs=["validate_run", "align", "markduplicates", "call_variants"],
+    version="1",
+    params=QCThresholds,
+    reference=True,
+    fetch=lambda upstream, name: upstream in ("markduplicates", "call_variants"),
+    queue="qc",
+)
+def qc(ctx: StageContext) -> StageResult:
+    """Compute QC metrics and the gate's verdict -> ``<sample>.qc.json``."""
+    reference = prepared_reference(ctx)
+    metrics = compute_qc(
+        alignment=ctx.one("markduplicates").file(".md.cram"),
+        reference_fasta=reference.fasta,
+        vcf=ctx.one("call_variants").file(".vcf.gz"),
+    )
+    reads = ctx.one("align").summary["fastq"]
+    metrics = metrics.model_copy(
+        update={
+            "read_pairs": reads["records"] // 2,
+            "q30_pct": reads["q30_pct"],
+            "gc_pct": reads["gc_pct"],
+        }
+    )
+    declared = {
+        s.summary["samples"].get(ctx.subject, {}).get("sex") for s in ctx.inputs["validate_run"]
+    }
+    expected_sex = next((_SEX[s] for s in declared if s in _SEX), None)
+    verdict = evaluate_gate(metrics, ctx.params, expected_sex=expected_sex)
+    result = {"metrics": metrics.model_dump(mode="json"), "verdict": verdict.model_dump(mode="json")}
+    (ctx.out_dir / f"{ctx.subject}.qc.json").write_text(json.dumps(result, indent=1))
+    return StageResult(summary=result, tools=tool_versions())

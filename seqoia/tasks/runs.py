@@ -1,0 +1,227 @@
+"""Run-level stages: ``validate_run`` (is this run folder fit to process?) and ``demultiplex``.
+
+``validate_run`` is the pipeline's root: it runs once the folder is complete, reads only
+the metadata (RunInfo.xml, RunParameters.xml, SampleSheet.csv, RunCompletionStatus.xml),
+refuses a failed run or a bad sample sheet before hours of compute are spent, and links
+the run to its samples and families (the fan-out). ``demultiplex`` turns base calls into
+per-sample FASTQ, or adopts the FASTQ of instruments that converted on board.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from seqoia.errors import InputError, RunFolderError
+from seqoia.illumina.completion import COMPLETION_STATUS, check_completion_status, run_folder_ready
+from seqoia.illumina.models import SampleRow
+from seqoia.illumina.runinfo import read_run_info
+from seqoia.illumina.samplesheet import read_sample_sheet
+from seqoia.storage.keys import validate_name
+from seqoia.storage.manifest import Relation
+from seqoia.tasks.registry import pipeline
+from seqoia.tasks.stage import StageContext, StageResult
+
+#: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them.
+FASTQ_NAME = re.compile(
+    r"^(?P<sample>[A-Za-z0-9_-]+?)_S(?P<number>\d+)(?:_L(?P<lane>\d{3}))?_(?P<read>[RI][12])_001\.fastq\.gz$"
+)
+METADATA = {"RunInfo.xml", "RunParameters.xml", "runParameters.xml", "SampleSheet.csv", COMPLETION_STATUS}
+
+
+def _is_metadata(name: str) -> bool:
+    return name in METADATA
+
+
+def _is_fastq(name: str) -> bool:
+    return name.endswith(".fastq.gz") and "Undetermined" not in name.rsplit("/", 1)[-1]
+
+
+def fastq_files(listing: tuple[tuple[str, int], ...]) -> dict[str, list[dict[str, Any]]]:
+    """Per sample, the FASTQ files a run folder holds: ``{sample: [{name, lane, read}]}``."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for name, _size in listing:
+        match = FASTQ_NAME.match(name.rsplit("/", 1)[-1])
+        if match and _is_fastq(name):
+            found[match["sample"]].append(
+                {"name": name, "lane": int(match["lane"] or 1), "read": match["read"]}
+            )
+    return dict(found)
+
+
+def _sample_record(row: SampleRow) -> dict[str, Any]:
+    # Sample_Name may hold a patient's name: only pseudonymous fields leave the sheet.
+    return {
+        "sample": row.sample_id,
+        "lane": row.lane,
+        "centre": row.centre or "default",
+        "family": row.family,
+        "role": row.role,
+        "sex": row.sex,
+        "index": row.index,
+        "index2": row.index2,
+    }
+
+
+@pipeline.stage(
+    "validate_run",
+    kind="run",
+    version="1",
+    source=True,
+    fetch_sources=_is_metadata,
+    source_ready=run_folder_ready,
+    isolation="inline",
+    queue="runs",
+)
+def validate_run(ctx: StageContext) -> StageResult:
+    """Check the run folder and fan out to its samples and families."""
+    assert ctx.source_dir is not None
+    run = ctx.subject
+    status = ctx.source_dir / COMPLETION_STATUS
+    if status.exists():
+        check_completion_status(status.read_bytes(), run=run)
+    sheet_path = ctx.source_dir / "SampleSheet.csv"
+    if not sheet_path.exists():
+        raise RunFolderError("the run folder has no SampleSheet.csv", run=run, file="SampleSheet.csv")
+    run_info_path = ctx.source_dir / "RunInfo.xml"
+    run_info = read_run_info(run_info_path, run=run) if run_info_path.exists() else None
+    sheet = read_sample_sheet(sheet_path, run_info=run_info, run=run)
+
+    names = {name for name, _ in ctx.source_listing}
+    has_base_calls = any(name.startswith("Data/Intensities/BaseCalls/") for name in names)
+    fastqs = fastq_files(ctx.source_listing)
+    kind = "bcl" if has_base_calls else "fastq"
+    if kind == "bcl" and run_info is None:
+        raise RunFolderError("base calls without RunInfo.xml", run=run, file="RunInfo.xml")
+    if kind == "fastq" and not fastqs:
+        raise RunFolderError(
+            "the run folder holds neither base calls nor FASTQ files", run=run, file="SampleSheet.csv"
+        )
+
+    samples: dict[str, dict[str, Any]] = {}
+    for row in sheet.samples:
+        validate_name(row.sample_id, "Sample_ID")
+        record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
+        if row.lane is not None:
+            record["lanes"].append(row.lane)
+    warnings = []
+    if kind == "fastq":
+        for sample, record in samples.items():
+            if sample not in fastqs:
+                record["missing"] = (
+                    f"sample {sample} is listed in SampleSheet.csv (line "
+                    f"{next(r.line for r in sheet.samples if r.sample_id == sample)}) "
+                    "but the run folder has no FASTQ files for it"
+                )
+        for sample in sorted(set(fastqs) - set(samples)):
+            warnings.append(
+                f"FASTQ files of {sample} belong to no sample of SampleSheet.csv; ignored: "
+                + ", ".join(f["name"] for f in fastqs[sample])
+            )
+
+    relations = []
+    for sample, record in samples.items():
+        relations.append(Relation(kind="run", subject=run, other_kind="sample", other=sample))
+        if record["family"]:
+            family = validate_name(record["family"], "family id")
+            relations.append(Relation(kind="run", subject=run, other_kind="family", other=family))
+            relations.append(Relation(kind="family", subject=family, other_kind="sample", other=sample))
+    summary = {
+        "kind": kind,
+        "flowcell": run_info.flowcell if run_info else run,
+        "instrument": run_info.instrument if run_info else None,
+        "samples": samples,
+        "warnings": warnings,
+        "sheet_version": sheet.version,
+    }
+    (ctx.out_dir / "run.json").write_text(json.dumps(summary, indent=1))
+    return StageResult(summary=summary, relations=relations)
+
+
+class DemultiplexParams(BaseModel):
+    """Options of ``seqoia demux`` that a laboratory may set per run (sheet values win)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    barcode_mismatches: int | None = None
+    include_non_pf: bool = False
+
+
+def _wants_for_demultiplex(name: str) -> bool:
+    return name.startswith("Data/") or _is_metadata(name) or _is_fastq(name)
+
+
+@pipeline.stage(
+    "demultiplex",
+    kind="run",
+    needs=["validate_run"],
+    version="1",
+    source=True,
+    fetch_sources=_wants_for_demultiplex,
+    params=DemultiplexParams,
+    queue="demultiplex",
+)
+def demultiplex(ctx: StageContext) -> StageResult:
+    """Per-sample FASTQ.gz for every sample of the run, tagged with its sample."""
+    assert ctx.source_dir is not None
+    run_summary = ctx.one("validate_run").summary
+    samples = run_summary["samples"]
+    file_subjects: dict[str, str] = {}
+    fastq: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if run_summary["kind"] == "fastq":
+        for sample, files in fastq_files(ctx.source_listing).items():
+            if sample not in samples:
+                continue
+            for item in files:
+                target = ctx.out_dir / Path(item["name"]).name
+                shutil.copyfile(ctx.source_dir / item["name"], target)
+                file_subjects[target.name] = sample
+                fastq[sample].append(item | {"name": target.name})
+        stats: dict[str, Any] = {}
+    else:
+        stats = _demultiplex_base_calls(ctx, file_subjects, fastq, set(samples))
+    return StageResult(
+        summary={"fastq": dict(fastq), "flowcell": run_summary["flowcell"], "stats": stats},
+        file_subjects=file_subjects,
+    )
+
+
+def _demultiplex_base_calls(
+    ctx: StageContext,
+    file_subjects: dict[str, str],
+    fastq: dict[str, list[dict[str, Any]]],
+    samples: set[str],
+) -> dict[str, Any]:
+    from seqoia.illumina.demux import demultiplex as run_demux
+    from seqoia.illumina.demux_config import DemuxConfig
+
+    assert ctx.source_dir is not None
+    options: dict[str, Any] = {"include_non_pf": ctx.params.include_non_pf}
+    if ctx.params.barcode_mismatches is not None:
+        options["barcode_mismatches"] = (ctx.params.barcode_mismatches,) * 2
+    out = ctx.scratch / "demux"
+    try:
+        result = run_demux(ctx.source_dir, out, DemuxConfig(**options), threads=ctx.threads)
+    except InputError as err:
+        err.run = err.run or ctx.subject
+        raise
+    for path in sorted(out.rglob("*")):
+        if not path.is_file():
+            continue
+        match = FASTQ_NAME.match(path.name)
+        target = ctx.out_dir / path.name
+        shutil.move(path, target)
+        if match and match["sample"] in samples:
+            file_subjects[target.name] = match["sample"]
+            fastq[match["sample"]].append(
+                {"name": target.name, "lane": int(match["lane"] or 1), "read": match["read"]}
+            )
+    reads: dict[str, int] = defaultdict(int)
+    for (_lane, sample), counts in result.stats.counts.items():
+        reads[sample] += counts[0]
+    return {"reads": dict(reads)}

@@ -19,6 +19,7 @@ never listed and no key may use them. A key cannot be both an object and a "fold
 
 from __future__ import annotations
 
+import builtins
 import errno
 import fcntl
 import hashlib
@@ -333,7 +334,7 @@ class LocalStore(ObjectStore):
                     continue  # deleted while we listed
                 yield ObjectInfo(self._key_of(entry.path), st.st_size, etag, _mtime(st))
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         """Names of the objects and non-empty folders directly under ``prefix``."""
         validate_prefix(prefix)
         if prefix and not prefix.endswith("/"):

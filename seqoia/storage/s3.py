@@ -11,6 +11,8 @@ boundary, into :mod:`seqoia.errors`.
 
 from __future__ import annotations
 
+import builtins
+import glob
 import io
 import os
 import threading
@@ -260,7 +262,7 @@ class S3Store(ObjectStore):
         finally:
             # s3transfer writes to its own temporary name and renames it to ``tmp``;
             # either may be left behind by a failure.
-            for leftover in path.parent.glob(f"{tmp.name}*"):
+            for leftover in path.parent.glob(glob.escape(tmp.name) + "*"):
                 leftover.unlink(missing_ok=True)
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -296,7 +298,7 @@ class S3Store(ObjectStore):
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             raise self._error("list", prefix, err) from err
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         """ListObjectsV2 with ``Delimiter='/'``: objects and common prefixes, by name."""
         validate_prefix(prefix)
         if prefix and not prefix.endswith("/"):

@@ -1,0 +1,180 @@
+"""The germline pipeline end to end, from a FASTQ run folder in the inbox to the outbox.
+
+Runs on the embedded stack (memory:// + file://) and on real servers (redis:// + s3://
+through moto's HTTP server) with the same assertions: CRAM readable and indexed with the
+right read groups, VCF valid and indexed, QC values in range, the QC gate failing a poor
+sample, a corrupt sample failing alone with a reason that names its file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+import dramatiq
+import pysam
+import pytest
+
+from seqoia.genomics.simulate import (
+    simulate_poor_sample,
+    simulate_reads,
+    simulate_reference,
+    simulate_variants,
+)
+from seqoia.settings import Settings
+from seqoia.workers.actors import declare_actors
+from seqoia.workers.broker import build_broker
+from seqoia.workers.embedded import EmbeddedWorkers
+from seqoia.workers.runtime import Runtime, build_runtime
+
+RUN = "261129_A00123_0042_AHTESTXXXX"
+FASTQ_DIR = "Analysis/1/Data/fastq"
+GOOD, POOR, CORRUPT = "GOOD-01", "POOR-02", "BROKEN-03"
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reference and a FASTQ run folder: one good, one poor, one corrupt sample."""
+    root = tmp_path_factory.mktemp("germline")
+    reference = root / "genome.fa"
+    simulate_reference(reference, contigs={"chr1": 120_000, "chr2": 80_000}, seed=5)
+    run = root / RUN
+    fastq = run / FASTQ_DIR
+    fastq.mkdir(parents=True)
+    variants = simulate_variants(reference, seed=6)
+    simulate_reads(reference, variants, *_pair(fastq, GOOD, 1), coverage=30, seed=7)
+    simulate_poor_sample(reference, variants, *_pair(fastq, POOR, 2), kind="low_coverage", seed=8)
+    simulate_reads(reference, variants, *_pair(fastq, CORRUPT, 3), coverage=5, seed=9)
+    r1 = _pair(fastq, CORRUPT, 3)[0]
+    r1.write_bytes(r1.read_bytes()[:-5000])  # truncated gzip: a copy that was cut short
+    (run / "SampleSheet.csv").write_text(
+        "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre\n"
+        f"1,{GOOD},ACGTACGT,TTGGCCAA,APHP\n1,{POOR},CATGCATG,GGAATTCC,CURIE\n"
+        f"1,{CORRUPT},GTCAGTCA,CCTTAAGG,APHP\n"
+    )
+    (run / "CopyComplete.txt").write_text("")
+    return root
+
+
+def _pair(folder: Path, sample: str, number: int) -> tuple[Path, Path]:
+    return tuple(folder / f"{sample}_S{number}_L001_R{r}_001.fastq.gz" for r in (1, 2))  # type: ignore[return-value]
+
+
+def _drop(runtime: Runtime, root: Path) -> str:
+    runtime.store.upload_file(runtime.layout.reference_key("demo"), root / "genome.fa")
+    run = root / RUN
+    files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != "CopyComplete.txt")
+    for path in [*files, run / "CopyComplete.txt"]:
+        runtime.store.upload_file(runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path)
+    return runtime.layout.run_prefix(RUN) + "CopyComplete.txt"
+
+
+def _wait_for(runtime: Runtime, keys: list[tuple[str, str]], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(runtime.manifests.latest(stage, subject) for stage, subject in keys):
+            return
+        time.sleep(0.5)
+    missing = [k for k in keys if not runtime.manifests.latest(*k)]
+    raise AssertionError(f"not committed within {timeout_s} s: {missing}")
+
+
+def _check_results(runtime: Runtime, tmp: Path) -> None:
+    store, manifests = runtime.store, runtime.manifests
+    # The good sample: CRAM with its read group, indexed; VCF indexed; QC in range; passes.
+    md = manifests.latest("markduplicates", GOOD)
+    cram, crai = tmp / "good.cram", tmp / "good.cram.crai"
+    store.download_file(md.output(f"{GOOD}.md.cram").key, cram)
+    store.download_file(md.output(f"{GOOD}.md.cram.crai").key, crai)
+    reference = tmp / "genome.fa"
+    store.download_file(runtime.layout.reference_key("demo"), reference)
+    with pysam.AlignmentFile(str(cram), "rc", reference_filename=str(reference)) as aln:
+        groups = aln.header.to_dict()["RG"]
+        assert [(g["ID"], g["SM"], g["PL"]) for g in groups] == [(f"{RUN}.1", GOOD, "ILLUMINA")]
+        assert aln.check_index()
+        assert aln.count("chr1", 1000, 2000) > 0
+    calls = manifests.latest("call_variants", GOOD)
+    vcf = tmp / "good.vcf.gz"
+    store.download_file(calls.output(f"{GOOD}.bcftools.vcf.gz").key, vcf)
+    store.download_file(calls.output(f"{GOOD}.bcftools.vcf.gz.tbi").key, Path(f"{vcf}.tbi"))
+    with pysam.VariantFile(str(vcf)) as variants:
+        assert list(variants.header.samples) == [GOOD]
+        assert sum(1 for _ in variants.fetch("chr1")) > 50
+    qc_good = manifests.latest("qc", GOOD).summary
+    metrics = qc_good["metrics"]
+    assert 25 <= metrics["mean_coverage"] <= 35
+    assert metrics["mapped_pct"] > 95 and metrics["properly_paired_pct"] > 90
+    assert 1.5 <= metrics["ti_tv"] <= 2.6
+    assert qc_good["verdict"]["passed"], qc_good["verdict"]["failures"]
+    # The poor sample: committed, but the gate fails it on coverage.
+    qc_poor = manifests.latest("qc", POOR).summary
+    assert not qc_poor["verdict"]["passed"]
+    assert "mean_coverage" in {f["metric"] for f in qc_poor["verdict"]["failures"]}
+    # The corrupt sample fails alone, permanently, with its file named.
+    assert manifests.latest("align", CORRUPT) is None
+    failure = json.loads(store.get_bytes(runtime.layout.failure_key("align", CORRUPT))[0])
+    assert failure["permanent"] is True
+    assert f"{CORRUPT}_S3_L001_R1_001.fastq.gz" in failure["message"]
+    # Delivered into the centre's outbox, when the delivery stage exists.
+    if "deliver" in runtime.pipeline.stages:
+        outbox = {info.key for info in store.list(f"{runtime.layout.outbox}/APHP/{GOOD}/")}
+        assert f"{runtime.layout.outbox}/APHP/{GOOD}/{GOOD}.md.cram" in outbox
+
+
+def _expected(runtime: Runtime) -> list[tuple[str, str]]:
+    last = "deliver" if "deliver" in runtime.pipeline.stages else "qc"
+    return [(last, GOOD), (last, POOR), ("validate_run", RUN)]
+
+
+def test_fastq_run_is_delivered_on_the_embedded_stack(run_folder: Path, tmp_path: Path) -> None:
+    settings = Settings(store_url=f"file://{tmp_path}/store", scratch_dir=tmp_path / "scratch",
+                        max_retries=0)
+    runtime = build_runtime(settings)
+    marker = _drop(runtime, run_folder)
+    with EmbeddedWorkers(runtime, threads=2) as workers:
+        workers.actors.notify(marker)
+        workers.wait_idle(timeout_s=600)
+    _check_results(runtime, tmp_path)
+    # Dropping the same run again does nothing: no new generation anywhere.
+    before = {k: runtime.manifests.generations(*k) for k in _expected(runtime)}
+    with EmbeddedWorkers(runtime, threads=2) as workers:
+        workers.actors.notify(marker)
+        workers.wait_idle(timeout_s=120)
+    assert {k: runtime.manifests.generations(*k) for k in _expected(runtime)} == before
+
+
+def test_fastq_run_is_delivered_on_redis_and_s3(
+    run_folder: Path, tmp_path: Path, redis_server: str, s3_server: str
+) -> None:
+    from tests.fixtures.servers import make_bucket
+
+    make_bucket(s3_server, "germline")
+    settings = Settings(
+        store_url=f"s3://germline?endpoint_url={s3_server}",
+        broker_url=redis_server,
+        scratch_dir=tmp_path / "scratch",
+        max_retries=0,
+    )
+    runtime = build_runtime(settings)
+    marker = _drop(runtime, run_folder)
+    broker = build_broker(settings)
+    actors = declare_actors(broker, runtime)
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=200)
+    worker.start()
+    try:
+        actors.notify(marker, bucket="germline")
+        _wait_for(runtime, _expected(runtime), timeout_s=600)
+    finally:
+        worker.stop()
+        broker.close()
+    _check_results(runtime, tmp_path)
+
+
+def test_truncated_gzip_fixture_is_really_truncated(run_folder: Path) -> None:
+    with pytest.raises((EOFError, OSError)), gzip.open(
+        _pair(run_folder / RUN / FASTQ_DIR, CORRUPT, 3)[0]
+    ) as handle:
+        while handle.read(1 << 20):
+            pass

@@ -27,6 +27,8 @@ from seqoia.illumina.demux_config import DemuxConfig, ReadPlan
 from seqoia.illumina.demux_stats import DemuxStats
 from seqoia.illumina.demux_tile import DemuxSample, TilePlan, process_tile
 from seqoia.illumina.models import RunInfo, SampleRow
+from seqoia.illumina.runinfo import read_run_info
+from seqoia.illumina.samplesheet import read_sample_sheet, sheet_plan
 from seqoia.illumina.tile_source import TileRef, discover_tiles
 
 __all__ = [
@@ -199,17 +201,22 @@ def demultiplex(
     sample_sheet: Path | None = None,
 ) -> DemuxResult:
     """Demultiplex a run folder, reading its RunInfo.xml and SampleSheet.csv."""
-    # Imported here: the parsers are another module's concern, needed only on this path.
-    from seqoia.illumina.runinfo import read_run_info
-    from seqoia.illumina.samplesheet import read_sample_sheet
-
     run_dir = Path(run_dir)
     config = config or DemuxConfig()
     run_info = read_run_info(run_dir / "RunInfo.xml")
     sheet = read_sample_sheet(sample_sheet or run_dir / "SampleSheet.csv", run_info=run_info)
     samples = samples_from_sheet(sheet.samples)
     update: dict[str, object] = {}
-    if config.read_plan is None:
+    overrides = {row.override_cycles or sheet.override_cycles for row in sheet.samples}
+    if config.read_plan is None and overrides - {None}:
+        if len(overrides) > 1:
+            raise ConfigurationError(
+                "samples with different OverrideCycles need separate demultiplexing runs"
+            )
+        cycles_plan = sheet_plan(sheet, sheet.samples[0], run_info.reads)
+        if cycles_plan is not None:
+            update["read_plan"] = ReadPlan.from_reads(cycles_plan.as_tuples())
+    if config.read_plan is None and "read_plan" not in update:
         lengths = [
             max((len(s.index) for s in samples), default=0),
             max((len(s.index2) for s in samples), default=0),

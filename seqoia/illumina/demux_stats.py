@@ -96,7 +96,7 @@ class DemuxStats:
         return stats
 
     def write_reports(self, folder: Path, *, top: int = 100) -> list[Path]:
-        """Write ``Demultiplex_Stats.csv``, ``Top_Unknown_Barcodes.csv`` and ``demux_stats.json``."""
+        """Write ``Demultiplex_Stats.csv``, ``Top_Unknown_Barcodes.csv``, ``demux_stats.json``."""
         folder.mkdir(parents=True, exist_ok=True)
         stats_csv = folder / "Demultiplex_Stats.csv"
         lane_total: Counter[int] = Counter()

@@ -80,8 +80,12 @@ class TilePlan:
             if self.samples:
                 for k, seg in enumerate(plan.of_kind("B"), start=1):
                     reads.append(OutputRead(f"barcode_{k}", seg, b""))
-            for k, seg in enumerate(plan.of_kind("M"), start=1):
-                reads.append(OutputRead(f"index_{k}", seg, b""))
+            umis = plan.of_kind("M")
+            for k, seg in enumerate(umis, start=1):
+                # Picard numbers molecular-index reads in headers only when there are several.
+                reads.append(
+                    OutputRead(f"index_{k}", seg, str(k).encode() if len(umis) > 1 else b"")
+                )
         elif self.config.create_fastq_for_index_reads:
             for k, seg in enumerate(plan.of_kind("B"), start=1):
                 reads.append(OutputRead(f"I{k}", seg, str(k).encode()))
@@ -204,19 +208,20 @@ def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
                 if len(rows) == 0:
                     continue
 
-                def seg_arrays(
-                    seg: Segment, rows: np.ndarray = rows
-                ) -> tuple[np.ndarray, np.ndarray]:
-                    c0 = column[seg]
-                    sl = slice(c0, c0 + seg.cycles)
-                    return (
-                        np.ascontiguousarray(chunk.bases[rows, sl]),
-                        np.ascontiguousarray(chunk.quals[rows, sl]),
+                seqs = {
+                    seg: (
+                        np.ascontiguousarray(
+                            chunk.bases[rows, column[seg] : column[seg] + seg.cycles]
+                        ),
+                        np.ascontiguousarray(
+                            chunk.quals[rows, column[seg] : column[seg] + seg.cycles]
+                        ),
                     )
-
-                seqs = {seg: seg_arrays(seg) for seg in used}
+                    for seg in used
+                }
                 if eamss:
-                    for seg in rp.of_kind("T"):
+                    # Picard masks every read it outputs: template, barcode and UMI.
+                    for seg in used:
                         apply_eamss(*seqs[seg])
                 observed = [seqs[s][0] for s in barcode_segs]
                 group, mism = _assign(plan, ref.lane, observed)

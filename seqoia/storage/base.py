@@ -8,6 +8,7 @@ Conditional writes are the only concurrency primitive seqoia relies on: ``create
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +52,7 @@ class ObjectStore(abc.ABC):
     def delete(self, key: str) -> None:
         """Remove ``key``; removing an absent key is not an error."""
 
-    def delete_many(self, keys: list[str]) -> None:
+    def delete_many(self, keys: builtins.list[str]) -> None:
         """Remove several keys."""
         for key in keys:
             self.delete(key)
@@ -78,7 +79,7 @@ class ObjectStore(abc.ABC):
         """Every object whose key starts with ``prefix``, in key order."""
 
     @abc.abstractmethod
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         """The next path segments under ``prefix`` (which ends with ``/``), sorted.
 
         Objects directly under the prefix and "folders" below it are both returned,

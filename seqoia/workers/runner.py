@@ -274,6 +274,10 @@ class StageRunner:
             self.rt.manifests.commit(manifest)
         except PreconditionFailedError:
             winner = self.rt.manifests.latest(plan.stage.name, plan.subject)
+            if winner is not None and winner.attempt == manifest.attempt:
+                # Our create succeeded but its answer was lost; the retry saw our own write.
+                self.rt.store.delete(self.rt.layout.failure_key(plan.stage.name, plan.subject))
+                return Outcome("committed", plan, winner)
             if not plan.stage.publish:  # published files share their keys with the winner's
                 self._discard(manifest)
             if winner is not None and winner.fingerprint == manifest.fingerprint:

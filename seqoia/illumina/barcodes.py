@@ -142,11 +142,19 @@ class IndexMatcher:
             set_ids.append(np.where(hit, vals[pos], -1))
         if self.n_reads == 0:
             return np.zeros(n, dtype=np.int64)
-        stacked = np.stack(set_ids, axis=1)
-        combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        resolved = np.array(
-            [self._combo.get(tuple(int(v) for v in c), -1) for c in combos], dtype=np.int64
-        )
+        # One int64 key per cluster (set ids are small), so unique() sorts a flat array.
+        key = np.zeros(n, dtype=np.int64)
+        radix = [len(sets) + 1 for sets in self._sets]
+        for j in range(self.n_reads):
+            key = key * radix[j] + (set_ids[j] + 1)
+        combos, inverse = np.unique(key, return_inverse=True)
+        resolved = np.empty(len(combos), dtype=np.int64)
+        for k, code in enumerate(combos.tolist()):
+            parts = []
+            for j in range(self.n_reads - 1, -1, -1):
+                code, digit = divmod(code, radix[j])
+                parts.append(digit - 1)
+            resolved[k] = self._combo.get(tuple(reversed(parts)), -1)
         return resolved[inverse.reshape(-1)]
 
 

@@ -170,10 +170,10 @@ def _assign(plan: TilePlan, lane: int, observed: list[np.ndarray]) -> tuple[np.n
     return np.where(local >= 0, members[np.maximum(local, 0)], -1), best_mm
 
 
-def _name_order(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Order rows as Picard's SORT=true does: by read name, i.e. the ``x:y`` string."""
-    keys = [f"{x[r]}:{y[r]}" for r in rows]
-    return rows[np.argsort(np.array(keys, dtype=object), kind="stable")]
+def _name_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Order as Picard's SORT=true does: by read name, i.e. the ``x:y`` string."""
+    keys = [f"{a}:{b}" for a, b in zip(x.tolist(), y.tolist(), strict=True)]
+    return np.argsort(np.array(keys, dtype=object), kind="stable")
 
 
 def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
@@ -208,32 +208,47 @@ def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
                 if len(rows) == 0:
                     continue
 
-                seqs = {
-                    seg: (
-                        np.ascontiguousarray(
-                            chunk.bases[rows, column[seg] : column[seg] + seg.cycles]
-                        ),
-                        np.ascontiguousarray(
-                            chunk.quals[rows, column[seg] : column[seg] + seg.cycles]
-                        ),
+                # Cycle-major buffers: gathering clusters from them reads whole rows.
+                cm_bases, cm_quals = chunk.bases.T, chunk.quals.T
+
+                def gather(cm: np.ndarray, seg: Segment, idx: np.ndarray) -> np.ndarray:
+                    c0 = column[seg]
+                    return np.ascontiguousarray(cm[c0 : c0 + seg.cycles][:, idx].T)
+
+                observed = [gather(cm_bases, s, rows) for s in barcode_segs]
+                group, mism = _assign(plan, ref.lane, observed)
+                # One gather per segment in output order; groups become contiguous slices.
+                order = np.argsort(group, kind="stable")
+                bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), len(order)]
+                x_all = reader.x[chunk.start : chunk.stop]
+                y_all = reader.y[chunk.start : chunk.stop]
+                if sort_by_name:
+                    order = np.concatenate(
+                        [
+                            order[a:b][
+                                _name_order(x_all[rows[order[a:b]]], y_all[rows[order[a:b]]])
+                            ]
+                            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+                        ]
                     )
+                final = rows[order]
+                group, mism = group[order], mism[order]
+                observed = [o[order] for o in observed]
+                seqs = {
+                    seg: (gather(cm_bases, seg, final), gather(cm_quals, seg, final))
                     for seg in used
                 }
                 if eamss:
                     # Picard masks every read it outputs: template, barcode and UMI.
                     for seg in used:
                         apply_eamss(*seqs[seg])
-                observed = [seqs[s][0] for s in barcode_segs]
-                group, mism = _assign(plan, ref.lane, observed)
-                x = reader.x[chunk.start : chunk.stop][rows]
-                y = reader.y[chunk.start : chunk.stop][rows]
-                flag = np.where(pf[rows], ord("N"), ord("Y")).astype(np.uint8)[:, None]
-                order = np.argsort(group, kind="stable")
-                bounds = np.flatnonzero(np.diff(group[order])) + 1
-                for sel in np.split(order, bounds):
-                    g = int(group[sel[0]])
-                    if sort_by_name:
-                        sel = _name_order(x, y, sel)
+                x, y = x_all[final], y_all[final]
+                flag = np.where(pf[final], ord("N"), ord("Y")).astype(np.uint8)[:, None]
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    if a == b:
+                        continue
+                    sel = slice(a, b)
+                    g = int(group[a])
                     _write_group(
                         plan,
                         ref,
@@ -263,17 +278,17 @@ def _count(
     plan: TilePlan,
     lane: int,
     g: int,
-    sel: np.ndarray,
+    sel: slice,
     mism: np.ndarray,
     observed: list[np.ndarray],
 ) -> None:
     if g < 0:
-        stats.add_reads(lane, UNDETERMINED, len(sel), [0, 0, 0])
+        stats.add_reads(lane, UNDETERMINED, (sel.stop - sel.start), [0, 0, 0])
         if observed:
             joined = np.concatenate([o[sel] for o in observed], axis=1)
             width = joined.shape[1]
             values, counts = np.unique(joined.view(f"S{width}").ravel(), return_counts=True)
-            lens = [len(o[0]) for o in observed] if len(sel) else []
+            lens = [len(o[0]) for o in observed] if (sel.stop - sel.start) else []
             named: Counter[str] = Counter()
             for v, c in zip(values.tolist(), counts.tolist(), strict=True):
                 text = v.decode()
@@ -287,7 +302,7 @@ def _count(
     sample = plan.samples[g]
     stats.indexes[sample.sample_id] = "+".join(sample.indexes)
     by_mm = np.bincount(np.minimum(mism[sel], 3), minlength=4)
-    stats.add_reads(lane, sample.sample_id, len(sel), by_mm[:3].tolist())
+    stats.add_reads(lane, sample.sample_id, (sel.stop - sel.start), by_mm[:3].tolist())
 
 
 def _write_group(
@@ -298,7 +313,7 @@ def _write_group(
     writers: dict[str, GzipMemberWriter],
     part_dir: Path,
     g: int,
-    sel: np.ndarray,
+    sel: slice,
     seqs: dict[Segment, tuple[np.ndarray, np.ndarray]],
     observed: list[np.ndarray],
     umi_segs: tuple[Segment, ...],
@@ -331,4 +346,4 @@ def _write_group(
             writer = writers[fname] = GzipMemberWriter(
                 part_dir / fname, level=cfg.compression_level
             )
-        writer.write(text, len(sel))
+        writer.write(text, (sel.stop - sel.start))

@@ -97,14 +97,9 @@ def format_fastq(
     col += 3
     np.add(quals, phred_offset, out=out[:, col : col + length], dtype=np.uint8, casting="unsafe")
     out[:, -1] = ord("\n")
-    # Only the header can hold padding; keep the fast path when it has none.
-    if any(not isinstance(p, bytes) and p.ndim == 1 for p in header) or any(
-        isinstance(p, np.ndarray) and p.ndim == 2 and not p.all() for p in header
-    ):
-        head = out[:, :head_w]
-        keep = np.ones((n, width), dtype=bool)
-        keep[:, :head_w] = head != 0
-        return out[keep].tobytes()
+    # Only the header can hold padding (byte 0); bases and qualities never contain 0.
+    if any(isinstance(p, np.ndarray) and (p.ndim == 1 or not p.all()) for p in header):
+        return out[out != 0].tobytes()
     return out.tobytes()
 
 

@@ -265,3 +265,38 @@ def test_fastq_run_folder_streams_records_with_on_board_names(tmp_path: Path) ->
     run_info = (tmp_path / "run/RunInfo.xml").read_text()
     assert 'Id="240102_A00123_0001_AHFC"' in run_info and 'NumCycles="90"' in run_info
     assert (tmp_path / "run/CopyComplete.txt").is_file()
+
+
+@pytest.mark.parametrize(
+    "fmt, extra", [("cbcl", {"surfaces": 2, "pf_excluded_cycles": (1, 20, 38)}), ("bcl.gz", {})]
+)
+def test_seqoia_demultiplexer_recovers_the_truth_counts_and_reads(
+    tmp_path: Path, fmt: str, extra: dict[str, object]
+) -> None:
+    from seqoia.illumina.demux import demultiplex
+
+    folder, truth = _run(tmp_path, format=fmt, lanes=2, index_error_rate=0.1, **extra)
+    out = tmp_path / "out"
+    demultiplex(folder, out, threads=1)
+    numbers = {s.sample_id: s.number for s in truth.samples} | {"Undetermined": 0}
+    by_name: dict[tuple[int, int, int, int], tuple[str, ...]] = {}
+    for lane in (1, 2):
+        for sample, expected in truth.pf_counts(lane=lane).items():
+            stem = f"{sample}_S{numbers[sample]}_L00{lane}"
+            with gzip.open(out / f"{stem}_R1_001.fastq.gz", "rt") as f1:
+                r1 = f1.read().splitlines()
+            with gzip.open(out / f"{stem}_R2_001.fastq.gz", "rt") as f2:
+                r2 = f2.read().splitlines()
+            assert len(r1) == len(r2) == 4 * expected, (lane, sample)
+            for i in range(0, len(r1), 4):
+                fields = r1[i][1:].split()[0].split(":")
+                key = (int(fields[3]), int(fields[4]), int(fields[5]), int(fields[6]))
+                by_name[key] = (sample, r1[i + 1], r1[i + 3], r2[i + 1], r2[i + 3])
+    assert len(by_name) == truth.pf_clusters
+    for r in truth.reads:
+        got = by_name.get((r.lane, r.tile, r.x, r.y))
+        if not r.pf:
+            assert got is None
+            continue
+        sample = r.sample_id or "Undetermined"
+        assert got == (sample, r.sequences[0], r.qualities[0], r.sequences[3], r.qualities[3])

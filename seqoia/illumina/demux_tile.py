@@ -322,6 +322,8 @@ def _write_group(
     flag: np.ndarray,
 ) -> None:
     cfg = plan.config
+    if g < 0 and not cfg.write_undetermined:
+        return
     name: list[bytes | np.ndarray] = [prefix, x[sel], b":", y[sel]]
     if not cfg.picard and umi_segs:
         for k, seg in enumerate(umi_segs):

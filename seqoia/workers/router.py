@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from seqoia.errors import InvalidKeyError
+from seqoia.errors import InvalidKeyError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key, validate_name
 from seqoia.storage.manifest import Manifest
 from seqoia.workers.runtime import Runtime
@@ -48,7 +48,7 @@ class Router:
             validate_name(run, "run id")
             # RTAComplete alone: look again once the copy grace period has passed.
             delay_s = self.rt.settings.rtacomplete_grace_s if path == "RTAComplete.txt" else 0.0
-            pairs = [(stage.name, run) for stage in self.rt.pipeline.sources()]
+            pairs = [(stage.name, run) for stage in self.rt.pipeline.roots()]
             for stage_name, subject in pairs:
                 self.enqueue(stage_name, subject, f"run folder marker {path}", 0.0)
                 if delay_s:
@@ -59,7 +59,16 @@ class Router:
             stage, subject, _ = manifest_ref
             if stage not in self.rt.pipeline.stages:
                 return []
-            return self.committed(self.rt.manifests.get(key))
+            # An event's key is untrusted: a subject that is not a valid name (a lone
+            # surrogate, spaces) must not reach the store client, which cannot encode it.
+            validate_name(subject, "subject")
+            try:
+                manifest = self.rt.manifests.get(key)
+            except ObjectNotFoundError:
+                # A late event for a collected generation, or a forged one: nothing to route.
+                log.warning("ignored event for absent manifest %r", key)
+                return []
+            return self.committed(manifest)
         return []
 
     def committed(self, manifest: Manifest) -> list[tuple[str, str]]:

@@ -143,7 +143,18 @@ class StageNotReadyError(StageError):
 
 
 class StageBusyError(StageError):
-    """Another worker holds a live lease on this (stage, subject); try again later."""
+    """Another worker holds a live lease on this (stage, subject); look again later."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 0.0) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_busy, (str(self), self.retry_after_s))
+
+
+def _rebuild_busy(message, retry_after_s):  # type: ignore[no-untyped-def]
+    return StageBusyError(message, retry_after_s=retry_after_s)
 
 
 class StageTimeoutError(StageError):

@@ -208,7 +208,7 @@ def _demultiplex_base_calls(
     try:
         result = run_demux(ctx.source_dir, out, DemuxConfig(**options), threads=ctx.threads)
     except InputError as err:
-        err.run = err.run or ctx.subject
+        err.run = ctx.subject  # the run folder as the inbox names it
         raise
     for path in sorted(out.rglob("*")):
         if not path.is_file():

@@ -252,8 +252,9 @@ class Pipeline:
                 wanted.add(stage.name)
         return [s for s in self.stages.values() if s.name in wanted]
 
-    def sources(self) -> list[Stage]:
-        return [s for s in self.stages.values() if s.source]
+    def roots(self) -> list[Stage]:
+        """The stages a complete run folder starts: source stages with no upstream."""
+        return [s for s in self.stages.values() if s.source and not s.needs]
 
     def queues(self) -> list[str]:
         return sorted({s.queue for s in self.stages.values()})

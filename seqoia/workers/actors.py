@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import dramatiq
 
+from seqoia.errors import StageBusyError
 from seqoia.storage.keys import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
 from seqoia.workers.router import Router, safe_route
@@ -68,7 +69,15 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
 
     def run_stage(stage: str, subject: str, reason: str = "event") -> None:
         validate_name(subject, "subject")
-        outcome = runner.execute(stage, subject, reason=reason)
+        try:
+            outcome = runner.execute(stage, subject, reason=reason)
+        except StageBusyError as busy:
+            # A duplicate of running work (RabbitMQ's consumer timeout, a worker presumed
+            # dead): look again when the lease would expire. By then the stage has
+            # committed (nothing to do) or its worker is gone (take over).
+            log.info("%s/%s is running elsewhere: %s", stage, subject, busy)
+            holder["actors"].enqueue_stage(stage, subject, reason, busy.retry_after_s + 1.0)
+            return
         log.info("%s/%s: %s", stage, subject, outcome.kind)
         if outcome.kind == "committed" and outcome.manifest is not None:
             router.committed(outcome.manifest)

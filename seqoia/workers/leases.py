@@ -55,12 +55,15 @@ class LeaseKeeper:
         if remaining > 0:
             raise StageBusyError(
                 f"attempt {holder.get('attempt')} on {holder.get('worker')} holds {key} "
-                f"for {remaining:.0f} s more"
+                f"for {remaining:.0f} s more",
+                retry_after_s=remaining,
             )
         try:  # expired: its holder died; take it over, exactly one of us wins
             new_etag = self.store.put_bytes(key, self._body(attempt), if_match=etag)
         except PreconditionFailedError as err:
-            raise StageBusyError(f"another worker took over {key}") from err
+            raise StageBusyError(
+                f"another worker took over {key}", retry_after_s=self.ttl_s
+            ) from err
         return Lease(key, attempt, new_etag)
 
     def renew(self, lease: Lease) -> bool:

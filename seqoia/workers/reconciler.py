@@ -75,7 +75,7 @@ class Reconciler:
                 if plan.up_to_date:
                     continue
                 if not plan.ready:
-                    if stage.source:
+                    if stage.source and not stage.needs:  # the run folder is still arriving
                         pending = True
                         report.incomplete_runs.append(run)
                         if self._older_than(run, rt.settings.incomplete_run_age_s):

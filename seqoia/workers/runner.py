@@ -195,6 +195,9 @@ class StageRunner:
             outcome = self._run_child(plan, request, scratch)
         if not outcome["ok"]:
             error = outcome["error"]
+            # Name files as the run folder and the store know them, not by scratch paths.
+            for local in (scratch / "run", scratch / "in"):
+                error["message"] = error["message"].replace(f"{local}/", "")
             log.warning(
                 "%s/%s failed: %s: %s", plan.stage.name, plan.subject, error["type"], error["message"]
             )

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from seqoia.commands.demo import demo
+from seqoia.commands.demux import demux
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
 from seqoia.commands.validate import validate
 from seqoia.errors import SeqoiaError
@@ -49,18 +51,8 @@ for command in (up, worker, intake, reconcile, notify, config):
     app.command()(command)
 app.command("validate")(validate)
 
-try:  # TODO(lead): import directly once seqoia.commands.demux and .demo have landed
-    from seqoia.commands.demux import demux
-
-    app.command("demux")(demux)
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from seqoia.commands.demo import demo
-
-    app.command("demo")(demo)
-except ImportError:  # pragma: no cover
-    pass
+app.command("demux")(demux)
+app.command("demo")(demo)
 
 
 def run() -> None:

@@ -104,6 +104,8 @@ class RunSpec(BaseModel):
             raise ValueError("pf_excluded_cycles applies to the cbcl format only")
         if any(not 1 <= c <= self.total_cycles for c in self.pf_excluded_cycles):
             raise ValueError("pf_excluded_cycles must be cycles of the run")
+        if self.format == "cbcl" and self.quality_model == "full":
+            raise ValueError("CBCL holds 2-bit quality bins only")
         if self.reference_fraction > 0 and self.reference is None:
             raise ValueError("reference_fraction needs a reference")
         return self
@@ -207,7 +209,7 @@ def _distinct_barcodes(rng: np.random.Generator, count: int, length: int) -> np.
     for _ in range(count * 1000 + 1000):
         candidate = rng.integers(0, 4, length, dtype=np.uint8)
         # Homopolymer-free-ish: reject runs of a single base, like real index kits do.
-        if len(set(candidate.tolist())) < 3:
+        if len(set(candidate.tolist())) < min(3, length):
             continue
         if all(int((candidate != c).sum()) >= 3 for c in chosen):
             chosen.append(candidate)
@@ -227,13 +229,11 @@ def _quality_lut(values: Sequence[int], probs: Sequence[float]) -> np.ndarray:
 def _cycle_lut(spec: RunSpec, position: float, no_calls: bool) -> np.ndarray:
     """Shifted quality codes (``q << 2``, 0 = no-call) for one cycle at read ``position``."""
     nc = spec.no_call_rate if no_calls else 0.0
-    if spec.binned:  # bins 1..3 = Q12/Q23/Q37, quality dropping along the read
+    if spec.binned:  # Q12/Q23/Q37 (CBCL bins 1..3), quality dropping along the read
         high = 0.92 - 0.17 * position
         mid = (1 - high) * 0.65
-        values, probs = (
-            [0, 1, 2, 3],
-            [nc, (1 - nc) * (1 - high - mid), (1 - nc) * mid, (1 - nc) * high],
-        )
+        values = [0, 1, 2, 3] if spec.format == "cbcl" else [0, 12, 23, 37]
+        probs = [nc, (1 - nc) * (1 - high - mid), (1 - nc) * mid, (1 - nc) * high]
     else:  # Q2..Q41, most in 30..41
         good = 0.9 - 0.25 * position
         qs = np.arange(2, 42)
@@ -445,7 +445,7 @@ def _cbcl_bytes(blocks: Sequence[tuple[int, int, int, bytes]], pf_excluded: bool
 
 def _truth_read(spec: RunSpec, t: _Tile, row: int, samples: Sequence[TruthSample]) -> TruthRead:
     values = t.truth_values[list(t.truth_rows).index(row)]
-    quals = np.array([q for _, q in CBCL_BINS]) if spec.binned else np.arange(64)
+    quals = np.array([q for _, q in CBCL_BINS]) if spec.format == "cbcl" else np.arange(64)
     seqs: list[str] = []
     qual_strs: list[str] = []
     start = 0

@@ -300,3 +300,13 @@ def test_seqoia_demultiplexer_recovers_the_truth_counts_and_reads(
             continue
         sample = r.sample_id or "Undetermined"
         assert got == (sample, r.sequences[0], r.qualities[0], r.sequences[3], r.qualities[3])
+
+
+def test_binned_single_index_bcl_run_stores_phred_values_not_bin_numbers(tmp_path: Path) -> None:
+    folder, truth = _run(tmp_path, format="bcl", quality_model="binned", read_cycles=(10, 6, 0, 0))
+    lane = folder / "Data/Intensities/BaseCalls/L001"
+    assert sorted(int(p.name[1:-2]) for p in lane.glob("C*.1")) == list(range(1, 17))
+    values = np.stack([_bcl(lane / f"C{c}.1/s_1_1101.bcl") for c in range(1, 17)], 1)
+    assert set(np.unique(values[values > 0] >> 2).tolist()) == {12, 23, 37}
+    assert "Index2" not in (folder / "SampleSheet.csv").read_text()
+    assert all(r.sequences[2] == r.sequences[3] == "" for r in truth.reads)

@@ -89,7 +89,8 @@ def reported_variants(
     chosen: list[ReportedVariant] = []
     total = 0
     with pysam.VariantFile(str(vcf)) as fh:
-        name = sample or (list(fh.header.samples) or [None])[0]
+        samples = list(fh.header.samples)
+        name = sample or (samples[0] if samples else None)
         for rec in fh:
             if pass_only and not (set(rec.filter.keys()) <= {"PASS"}):
                 continue
@@ -331,7 +332,7 @@ def build_fhir_bundle(
     """
     ids = _Ids(sample, report_key)
     reference = ReferenceInfo.model_validate(reference)
-    files = [FileChecksum.model_validate(f) for f in files]
+    checksums = [FileChecksum.model_validate(f) for f in files]
     chosen = list(variants)[:max_variants]
     status = "final" if verdict.passed else "preliminary"
     when = _instant(issued)
@@ -390,9 +391,9 @@ def build_fhir_bundle(
         _document_reference(
             ids("file", f.name), f, subject, _ref(report_id), status, when, system_base
         )
-        for f in files
+        for f in checksums
     ]
-    resources = [report, patient, specimen, *qc_obs, *var_obs, *docs]
+    resources: list[dict[str, Any]] = [report, patient, specimen, *qc_obs, *var_obs, *docs]
     if bundle_type == "document":
         resources.insert(0, _composition(ids("Composition"), report, resources, subject, when))
     return {

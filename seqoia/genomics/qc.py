@@ -167,7 +167,7 @@ def samtools_stats(alignment: Path, reference_fasta: Path | None = None) -> dict
     args = ["--reference", str(reference_fasta)] if reference_fasta else []
     args.append(str(alignment))
     try:
-        text = pysam.samtools.stats(*args)
+        text = str(pysam.samtools.stats(*args))
     except pysam.utils.SamtoolsError as err:
         raise _samtools_error(["samtools", "stats", *args], err) from err
     summary: dict[str, float] = {}
@@ -425,7 +425,7 @@ class VariantMetrics(_Frozen):
 def _bcftools_stats(vcf: Path, *extra: str) -> dict[str, list[list[str]]]:
     args = ["-s", "-", *extra, str(vcf)]
     try:
-        text = pysam.bcftools.stats(*args)
+        text = str(pysam.bcftools.stats(*args))
     except pysam.utils.SamtoolsError as err:
         raise _samtools_error(["bcftools", "stats", *args], err) from err
     sections: dict[str, list[list[str]]] = {}
@@ -707,17 +707,16 @@ def _fmt(value: float | int | str | None) -> str:
     return str(value)
 
 
-def _check(metric: str, value: float | None, limit: object, kind: str, strict: bool) -> QCCheck:
-    if kind == "range":
-        lo, hi = limit  # type: ignore[misc]
+def _check(
+    metric: str, value: float | None, limit: float | tuple[float, float], kind: str, strict: bool
+) -> QCCheck:
+    if isinstance(limit, tuple):
+        lo, hi = limit
         threshold = f"{_fmt(lo)}–{_fmt(hi)}"
-        ok = value is not None and lo <= value <= hi
-    elif kind == "min":
-        threshold = f"≥ {_fmt(limit)}"  # type: ignore[arg-type]
-        ok = value is not None and value >= limit  # type: ignore[operator]
     else:
-        threshold = f"≤ {_fmt(limit)}"  # type: ignore[arg-type]
-        ok = value is not None and value <= limit  # type: ignore[operator]
+        lo, hi = (limit, float("inf")) if kind == "min" else (float("-inf"), limit)
+        threshold = f"{'≥' if kind == 'min' else '≤'} {_fmt(limit)}"
+    ok = value is not None and lo <= value <= hi
     label = METRIC_LABELS.get(metric, metric)
     if value is None:
         passed = False if strict else None

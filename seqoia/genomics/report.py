@@ -57,7 +57,7 @@ class ReferenceInfo(_Frozen):
 class SampleReport(_Frozen):
     """Everything the reports show, in the JSON report's shape."""
 
-    schema_id: Literal["seqoia.sample-report/1"] = REPORT_SCHEMA
+    schema_id: Literal["seqoia.sample-report/1"] = "seqoia.sample-report/1"
     sample: str
     runs: tuple[str, ...]
     generated_at: datetime | None = None

@@ -13,11 +13,7 @@ from seqoia.tasks import runs  # noqa: F401, I001
 from seqoia.tasks import alignment  # noqa: F401
 from seqoia.tasks import calling  # noqa: F401
 from seqoia.tasks import quality  # noqa: F401
+from seqoia.tasks import delivery  # noqa: F401
 from seqoia.tasks.registry import pipeline
-
-try:  # TODO(lead): plain import once seqoia.genomics.report has landed
-    from seqoia.tasks import delivery  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 __all__ = ["pipeline"]

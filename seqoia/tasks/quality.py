@@ -50,6 +50,10 @@ def qc(ctx: StageContext) -> StageResult:
     }
     expected_sex = next((_SEX[s] for s in declared if s in _SEX), None)
     verdict = evaluate_gate(metrics, ctx.params, expected_sex=expected_sex)
-    result = {"metrics": metrics.model_dump(mode="json"), "verdict": verdict.model_dump(mode="json")}
+    result = {
+        "metrics": metrics.model_dump(mode="json"),
+        "verdict": verdict.model_dump(mode="json"),
+        "thresholds": ctx.params.model_dump(mode="json"),
+    }
     (ctx.out_dir / f"{ctx.subject}.qc.json").write_text(json.dumps(result, indent=1))
     return StageResult(summary=result, tools=tool_versions())

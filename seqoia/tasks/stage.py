@@ -45,6 +45,8 @@ class InputSet:
     subject: str
     files: dict[str, Path]
     summary: dict[str, Any]
+    #: Tool versions the upstream manifest recorded (for reports and provenance).
+    tools: dict[str, str] = field(default_factory=dict)
 
     def file(self, suffix: str) -> Path:
         """The one file whose name ends with ``suffix`` (e.g. ``".md.cram"``)."""
@@ -75,6 +77,8 @@ class StageContext:
     #: Stages declared with ``reference=True``: the reference FASTA, and a folder where
     #: prepared indexes are cached across stages and runs on this worker.
     reference_fasta: Path | None = None
+    #: Where the reference lives in the store (``refs/<name>/genome.fa``), for reports.
+    reference_key: str | None = None
     cache_dir: Path | None = None
 
     def one(self, stage: str) -> InputSet:

@@ -35,6 +35,7 @@ def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageCon
                 subject=item["subject"],
                 files={name: Path(p) for name, p in item["files"].items()},
                 summary=item["summary"],
+                tools=item.get("tools", {}),
             )
             for item in items
         ]
@@ -52,6 +53,7 @@ def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageCon
         source_dir=Path(request["source_dir"]) if request.get("source_dir") else None,
         source_listing=tuple((n, int(s)) for n, s in request.get("source_listing", [])),
         reference_fasta=Path(request["reference_fasta"]) if request.get("reference_fasta") else None,
+        reference_key=request.get("reference_key"),
         cache_dir=Path(request["cache_dir"]) if request.get("cache_dir") else None,
     )
     return ctx, stage.fn

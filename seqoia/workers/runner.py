@@ -35,6 +35,7 @@ from seqoia.errors import (
 from seqoia.storage.manifest import FileRef, Manifest, read_json, utcnow
 from seqoia.workers.child import result_from_json, run_request
 from seqoia.workers.leases import LeaseKeeper
+from seqoia.workers.observe import AttemptWatch, StageObserver, bytes_under
 from seqoia.tasks.stage import StageResult
 from seqoia.workers.planner import Plan
 from seqoia.workers.runtime import Runtime
@@ -67,12 +68,21 @@ def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
 class StageRunner:
     """Runs stage attempts for one runtime."""
 
-    def __init__(self, runtime: Runtime, *, lease_ttl_s: float = 120.0) -> None:
+    def __init__(
+        self, runtime: Runtime, *, lease_ttl_s: float = 120.0, observer: StageObserver | None = None
+    ) -> None:
         self.rt = runtime
+        self.observer = observer or StageObserver()  # logs and metrics of each attempt
         self.leases = LeaseKeeper(runtime.store, ttl_s=lease_ttl_s, worker=runtime.settings.worker_id)
 
     def execute(self, stage_name: str, subject: str, *, reason: str = "event") -> Outcome:
         """Bring ``(stage, subject)`` up to date, if it is ready and not already."""
+        with self.observer.attempt(stage_name, subject, reason=reason) as watch:
+            outcome = self._execute(stage_name, subject, reason, watch)
+            watch.finished(outcome)
+            return outcome
+
+    def _execute(self, stage_name: str, subject: str, reason: str, watch: AttemptWatch) -> Outcome:
         plan = self.rt.planner.plan(stage_name, subject)
         if not plan.ready:
             log.debug("%s/%s not ready: %s", stage_name, subject, "; ".join(plan.waiting_for))
@@ -88,12 +98,15 @@ class StageRunner:
         if plan.stage.isolation == "process":
             lease = self.leases.acquire(self.rt.layout.lease_key(stage_name, subject), attempt)
         stop_renewing = self.leases.keep_alive(lease) if lease else None
+        watch.running(attempt)
         scratch = self.rt.settings.scratch_dir / "attempts" / attempt
         started = utcnow()
         try:
             request = self._prepare(plan, attempt, scratch)
+            watch.read(bytes_under(scratch))
             result = self._run(plan, request, scratch)
             outputs = self._upload(plan, attempt, Path(request["out_dir"]), result)
+            watch.wrote(sum(ref.size for ref in outputs))
             manifest = Manifest(
                 stage=plan.stage.name,
                 stage_version=plan.stage.version,
@@ -145,7 +158,7 @@ class StageRunner:
                 files[ref.name] = str(local)
             inputs[manifest.stage].append(
                 {"stage": manifest.stage, "subject": manifest.subject, "files": files,
-                 "summary": manifest.summary}
+                 "summary": manifest.summary, "tools": manifest.tools}
             )
         source_dir = None
         if stage.source:
@@ -175,6 +188,7 @@ class StageRunner:
             "source_dir": str(source_dir) if source_dir else None,
             "source_listing": [(ref.name, ref.size) for ref in plan.sources],
             "reference_fasta": str(reference_fasta) if reference_fasta else None,
+            "reference_key": plan.reference.key if plan.reference else None,
             "cache_dir": str(cache_dir),
             "attempt": attempt,
         }

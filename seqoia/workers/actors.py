@@ -15,6 +15,7 @@ import dramatiq
 from seqoia.errors import StageBusyError
 from seqoia.storage.keys import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
+from seqoia.workers.observe import StageMetrics
 from seqoia.workers.router import Router, safe_route
 from seqoia.workers.runner import StageRunner
 from seqoia.workers.runtime import Runtime
@@ -51,7 +52,9 @@ class Actors:
 
 def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
     """Declare seqoia's actors on ``broker`` for ``runtime``'s store and pipeline."""
-    runner = StageRunner(runtime, lease_ttl_s=runtime.settings.lease_ttl_s)
+    runner = StageRunner(
+        runtime, lease_ttl_s=runtime.settings.lease_ttl_s, observer=StageMetrics(runtime)
+    )
     holder: dict[str, Actors] = {}
     router = Router(runtime, lambda *a: holder["actors"].enqueue_stage(*a))
     bucket_name = getattr(runtime.store, "bucket", None)

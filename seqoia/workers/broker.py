@@ -31,6 +31,7 @@ from dramatiq.middleware import (
 
 from seqoia.errors import ConfigurationError
 from seqoia.settings import Settings
+from seqoia.workers.middleware import metrics_middleware
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def retry_when(max_retries: int):  # type: ignore[no-untyped-def]
 
 def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
     return [
+        *metrics_middleware(),  # first, as in dramatiq's defaults: sees every message
         AgeLimit(),
         TimeLimit(time_limit=EVENT_TIME_LIMIT_MS, interval=1000),
         ShutdownNotifications(),

@@ -1,0 +1,206 @@
+"""Observing stage attempts: the stage runner's hook for logs and metrics.
+
+``StageRunner.execute`` runs inside ``observer.attempt(stage, subject)``, which yields an
+:class:`AttemptWatch`. The runner tells the watch when the attempt really starts running
+(after planning and the lease), how many bytes it moved, and the outcome; an exception
+leaving the block is a failure, permanent or transient by the error's ``permanent``.
+
+The base :class:`StageObserver` only binds the log context (stage, subject, attempt);
+:class:`StageMetrics` records seqoia's stage metrics and, after a commit, the metrics that
+need the manifest: the QC gate's failures per metric and the turnaround from the run's
+completion marker to the first commit of the delivery stage. A metric must never fail a
+stage: those lookups are guarded and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seqoia.errors import StageBusyError
+from seqoia.logs import bind, log_context
+from seqoia.storage.manifest import Manifest
+from seqoia.workers import metrics as m
+
+if TYPE_CHECKING:
+    from seqoia.tasks.stage import Pipeline
+    from seqoia.workers.runner import Outcome
+    from seqoia.workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The stage whose first commit means "delivered", when a pipeline has it.
+DELIVERY_STAGE = "deliver"
+#: The stage whose summary carries the QC gate's verdict.
+QC_STAGE = "qc"
+#: Completion markers in order of preference (CopyComplete is written after the copy).
+COMPLETION_MARKERS = ("CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml")
+
+
+def delivery_stage(pipeline: Pipeline) -> str:
+    """``deliver`` when the pipeline has it, else its last declared stage."""
+    if DELIVERY_STAGE in pipeline.stages:
+        return DELIVERY_STAGE
+    return list(pipeline.stages)[-1]
+
+
+def bytes_under(folder: Path) -> int:
+    """Total size of the files below ``folder`` (what an attempt downloaded)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
+
+
+class AttemptWatch:
+    """One ``execute`` call, as the runner reports it."""
+
+    def __init__(self, stage: str, subject: str) -> None:
+        self.stage = stage
+        self.subject = subject
+        self.attempt: str | None = None
+        self.started: float | None = None
+        self.read_bytes = 0
+        self.written_bytes = 0
+
+    def running(self, attempt: str) -> None:
+        """The attempt starts to run (planned, due, leased)."""
+        self.attempt = attempt
+        self.started = time.monotonic()
+        bind(attempt=attempt)
+
+    def read(self, n_bytes: int) -> None:
+        self.read_bytes += n_bytes
+
+    def wrote(self, n_bytes: int) -> None:
+        self.written_bytes += n_bytes
+
+    def finished(self, outcome: Outcome) -> None:
+        """The call returned ``outcome``."""
+
+    def failed(self, err: BaseException) -> None:
+        """The call raised ``err``."""
+
+    def close(self) -> None:
+        """Always called last."""
+
+
+class StageObserver:
+    """Binds the log context of each attempt; records nothing."""
+
+    watch_class: type[AttemptWatch] = AttemptWatch
+
+    @contextmanager
+    def attempt(self, stage: str, subject: str, *, reason: str = "") -> Iterator[AttemptWatch]:
+        watch = self.new_watch(stage, subject)
+        with log_context(stage=stage, subject=subject, reason=reason or None):
+            try:
+                yield watch
+            except BaseException as err:
+                watch.failed(err)
+                raise
+            finally:
+                watch.close()
+
+    def new_watch(self, stage: str, subject: str) -> AttemptWatch:
+        return AttemptWatch(stage, subject)
+
+
+class _MetricsWatch(AttemptWatch):
+    def __init__(self, observer: StageMetrics, stage: str, subject: str) -> None:
+        super().__init__(stage, subject)
+        self.observer = observer
+        self.outcome: str | None = None
+
+    def running(self, attempt: str) -> None:
+        super().running(attempt)
+        m.metrics().stages_in_flight.labels(self.stage).inc()
+
+    def finished(self, outcome: Outcome) -> None:
+        self.outcome = outcome.kind
+        if outcome.kind == "committed" and outcome.manifest is not None:
+            self.observer.committed(outcome.manifest)
+
+    def failed(self, err: BaseException) -> None:
+        if isinstance(err, StageBusyError):
+            self.outcome = "busy"
+        elif getattr(err, "permanent", False):
+            self.outcome = "failed_permanent"
+        else:
+            self.outcome = "failed_transient"
+
+    def close(self) -> None:
+        metrics = m.metrics()
+        if self.started is not None:
+            metrics.stages_in_flight.labels(self.stage).dec()
+            metrics.stage_duration.labels(self.stage).observe(time.monotonic() - self.started)
+        if self.read_bytes:
+            metrics.stage_bytes_read.labels(self.stage).inc(self.read_bytes)
+        if self.written_bytes:
+            metrics.stage_bytes_written.labels(self.stage).inc(self.written_bytes)
+        # No outcome and no exception: a BaseException such as a worker shutdown.
+        metrics.stage_outcomes.labels(self.stage, self.outcome or "failed_transient").inc()
+
+
+class StageMetrics(StageObserver):
+    """Records stage metrics for one runtime's pipeline."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.delivery = delivery_stage(runtime.pipeline)
+
+    def new_watch(self, stage: str, subject: str) -> AttemptWatch:
+        return _MetricsWatch(self, stage, subject)
+
+    def committed(self, manifest: Manifest) -> None:
+        """Metrics read from a fresh commit; never raises."""
+        try:
+            if manifest.stage == QC_STAGE:
+                record_qc_verdict(manifest.summary)
+            if manifest.stage == self.delivery and manifest.generation == 1:
+                # Only the first delivery: a reprocessing months later is not a turnaround.
+                seconds = self.turnaround_s(manifest)
+                if seconds is not None:
+                    m.metrics().turnaround.observe(seconds)
+        except Exception:  # noqa: BLE001 - a metric must not fail a committed stage
+            log.exception("could not record commit metrics of %s", manifest.stage)
+
+    def turnaround_s(self, manifest: Manifest) -> float | None:
+        """Seconds from the latest completion marker of the subject's run(s) to the commit."""
+        runs = (
+            [manifest.subject]
+            if manifest.subject_kind == "run"
+            else self.rt.manifests.related(manifest.subject_kind, manifest.subject, "run")
+        )
+        completed = [c for c in (self.completion_time(run) for run in runs) if c is not None]
+        if not completed:
+            return None
+        return max(0.0, (manifest.finished_at - max(completed)).total_seconds())
+
+    def completion_time(self, run: str) -> Any:
+        prefix = self.rt.layout.run_prefix(run)
+        for marker in COMPLETION_MARKERS:
+            info = self.rt.store.head(prefix + marker)
+            if info is not None:
+                return info.modified
+        return None
+
+
+def record_qc_verdict(summary: dict[str, Any]) -> None:
+    """Count the verdict and each failed check of a ``qc`` summary."""
+    verdict = summary.get("verdict")
+    if not isinstance(verdict, dict):
+        return
+    metrics = m.metrics()
+    metrics.qc_verdicts.labels("passed" if verdict.get("passed") else "failed").inc()
+    for failure in verdict.get("failures") or ():
+        metric = failure.get("metric") if isinstance(failure, dict) else None
+        if isinstance(metric, str) and metric:
+            metrics.qc_gate_failures.labels(metric).inc()

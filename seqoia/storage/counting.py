@@ -1,0 +1,95 @@
+"""A counting proxy over any ObjectStore: how many requests did a command make?
+
+``seqoia status --json`` reports its own cost with it, and ``bench/status.py`` checks that
+this cost follows the active work rather than the history. One call is one request,
+except listings, which S3 pages by a thousand keys: a listing that returned ``n`` names
+counts as ``1 + n // 1000`` requests, as it would on S3.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from seqoia.storage.base import ObjectInfo, ObjectStore
+
+PAGE_SIZE = 1000
+
+
+class CountingStore(ObjectStore):
+    """Forwards every call to ``inner`` and counts requests per operation."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def requests(self) -> int:
+        """Total requests so far."""
+        with self._lock:
+            return sum(self.counts.values())
+
+    def _count(self, operation: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[operation] += n
+
+    def __getattr__(self, name: str) -> Any:
+        # Backend-specific attributes (bucket, prefix, root) read through.
+        return getattr(self.inner, name)
+
+    # -- writes --------------------------------------------------------------------
+    def put_bytes(
+        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str:
+        self._count("put")
+        return self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+
+    def upload_file(self, key: str, path: Path) -> ObjectInfo:
+        self._count("put")
+        return self.inner.upload_file(key, path)
+
+    def delete(self, key: str) -> None:
+        self._count("delete")
+        self.inner.delete(key)
+
+    def delete_many(self, keys: builtins.list[str]) -> None:
+        self._count("delete", max(1, -(-len(keys) // PAGE_SIZE)))
+        self.inner.delete_many(keys)
+
+    # -- reads ---------------------------------------------------------------------
+    def get_bytes(self, key: str) -> tuple[bytes, str]:
+        self._count("get")
+        return self.inner.get_bytes(key)
+
+    def open_read(self, key: str) -> BinaryIO:
+        self._count("get")
+        return self.inner.open_read(key)
+
+    def download_file(self, key: str, path: Path) -> None:
+        self._count("get")
+        self.inner.download_file(key, path)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        self._count("head")
+        return self.inner.head(key)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        self._count("list")
+        for n, info in enumerate(self.inner.list(prefix), 1):
+            if n % PAGE_SIZE == 0:
+                self._count("list")
+            yield info
+
+    def list_children(self, prefix: str) -> builtins.list[str]:
+        names = self.inner.list_children(prefix)
+        self._count("list", 1 + len(names) // PAGE_SIZE)
+        return names
+
+    def close(self) -> None:
+        self.inner.close()

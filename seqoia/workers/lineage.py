@@ -1,0 +1,188 @@
+"""Lineage: from any delivered or intermediate file, the chain of manifests back to the run folder.
+
+An auditor points at one object (a CRAM in the outbox, a VCF under an attempt prefix, a
+manifest) and gets the generation that produced it, and recursively the exact upstream
+generations it was computed from (``InputRef`` names stage, subject, generation and
+attempt), each with its parameters, stage, tool and reference versions, the checksums of
+the files it consumed, when, where and why it ran (``reason`` says who reprocessed it and
+why), down to the run-folder objects the first stage read. Only reads manifests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from seqoia.errors import InputError, ObjectNotFoundError
+from seqoia.storage.keys import validate_key
+from seqoia.storage.manifest import FileRef, Manifest
+from seqoia.workers.runtime import Runtime
+
+#: Run-folder objects shown per source stage (a run folder holds thousands of base calls).
+MAX_SOURCES_SHOWN = 20
+
+
+@dataclass
+class LineageNode:
+    """One committed generation and the generations it was computed from."""
+
+    key: str
+    manifest: Manifest | None
+    #: Files of this generation that its consumer read (empty for the root).
+    consumed: list[FileRef] = field(default_factory=list)
+    inputs: list[LineageNode] = field(default_factory=list)
+    #: Already shown higher up in the tree (a fan-in reaches one run twice).
+    repeated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.manifest
+        if m is None:
+            return {"manifest": self.key, "missing": True}
+        data: dict[str, Any] = {
+            "manifest": self.key,
+            "stage": m.stage,
+            "subject": m.subject,
+            "generation": m.generation,
+            "attempt": m.attempt,
+            "repeated": self.repeated,
+        }
+        if self.repeated:
+            return data
+        data |= {
+            "stage_version": m.stage_version,
+            "fingerprint": m.fingerprint,
+            "parameters": m.parameters,
+            "tools": m.tools,
+            "reference": m.reference.model_dump(mode="json") if m.reference else None,
+            "reason": m.reason,
+            "worker": m.worker,
+            "started_at": m.started_at.isoformat(),
+            "finished_at": m.finished_at.isoformat(),
+            "consumed": [_file_json(ref) for ref in self.consumed],
+            "sources": [_file_json(ref) for ref in m.sources[:MAX_SOURCES_SHOWN]],
+            "sources_total": len(m.sources),
+            "inputs": [node.to_json() for node in self.inputs],
+        }
+        return data
+
+
+@dataclass
+class LineageReport:
+    """The object asked about, and the tree of generations behind it."""
+
+    key: str
+    file: FileRef | None
+    roots: list[LineageNode]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "file": _file_json(self.file) if self.file else None,
+            "produced_by": [node.to_json() for node in self.roots],
+        }
+
+
+def _file_json(ref: FileRef) -> dict[str, Any]:
+    return {
+        "name": ref.name,
+        "key": ref.key,
+        "size": ref.size,
+        "sha256": ref.sha256,
+        "etag": ref.etag,
+    }
+
+
+class LineageReader:
+    """Builds lineage trees from one runtime's manifests."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def of_key(self, key: str) -> LineageReport:
+        """The lineage of ``key``; InputError when it is unknown or produced by nothing."""
+        try:
+            validate_key(key)
+        except InputError as err:
+            raise InputError(str(err)) from None
+        layout = self.rt.layout
+        if self.rt.store.head(key) is None:
+            raise InputError(f"no object at {key!r}")
+        ref = layout.split_manifest_key(key)
+        if ref is not None:
+            return LineageReport(key, None, [self._node(key, set())])
+        parts = key.split("/")
+        area = parts[0]
+        if area == layout.work and len(parts) >= 6 and parts[3] == "attempts":
+            stage, subject, attempt = parts[1], parts[2], parts[4]
+            found = [m for m in self._history(stage, subject) if m.attempt == attempt]
+            if not found:
+                raise InputError(
+                    f"{key} belongs to attempt {attempt} of {stage}/{subject}, which no committed "
+                    "generation references (a losing or crashed attempt: gc removes it)"
+                )
+            return self._report(key, found)
+        if area == layout.outbox and len(parts) >= 4:
+            sample = parts[2]
+            found = [
+                m
+                for stage in self.rt.pipeline
+                if stage.publish
+                for m in self._history(stage.name, sample)
+                if any(out.key == key for out in m.outputs)
+            ]
+            if not found:
+                raise InputError(f"{key} is in the outbox but no delivery manifest names it")
+            return self._report(key, found[-1:])  # the newest delivery wrote what is there now
+        if area == layout.inbox and len(parts) >= 3:
+            run = parts[1]
+            found = [
+                m
+                for stage in self.rt.pipeline
+                if stage.source
+                for m in self._history(stage.name, run)
+                if any(src.key == key for src in m.sources)
+            ]
+            if not found:
+                raise InputError(f"{key} is a run-folder object that no stage has read yet")
+            return LineageReport(key, None, [self._node(self._key_of(m), set()) for m in found])
+        raise InputError(f"{key} is not in the work area, the outbox or the inbox")
+
+    def _history(self, stage: str, subject: str) -> list[Manifest]:
+        if stage.startswith("_") or stage not in self.rt.pipeline.stages:
+            return []
+        return self.rt.manifests.history(stage, subject)
+
+    def _key_of(self, manifest: Manifest) -> str:
+        return self.rt.layout.manifest_key(manifest.stage, manifest.subject, manifest.generation)
+
+    def _report(self, key: str, manifests: list[Manifest]) -> LineageReport:
+        file = next((out for m in manifests for out in m.outputs if out.key == key), None)
+        return LineageReport(key, file, [self._node(self._key_of(m), set()) for m in manifests])
+
+    def _node(self, key: str, seen: set[str], consumer: Manifest | None = None) -> LineageNode:
+        try:
+            manifest = self.rt.manifests.get(key)
+        except ObjectNotFoundError:
+            return LineageNode(key, None)
+        node = LineageNode(key, manifest, consumed=self._consumed(manifest, consumer))
+        if key in seen:
+            node.repeated = True
+            return node
+        seen.add(key)
+        for ref in manifest.inputs:
+            upstream_key = self.rt.layout.manifest_key(ref.stage, ref.subject, ref.generation)
+            node.inputs.append(self._node(upstream_key, seen, manifest))
+        return node
+
+    def _consumed(self, manifest: Manifest, consumer: Manifest | None) -> list[FileRef]:
+        """The outputs of ``manifest`` that ``consumer`` downloaded (as the runner chooses them)."""
+        if consumer is None:
+            return []
+        stage = self.rt.pipeline.stages.get(consumer.stage)
+        foreign = manifest.subject_kind != consumer.subject_kind
+        return [
+            ref
+            for ref in manifest.outputs
+            if not (foreign and ref.subject not in (None, consumer.subject))
+            and (stage is None or stage.wants(manifest.stage, ref.name))
+        ]

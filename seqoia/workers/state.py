@@ -1,0 +1,339 @@
+"""Derived state: where each ``(stage, subject)`` of a run or a sample stands, from the store.
+
+    done      the latest generation is committed with the fingerprint the planner expects
+    running   a live lease says an attempt is at work
+    failed    a permanent failure record whose fingerprint is the current plan's
+    retrying  a transient failure record for the current plan (the broker retries it)
+    due       ready and not committed with these inputs: a message will (or should) run it
+    waiting   not ready: upstream not committed yet (``waiting_for`` says what)
+    blocked   waiting on something that failed: it will not move until a retry
+
+Nothing here is stored: it is re-derived on each call, so it can never disagree with the
+manifests. Its cost follows the active work: ``overview`` plans only the runs in the inbox
+that are not marked done, and ``run``/``sample`` only one run or one sample. Within one
+derivation, listings are memoised (a snapshot), so a fan-in's upstream is read once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from seqoia.storage.manifest import Manifest, ManifestStore, read_json
+from seqoia.workers.planner import Plan, Planner
+from seqoia.workers.router import COMPLETION_MARKERS
+from seqoia.workers.runtime import Runtime
+
+StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
+STATES: tuple[StateName, ...] = (
+    "done",
+    "running",
+    "failed",
+    "retrying",
+    "due",
+    "waiting",
+    "blocked",
+)
+#: Marker files in the order that says best when a run folder was complete.
+_MARKER_ORDER = ("CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml")
+assert set(_MARKER_ORDER) == set(COMPLETION_MARKERS)
+
+Outcome = Literal["incomplete", "in_progress", "done", "failed"]
+
+
+@dataclass
+class StageState:
+    """One ``(stage, subject)`` as the store says it is now."""
+
+    stage: str
+    subject: str
+    kind: str
+    state: StateName
+    fingerprint: str
+    generation: int | None = None
+    committed_at: datetime | None = None
+    worker: str | None = None
+    duration_s: float | None = None
+    reason: str | None = None
+    #: Committed, but with other inputs or parameters than now (a new generation is due).
+    stale: bool = False
+    waiting_for: list[str] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+    lease: dict[str, Any] | None = None
+    #: The QC gate's verdict, for stages whose summary carries one.
+    qc_passed: bool | None = None
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.stage, self.subject)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "subject": self.subject,
+            "kind": self.kind,
+            "state": self.state,
+            "generation": self.generation,
+            "committed_at": self.committed_at.isoformat() if self.committed_at else None,
+            "worker": self.worker,
+            "duration_s": self.duration_s,
+            "reason": self.reason,
+            "stale": self.stale,
+            "fingerprint": self.fingerprint,
+            "waiting_for": self.waiting_for,
+            "failure": self.failure,
+            "lease": self.lease,
+            "qc_passed": self.qc_passed,
+        }
+
+
+@dataclass
+class RunState:
+    """Every stage of one run's subjects."""
+
+    run: str
+    marked_done: bool
+    completed_at: datetime | None
+    samples: list[str]
+    families: list[str]
+    stages: list[StageState]
+
+    @property
+    def last_commit_at(self) -> datetime | None:
+        times = [s.committed_at for s in self.stages if s.committed_at]
+        return max(times) if times else None
+
+    @property
+    def age_s(self) -> float | None:
+        """Time since the run folder was complete."""
+        if self.completed_at is None:
+            return None
+        return (datetime.now(UTC) - self.completed_at).total_seconds()
+
+    @property
+    def turnaround_s(self) -> float | None:
+        """Run folder complete -> last commit (so far, while the run is in progress)."""
+        last = self.last_commit_at
+        if self.completed_at is None or last is None:
+            return None
+        return max(0.0, (last - self.completed_at).total_seconds())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per stage, how many subjects are in each state."""
+        result: dict[str, Counter[str]] = {}
+        for state in self.stages:
+            result.setdefault(state.stage, Counter())[state.state] += 1
+        return {stage: dict(counter) for stage, counter in result.items()}
+
+    @property
+    def outcome(self) -> Outcome:
+        states = Counter(s.state for s in self.stages)
+        if states["waiting"] == len(self.stages) and not any(s.generation for s in self.stages):
+            return "incomplete"  # the run folder is not complete (or not valid) yet
+        if states["running"] or states["due"] or states["retrying"] or states["waiting"]:
+            return "in_progress"
+        if states["failed"] or states["blocked"]:
+            return "failed"
+        return "done"
+
+    def summary_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "outcome": self.outcome,
+            "marked_done": self.marked_done,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "age_s": self.age_s,
+            "turnaround_s": self.turnaround_s,
+            "last_commit_at": self.last_commit_at.isoformat() if self.last_commit_at else None,
+            "samples": len(self.samples),
+            "families": len(self.families),
+            "stages": self.counts(),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.summary_json() | {
+            "samples": self.samples,
+            "families": self.families,
+            "detail": [s.to_json() for s in self.stages],
+        }
+
+
+@dataclass
+class SampleState:
+    """One sample's stages, with those of its runs and families for context."""
+
+    sample: str
+    runs: list[str]
+    families: list[str]
+    stages: list[StageState]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sample": self.sample,
+            "runs": self.runs,
+            "families": self.families,
+            "detail": [s.to_json() for s in self.stages],
+        }
+
+
+class Snapshot(ManifestStore):
+    """A ManifestStore whose listings are memoised for the duration of one derivation."""
+
+    def __init__(self, manifests: ManifestStore) -> None:
+        super().__init__(manifests.store, manifests.layout)
+        self._generations: dict[tuple[str, str], list[int]] = {}
+        self._related: dict[tuple[str, str, str], list[str]] = {}
+
+    def generations(self, stage: str, subject: str) -> list[int]:
+        key = (stage, subject)
+        if key not in self._generations:
+            self._generations[key] = super().generations(stage, subject)
+        return self._generations[key]
+
+    def related(self, kind: str, subject: str, other_kind: str) -> list[str]:
+        key = (kind, subject, other_kind)
+        if key not in self._related:
+            self._related[key] = super().related(kind, subject, other_kind)
+        return self._related[key]
+
+
+class StateReader:
+    """Derives run, sample and stage states for one runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def _planner(self) -> Planner:
+        base = self.rt.planner
+        return Planner(
+            self.rt.pipeline,
+            Snapshot(self.rt.manifests),
+            reference=base.reference_name,
+            grace_s=base.grace_s,
+        )
+
+    # -- what is active ------------------------------------------------------------------
+    def active_runs(self) -> list[str]:
+        """Run folders in the inbox not marked done (what the reconciler visits)."""
+        store, layout = self.rt.store, self.rt.layout
+        done = set(store.list_children(layout.done_prefix()))
+        return [run for run in store.list_children(f"{layout.inbox}/") if run not in done]
+
+    def overview(self) -> list[RunState]:
+        """The state of every active run."""
+        return [self.run(run) for run in self.active_runs()]
+
+    # -- one run, one sample ---------------------------------------------------------------
+    def run(self, run: str) -> RunState:
+        planner = self._planner()
+        manifests = planner.manifests
+        samples = manifests.related("run", run, "sample")
+        families = manifests.related("run", run, "family")
+        subjects = {"run": [run], "sample": samples, "family": families}
+        states = [
+            self._stage_state(planner, stage.name, subject)
+            for stage in self.rt.pipeline
+            for subject in subjects[stage.kind]
+        ]
+        _mark_blocked(states)
+        return RunState(
+            run=run,
+            marked_done=self.rt.store.head(self.rt.layout.done_prefix() + run) is not None,
+            completed_at=self._completed_at(run),
+            samples=samples,
+            families=families,
+            stages=states,
+        )
+
+    def sample(self, sample: str) -> SampleState:
+        planner = self._planner()
+        manifests = planner.manifests
+        runs = manifests.related("sample", sample, "run")
+        families = manifests.related("sample", sample, "family")
+        subjects = {"run": runs, "sample": [sample], "family": families}
+        states = [
+            self._stage_state(planner, stage.name, subject)
+            for stage in self.rt.pipeline
+            for subject in subjects[stage.kind]
+        ]
+        _mark_blocked(states)
+        return SampleState(sample=sample, runs=runs, families=families, stages=states)
+
+    def pair(self, stage: str, subject: str) -> StageState:
+        return self._stage_state(self._planner(), stage, subject)
+
+    # -- derivation ------------------------------------------------------------------------
+    def _stage_state(self, planner: Planner, stage: str, subject: str) -> StageState:
+        plan = planner.plan(stage, subject)
+        state = StageState(
+            stage=stage,
+            subject=subject,
+            kind=plan.stage.kind,
+            state="done",
+            fingerprint=plan.fingerprint,
+            waiting_for=list(plan.waiting_for),
+        )
+        _describe_latest(state, plan.latest)
+        if plan.up_to_date:
+            return state
+        # Only work that is not done costs more requests: a lease, a failure record.
+        state.stale = plan.latest is not None
+        store, layout = self.rt.store, self.rt.layout
+        lease = read_json(store, layout.lease_key(stage, subject))
+        if lease and float(lease.get("expires", 0)) > time.time():
+            state.state, state.lease = "running", lease
+            return state
+        if not plan.ready:
+            state.state = "waiting"
+            return state
+        state.state = "due"
+        failure = read_json(store, layout.failure_key(stage, subject))
+        if failure and failure.get("fingerprint") == plan.fingerprint:
+            state.failure = failure
+            state.state = "failed" if failure.get("permanent") else "retrying"
+        return state
+
+    def _completed_at(self, run: str) -> datetime | None:
+        prefix = self.rt.layout.run_prefix(run)
+        for name in _MARKER_ORDER:
+            info = self.rt.store.head(prefix + name)
+            if info is not None:
+                return info.modified
+        return None
+
+
+def plan_state(plan: Plan) -> str:
+    """A one-word summary of a plan, for dry runs."""
+    if not plan.ready:
+        return "waiting"
+    return "up to date" if plan.up_to_date else "due"
+
+
+def _describe_latest(state: StageState, latest: Manifest | None) -> None:
+    if latest is None:
+        return
+    state.generation = latest.generation
+    state.committed_at = latest.finished_at
+    state.worker = latest.worker
+    state.duration_s = latest.duration_s
+    state.reason = latest.reason
+    verdict = latest.summary.get("verdict")
+    if isinstance(verdict, dict) and isinstance(verdict.get("passed"), bool):
+        state.qc_passed = verdict["passed"]
+
+
+def _mark_blocked(states: list[StageState]) -> None:
+    """A waiting stage whose missing input failed (or is itself blocked) is blocked."""
+    by_pair = {s.pair: s for s in states}
+    for state in states:  # pipeline order is topological: upstream states come first
+        if state.state != "waiting":
+            continue
+        for item in state.waiting_for:
+            stage, _, subject = item.partition("/")
+            upstream = by_pair.get((stage, subject))
+            if upstream is not None and upstream.state in ("failed", "blocked"):
+                state.state = "blocked"
+                break

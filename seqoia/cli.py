@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from seqoia.commands.admin import ADMIN_COMMANDS, dlq_app
 from seqoia.commands.demo import demo
 from seqoia.commands.demux import demux
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
@@ -53,6 +54,9 @@ app.command("validate")(validate)
 
 app.command("demux")(demux)
 app.command("demo")(demo)
+for admin_command in ADMIN_COMMANDS:
+    app.command()(admin_command)
+app.add_typer(dlq_app, name="dlq")
 
 
 def run() -> None:

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     )
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
     metrics_port: int = Field(9470, ge=0, le=65535, description="Port of /metrics")
+    metrics_dir: Path | None = Field(
+        None,
+        description="Folder of the Prometheus multiprocess files, emptied at start "
+        "(default: a private temporary folder)",
+    )
+    log_json: bool = Field(False, description="Log JSON lines (with stage, subject, attempt)")
     reference: str = Field(
         "demo", description="Reference genome name under the refs area (refs/NAME/genome.fa)"
     )

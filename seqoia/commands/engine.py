@@ -22,9 +22,11 @@ from rich.text import Text
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
+from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
 from seqoia.workers.embedded import EmbeddedWorkers
 from seqoia.workers.events import ObjectCreated
 from seqoia.workers.intake import IntakeServer
+from seqoia.workers.metrics import enable_multiprocess, record_event, serve_metrics
 from seqoia.workers.reconciler import Reconciler
 from seqoia.workers.runtime import DEFAULT_PIPELINE, build_runtime
 
@@ -57,7 +59,13 @@ def _intake_server(settings: Settings, actors: Actors) -> IntakeServer:
     def submit(event: ObjectCreated) -> None:
         actors.notify(event.key, bucket=event.bucket, etag=event.etag)
 
-    return IntakeServer(settings.intake_host, settings.intake_port, settings.intake_token, submit)
+    return IntakeServer(
+        settings.intake_host,
+        settings.intake_port,
+        settings.intake_token,
+        submit,
+        on_outcome=record_event,
+    )
 
 
 def _reconcile_forever(reconciler: Reconciler, every_s: float, stop: threading.Event) -> None:
@@ -79,17 +87,24 @@ def up(
     settings = _settings(ctx)
     if intake_port is not None:
         settings = settings.model_copy(update={"intake_port": intake_port})
+    enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     runtime = build_runtime(settings, pipeline)
     stop = threading.Event()
     with EmbeddedWorkers(runtime) as workers:
-        reconciler = Reconciler(runtime, workers.actors.enqueue_stage)
+        status = ReconcileStatus(runtime)
+        reconciler = ObservedReconciler(runtime, workers.actors.enqueue_stage, status)
+        queues = QueueCollector(workers.broker, workers.actors.queues())
+        metrics = serve_metrics(settings.metrics_host, settings.metrics_port, [queues, status])
         threading.Thread(
             target=_reconcile_forever,
             args=(reconciler, settings.reconcile_interval_s, stop),
             daemon=True,
         ).start()
         with _intake_server(settings, workers.actors).start() as server:
-            typer.echo(f"seqoia is up: store {runtime.store.url}, events at {server.url}/events")
+            typer.echo(
+                f"seqoia is up: store {runtime.store.url}, events at {server.url}/events, "
+                f"metrics at {metrics.url}"
+            )
             _wait_for_signal()
         stop.set()
 
@@ -104,6 +119,7 @@ def worker(
 ) -> None:
     """Consume stage and event messages from the broker until SIGTERM."""
     settings = _settings(ctx)
+    enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     actors = _connected_actors(settings, pipeline)
     consumer = dramatiq.Worker(
         actors.broker,
@@ -112,7 +128,11 @@ def worker(
         worker_timeout=1000,
     )
     consumer.start()
-    typer.echo(f"worker {settings.worker_id} consuming {queues or actors.queues()}")
+    metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
+    typer.echo(
+        f"worker {settings.worker_id} consuming {queues or actors.queues()}, "
+        f"metrics at {metrics.url}"
+    )
     try:
         _wait_for_signal()
     finally:
@@ -123,9 +143,12 @@ def worker(
 def intake(ctx: typer.Context, pipeline: PipelineOption = DEFAULT_PIPELINE) -> None:
     """Serve the S3 event-notification webhook, turning records into messages."""
     settings = _settings(ctx)
+    enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     actors = _connected_actors(settings, pipeline)
+    queues = QueueCollector(actors.broker, actors.queues())
+    metrics = serve_metrics(settings.metrics_host, settings.metrics_port, [queues])
     with _intake_server(settings, actors).start() as server:
-        typer.echo(f"event intake listening on {server.url}/events")
+        typer.echo(f"event intake listening on {server.url}/events, metrics at {metrics.url}")
         _wait_for_signal()
 
 
@@ -139,9 +162,15 @@ def reconcile(
 ) -> None:
     """List the store and enqueue every stage that is due: lost messages lose nothing."""
     settings = _settings(ctx)
+    if every:
+        enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     actors = _connected_actors(settings, pipeline)
     reconciler = Reconciler(actors.runtime, actors.enqueue_stage)
     if every:
+        status = ReconcileStatus(actors.runtime)
+        reconciler = ObservedReconciler(actors.runtime, actors.enqueue_stage, status)
+        metrics = serve_metrics(settings.metrics_host, settings.metrics_port, [status])
+        typer.echo(f"reconciling every {every:g} s, metrics at {metrics.url}")
         stop = threading.Event()
         threading.Thread(
             target=_reconcile_forever, args=(reconciler, every, stop), daemon=True

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seqoia.errors import ConfigurationError
+
 if TYPE_CHECKING:  # prometheus_client is imported only once the process mode is decided
     from prometheus_client import CollectorRegistry
     from prometheus_client.registry import Collector
@@ -335,7 +337,10 @@ def serve_metrics(host: str, port: int, collectors: Iterable[Collector] = ()) ->
     """Serve ``/metrics`` on ``host:port`` (port 0: any free port) in a daemon thread."""
     from prometheus_client import start_http_server
 
-    httpd, thread = start_http_server(port, host, registry=exposition_registry(collectors))
+    try:
+        httpd, thread = start_http_server(port, host, registry=exposition_registry(collectors))
+    except OSError as err:
+        raise ConfigurationError(f"cannot serve /metrics on {host}:{port}: {err}") from err
     server = MetricsServer(httpd, thread)
     log.info("metrics at %s", server.url)
     return server

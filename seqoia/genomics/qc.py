@@ -162,9 +162,12 @@ def _samtools_error(command: list[str], err: Exception) -> ToolError:
     return ToolError(command, getattr(err, "returncode", 1) or 1, str(err))
 
 
-def samtools_stats(alignment: Path, reference_fasta: Path | None = None) -> dict[str, float]:
+def samtools_stats(
+    alignment: Path, reference_fasta: Path | None = None, *, threads: int = 1
+) -> dict[str, float]:
     """``samtools stats`` SN numbers keyed by their label, plus ``insert size median``."""
-    args = ["--reference", str(reference_fasta)] if reference_fasta else []
+    args = ["-@", str(max(0, threads - 1))]
+    args += ["--reference", str(reference_fasta)] if reference_fasta else []
     args.append(str(alignment))
     try:
         text = str(pysam.samtools.stats(*args))
@@ -349,6 +352,7 @@ def alignment_metrics(
     *,
     profile_bins: int = 400,
     min_mapq: int = 0,
+    threads: int = 1,
 ) -> AlignmentMetrics:
     """Mapping, pairing, duplicate, insert-size and coverage metrics of a BAM or CRAM.
 
@@ -357,7 +361,7 @@ def alignment_metrics(
     sample) or, with ``bed``, the BED's bases; the profile and the per-contig means
     always span the whole reference.
     """
-    stats = samtools_stats(alignment, reference_fasta)
+    stats = samtools_stats(alignment, reference_fasta, threads=threads)
     acc = _depth_pass(Path(alignment), Path(reference_fasta), bed, profile_bins, min_mapq)
     region_bp = acc.region_bp
     return AlignmentMetrics(
@@ -568,6 +572,7 @@ def compute_qc(
     vcf: Path | None = None,
     bed: Path | None = None,
     alignment_result: AlignmentMetrics | None = None,
+    threads: int = 1,
 ) -> QCMetrics:
     """Measure what the given files allow; pass ``alignment_result`` to reuse a depth pass."""
     values: dict[str, object] = {}
@@ -582,7 +587,7 @@ def compute_qc(
     if aln is None and alignment is not None:
         if reference_fasta is None:
             raise ValueError("alignment metrics need the reference FASTA")
-        aln = alignment_metrics(alignment, reference_fasta, bed)
+        aln = alignment_metrics(alignment, reference_fasta, bed, threads=threads)
     variants = variant_metrics(vcf) if vcf is not None else None
     if aln is not None:
         total = aln.total_reads or 1

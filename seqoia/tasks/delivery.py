@@ -79,16 +79,16 @@ def report(ctx: StageContext) -> StageResult:
     write_report_json(ctx.out_dir / f"{ctx.subject}.report.json", **common)
     profile = coverage_profile(ctx.one("markduplicates").file(".md.cram"), reference.fasta)
     write_report_html(ctx.out_dir / f"{ctx.subject}.report.html", coverage_profile=profile, **common)
-    vcf = calls.file(".vcf.gz")
+    variants, total = reported_variants(calls.file(".vcf.gz"), sample=ctx.subject)
     bundle = build_fhir_bundle(
         sample=ctx.subject,
         metrics=metrics,
         verdict=verdict,
-        variants=reported_variants(vcf, sample=ctx.subject),
+        variants=variants,
         files=files,
         reference=reference_info,
         issued=datetime.now(UTC),
-        total_variants=calls.summary.get("variants", {}).get("passing"),
+        total_variants=total,
     )
     (ctx.out_dir / f"{ctx.subject}.fhir.json").write_text(json.dumps(bundle, indent=1))
     return StageResult(summary={"qc_passed": verdict.passed, "centre": _centre(ctx)})

@@ -27,11 +27,13 @@ from seqoia.settings import Settings
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.embedded import EmbeddedWorkers
+from seqoia.workers.reconciler import Reconciler
 from seqoia.workers.runtime import Runtime, build_runtime
 
 RUN = "261129_A00123_0042_AHTESTXXXX"
 FASTQ_DIR = "Analysis/1/Data/fastq"
 GOOD, POOR, CORRUPT = "GOOD-01", "POOR-02", "BROKEN-03"
+UNEVEN, MISSING, STRAY = "UNEVEN-04", "MISSING-05", "STRAY-06"
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,19 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simulate_reads(reference, variants, *_pair(fastq, CORRUPT, 3), coverage=5, seed=9)
     r1 = _pair(fastq, CORRUPT, 3)[0]
     r1.write_bytes(r1.read_bytes()[:-5000])  # truncated gzip: a copy that was cut short
+    # R2 with fewer records than R1 (both valid gzip), and FASTQ of no listed sample.
+    simulate_reads(reference, variants, *_pair(fastq, UNEVEN, 4), coverage=2, seed=10)
+    r2 = _pair(fastq, UNEVEN, 4)[1]
+    with gzip.open(r2, "rt") as handle:
+        lines = handle.readlines()
+    with gzip.open(r2, "wt") as handle:
+        handle.writelines(lines[: len(lines) // 8 * 4])  # whole records, half of them
+    simulate_reads(reference, variants, *_pair(fastq, STRAY, 6), coverage=1, seed=11)
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre\n"
         f"1,{GOOD},ACGTACGT,TTGGCCAA,APHP\n1,{POOR},CATGCATG,GGAATTCC,CURIE\n"
-        f"1,{CORRUPT},GTCAGTCA,CCTTAAGG,APHP\n"
+        f"1,{CORRUPT},GTCAGTCA,CCTTAAGG,APHP\n1,{UNEVEN},TGCATGCA,AACCGGTT,APHP\n"
+        f"1,{MISSING},AGTCAGTC,GGCCTTAA,CURIE\n"
     )
     (run / "CopyComplete.txt").write_text("")
     return root
@@ -117,15 +128,36 @@ def _check_results(runtime: Runtime, tmp: Path) -> None:
     failure = json.loads(store.get_bytes(runtime.layout.failure_key("align", CORRUPT))[0])
     assert failure["permanent"] is True
     assert f"{CORRUPT}_S3_L001_R1_001.fastq.gz" in failure["message"]
-    # Delivered into the centre's outbox, when the delivery stage exists.
-    if "deliver" in runtime.pipeline.stages:
-        outbox = {info.key for info in store.list(f"{runtime.layout.outbox}/APHP/{GOOD}/")}
-        assert f"{runtime.layout.outbox}/APHP/{GOOD}/{GOOD}.md.cram" in outbox
+    # R1/R2 of different lengths, and a listed sample without files: each fails alone.
+    uneven = json.loads(store.get_bytes(runtime.layout.failure_key("align", UNEVEN))[0])
+    assert uneven["permanent"] and f"{UNEVEN}_S4_L001_R2_001.fastq.gz" in uneven["message"]
+    missing = json.loads(store.get_bytes(runtime.layout.failure_key("align", MISSING))[0])
+    assert missing["permanent"] and "SampleSheet.csv" in missing["message"]
+    assert "no FASTQ files" in missing["message"]
+    # Files of no listed sample are reported and ignored.
+    validated = manifests.latest("validate_run", RUN)
+    assert any(STRAY in warning for warning in validated.summary["warnings"])
+    assert STRAY not in manifests.related("run", RUN, "sample")
+    # Delivered into the centre's outbox: reports, CRAM and VCF with their indexes.
+    prefix = f"{runtime.layout.outbox}/APHP/{GOOD}/"
+    delivered = {info.key.removeprefix(prefix) for info in store.list(prefix)}
+    assert delivered == {
+        f"{GOOD}.md.cram", f"{GOOD}.md.cram.crai", f"{GOOD}.bcftools.vcf.gz",
+        f"{GOOD}.bcftools.vcf.gz.tbi", f"{GOOD}.report.json", f"{GOOD}.report.html",
+        f"{GOOD}.fhir.json",
+    }
+    report = json.loads(store.get_bytes(prefix + f"{GOOD}.report.json")[0])
+    assert report["qc_passed"] is True and report["sample"] == GOOD
+    bundle = json.loads(store.get_bytes(prefix + f"{GOOD}.fhir.json")[0])
+    assert bundle["resourceType"] == "Bundle"
+    kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
+    assert {"DiagnosticReport", "Observation", "DocumentReference"} <= kinds
+    poor = json.loads(store.get_bytes(f"{runtime.layout.outbox}/CURIE/{POOR}/{POOR}.report.json")[0])
+    assert poor["qc_passed"] is False
 
 
 def _expected(runtime: Runtime) -> list[tuple[str, str]]:
-    last = "deliver" if "deliver" in runtime.pipeline.stages else "qc"
-    return [(last, GOOD), (last, POOR), ("validate_run", RUN)]
+    return [("deliver", GOOD), ("deliver", POOR), ("validate_run", RUN)]
 
 
 def test_fastq_run_is_delivered_on_the_embedded_stack(run_folder: Path, tmp_path: Path) -> None:
@@ -139,10 +171,25 @@ def test_fastq_run_is_delivered_on_the_embedded_stack(run_folder: Path, tmp_path
     _check_results(runtime, tmp_path)
     # Dropping the same run again does nothing: no new generation anywhere.
     before = {k: runtime.manifests.generations(*k) for k in _expected(runtime)}
+    generations_poor = runtime.manifests.generations("call_variants", POOR)
     with EmbeddedWorkers(runtime, threads=2) as workers:
         workers.actors.notify(marker)
         workers.wait_idle(timeout_s=120)
     assert {k: runtime.manifests.generations(*k) for k in _expected(runtime)} == before
+    # New calling parameters for one sample rerun that stage and what depends on it, only.
+    runtime.store.put_bytes(
+        runtime.layout.override_key("call_variants", GOOD),
+        json.dumps({"params": {"min_baseq": 15}}).encode(),
+    )
+    stages = [s.name for s in runtime.pipeline if s.kind == "sample"]
+    generations = {s: runtime.manifests.generations(s, GOOD) for s in stages}
+    with EmbeddedWorkers(runtime, threads=2) as workers:
+        Reconciler(runtime, workers.actors.enqueue_stage).run_pass()
+        workers.wait_idle(timeout_s=300)
+    rerun = {s for s in stages if runtime.manifests.generations(s, GOOD) != generations[s]}
+    assert rerun == {"call_variants", "qc", "report", "deliver"}
+    assert runtime.manifests.latest("call_variants", GOOD).parameters["min_baseq"] == 15
+    assert runtime.manifests.generations("call_variants", POOR) == generations_poor
 
 
 def test_fastq_run_is_delivered_on_redis_and_s3(

@@ -18,7 +18,8 @@ per tile. Two layouts:
 Generation is cycle by cycle over one *file group* (one tile for BCL, one surface of a lane
 for CBCL): the per-cluster state (sample, PF, index bases, reference anchor) is built once
 per group and each cycle's column is drawn from its own seeded generator, so memory stays
-at a few bytes per cluster of the group and the output is the same for the same seed.
+at some 40 bytes per cluster of the group (plus the truth's 3 bytes per cluster of the
+run) and the output is the same for the same seed.
 Called-base qualities are 2..41 for BCL and bins 1..3 (Q12/Q23/Q37) for CBCL; a no-call
 reads back as ``N`` with Q2. Index reads of a sample's clusters carry at most one error
 (a substitution or a no-call), and undetermined clusters' indexes are at least 2 mismatches
@@ -588,11 +589,11 @@ def _sample_sheet(spec: RunSpec, samples: Sequence[TruthSample]) -> str:
 
 
 def write_run_folder(path: Path, spec: RunSpec) -> RunTruth:
-    """Write a complete run folder for ``spec`` under ``path`` and return its truth."""
+    """Write a complete run folder for ``spec`` into ``path`` (new or empty); return its truth."""
     path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise ConfigurationError(f"{path} is not empty: a run folder is written from scratch")
     path.mkdir(parents=True, exist_ok=True)
-    for marker in ("CopyComplete.txt", "RTAComplete.txt"):
-        (path / marker).unlink(missing_ok=True)
     rng = np.random.default_rng([spec.seed, 0xBA5E])
     i7 = _distinct_barcodes(rng, spec.samples, spec.read_cycles[1])
     i5 = _distinct_barcodes(rng, spec.samples, spec.read_cycles[2])

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from seqoia.errors import ConfigurationError
 from seqoia.illumina.simulate import RunSpec, RunTruth, write_fastq_run_folder, write_run_folder
 
 SMALL = {"read_cycles": (12, 8, 8, 10), "clusters_per_tile": 301, "samples": 5}
@@ -310,3 +311,9 @@ def test_binned_single_index_bcl_run_stores_phred_values_not_bin_numbers(tmp_pat
     assert set(np.unique(values[values > 0] >> 2).tolist()) == {12, 23, 37}
     assert "Index2" not in (folder / "SampleSheet.csv").read_text()
     assert all(r.sequences[2] == r.sequences[3] == "" for r in truth.reads)
+
+
+def test_run_folder_is_never_written_over_an_existing_one(tmp_path: Path) -> None:
+    folder, _ = _run(tmp_path, clusters_per_tile=10)
+    with pytest.raises(ConfigurationError, match="not empty"):
+        write_run_folder(folder, RunSpec(**SMALL))

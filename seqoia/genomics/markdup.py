@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class DuplicateStats(BaseModel):
-    """Counts from ``samtools markdup -f`` (records, not templates, unless named pairs)."""
+    """Counts from ``samtools markdup -f``; every count is of reads (records), not pairs."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -33,9 +33,9 @@ class DuplicateStats(BaseModel):
     examined: int
     paired: int
     single: int
-    duplicate_pairs: int
-    duplicate_singles: int
-    optical_duplicate_pairs: int
+    duplicate_pair_reads: int
+    duplicate_single_reads: int
+    optical_duplicate_pair_reads: int
     duplicate_total: int
     estimated_library_size: int
     elapsed_s: float
@@ -106,9 +106,9 @@ _STAT_KEYS = {
     "EXAMINED": "examined",
     "PAIRED": "paired",
     "SINGLE": "single",
-    "DUPLICATE PAIR": "duplicate_pairs",
-    "DUPLICATE SINGLE": "duplicate_singles",
-    "DUPLICATE PAIR OPTICAL": "optical_duplicate_pairs",
+    "DUPLICATE PAIR": "duplicate_pair_reads",
+    "DUPLICATE SINGLE": "duplicate_single_reads",
+    "DUPLICATE PAIR OPTICAL": "optical_duplicate_pair_reads",
     "DUPLICATE TOTAL": "duplicate_total",
     "ESTIMATED_LIBRARY_SIZE": "estimated_library_size",
 }

@@ -49,8 +49,25 @@ class CallParams(BaseModel):
     tandem_qual: int = Field(500, ge=0, description="mpileup -h: homopolymer error coefficient")
     skip_indels: bool = False
     ploidy: str = Field("2", description="bcftools call --ploidy (1, 2, GRCh37, GRCh38)")
-    mutation_rate: float = Field(1.1e-3, gt=0, description="bcftools call -P prior")
-    min_qual: float = Field(20.0, ge=0, description="QUAL below this is FILTER=LowQual")
+    # 1e-2 rather than bcftools' 1.1e-3: low-quality het SNVs (Q17 bases) otherwise fall
+    # under the prior; the bench shows no loss of SNV precision (see bench/README.md).
+    mutation_rate: float = Field(1e-2, gt=0, description="bcftools call -P prior")
+    min_qual_snv: float = Field(3.0, ge=0, description="SNV QUAL below this: LowQual")
+    min_qual_indel: float = Field(20.0, ge=0, description="indel QUAL below this: LowQual")
+    indel_gap: int = Field(
+        5, ge=0, description="of indels closer than this, only the best passes (IndelGap)"
+    )
+
+    def filter_args(self) -> list[str]:
+        """Options of ``bcftools filter`` (soft filters) for these settings."""
+        expression = (
+            f'(TYPE="snp" && QUAL<{self.min_qual_snv}) || '
+            f'(TYPE!="snp" && QUAL<{self.min_qual_indel})'
+        )
+        args = ["-s", "LowQual", "-m", "+", "-e", expression]
+        if self.indel_gap:
+            args += ["-G", str(self.indel_gap)]
+        return args
 
     def mpileup_args(self) -> list[str]:
         """Options of ``bcftools mpileup`` for these settings."""
@@ -196,17 +213,7 @@ def _concat_normalise(
     steps = [
         ["concat", "--threads", str(threads), "-Ob", "-o", str(joined), *map(str, parts)],
         ["norm", "-f", str(reference.fasta), "-m", "-any", "-Ob", "-o", str(normed), str(joined)],
-        [
-            "filter",
-            "-s",
-            "LowQual",
-            "-e",
-            f"QUAL<{params.min_qual}",
-            "-Oz",
-            "-o",
-            str(tmp_vcf),
-            str(normed),
-        ],  # fmt: skip
+        ["filter", *params.filter_args(), "-Oz", "-o", str(tmp_vcf), str(normed)],
     ]
     for step in steps:
         if bcftools:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import functools
 import gzip
+import math
 import random
 import shutil
 import tempfile
@@ -113,8 +114,9 @@ def simulate_pairs(
         r1, r2 = fragment[:read_length], fragment[-read_length:].translate(_COMPLEMENT)[::-1]
         if rng.random() < 0.5:
             r1, r2 = r2, r1
-        pairs.append((f"sim{i}", _mutate(rng, r1, error), "I" * read_length,
-                      _mutate(rng, r2, error), "I" * read_length))  # fmt: skip
+        # Qualities honest about the error rate (Q27 for 0.2%), as a caller relies on them.
+        qual = chr(33 + round(-10 * math.log10(error))) * read_length
+        pairs.append((f"sim{i}", _mutate(rng, r1, error), qual, _mutate(rng, r2, error), qual))
     return pairs
 
 

@@ -199,13 +199,17 @@ def _depth_stream(
     binary = shutil.which("samtools")
     if binary:
         command = [binary, "depth", *args, str(alignment)]
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-            assert proc.stdout is not None and proc.stderr is not None
+        # stderr goes to a file: a pipe nobody reads would block samtools once it fills.
+        with (
+            tempfile.TemporaryFile(dir=scratch) as errors,
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors) as proc,
+        ):
+            assert proc.stdout is not None
             while chunk := proc.stdout.read(_CHUNK_BYTES):
                 yield chunk
-            stderr = proc.stderr.read().decode(errors="replace")
             if proc.wait():
-                raise ToolError(command, proc.returncode, stderr)
+                errors.seek(0)
+                raise ToolError(command, proc.returncode, errors.read().decode(errors="replace"))
         return
     out = scratch / "depth.tsv"
     try:

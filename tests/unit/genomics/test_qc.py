@@ -10,7 +10,7 @@ import mappy
 import pysam
 import pytest
 
-from seqoia.errors import FormatError
+from seqoia.errors import FormatError, ToolError
 from seqoia.genomics import qc
 from seqoia.genomics.qc import QCMetrics, QCThresholds, compute_qc, evaluate_gate
 from seqoia.genomics.simulate import (
@@ -249,3 +249,10 @@ def test_sex_prediction_from_dosage_and_chrx_heterozygosity() -> None:
     assert qc.predict_sex(0.5, 0.5, chrx_het_fraction=0.6) == "unknown"
     assert qc.predict_sex(1.0, 0.5) == "unknown"  # XXY-like dosage
     assert qc.predict_sex(None, None) is None
+
+
+def test_a_file_that_is_not_an_alignment_raises_tool_error(world: dict) -> None:
+    with pytest.raises(ToolError, match="samtools"):
+        qc.alignment_metrics(world["vcf"], world["ref"])
+    with pytest.raises(ToolError, match="depth"):
+        qc.coverage_profile(world["vcf"], world["ref"])

@@ -224,6 +224,23 @@ class QueueCollector:
         yield from (depth, delayed, dead, age)
 
 
+#: Families computed at scrape time by the collectors below, name -> type.
+COLLECTED_FAMILIES = {
+    "seqoia_broker_up": "gauge",
+    "seqoia_queue_depth": "gauge",
+    "seqoia_queue_delayed": "gauge",
+    "seqoia_dead_letters": "gauge",
+    "seqoia_queue_oldest_message_age_seconds": "gauge",
+    "seqoia_reconcile_passes": "counter",
+    "seqoia_runs_finished": "counter",
+    "seqoia_reconcile_last_success_timestamp_seconds": "gauge",
+    "seqoia_reconcile_pass_duration_seconds": "gauge",
+    "seqoia_reconcile_findings": "gauge",
+    "seqoia_incomplete_runs_past_age": "gauge",
+    "seqoia_runs": "gauge",
+    "seqoia_samples": "gauge",
+}
+
 #: Exclusive run states, summing to the active runs of the last pass.
 RUN_STATES = ("processing", "incomplete", "stuck")
 #: Exclusive states of samples with pending work in active runs (worst wins).

@@ -63,6 +63,16 @@ STAGE_OUTCOMES = (
     "failed_transient",  # tool crash, timeout, store or broker fault: retried
     "busy",  # another worker holds the lease: looked at again when it would expire
 )
+#: Families of dramatiq's Prometheus middleware (served by workers in multiprocess mode).
+DRAMATIQ_FAMILIES = {
+    "dramatiq_messages": "counter",
+    "dramatiq_message_errors": "counter",
+    "dramatiq_message_retries": "counter",
+    "dramatiq_message_rejects": "counter",
+    "dramatiq_messages_inprogress": "gauge",
+    "dramatiq_delayed_messages_inprogress": "gauge",
+    "dramatiq_message_duration_milliseconds": "histogram",
+}
 #: Outcomes of attempts that ran the stage (they have a duration).
 RAN_OUTCOMES = ("committed", "lost_race", "failed_permanent", "failed_transient")
 FAILED_OUTCOMES = ("failed_permanent", "failed_transient")
@@ -208,17 +218,18 @@ def empty_multiprocess_dir(path: Path) -> int:
     return removed
 
 
-def enable_multiprocess(path: Path | None = None) -> Path:
+def enable_multiprocess(path: Path | None = None, *, empty: bool = True) -> Path:
     """Make this process (and its children) record into multiprocess files under ``path``.
 
     ``None`` makes a private temporary folder, removed at exit. The folder is emptied:
-    whoever starts the serving process owns it. Call before any metric is recorded.
+    whoever starts the serving process owns it; a helper process joining its parent's
+    folder passes ``empty=False``. Call before any metric is recorded.
     """
     with _lock:
         owned = path is None
         folder = Path(tempfile.mkdtemp(prefix="seqoia-metrics-")) if path is None else path
         folder.mkdir(parents=True, exist_ok=True)
-        stale = empty_multiprocess_dir(folder)
+        stale = empty_multiprocess_dir(folder) if empty else 0
         if stale:
             log.info("removed %d stale metrics file(s) from %s", stale, folder)
         os.environ[MULTIPROC_ENV] = str(folder)
@@ -349,3 +360,35 @@ def serve_metrics(host: str, port: int, collectors: Iterable[Collector] = ()) ->
 def record_event(source: str, outcome: str) -> None:
     """Count one intake outcome (the ``IntakeServer(on_outcome=...)`` hook)."""
     metrics().events.labels(source, outcome).inc()
+
+
+def exported_families() -> dict[str, str]:
+    """Every family a seqoia process may serve, name -> type (for checks of dashboards)."""
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
+    from seqoia.workers.collectors import COLLECTED_FAMILIES
+
+    registry = CollectorRegistry()
+    SeqoiaMetrics(registry)
+    ProcessCollector(registry=registry)
+    found = {family.name: family.type for family in registry.collect()}
+    found.update(COLLECTED_FAMILIES)
+    found.update(DRAMATIQ_FAMILIES)
+    return found
+
+
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("", "_sum", "_count", "_created"),
+}
+
+
+def exported_sample_names() -> set[str]:
+    """The sample (series) names of :func:`exported_families`, as PromQL sees them."""
+    return {
+        name + suffix
+        for name, kind in exported_families().items()
+        for suffix in _SUFFIXES.get(kind, ("",))
+    }

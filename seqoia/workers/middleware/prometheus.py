@@ -23,17 +23,6 @@ from pathlib import Path
 import dramatiq.middleware.prometheus as dramatiq_prometheus
 from dramatiq.broker import Broker
 
-#: The families dramatiq's middleware defines (the counters gain ``_total`` on exposition).
-DRAMATIQ_FAMILIES = (
-    "dramatiq_messages",
-    "dramatiq_message_errors",
-    "dramatiq_message_retries",
-    "dramatiq_message_rejects",
-    "dramatiq_messages_inprogress",
-    "dramatiq_delayed_messages_inprogress",
-    "dramatiq_message_duration_milliseconds",
-)
-
 
 class DramatiqPrometheus(dramatiq_prometheus.Prometheus):
     """dramatiq's worker metrics in ``folder``, without its own HTTP server."""

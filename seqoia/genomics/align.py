@@ -490,8 +490,9 @@ def _format_pair(
                     for k, (h, c) in enumerate(zip(aligned, cigars, strict=True))
                     if k != j
                 )
+            tlen = tlens[i] if j == 0 else 0
             out.append(f"{name}\t{line_flag}\t{hit.ctg}\t{hit.r_st + 1}\t{hit.mapq}\t"
-                       f"{cigars[j]}\t{rnext}\t{pnext}\t{tlens[i] if j == 0 else 0}\t{s}\t{q}\t{tags}\n")  # fmt: skip
+                       f"{cigars[j]}\t{rnext}\t{pnext}\t{tlen}\t{s}\t{q}\t{tags}\n")  # fmt: skip
         if secondary:
             for hit in per_read[i]:
                 if hit.is_primary:

@@ -26,7 +26,7 @@ from seqoia.workers.collectors import ObservedReconciler, QueueCollector, Reconc
 from seqoia.workers.embedded import EmbeddedWorkers
 from seqoia.workers.events import ObjectCreated
 from seqoia.workers.intake import IntakeServer
-from seqoia.workers.metrics import enable_multiprocess, record_event, serve_metrics
+from seqoia.workers.metrics import enable_multiprocess, event_recorder, serve_metrics
 from seqoia.workers.reconciler import Reconciler
 from seqoia.workers.runtime import DEFAULT_PIPELINE, build_runtime
 
@@ -64,7 +64,7 @@ def _intake_server(settings: Settings, actors: Actors) -> IntakeServer:
         settings.intake_port,
         settings.intake_token,
         submit,
-        on_outcome=record_event,
+        on_outcome=event_recorder(),
     )
 
 

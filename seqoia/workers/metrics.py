@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -360,6 +360,24 @@ def serve_metrics(host: str, port: int, collectors: Iterable[Collector] = ()) ->
 def record_event(source: str, outcome: str) -> None:
     """Count one intake outcome (the ``IntakeServer(on_outcome=...)`` hook)."""
     metrics().events.labels(source, outcome).inc()
+
+
+def event_recorder() -> Callable[[str, str], None]:
+    """:func:`record_event`, after creating every (source, outcome) series at zero.
+
+    So that ``rate()`` sees the first event of each kind (a series born at 1 shows no
+    increase); sources and outcomes are closed lists.
+    """
+    from typing import get_args
+
+    from seqoia.workers.events import Source
+    from seqoia.workers.intake import OUTCOMES
+
+    events = metrics().events
+    for source in (*get_args(Source), "unknown"):
+        for outcome in OUTCOMES:
+            events.labels(source, outcome)
+    return record_event
 
 
 def exported_families() -> dict[str, str]:

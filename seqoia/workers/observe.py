@@ -155,6 +155,7 @@ class StageMetrics(StageObserver):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.delivery = delivery_stage(runtime.pipeline)
+        initialise_stage_series(runtime.pipeline)
 
     def new_watch(self, stage: str, subject: str) -> AttemptWatch:
         return _MetricsWatch(self, stage, subject)
@@ -191,6 +192,37 @@ class StageMetrics(StageObserver):
             if info is not None:
                 return info.modified
         return None
+
+
+def initialise_stage_series(pipeline: Pipeline) -> None:
+    """Create every (stage, outcome) series at zero, so that ``rate()`` sees the first one.
+
+    A counter series that appears with the value 1 has no increase to show: the first
+    failure of a stage would be invisible to the failure-ratio alert. The label sets are
+    bounded (stages x outcomes), so they can all exist from the start.
+    """
+    metrics = m.metrics()
+    for stage in pipeline.stages:
+        for outcome in m.STAGE_OUTCOMES:
+            metrics.stage_outcomes.labels(stage, outcome)
+        metrics.stage_duration.labels(stage)
+        metrics.stages_in_flight.labels(stage)
+        metrics.stage_bytes_read.labels(stage)
+        metrics.stage_bytes_written.labels(stage)
+    if QC_STAGE in pipeline.stages:
+        for verdict in ("passed", "failed"):
+            metrics.qc_verdicts.labels(verdict)
+        for metric in qc_metric_names():
+            metrics.qc_gate_failures.labels(metric)
+
+
+def qc_metric_names() -> list[str]:
+    """The metrics the germline QC gate checks (label values of gate failures)."""
+    try:
+        from seqoia.genomics.qc import METRIC_LABELS
+    except ImportError:  # pragma: no cover - a pipeline without the genomics extras
+        return []
+    return list(METRIC_LABELS)
 
 
 def record_qc_verdict(summary: dict[str, Any]) -> None:

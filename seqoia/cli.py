@@ -6,7 +6,6 @@ passed down. Each group of commands lives in ``seqoia/commands/``.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from seqoia.commands.demux import demux
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
 from seqoia.commands.validate import validate
 from seqoia.errors import SeqoiaError
+from seqoia.logs import configure_logging
 from seqoia.settings import load_settings
 
 app = typer.Typer(
@@ -35,17 +35,19 @@ def main(
     broker: Annotated[str | None, typer.Option(help="Broker URL (SEQOIA_BROKER_URL)")] = None,
     scratch: Annotated[Path | None, typer.Option(help="Scratch folder (SEQOIA_SCRATCH_DIR)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level")] = False,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log JSON lines (SEQOIA_LOG_JSON)")
+    ] = False,
 ) -> None:
     """Global options apply to every command."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
-        ctx.obj = load_settings(store_url=store, broker_url=broker, scratch_dir=scratch)
+        ctx.obj = load_settings(
+            store_url=store, broker_url=broker, scratch_dir=scratch, log_json=log_json or None
+        )
     except Exception as err:  # pydantic's ValidationError: bad environment or option
         typer.echo(f"error: invalid configuration: {err}", err=True)
         raise typer.Exit(2) from err
+    configure_logging(verbose=verbose, json_lines=ctx.obj.log_json)
 
 
 for command in (up, worker, intake, reconcile, notify, config):

@@ -1,0 +1,175 @@
+"""bench/pipeline_overhead: seqoia end to end against the same tools chained by a plain script.
+
+Both sides process the same simulated FASTQ run (a reference with repeats, N samples at
+30x) with the same tools and the same threads:
+
+- **plain**: a script that calls the tool layer directly, sample after sample:
+  prepare_reference, fastq_metrics + align_sample, mark_duplicates, call_variants,
+  compute_qc, reports and FHIR bundle;
+- **seqoia**: the run dropped into a local store's inbox and processed by the germline
+  pipeline on the embedded stack (one stage at a time, as the plain script does), with
+  everything the framework adds: downloads, child processes, checksums, uploads,
+  manifests, routing, delivery into the outbox.
+
+It prints the wall time of each (median of ``--repeats``) and the ratio seqoia / plain.
+The goal is a ratio <= 1.10. Nothing is asserted: this is a measurement.
+
+    python bench/pipeline_overhead.py [--samples 2] [--genome-kb 1000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from seqoia.genomics.align import FastqPair, ReadGroup, align_sample  # noqa: E402
+from seqoia.genomics.fhir import build_fhir_bundle, reported_variants  # noqa: E402
+from seqoia.genomics.markdup import mark_duplicates  # noqa: E402
+from seqoia.genomics.qc import (  # noqa: E402
+    QCThresholds,
+    compute_qc,
+    coverage_profile,
+    evaluate_gate,
+    fastq_metrics,
+)
+from seqoia.genomics.reference import prepare_reference  # noqa: E402
+from seqoia.genomics.report import file_checksum, write_report_html, write_report_json  # noqa: E402
+from seqoia.genomics.simulate import (  # noqa: E402
+    simulate_reads,
+    simulate_reference,
+    simulate_variants,
+)
+from seqoia.genomics.variants import CallParams, call_variants  # noqa: E402
+from seqoia.settings import Settings  # noqa: E402
+from seqoia.workers.embedded import EmbeddedWorkers  # noqa: E402
+from seqoia.workers.runtime import build_runtime  # noqa: E402
+
+RUN = "261129_A00123_0042_AHBENCHXXX"
+FASTQ_DIR = "Analysis/1/Data/fastq"
+
+
+def make_inputs(folder: Path, samples: int, genome_kb: int) -> tuple[Path, Path, list[str]]:
+    reference = folder / "genome.fa"
+    simulate_reference(
+        reference, contigs={"chr1": genome_kb * 600, "chr2": genome_kb * 400}, seed=1
+    )
+    run = folder / RUN
+    (run / FASTQ_DIR).mkdir(parents=True)
+    names = [f"BENCH-{i:02d}" for i in range(1, samples + 1)]
+    rows = []
+    for number, name in enumerate(names, start=1):
+        variants = simulate_variants(reference, seed=number)
+        r1, r2 = _pair(run, name, number)
+        simulate_reads(reference, variants, r1, r2, coverage=30, seed=100 + number)
+        rows.append(f"1,{name},ACGTACG{'ACGT'[number % 4]},TTGGCCA{'ACGT'[number % 4]},APHP")
+    (run / "SampleSheet.csv").write_text(
+        "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre\n"
+        + "\n".join(rows) + "\n"
+    )
+    (run / "CopyComplete.txt").write_text("")
+    return reference, run, names
+
+
+def _pair(run: Path, name: str, number: int) -> tuple[Path, Path]:
+    folder = run / FASTQ_DIR
+    return (
+        folder / f"{name}_S{number}_L001_R1_001.fastq.gz",
+        folder / f"{name}_S{number}_L001_R2_001.fastq.gz",
+    )
+
+
+def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int) -> float:
+    """The same tools, chained by hand."""
+    started = time.perf_counter()
+    prepared = prepare_reference(reference, work / "ref")
+    for number, name in enumerate(names, start=1):
+        out = work / name
+        out.mkdir(parents=True)
+        r1, r2 = _pair(run, name, number)
+        fastq_metrics([r1, r2])
+        group = ReadGroup(id=f"{RUN}.1", sample=name, library=name, platform_unit="X.1")
+        align_sample([FastqPair(r1=r1, r2=r2, read_group=group)], prepared,
+                     out / f"{name}.sorted.bam", threads=threads)
+        cram = out / f"{name}.md.cram"
+        mark_duplicates(out / f"{name}.sorted.bam", prepared, cram, threads=threads)
+        vcf = out / f"{name}.bcftools.vcf.gz"
+        stats = call_variants([cram], prepared, vcf, threads=threads, params=CallParams())
+        metrics = compute_qc(alignment=cram, reference_fasta=prepared.fasta, vcf=vcf)
+        verdict = evaluate_gate(metrics, QCThresholds())
+        files = [file_checksum(p) for p in (cram, Path(f"{cram}.crai"), vcf, Path(f"{vcf}.tbi"))]
+        common = {
+            "sample": name, "runs": [RUN], "metrics": metrics, "verdict": verdict,
+            "variant_stats": stats.model_dump(), "tools": {},
+            "reference": {"name": "genome", "sha256": prepared.sha256}, "files": files,
+        }
+        write_report_json(out / f"{name}.report.json", **common)
+        write_report_html(out / f"{name}.report.html",
+                          coverage_profile=coverage_profile(cram, prepared.fasta), **common)
+        variants, total = reported_variants(vcf, sample=name)
+        bundle = build_fhir_bundle(sample=name, metrics=metrics, verdict=verdict, variants=variants,
+                                   files=files, reference=common["reference"],
+                                   issued=datetime.now(UTC), total_variants=total)
+        (out / f"{name}.fhir.json").write_text(json.dumps(bundle))
+    return time.perf_counter() - started
+
+
+def seqoia(reference: Path, run: Path, names: list[str], work: Path, threads: int) -> float:
+    """The germline pipeline on the embedded stack, from the inbox to the outbox."""
+    settings = Settings(
+        store_url=f"file://{work}/store", scratch_dir=work / "scratch",
+        worker_threads=1, stage_threads=threads,
+    )
+    runtime = build_runtime(settings)
+    started = time.perf_counter()
+    runtime.store.upload_file(runtime.layout.reference_key("demo"), reference)
+    last = run / "CopyComplete.txt"
+    for path in [*sorted(p for p in run.rglob("*") if p.is_file() and p != last), last]:
+        runtime.store.upload_file(runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path)
+    with EmbeddedWorkers(runtime, threads=1) as workers:
+        workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
+        workers.wait_idle(timeout_s=3600)
+    elapsed = time.perf_counter() - started
+    missing = [n for n in names if runtime.manifests.latest("deliver", n) is None]
+    if missing:
+        raise SystemExit(f"seqoia did not deliver {missing}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument("--genome-kb", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="seqoia-bench-") as tmp:
+        root = Path(tmp)
+        reference, run, names = make_inputs(root / "inputs", args.samples, args.genome_kb)
+        times: dict[str, list[float]] = {"plain": [], "seqoia": []}
+        for repeat in range(args.repeats):
+            for name, fn in (("plain", plain), ("seqoia", seqoia)):
+                work = root / f"{name}-{repeat}"
+                work.mkdir()
+                times[name].append(fn(reference, run, names, work, args.threads))
+                shutil.rmtree(work)
+                print(f"repeat {repeat + 1}: {name:>6} {times[name][-1]:7.1f} s", flush=True)
+    plain_s, seqoia_s = statistics.median(times["plain"]), statistics.median(times["seqoia"])
+    print(f"\n{args.samples} samples x 30x on {args.genome_kb} kb, {args.threads} threads, "
+          f"median of {args.repeats}")
+    print(f"plain script : {plain_s:7.1f} s")
+    print(f"seqoia       : {seqoia_s:7.1f} s")
+    print(f"ratio seqoia/plain = {seqoia_s / plain_s:.3f} (goal <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -57,6 +57,8 @@ def _align(reference: Path, r1: Path, r2: Path, out_bam: Path) -> Path:
                     a.flag |= 0x4
                 else:
                     left, right = h.q_st, len(seq) - h.q_en
+                    if num == 2:  # mappy's pair mode gives read 2's q_st/q_en on its revcomp
+                        left, right = right, left
                     if h.strand < 0:
                         a.flag |= 0x10
                         seq, qual, left, right = mappy.revcomp(seq), qual[::-1], right, left

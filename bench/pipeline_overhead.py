@@ -74,7 +74,8 @@ def make_inputs(folder: Path, samples: int, genome_kb: int) -> tuple[Path, Path,
         rows.append(f"1,{name},ACGTACG{'ACGT'[number % 4]},TTGGCCA{'ACGT'[number % 4]},APHP")
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre\n"
-        + "\n".join(rows) + "\n"
+        + "\n".join(rows)
+        + "\n"
     )
     (run / "CopyComplete.txt").write_text("")
     return reference, run, names
@@ -98,8 +99,12 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
         r1, r2 = _pair(run, name, number)
         fastq_metrics([r1, r2])
         group = ReadGroup(id=f"{RUN}.1", sample=name, library=name, platform_unit="X.1")
-        align_sample([FastqPair(r1=r1, r2=r2, read_group=group)], prepared,
-                     out / f"{name}.sorted.bam", threads=threads)
+        align_sample(
+            [FastqPair(r1=r1, r2=r2, read_group=group)],
+            prepared,
+            out / f"{name}.sorted.bam",
+            threads=threads,
+        )
         cram = out / f"{name}.md.cram"
         mark_duplicates(out / f"{name}.sorted.bam", prepared, cram, threads=threads)
         vcf = out / f"{name}.bcftools.vcf.gz"
@@ -108,17 +113,32 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
         verdict = evaluate_gate(metrics, QCThresholds())
         files = [file_checksum(p) for p in (cram, Path(f"{cram}.crai"), vcf, Path(f"{vcf}.tbi"))]
         common = {
-            "sample": name, "runs": [RUN], "metrics": metrics, "verdict": verdict,
-            "variant_stats": stats.model_dump(), "tools": {},
-            "reference": {"name": "genome", "sha256": prepared.sha256}, "files": files,
+            "sample": name,
+            "runs": [RUN],
+            "metrics": metrics,
+            "verdict": verdict,
+            "variant_stats": stats.model_dump(),
+            "tools": {},
+            "reference": {"name": "genome", "sha256": prepared.sha256},
+            "files": files,
         }
         write_report_json(out / f"{name}.report.json", **common)
-        write_report_html(out / f"{name}.report.html",
-                          coverage_profile=coverage_profile(cram, prepared.fasta), **common)
+        write_report_html(
+            out / f"{name}.report.html",
+            coverage_profile=coverage_profile(cram, prepared.fasta),
+            **common,
+        )
         variants, total = reported_variants(vcf, sample=name)
-        bundle = build_fhir_bundle(sample=name, metrics=metrics, verdict=verdict, variants=variants,
-                                   files=files, reference=common["reference"],
-                                   issued=datetime.now(UTC), total_variants=total)
+        bundle = build_fhir_bundle(
+            sample=name,
+            metrics=metrics,
+            verdict=verdict,
+            variants=variants,
+            files=files,
+            reference=common["reference"],
+            issued=datetime.now(UTC),
+            total_variants=total,
+        )
         (out / f"{name}.fhir.json").write_text(json.dumps(bundle))
     return time.perf_counter() - started
 
@@ -126,15 +146,19 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
 def seqoia(reference: Path, run: Path, names: list[str], work: Path, threads: int) -> float:
     """The germline pipeline on the embedded stack, from the inbox to the outbox."""
     settings = Settings(
-        store_url=f"file://{work}/store", scratch_dir=work / "scratch",
-        worker_threads=1, stage_threads=threads,
+        store_url=f"file://{work}/store",
+        scratch_dir=work / "scratch",
+        worker_threads=1,
+        stage_threads=threads,
     )
     runtime = build_runtime(settings)
     started = time.perf_counter()
     runtime.store.upload_file(runtime.layout.reference_key("demo"), reference)
     last = run / "CopyComplete.txt"
     for path in [*sorted(p for p in run.rglob("*") if p.is_file() and p != last), last]:
-        runtime.store.upload_file(runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path)
+        runtime.store.upload_file(
+            runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path
+        )
     with EmbeddedWorkers(runtime, threads=1) as workers:
         workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
         workers.wait_idle(timeout_s=3600)
@@ -164,8 +188,10 @@ def main() -> None:
                 shutil.rmtree(work)
                 print(f"repeat {repeat + 1}: {name:>6} {times[name][-1]:7.1f} s", flush=True)
     plain_s, seqoia_s = statistics.median(times["plain"]), statistics.median(times["seqoia"])
-    print(f"\n{args.samples} samples x 30x on {args.genome_kb} kb, {args.threads} threads, "
-          f"median of {args.repeats}")
+    print(
+        f"\n{args.samples} samples x 30x on {args.genome_kb} kb, {args.threads} threads, "
+        f"median of {args.repeats}"
+    )
     print(f"plain script : {plain_s:7.1f} s")
     print(f"seqoia       : {seqoia_s:7.1f} s")
     print(f"ratio seqoia/plain = {seqoia_s / plain_s:.3f} (goal <= 1.10)")

@@ -47,7 +47,9 @@ DEMO_SAMPLES = (
 )
 
 
-def _write_inputs(folder: Path, coverage: float, genome_kb: int) -> tuple[Path, Path, dict[str, Path]]:
+def _write_inputs(
+    folder: Path, coverage: float, genome_kb: int
+) -> tuple[Path, Path, dict[str, Path]]:
     """Reference, run folder and one truth VCF per sample, written under ``folder``."""
     from seqoia.genomics.simulate import (
         simulate_poor_sample,
@@ -74,17 +76,29 @@ def _write_inputs(folder: Path, coverage: float, genome_kb: int) -> tuple[Path, 
         sex = "XY" if spec.sex == "male" else "XX"
         variants = simulate_variants(reference, seed=spec.seed, sex=sex)
         truths[spec.sample] = write_truth_vcf(
-            variants, folder / f"{spec.sample}.truth.vcf.gz", reference=reference, sample=spec.sample
+            variants,
+            folder / f"{spec.sample}.truth.vcf.gz",
+            reference=reference,
+            sample=spec.sample,
         )
         r1 = fastq_dir / f"{spec.sample}_S{number}_L001_R1_001.fastq.gz"
         r2 = fastq_dir / f"{spec.sample}_S{number}_L001_R2_001.fastq.gz"
         if spec.poor:
             simulate_poor_sample(
-                reference, variants, r1, r2, kind=spec.poor, seed=spec.seed, coverage=coverage, sex=sex
+                reference,
+                variants,
+                r1,
+                r2,
+                kind=spec.poor,
+                seed=spec.seed,
+                coverage=coverage,
+                sex=sex,
             )
         else:
             simulate_reads(reference, variants, r1, r2, coverage=coverage, seed=spec.seed, sex=sex)
-        rows.append(f"1,{spec.sample},{_index(number)},{_index(number + 40)},{spec.centre},{spec.sex}")
+        rows.append(
+            f"1,{spec.sample},{_index(number)},{_index(number + 40)},{spec.centre},{spec.sex}"
+        )
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\nRunName,seqoia-demo\nInstrumentPlatform,NovaSeqXSeries\n\n"
         "[Reads]\nRead1Cycles,150\nRead2Cycles,150\nIndex1Cycles,8\nIndex2Cycles,8\n\n"
@@ -126,7 +140,16 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
     from seqoia.genomics.evaluate import evaluate_calls
 
     table = Table(title=f"seqoia demo — run {RUN_ID}")
-    for column in ("sample", "centre", "QC", "SNVs", "indels", "SNV P / R", "indel P / R", "report"):
+    for column in (
+        "sample",
+        "centre",
+        "QC",
+        "SNVs",
+        "indels",
+        "SNV P / R",
+        "indel P / R",
+        "report",
+    ):
         table.add_column(column)
     for spec in DEMO_SAMPLES:
         qc = runtime.manifests.latest("qc", spec.sample)
@@ -137,8 +160,10 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
             table.add_row(spec.sample, spec.centre, "[red]failed[/red]" if failure else "not run")
             continue
         verdict = qc.summary["verdict"]
-        qc_text = "[green]pass[/green]" if verdict["passed"] else (
-            "[red]FAIL[/red]: " + ", ".join(f["metric"] for f in verdict["failures"])
+        qc_text = (
+            "[green]pass[/green]"
+            if verdict["passed"]
+            else ("[red]FAIL[/red]: " + ", ".join(f["metric"] for f in verdict["failures"]))
         )
         with tempfile.TemporaryDirectory() as tmp:
             vcf = Path(tmp) / "calls.vcf.gz"
@@ -166,8 +191,12 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
 
 def demo(
     ctx: typer.Context,
-    coverage: Annotated[float, typer.Option(help="Sequencing depth of the simulated samples")] = 30.0,
-    genome_kb: Annotated[int, typer.Option(help="Autosome size of the simulated genome, kb")] = 1000,
+    coverage: Annotated[
+        float, typer.Option(help="Sequencing depth of the simulated samples")
+    ] = 30.0,
+    genome_kb: Annotated[
+        int, typer.Option(help="Autosome size of the simulated genome, kb")
+    ] = 1000,
     threads: Annotated[int, typer.Option(help="Stages running at once")] = 2,
     fresh: Annotated[bool, typer.Option(help="Delete the demo's earlier store first")] = False,
 ) -> None:
@@ -184,14 +213,19 @@ def demo(
             reference, run, truths = _write_inputs(Path(tmp), coverage, genome_kb)
             marker = _upload(runtime, reference, run)
         console.print(f"run {RUN_ID} dropped into {runtime.store.url}/{runtime.layout.inbox}/")
-        total = {"validate_run": 1, "demultiplex": 1} | {s: len(DEMO_SAMPLES) for s in SAMPLE_STAGES}
-        with EmbeddedWorkers(runtime, threads=threads) as workers, Progress(
-            TextColumn("{task.description:<15}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        total = {"validate_run": 1, "demultiplex": 1} | {
+            s: len(DEMO_SAMPLES) for s in SAMPLE_STAGES
+        }
+        with (
+            EmbeddedWorkers(runtime, threads=threads) as workers,
+            Progress(
+                TextColumn("{task.description:<15}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress,
+        ):
             tasks = {stage: progress.add_task(stage, total=n) for stage, n in total.items()}
             workers.actors.notify(marker)
             while True:
@@ -205,5 +239,7 @@ def demo(
             for stage, done in _count_done(runtime).items():
                 progress.update(tasks[stage], completed=done)
         console.print(_results_table(runtime, truths, reference))
-    console.print(f"finished in {time.monotonic() - started:.0f} s; outbox: "
-                  f"{runtime.store.url}/{runtime.layout.outbox}/")
+    console.print(
+        f"finished in {time.monotonic() - started:.0f} s; outbox: "
+        f"{runtime.store.url}/{runtime.layout.outbox}/"
+    )

@@ -67,7 +67,10 @@ def align(ctx: StageContext) -> StageResult:
         if record.get("missing"):
             raise InputError(record["missing"], run=run_set.subject, file="SampleSheet.csv")
     centre = next(
-        (s.summary["samples"].get(ctx.subject, {}).get("centre") for s in ctx.inputs["validate_run"]),
+        (
+            s.summary["samples"].get(ctx.subject, {}).get("centre")
+            for s in ctx.inputs["validate_run"]
+        ),
         None,
     )
     for demux in ctx.inputs["demultiplex"]:
@@ -90,7 +93,8 @@ def align(ctx: StageContext) -> StageResult:
     return StageResult(
         summary={
             "align": stats.model_dump(mode="json"),
-            "fastq": reads.model_dump(mode="json") | {"q30_pct": reads.q30_pct, "gc_pct": reads.gc_pct},
+            "fastq": reads.model_dump(mode="json")
+            | {"q30_pct": reads.q30_pct, "gc_pct": reads.gc_pct},
             "read_groups": [p.read_group.id for p in pairs],
         },
         tools=tool_versions(),
@@ -111,4 +115,6 @@ def markduplicates(ctx: StageContext) -> StageResult:
     stats = mark_duplicates(
         bam, prepared_reference(ctx), ctx.out_dir / f"{ctx.subject}.md.cram", threads=ctx.threads
     )
-    return StageResult(summary={"markduplicates": stats.model_dump(mode="json")}, tools=tool_versions())
+    return StageResult(
+        summary={"markduplicates": stats.model_dump(mode="json")}, tools=tool_versions()
+    )

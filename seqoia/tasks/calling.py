@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from seqoia.genomics.tools import tool_versions
-from seqoia.genomics.variants import CallParams, call_variants as call
+from seqoia.genomics.variants import CallParams
+from seqoia.genomics.variants import call_variants as call
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
@@ -28,5 +29,8 @@ def call_variants(ctx: StageContext) -> StageResult:
         threads=ctx.threads,
         params=ctx.params,
     )
-    summary = stats.model_dump(mode="json") | {"ti_tv": stats.ti_tv, "het_hom_ratio": stats.het_hom_ratio}
+    summary = stats.model_dump(mode="json") | {
+        "ti_tv": stats.ti_tv,
+        "het_hom_ratio": stats.het_hom_ratio,
+    }
     return StageResult(summary={"variants": summary}, tools=tool_versions())

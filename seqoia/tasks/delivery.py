@@ -78,7 +78,9 @@ def report(ctx: StageContext) -> StageResult:
     }
     write_report_json(ctx.out_dir / f"{ctx.subject}.report.json", **common)
     profile = coverage_profile(ctx.one("markduplicates").file(".md.cram"), reference.fasta)
-    write_report_html(ctx.out_dir / f"{ctx.subject}.report.html", coverage_profile=profile, **common)
+    write_report_html(
+        ctx.out_dir / f"{ctx.subject}.report.html", coverage_profile=profile, **common
+    )
     variants, total = reported_variants(calls.file(".vcf.gz"), sample=ctx.subject)
     bundle = build_fhir_bundle(
         sample=ctx.subject,

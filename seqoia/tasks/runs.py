@@ -32,7 +32,13 @@ from seqoia.tasks.stage import StageContext, StageResult
 FASTQ_NAME = re.compile(
     r"^(?P<sample>[A-Za-z0-9_-]+?)_S(?P<number>\d+)(?:_L(?P<lane>\d{3}))?_(?P<read>[RI][12])_001\.fastq\.gz$"
 )
-METADATA = {"RunInfo.xml", "RunParameters.xml", "runParameters.xml", "SampleSheet.csv", COMPLETION_STATUS}
+METADATA = {
+    "RunInfo.xml",
+    "RunParameters.xml",
+    "runParameters.xml",
+    "SampleSheet.csv",
+    COMPLETION_STATUS,
+}
 
 
 def _is_metadata(name: str) -> bool:
@@ -88,7 +94,9 @@ def validate_run(ctx: StageContext) -> StageResult:
         check_completion_status(status.read_bytes(), run=run)
     sheet_path = ctx.source_dir / "SampleSheet.csv"
     if not sheet_path.exists():
-        raise RunFolderError("the run folder has no SampleSheet.csv", run=run, file="SampleSheet.csv")
+        raise RunFolderError(
+            "the run folder has no SampleSheet.csv", run=run, file="SampleSheet.csv"
+        )
     run_info_path = ctx.source_dir / "RunInfo.xml"
     run_info = read_run_info(run_info_path, run=run) if run_info_path.exists() else None
     sheet = read_sample_sheet(sheet_path, run_info=run_info, run=run)
@@ -101,7 +109,9 @@ def validate_run(ctx: StageContext) -> StageResult:
         raise RunFolderError("base calls without RunInfo.xml", run=run, file="RunInfo.xml")
     if kind == "fastq" and not fastqs:
         raise RunFolderError(
-            "the run folder holds neither base calls nor FASTQ files", run=run, file="SampleSheet.csv"
+            "the run folder holds neither base calls nor FASTQ files",
+            run=run,
+            file="SampleSheet.csv",
         )
 
     samples: dict[str, dict[str, Any]] = {}
@@ -131,7 +141,9 @@ def validate_run(ctx: StageContext) -> StageResult:
         if record["family"]:
             family = validate_name(record["family"], "family id")
             relations.append(Relation(kind="run", subject=run, other_kind="family", other=family))
-            relations.append(Relation(kind="family", subject=family, other_kind="sample", other=sample))
+            relations.append(
+                Relation(kind="family", subject=family, other_kind="sample", other=sample)
+            )
     summary = {
         "kind": kind,
         "flowcell": run_info.flowcell if run_info else run,

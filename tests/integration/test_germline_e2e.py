@@ -78,7 +78,9 @@ def _drop(runtime: Runtime, root: Path) -> str:
     run = root / RUN
     files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != "CopyComplete.txt")
     for path in [*files, run / "CopyComplete.txt"]:
-        runtime.store.upload_file(runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path)
+        runtime.store.upload_file(
+            runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path
+        )
     return runtime.layout.run_prefix(RUN) + "CopyComplete.txt"
 
 
@@ -142,8 +144,12 @@ def _check_results(runtime: Runtime, tmp: Path) -> None:
     prefix = f"{runtime.layout.outbox}/APHP/{GOOD}/"
     delivered = {info.key.removeprefix(prefix) for info in store.list(prefix)}
     assert delivered == {
-        f"{GOOD}.md.cram", f"{GOOD}.md.cram.crai", f"{GOOD}.bcftools.vcf.gz",
-        f"{GOOD}.bcftools.vcf.gz.tbi", f"{GOOD}.report.json", f"{GOOD}.report.html",
+        f"{GOOD}.md.cram",
+        f"{GOOD}.md.cram.crai",
+        f"{GOOD}.bcftools.vcf.gz",
+        f"{GOOD}.bcftools.vcf.gz.tbi",
+        f"{GOOD}.report.json",
+        f"{GOOD}.report.html",
         f"{GOOD}.fhir.json",
     }
     report = json.loads(store.get_bytes(prefix + f"{GOOD}.report.json")[0])
@@ -152,7 +158,9 @@ def _check_results(runtime: Runtime, tmp: Path) -> None:
     assert bundle["resourceType"] == "Bundle"
     kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
     assert {"DiagnosticReport", "Observation", "DocumentReference"} <= kinds
-    poor = json.loads(store.get_bytes(f"{runtime.layout.outbox}/CURIE/{POOR}/{POOR}.report.json")[0])
+    poor = json.loads(
+        store.get_bytes(f"{runtime.layout.outbox}/CURIE/{POOR}/{POOR}.report.json")[0]
+    )
     assert poor["qc_passed"] is False
 
 
@@ -161,8 +169,9 @@ def _expected(runtime: Runtime) -> list[tuple[str, str]]:
 
 
 def test_fastq_run_is_delivered_on_the_embedded_stack(run_folder: Path, tmp_path: Path) -> None:
-    settings = Settings(store_url=f"file://{tmp_path}/store", scratch_dir=tmp_path / "scratch",
-                        max_retries=0)
+    settings = Settings(
+        store_url=f"file://{tmp_path}/store", scratch_dir=tmp_path / "scratch", max_retries=0
+    )
     runtime = build_runtime(settings)
     marker = _drop(runtime, run_folder)
     with EmbeddedWorkers(runtime, threads=2) as workers:
@@ -220,8 +229,9 @@ def test_fastq_run_is_delivered_on_redis_and_s3(
 
 
 def test_truncated_gzip_fixture_is_really_truncated(run_folder: Path) -> None:
-    with pytest.raises((EOFError, OSError)), gzip.open(
-        _pair(run_folder / RUN / FASTQ_DIR, CORRUPT, 3)[0]
-    ) as handle:
+    with (
+        pytest.raises((EOFError, OSError)),
+        gzip.open(_pair(run_folder / RUN / FASTQ_DIR, CORRUPT, 3)[0]) as handle,
+    ):
         while handle.read(1 << 20):
             pass

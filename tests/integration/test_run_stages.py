@@ -23,15 +23,21 @@ from seqoia.workers.runtime import Runtime, build_runtime
 
 def _runtime(tmp_path: Path, **settings: object) -> Runtime:
     return build_runtime(
-        Settings(store_url=f"file://{tmp_path}/store", scratch_dir=tmp_path / "scratch",
-                 max_retries=0, **settings)
+        Settings(
+            store_url=f"file://{tmp_path}/store",
+            scratch_dir=tmp_path / "scratch",
+            max_retries=0,
+            **settings,
+        )
     )
 
 
 def _drop(runtime: Runtime, folder: Path, run: str, *, marker: bool = True) -> str:
     last = folder / "CopyComplete.txt"
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p != last):
-        runtime.store.upload_file(runtime.layout.run_prefix(run) + path.relative_to(folder).as_posix(), path)
+        runtime.store.upload_file(
+            runtime.layout.run_prefix(run) + path.relative_to(folder).as_posix(), path
+        )
     if marker:
         runtime.store.upload_file(runtime.layout.run_prefix(run) + "CopyComplete.txt", last)
     return runtime.layout.run_prefix(run) + "CopyComplete.txt"
@@ -40,8 +46,14 @@ def _drop(runtime: Runtime, folder: Path, run: str, *, marker: bool = True) -> s
 @pytest.fixture(scope="module")
 def cbcl_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("runs") / "good"
-    spec = RunSpec(format="cbcl", tiles_per_swath=2, clusters_per_tile=1500,
-                   read_cycles=(31, 8, 8, 31), samples=3, seed=3)
+    spec = RunSpec(
+        format="cbcl",
+        tiles_per_swath=2,
+        clusters_per_tile=1500,
+        read_cycles=(31, 8, 8, 31),
+        samples=3,
+        seed=3,
+    )
     truth = write_run_folder(folder, spec)
     return folder, truth
 
@@ -52,7 +64,8 @@ def _fastq_reads(path: Path) -> int:
 
 
 def test_cbcl_run_is_validated_and_demultiplexed_into_per_sample_fastq(
-    cbcl_run, tmp_path: Path  # type: ignore[no-untyped-def]
+    cbcl_run,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     folder, truth = cbcl_run
     runtime = _runtime(tmp_path)
@@ -82,7 +95,8 @@ def test_cbcl_run_is_validated_and_demultiplexed_into_per_sample_fastq(
 
 
 def test_bad_runs_fail_with_the_file_named_while_the_good_run_goes_on(
-    cbcl_run, tmp_path: Path  # type: ignore[no-untyped-def]
+    cbcl_run,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     folder, truth = cbcl_run
     runtime = _runtime(tmp_path)
@@ -109,8 +123,12 @@ def test_bad_runs_fail_with_the_file_named_while_the_good_run_goes_on(
     data, _ = runtime.store.get_bytes(cbcl)
     runtime.store.put_bytes(cbcl, data[: len(data) // 2])
     with EmbeddedWorkers(runtime, threads=2) as workers:
-        for marker in (good, failed + "CopyComplete.txt", sheet + "CopyComplete.txt",
-                       broken + "CopyComplete.txt"):
+        for marker in (
+            good,
+            failed + "CopyComplete.txt",
+            sheet + "CopyComplete.txt",
+            broken + "CopyComplete.txt",
+        ):
             workers.actors.notify(marker)
         workers.wait_idle(timeout_s=300)
 
@@ -129,13 +147,16 @@ def test_bad_runs_fail_with_the_file_named_while_the_good_run_goes_on(
 
 
 def test_partial_run_folders_wait_and_are_reported_stuck_past_their_age(
-    cbcl_run, tmp_path: Path  # type: ignore[no-untyped-def]
+    cbcl_run,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     folder, truth = cbcl_run
     runtime = _runtime(tmp_path, incomplete_run_age_s=0.001)
     _drop(runtime, folder, truth.run_id, marker=False)
     enqueued: list[tuple[str, str]] = []
-    report = Reconciler(runtime, lambda stage, subject, reason, delay: enqueued.append((stage, subject))).run_pass()
+    report = Reconciler(
+        runtime, lambda stage, subject, reason, delay: enqueued.append((stage, subject))
+    ).run_pass()
     assert enqueued == []
     assert report.incomplete_runs == [truth.run_id]
     assert report.stuck_runs == [truth.run_id]

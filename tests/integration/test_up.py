@@ -54,9 +54,21 @@ def test_seqoia_up_runs_a_dropped_run_from_an_s3_event(tmp_path: Path) -> None:
         PYTHONPATH=str(REPO),
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "seqoia.cli", "up", "--pipeline", "tests.pipelines.toy:pipeline",
-         "--intake-port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "seqoia.cli",
+            "up",
+            "--pipeline",
+            "tests.pipelines.toy:pipeline",
+            "--intake-port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         url = f"http://127.0.0.1:{port}/events"
@@ -65,9 +77,10 @@ def test_seqoia_up_runs_a_dropped_run_from_an_s3_event(tmp_path: Path) -> None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
                     break
-            except OSError:
+            except OSError as err:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(process.stdout.read().decode() if process.stdout else "")
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    raise AssertionError(f"seqoia up did not start: {output}") from err
                 time.sleep(0.2)
         request = urllib.request.Request(
             url,

@@ -13,6 +13,7 @@ from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
 from seqoia.genomics.markdup import mark_duplicates
 from seqoia.genomics.qc import fastq_metrics
 from seqoia.genomics.tools import tool_versions
+from seqoia.tasks import runs  # noqa: F401 - declares validate_run, demultiplex
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import InputSet, StageContext, StageResult

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants
 from seqoia.genomics.qc import QCMetrics, QCThresholds, QCVerdict, coverage_profile
 from seqoia.genomics.report import file_checksum, write_report_html, write_report_json
+from seqoia.tasks import quality  # noqa: F401 - declares qc and its upstream
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult

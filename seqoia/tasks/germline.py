@@ -8,14 +8,8 @@ Importing this module declares every stage, in dependency order, into ``pipeline
 
 from __future__ import annotations
 
-# Declaration order is dependency order: a stage's upstream must exist first.
-from seqoia.tasks import (
-    alignment,  # noqa: F401
-    calling,  # noqa: F401
-    delivery,  # noqa: F401
-    quality,  # noqa: F401
-    runs,  # noqa: F401, I001
-)
+# Each stage module imports the modules of its upstream stages, so any order works here.
+from seqoia.tasks import alignment, calling, delivery, quality, runs  # noqa: F401
 from seqoia.tasks.registry import pipeline
 
 __all__ = ["pipeline"]

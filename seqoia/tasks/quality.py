@@ -11,6 +11,7 @@ import json
 
 from seqoia.genomics.qc import QCThresholds, compute_qc, evaluate_gate
 from seqoia.genomics.tools import tool_versions
+from seqoia.tasks import calling, runs  # noqa: F401 - declare the upstream stages
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult

@@ -284,7 +284,7 @@ def reap_dead_processes(path: Path) -> list[int]:
     return sorted(dead)
 
 
-class _ReapingMultiProcessCollector:
+class ReapingMultiProcessCollector:
     """The multiprocess files of ``path``, after dropping dead processes' live gauges."""
 
     def __init__(self, path: Path) -> None:
@@ -314,7 +314,7 @@ def exposition_registry(collectors: Iterable[Collector] = ()) -> CollectorRegist
 
     registry = CollectorRegistry(auto_describe=False)
     folder = _state.multiproc_dir
-    registry.register(_ReapingMultiProcessCollector(folder) if folder else _LocalCollector())
+    registry.register(ReapingMultiProcessCollector(folder) if folder else _LocalCollector())
     ProcessCollector(registry=registry)
     for collector in collectors:
         registry.register(collector)

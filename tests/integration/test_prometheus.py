@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 import redis
 
 from seqoia.storage import LocalStore
+from seqoia.workers.collectors import QueueCollector
 from seqoia.workers.metrics import exported_families
 from tests.fixtures.observability import (
     RULE_FILES,
@@ -310,3 +312,64 @@ def test_prometheus_scrapes_every_family_and_evaluates_every_dashboard_and_rule_
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
     active = {r["name"] for r in rules if r["type"] == "alerting" and r["state"] != "inactive"}
     assert {"SeqoiaDeadLetters", "SeqoiaRunStuck", "SeqoiaStageFailureRatioHigh"} <= active
+
+
+# -- queue statistics straight from the brokers --------------------------------------------
+
+
+def collected(collector: QueueCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in collector.collect()
+        for s in family.samples
+    }
+
+
+def test_queue_collector_reads_dramatiqs_redis_keys(redis_server: str) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=redis_server.rsplit("/", 1)[0] + "/14", namespace="seqoia")
+    broker.client.flushdb()
+    broker.declare_queue("align")
+    message = dramatiq.Message(
+        queue_name="align", actor_name="run_stage", args=(), kwargs={}, options={},
+        message_timestamp=int((time.time() - 30) * 1000),
+    )  # fmt: skip
+    for n in range(3):
+        broker.enqueue(message.copy(message_id=str(n)))
+    broker.enqueue(message.copy(message_id="later"), delay=60_000)
+    consumer = broker.consume("align", prefetch=1, timeout=1000)
+    taken = next(consumer)
+    assert taken is not None
+    consumer.nack(taken)  # -> the dead letters
+    consumer.close()
+    found = collected(QueueCollector(broker, ["align"]))
+    assert found[("seqoia_queue_depth", (("queue", "align"),))] == 2
+    assert found[("seqoia_queue_delayed", (("queue", "align"),))] == 1
+    assert found[("seqoia_dead_letters", (("queue", "align"),))] == 1
+    assert 29 < found[("seqoia_queue_oldest_message_age_seconds", (("queue", "align"),))] < 60
+    broker.close()
+
+
+def test_queue_collector_counts_rabbitmq_queues_with_a_passive_declare(
+    rabbitmq_server: str,
+) -> None:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    broker = RabbitmqBroker(url=rabbitmq_server, confirm_delivery=True)
+    queue = f"metrics{os.getpid()}"
+    broker.declare_queue(queue)
+    broker.flush(queue)
+    message = dramatiq.Message(
+        queue_name=queue, actor_name="run_stage", args=(), kwargs={}, options={}
+    )
+    broker.enqueue(message)
+    broker.enqueue(message.copy(message_id="2"))
+    collector = QueueCollector(broker, [queue, "never-declared"])
+    found = collected(collector)
+    assert found[("seqoia_queue_depth", (("queue", queue),))] == 2
+    assert found[("seqoia_dead_letters", (("queue", queue),))] == 0
+    assert ("seqoia_queue_depth", (("queue", "never-declared"),)) not in found
+    assert found[("seqoia_broker_up", ())] == 1
+    broker.flush(queue)
+    broker.close()

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from seqoia.errors import FormatError, InputError, ToolError
 from seqoia.genomics.reference import PreparedReference
-from seqoia.genomics.tools import run_pysam, tool_versions, wait_all, want_binary
+from seqoia.genomics.tools import run_command, run_pysam, tool_versions, wait_all, want_binary
 
 log = logging.getLogger(__name__)
 
@@ -199,21 +199,24 @@ def read_fastq(path: Path, *, run: str | None = None) -> Iterator[tuple[str, str
             readline = handle.readline
             while True:
                 header = readline()
-                if not header:
+                if not header.strip():  # end of file, or blank lines after the last record
+                    if header and handle.read(1 << 16).strip():
+                        raise FormatError("blank line inside the FASTQ", run=run,
+                                          file=str(path), line=line + 1)  # fmt: skip
                     return
                 seq, plus, qual = readline(), readline(), readline()
                 line += 4
                 if header[:1] != b"@":
                     raise FormatError("FASTQ record does not start with '@'", run=run,
                                       file=str(path), line=line - 3)  # fmt: skip
-                if not qual.endswith(b"\n") and not qual:
+                if not qual:
                     raise FormatError("truncated FASTQ record", run=run, file=str(path),
                                       line=line - 3)  # fmt: skip
                 if plus[:1] != b"+":
                     raise FormatError("FASTQ separator line does not start with '+'",
                                       run=run, file=str(path), line=line - 1)  # fmt: skip
                 seq, qual = seq.rstrip(), qual.rstrip()
-                if len(seq) != len(qual) or not seq:
+                if len(seq) != len(qual):
                     raise FormatError("FASTQ sequence and quality lengths differ",
                                       run=run, file=str(path), line=line)  # fmt: skip
                 name = header[1:].split(None, 1)[0]
@@ -463,11 +466,12 @@ def _format_pair(
             flag |= 0x20
         if mine is None:
             if mate is None:
-                out.append(f"{name}\t{flag | 0x4}\t*\t0\t0\t*\t*\t0\t0\t{seq}\t{qual}\tRG:Z:{rg}\n")
+                out.append(f"{name}\t{flag | 0x4}\t*\t0\t0\t*\t*\t0\t0\t{seq or '*'}\t"
+                           f"{qual or '*'}\tRG:Z:{rg}\n")  # fmt: skip
             else:
                 pos = mate.r_st + 1
                 out.append(f"{name}\t{flag | 0x4}\t{mate.ctg}\t{pos}\t0\t*\t=\t{pos}\t0\t"
-                           f"{seq}\t{qual}\tRG:Z:{rg}\n")  # fmt: skip
+                           f"{seq or '*'}\t{qual or '*'}\tRG:Z:{rg}\n")  # fmt: skip
             continue
         if mate is None:
             rnext, pnext = "=", mine.r_st + 1
@@ -602,8 +606,6 @@ def _merge(parts: list[Path], out_bam: Path, threads: int, samtools: str | None)
     # -c/-p keep one @RG/@PG per id when the parts share a header.
     args = ["merge", "-f", "-c", "-p", "-@", str(threads), "-o", str(tmp), *map(str, parts)]
     if samtools:
-        from seqoia.genomics.tools import run_command
-
         run_command([samtools, *args])
     else:
         run_pysam(pysam.samtools.merge, *args[1:])

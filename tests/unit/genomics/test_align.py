@@ -11,6 +11,7 @@ import pysam
 import pytest
 
 from seqoia.errors import FormatError
+from seqoia.genomics import align as align_module
 from seqoia.genomics.align import AlignStats, FastqPair, ReadGroup, align_sample, read_fastq
 
 from .helpers import SampleData, sample_data, write_fastq_pair
@@ -23,7 +24,12 @@ def aligned(use_binaries: bool) -> tuple[Path, AlignStats]:
     """The shared sample aligned once per path (samtools program or pysam in-process)."""
     data = sample_data()
     out = data.folder / f"aligned-{'bin' if use_binaries else 'pysam'}.bam"
-    stats = align_sample(data.pairs, data.reference, out, threads=2, use_binaries=use_binaries)
+    # Small scratch chunks on the pysam path, so that chunking and merging are exercised.
+    saved, align_module._CHUNK_PAIRS = align_module._CHUNK_PAIRS, 4000
+    try:
+        stats = align_sample(data.pairs, data.reference, out, threads=2, use_binaries=use_binaries)
+    finally:
+        align_module._CHUNK_PAIRS = saved
     return out, stats
 
 
@@ -168,3 +174,19 @@ def test_mismatched_read_names_raise_format_error_with_the_line(tmp_path: Path) 
 def test_read_group_fields_refuse_tabs() -> None:
     with pytest.raises(ValueError, match="tabs"):
         ReadGroup(id="a\tb", sample="S", library="L", platform_unit="u")
+
+
+def test_empty_reads_and_trailing_blank_lines_are_accepted(tmp_path: Path) -> None:
+    data = sample_data()
+    seq = pysam.FastaFile(str(data.reference.fasta)).fetch("chrB", 1000, 1100)
+    (tmp_path / "1.fq").write_text("@t/1\n\n+\n\n\n")
+    (tmp_path / "2.fq").write_text(f"@t/2\n{seq}\n+\n{'F' * 100}\n\n")
+    assert list(read_fastq(tmp_path / "1.fq")) == [("t", "", "")]
+    pair = FastqPair(r1=tmp_path / "1.fq", r2=tmp_path / "2.fq",
+                     read_group=data.pairs[0].read_group)  # fmt: skip
+    stats = align_sample([pair], data.reference, tmp_path / "e.bam", threads=1, use_binaries=False)
+    assert (stats.read_pairs, stats.mapped_primary) == (1, 1)
+    with pysam.AlignmentFile(str(tmp_path / "e.bam")) as handle:
+        reads = {r.is_read1: r for r in handle}
+    assert reads[True].is_unmapped and reads[True].query_sequence is None
+    assert reads[False].reference_start == 1000 and reads[True].reference_start == 1000

@@ -156,8 +156,13 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
         calls = runtime.manifests.latest("call_variants", spec.sample)
         delivered = runtime.manifests.latest("deliver", spec.sample)
         if qc is None or calls is None:
-            failure = runtime.store.exists(runtime.layout.failure_key("align", spec.sample))
-            table.add_row(spec.sample, spec.centre, "[red]failed[/red]" if failure else "not run")
+            failed = [
+                stage
+                for stage in SAMPLE_STAGES
+                if runtime.store.exists(runtime.layout.failure_key(stage, spec.sample))
+            ]
+            state = f"[red]{failed[0]} failed[/red]" if failed else "not run"
+            table.add_row(spec.sample, spec.centre, state)
             continue
         verdict = qc.summary["verdict"]
         qc_text = (

@@ -130,7 +130,7 @@ def _load(
                     if gt and index not in gt:
                         continue  # a genotyped allele that this sample does not carry
                     zygosity = "hom" if gt and all(a == index for a in gt) else "het"
-                key = (record.chrom, record.pos, record.ref.upper(), alt.upper())
+                key = (record.chrom, record.pos, (record.ref or "").upper(), alt.upper())
                 found[key] = zygosity
     return found
 

@@ -129,7 +129,7 @@ def _copy_plain(source: Path, target: Path) -> str:
             gzipped = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
             stream = _HashingReader(raw, digest)
-            reader = gzip.GzipFile(fileobj=stream) if gzipped else stream
+            reader = gzip.GzipFile(fileobj=stream) if gzipped else stream  # type: ignore[call-overload]
             with target.open("wb") as out:
                 first = reader.read(1)
                 if first != b">":

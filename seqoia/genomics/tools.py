@@ -10,6 +10,7 @@ its standard error, so callers see one vocabulary.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import shutil
 import subprocess
@@ -109,11 +110,14 @@ def tool_versions() -> dict[str, str]:
     import mappy
     import pysam
 
+    # pysam's stubs mistake the version module for a dispatcher: import it by name.
+    pysam_version: Any = importlib.import_module("pysam.version")
+
     versions: dict[str, str] = {
         "pysam": pysam.__version__,
-        "pysam.htslib": pysam.version.__htslib_version__,
-        "pysam.samtools": pysam.version.__samtools_version__,
-        "pysam.bcftools": pysam.version.__bcftools_version__,
+        "pysam.htslib": pysam_version.__htslib_version__,
+        "pysam.samtools": pysam_version.__samtools_version__,
+        "pysam.bcftools": pysam_version.__bcftools_version__,
         "mappy": getattr(mappy, "__version__", "unknown"),
     }
     for name, argv in (

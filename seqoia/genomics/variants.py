@@ -37,25 +37,33 @@ class CallParams(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    min_mapq: int = Field(20, ge=0, description="mpileup -q: skip reads below this MAPQ")
-    min_baseq: int = Field(13, ge=0, description="mpileup -Q: skip bases below this quality")
-    max_depth: int = Field(500, gt=0, description="mpileup -d: reads per file and position")
-    baq: bool = Field(True, description="per-base alignment quality (off = mpileup -B)")
-    count_orphans: bool = Field(True, description="mpileup -A: keep pairs not properly paired")
-    min_indel_reads: int = Field(2, ge=1, description="mpileup -m: gapped reads for a candidate")
-    min_indel_fraction: float = Field(0.05, ge=0, le=1, description="mpileup -F")
-    indel_open_qual: int = Field(40, ge=0, description="mpileup -o: gap open error, phred")
-    indel_ext_qual: int = Field(20, ge=0, description="mpileup -e: gap extension, phred")
-    tandem_qual: int = Field(500, ge=0, description="mpileup -h: homopolymer error coefficient")
+    min_mapq: int = Field(default=20, ge=0, description="mpileup -q: skip reads below this MAPQ")
+    min_baseq: int = Field(
+        default=13, ge=0, description="mpileup -Q: skip bases below this quality"
+    )
+    max_depth: int = Field(default=500, gt=0, description="mpileup -d: reads per file and position")
+    baq: bool = Field(default=True, description="per-base alignment quality (off = mpileup -B)")
+    count_orphans: bool = Field(
+        default=True, description="mpileup -A: keep pairs not properly paired"
+    )
+    min_indel_reads: int = Field(
+        default=2, ge=1, description="mpileup -m: gapped reads for a candidate"
+    )
+    min_indel_fraction: float = Field(default=0.05, ge=0, le=1, description="mpileup -F")
+    indel_open_qual: int = Field(default=40, ge=0, description="mpileup -o: gap open error, phred")
+    indel_ext_qual: int = Field(default=20, ge=0, description="mpileup -e: gap extension, phred")
+    tandem_qual: int = Field(
+        default=500, ge=0, description="mpileup -h: homopolymer error coefficient"
+    )
     skip_indels: bool = False
-    ploidy: str = Field("2", description="bcftools call --ploidy (1, 2, GRCh37, GRCh38)")
+    ploidy: str = Field(default="2", description="bcftools call --ploidy (1, 2, GRCh37, GRCh38)")
     # 1e-2 rather than bcftools' 1.1e-3: low-quality het SNVs (Q17 bases) otherwise fall
     # under the prior; the bench shows no loss of SNV precision (see bench/README.md).
-    mutation_rate: float = Field(1e-2, gt=0, description="bcftools call -P prior")
-    min_qual_snv: float = Field(3.0, ge=0, description="SNV QUAL below this: LowQual")
-    min_qual_indel: float = Field(20.0, ge=0, description="indel QUAL below this: LowQual")
+    mutation_rate: float = Field(default=1e-2, gt=0, description="bcftools call -P prior")
+    min_qual_snv: float = Field(default=3.0, ge=0, description="SNV QUAL below this: LowQual")
+    min_qual_indel: float = Field(default=20.0, ge=0, description="indel QUAL below this: LowQual")
     indel_gap: int = Field(
-        5, ge=0, description="of indels closer than this, only the best passes (IndelGap)"
+        default=5, ge=0, description="of indels closer than this, only the best passes (IndelGap)"
     )
 
     def filter_args(self) -> list[str]:
@@ -259,4 +267,4 @@ def summarise_vcf(vcf: Path) -> VariantStats:
                     counts["hom_alt"] += 1
                 else:
                     counts["het"] += 1
-    return VariantStats(**counts)
+    return VariantStats.model_validate(counts)

@@ -379,3 +379,56 @@ def test_status_cost_follows_the_active_runs_only(admin: Admin) -> None:
         assert one["store_requests"] < both["store_requests"]
     finally:
         admin.stack.store.delete(rt.layout.done_prefix() + "R1")
+
+
+# -- RabbitMQ dead letters ----------------------------------------------------------------------
+def test_rabbitmq_dead_letters_are_listed_requeued_and_purged(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """dlq on RabbitMQ: letters sit in ``<queue>.XQ`` (put there as dramatiq's nack would)."""
+    import dramatiq
+
+    from seqoia.workers.actors import declare_actors
+    from seqoia.workers.broker import build_broker
+
+    stack = build_stack(request, "amqp", tmp_path_factory.mktemp("amqp"))
+    broker = build_broker(stack.settings)
+    declare_actors(broker, stack.runtime)
+    try:
+        broker.declare_queue("samples", ensure=True)  # type: ignore[call-arg]
+        channel = broker.channel  # type: ignore[attr-defined]
+        channel.queue_purge("samples")
+        channel.queue_purge("samples.XQ")
+        ids = []
+        for subject in ("S1", "S2"):
+            message = dramatiq.Message(
+                queue_name="samples", actor_name="run_stage", args=("process", subject, "event"),
+                kwargs={}, options={},
+            )  # fmt: skip
+            channel.basic_publish(exchange="", routing_key="samples.XQ", body=message.encode())
+            ids.append(message.message_id)
+        runner = CliRunner()
+
+        def cli(*args: str) -> Result:
+            result = runner.invoke(app, [*args, "--pipeline", PIPELINE], env=stack.env)
+            assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+            return result
+
+        listed = json.loads(cli("dlq", "list", "--json").stdout)
+        assert sorted(d["id"] for d in listed) == sorted(ids)
+        assert json.loads(cli("dlq", "show", ids[0], "--json").stdout)["args"][:2] == [
+            "process",
+            "S1",
+        ]
+        cli("dlq", "requeue", ids[0], "--reason", "test")
+        assert [d["id"] for d in json.loads(cli("dlq", "list", "--json").stdout)] == [ids[1]]
+        method, _, body = channel.basic_get(queue="samples", auto_ack=True)
+        assert method is not None and dramatiq.Message.decode(body).message_id == ids[0]
+        assert "retries" not in dramatiq.Message.decode(body).options
+        cli("dlq", "purge", "--all", "--reason", "test")
+        assert json.loads(cli("dlq", "list", "--json").stdout) == []
+        commands = [r["command"] for r in json.loads(cli("audit", "--json").stdout)]
+        assert commands == ["dlq purge", "dlq requeue"]
+    finally:
+        broker.close()
+        stack.store.close()

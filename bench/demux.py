@@ -99,8 +99,9 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Mea
 # -- the two tools -------------------------------------------------------------------
 
 
-def seqoia_command(run: Path, out: Path, threads: int) -> list[str]:
-    if importlib.util.find_spec("seqoia.commands.demux") and shutil.which("seqoia"):
+def seqoia_command(run: Path, out: Path, threads: int, via: str = "cli") -> list[str]:
+    cli = importlib.util.find_spec("seqoia.commands.demux") and shutil.which("seqoia")
+    if via == "cli" and cli:
         return ["seqoia", "demux", str(run), "--output", str(out), "--threads", str(threads)]
     # Until the CLI command lands: the same library call the command makes.
     code = (
@@ -205,9 +206,9 @@ def make_spec(fmt: str, tiles: int, clusters: int, seed: int) -> RunSpec:
     )
 
 
-def run_seqoia(run: Path, out: Path, threads: int, log: Path) -> Measure:
+def run_seqoia(run: Path, out: Path, threads: int, log: Path, via: str) -> Measure:
     shutil.rmtree(out, ignore_errors=True)
-    return measure(seqoia_command(run, out, threads), log)
+    return measure(seqoia_command(run, out, threads, via), log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--skip-memory-check", action="store_true")
+    ap.add_argument(
+        "--seqoia-via",
+        choices=["cli", "library"],
+        default="cli",
+        help="run `seqoia demux` (default) or the same demultiplex() call in a child Python",
+    )
     args = ap.parse_args(argv)
     check_picard()
     repeats = args.repeats or (1 if args.quick else 3)
@@ -250,7 +257,9 @@ def _bench(args: argparse.Namespace, work: Path, repeats: int, tiles: int, clust
     picard_runs: list[Measure] = []
     for rep in range(1, repeats + 1):
         sq_out = work / "seqoia_out"
-        seqoia_runs.append(run_seqoia(run, sq_out, args.threads, work / "seqoia.log"))
+        seqoia_runs.append(
+            run_seqoia(run, sq_out, args.threads, work / "seqoia.log", args.seqoia_via)
+        )
         pc_work = work / "picard"
         shutil.rmtree(pc_work, ignore_errors=True)
         steps = [
@@ -306,7 +315,9 @@ def _bench(args: argparse.Namespace, work: Path, repeats: int, tiles: int, clust
             big = make_spec(args.format, t, c, seed=2)
             big_run = work / "runs" / f"{label.replace(' ', '_')}" / big.run_id
             big_truth = write_run_folder(big_run, big)
-            m = run_seqoia(big_run, work / "seqoia_big", args.threads, work / "seqoia_big.log")
+            m = run_seqoia(
+                big_run, work / "seqoia_big", args.threads, work / "seqoia_big.log", args.seqoia_via
+            )
             print(f"{label:<22} {big_truth.clusters:>10} {m.wall_s:>8.1f} {m.tree_rss_mb:>17.0f} "
                   f"{m.max_proc_rss_mb:>20.0f}")  # fmt: skip
             shutil.rmtree(big_run, ignore_errors=True)

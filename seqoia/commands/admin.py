@@ -35,11 +35,13 @@ from seqoia.commands.admin_common import (
     where_it_runs,
 )
 from seqoia.commands.dlq import dlq_app
+from seqoia.storage.counting import CountingStore
 from seqoia.workers.audit import current_user
 from seqoia.workers.gc import DEFAULT_GRACE_S, Collector, human_bytes, summary_line
 from seqoia.workers.lineage import LineageNode, LineageReader
 from seqoia.workers.reprocess import Reprocessor, parse_assignments
 from seqoia.workers.retry import find_failures, retry_failures
+from seqoia.workers.runtime import Runtime
 from seqoia.workers.state import RunState, StageState, StateReader
 from seqoia.workers.targets import resolve_stage, resolve_subject, resolve_target
 
@@ -90,12 +92,8 @@ def _note(state: StageState) -> str:
         parts.append("QC passed" if state.qc_passed else "QC FAILED")
     if state.stale:
         parts.append("stale: a new generation is due")
-    if (
-        state.reason
-        and state.reason not in ("event", "reconcile")
-        and not state.reason.startswith("after ")
-    ):
-        parts.append(state.reason[:80])
+    if state.reason and state.reason.startswith(("reprocess", "retry", "dlq")):
+        parts.append(state.reason[:80])  # an admin's action, not a routine event
     return "; ".join(parts)
 
 
@@ -152,6 +150,11 @@ def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
     return table
 
 
+def _requests(rt: Runtime) -> int:
+    """Store requests made so far by a runtime opened with ``counting=True``."""
+    return rt.store.requests if isinstance(rt.store, CountingStore) else 0
+
+
 # -- status, sample, watch ----------------------------------------------------------------
 @guarded
 def status(
@@ -174,9 +177,7 @@ def status(
         state = reader.run(resolve_subject(rt, "run", run))
         elapsed = time.perf_counter() - started
         if json_output:
-            print_json(
-                state.to_json() | {"store_requests": rt.store.requests, "elapsed_s": elapsed}
-            )  # type: ignore[attr-defined]
+            print_json(state.to_json() | {"store_requests": _requests(rt), "elapsed_s": elapsed})
             return
         out = console()
         out.print(
@@ -192,7 +193,7 @@ def status(
         print_json(
             {
                 "runs": [r.summary_json() for r in runs],
-                "store_requests": rt.store.requests,  # type: ignore[attr-defined]
+                "store_requests": _requests(rt),
                 "elapsed_s": elapsed,
             }
         )

@@ -77,7 +77,7 @@ def _joined(rt: Runtime, letters: list[DeadLetter]) -> list[DeadLetter]:
 def _chosen(queues: DeadLetterQueues, ident: str | None, every: bool) -> list[DeadLetter]:
     if every == (ident is not None):
         raise AdminInputError("give one letter ID or --all")
-    return queues.list() if every else [queues.find(ident)]  # type: ignore[arg-type]
+    return queues.letters() if every else [queues.find(ident)]  # type: ignore[arg-type]
 
 
 @dlq_app.command("list")
@@ -87,7 +87,7 @@ def list_letters(
 ) -> None:
     """Every dead letter: queue, actor, arguments, when it died, the error."""
     with _letters(ctx, pipeline) as (rt, queues):
-        letters = _joined(rt, queues.list())
+        letters = _joined(rt, queues.letters())
     if json_output:
         print_json([d.to_json() for d in letters])
         return

@@ -117,7 +117,7 @@ class DeadLetterQueues(abc.ABC):
         self.queues = queues
 
     @abc.abstractmethod
-    def list(self) -> list[DeadLetter]:
+    def letters(self) -> list[DeadLetter]:
         """Every dead letter, oldest first where the broker knows when they died."""
 
     @abc.abstractmethod
@@ -136,7 +136,7 @@ class DeadLetterQueues(abc.ABC):
 
     def find(self, ident: str) -> DeadLetter:
         """The letter whose id is (or starts with) ``ident``."""
-        letters = self.list()
+        letters = self.letters()
         matches = [d for d in letters if d.id == ident] or [
             d for d in letters if d.id.startswith(ident)
         ]
@@ -154,7 +154,7 @@ class StubDeadLetters(DeadLetterQueues):
 
     broker: StubBroker
 
-    def list(self) -> list[DeadLetter]:
+    def letters(self) -> list[DeadLetter]:
         return [
             _letter(proxy._message, None, proxy)
             for queue in sorted(self.broker.dead_letters_by_queue)
@@ -183,7 +183,7 @@ class RedisDeadLetters(DeadLetterQueues):
             found.add(name[len(namespace) + 1 : -len(".XQ")])
         return [(queue, f"{namespace}:{queue}.XQ") for queue in sorted(found)]
 
-    def list(self) -> list[DeadLetter]:
+    def letters(self) -> list[DeadLetter]:
         client = self.broker.client  # type: ignore[attr-defined]
         letters = []
         for _queue, key in self._keys():
@@ -240,7 +240,7 @@ class RabbitDeadLetters(DeadLetterQueues):
             channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
         return seen, taken
 
-    def list(self) -> list[DeadLetter]:
+    def letters(self) -> list[DeadLetter]:
         seen, _ = self._session(None)
         return sorted(seen, key=lambda d: d.dead_at or datetime.min.replace(tzinfo=UTC))
 

@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,7 +227,11 @@ def enable_multiprocess(path: Path | None = None, *, empty: bool = True) -> Path
     """
     with _lock:
         owned = path is None
-        folder = Path(tempfile.mkdtemp(prefix="seqoia-metrics-")) if path is None else path
+        if path is None:
+            remove_orphaned_temp_dirs()
+            folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+        else:
+            folder = path
         folder.mkdir(parents=True, exist_ok=True)
         stale = empty_multiprocess_dir(folder) if empty else 0
         if stale:
@@ -244,6 +248,20 @@ def enable_multiprocess(path: Path | None = None, *, empty: bool = True) -> Path
         _state.owned_temp_dir = owned
     atexit.register(_process_exit, folder, owned)
     return folder
+
+
+TEMP_PREFIX = "seqoia-metrics-"
+
+
+def remove_orphaned_temp_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove private metrics folders of processes that were killed (no exit handler ran)."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
+        pid = folder.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _process_exit(folder: Path, owned: bool) -> None:
@@ -304,7 +322,7 @@ class ReapingMultiProcessCollector:
 class _LocalCollector:
     """The in-process registry, for a process that never enabled multiprocess mode."""
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterable[Any]:
         return local_registry().collect()
 
 

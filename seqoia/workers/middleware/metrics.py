@@ -11,7 +11,7 @@ import logging
 import time
 
 import dramatiq
-from dramatiq.broker import Broker
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.common import q_name
 
 from seqoia.workers.metrics import metrics
@@ -22,11 +22,11 @@ log = logging.getLogger(__name__)
 class MessageMetrics(dramatiq.Middleware):
     """Observe queue wait before each message; count dead letters after each nack."""
 
-    def before_process_message(self, broker: Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         # A delayed message (retry back-off, grace period) waits from its due time.
         due_ms = max(message.message_timestamp, int(message.options.get("eta", 0)))
         wait_s = max(0.0, time.time() - due_ms / 1000)
         metrics().message_wait.labels(q_name(message.queue_name)).observe(wait_s)
 
-    def after_nack(self, broker: Broker, message: dramatiq.Message) -> None:
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         metrics().dead_lettered.labels(q_name(message.queue_name)).inc()

@@ -34,7 +34,12 @@ from seqoia.workers.collectors import (
     ReconcileStatus,
 )
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.metrics import ReapingMultiProcessCollector, local_registry
+from seqoia.workers.metrics import (
+    TEMP_PREFIX,
+    ReapingMultiProcessCollector,
+    local_registry,
+    remove_orphaned_temp_dirs,
+)
 from seqoia.workers.observe import StageMetrics, StageObserver
 from seqoia.workers.reconciler import ReconcileReport
 from seqoia.workers.runtime import Runtime, build_runtime
@@ -143,6 +148,21 @@ def test_a_killed_helpers_in_flight_gauge_is_reaped_while_its_counts_are_kept(
     assert alive.returncode == 0
     assert samples_in(folder).get(IN_FLIGHT, 0) == 0
     assert f"gauge_livesum_{alive.pid}.db" not in os.listdir(folder)
+
+
+def test_private_folders_of_killed_processes_are_removed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"{TEMP_PREFIX}{dead.pid}-x1"
+    living = tmp_path / f"{TEMP_PREFIX}{os.getpid()}-x2"
+    unrelated = tmp_path / f"{TEMP_PREFIX}notapid"
+    for folder in (orphan, living, unrelated):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"")
+    assert remove_orphaned_temp_dirs(tmp_path) == [orphan]
+    assert not orphan.exists() and living.exists() and unrelated.exists()
 
 
 # -- the stage observer, in this process (single-process values) -------------------------

@@ -341,35 +341,51 @@ def exposition_registry(collectors: Iterable[Collector] = ()) -> CollectorRegist
 
 @dataclass
 class MetricsServer:
-    """A running ``/metrics`` HTTP server."""
+    """The ``/metrics`` HTTP server, or why there is none (``error``)."""
 
-    httpd: Any
-    thread: threading.Thread
+    httpd: Any = None
+    thread: threading.Thread | None = None
+    error: str | None = None
 
     @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
+    def port(self) -> int | None:
+        return int(self.httpd.server_address[1]) if self.httpd else None
 
     @property
     def url(self) -> str:
+        if self.httpd is None:
+            return f"(not served: {self.error})"
         host = self.httpd.server_address[0]
         host = f"[{host}]" if ":" in str(host) else host
         return f"http://{host}:{self.port}/metrics"
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        if self.httpd is not None and self.thread is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.thread.join(timeout=5)
 
 
-def serve_metrics(host: str, port: int, collectors: Iterable[Collector] = ()) -> MetricsServer:
-    """Serve ``/metrics`` on ``host:port`` (port 0: any free port) in a daemon thread."""
+def serve_metrics(
+    host: str, port: int, collectors: Iterable[Collector] = (), *, required: bool = False
+) -> MetricsServer:
+    """Serve ``/metrics`` on ``host:port`` (port 0: any free port) in a daemon thread.
+
+    A port already taken (several seqoia processes on one host with the same setting) is
+    logged as an error and the process goes on working unobserved, unless ``required``:
+    a worker that refuses to work for want of a metrics port helps nobody, and the
+    ``up == 0`` alert of its scrape target tells the operator.
+    """
     from prometheus_client import start_http_server
 
     try:
         httpd, thread = start_http_server(port, host, registry=exposition_registry(collectors))
     except OSError as err:
-        raise ConfigurationError(f"cannot serve /metrics on {host}:{port}: {err}") from err
+        message = f"cannot serve /metrics on {host}:{port}: {err}"
+        if required:
+            raise ConfigurationError(message) from err
+        log.error("%s; set SEQOIA_METRICS_PORT to a free port", message)
+        return MetricsServer(error=str(err))
     server = MetricsServer(httpd, thread)
     log.info("metrics at %s", server.url)
     return server

@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from prometheus_client.parser import text_string_to_metric_families
 
+from seqoia.errors import ConfigurationError
 from seqoia.logs import ContextFilter, JsonFormatter
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest
@@ -39,6 +41,7 @@ from seqoia.workers.metrics import (
     ReapingMultiProcessCollector,
     local_registry,
     remove_orphaned_temp_dirs,
+    serve_metrics,
 )
 from seqoia.workers.observe import StageMetrics, StageObserver
 from seqoia.workers.reconciler import ReconcileReport
@@ -163,6 +166,24 @@ def test_private_folders_of_killed_processes_are_removed_at_the_next_start(
         (folder / "counter_1.db").write_bytes(b"")
     assert remove_orphaned_temp_dirs(tmp_path) == [orphan]
     assert not orphan.exists() and living.exists() and unrelated.exists()
+
+
+def test_a_taken_metrics_port_is_logged_and_the_process_goes_on_unobserved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = serve_metrics("127.0.0.1", 0)
+    try:
+        assert first.port is not None
+        with urllib.request.urlopen(first.url, timeout=5) as reply:
+            assert b"process_cpu_seconds_total" in reply.read()
+        second = serve_metrics("127.0.0.1", first.port)
+        assert second.port is None and "not served" in second.url
+        assert "cannot serve /metrics" in caplog.text
+        second.stop()
+        with pytest.raises(ConfigurationError):
+            serve_metrics("127.0.0.1", first.port, required=True)
+    finally:
+        first.stop()
 
 
 # -- the stage observer, in this process (single-process values) -------------------------

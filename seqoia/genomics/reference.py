@@ -110,7 +110,7 @@ def prepare_reference(
         prefix = out_dir / name
         run_command([bwa_path or "bwa", "index", "-p", prefix, plain])
         bwa_index = prefix
-    return PreparedReference(
+    prepared = PreparedReference(
         fasta=plain,
         fai=fai,
         seq_dict=dict_path,
@@ -119,6 +119,8 @@ def prepare_reference(
         sha256=sha256,
         contigs=contigs,
     )
+    prepared.save(out_dir)  # last: a folder with a descriptor is a complete one
+    return prepared
 
 
 def _copy_plain(source: Path, target: Path) -> str:
@@ -215,7 +217,6 @@ class ReferenceCache:
                     )
                 if final.exists():  # a crashed attempt without descriptor
                     shutil.rmtree(final)
-                prepared.save(work)
                 os.rename(work, final)
             except BaseException:
                 shutil.rmtree(work, ignore_errors=True)

@@ -34,6 +34,7 @@ def test_prepare_reference_decompresses_gzip_and_builds_every_index(tmp_path: Pa
     assert prepared.sha256 == hashlib.sha256(gz.read_bytes()).hexdigest()
     assert "SN:c2\tLN:3000" in prepared.seq_dict.read_text()
     assert prepared.bwa_index is None
+    assert PreparedReference.load(tmp_path / "out") == prepared
 
 
 def test_prepare_reference_rejects_a_corrupt_gzip_naming_the_file(tmp_path: Path) -> None:

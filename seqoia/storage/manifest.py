@@ -127,6 +127,9 @@ class ManifestStore:
         self._cache: OrderedDict[str, Manifest] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        #: (stage, subject) pairs seen with a committed generation: a hint that orders the
+        #: planner's fan-in checks, never trusted as proof (generations may be collected).
+        self._seen: set[tuple[str, str]] = set()
 
     # -- reads ---------------------------------------------------------------------------
     def generations(self, stage: str, subject: str) -> list[int]:
@@ -152,7 +155,12 @@ class ManifestStore:
         generations = self.generations(stage, subject)
         if not generations:
             return None
+        self._seen.add((stage, subject))
         return self.get(self.layout.manifest_key(stage, subject, generations[-1]))
+
+    def seen_committed(self, stage: str, subject: str) -> bool:
+        """Whether this process has seen ``(stage, subject)`` committed (a hint only)."""
+        return (stage, subject) in self._seen
 
     def history(self, stage: str, subject: str) -> list[Manifest]:
         """Every committed generation, oldest first."""
@@ -174,6 +182,7 @@ class ManifestStore:
         key = self.layout.manifest_key(manifest.stage, manifest.subject, manifest.generation)
         self.store.put_bytes(key, manifest.to_json(), if_none_match=True)
         self._remember(key, manifest)
+        self._seen.add((manifest.stage, manifest.subject))
         log.info(
             "committed %s/%s generation %d (attempt %s)",
             manifest.stage,

@@ -104,8 +104,14 @@ class Planner:
     def layout(self) -> Layout:
         return self.manifests.layout
 
-    def plan(self, stage_name: str, subject: str) -> Plan:
-        """Resolve inputs, parameters (with overrides) and the latest commit."""
+    def plan(self, stage_name: str, subject: str, *, quick: bool = False) -> Plan:
+        """Resolve inputs, parameters (with overrides) and the latest commit.
+
+        ``quick`` (the router's readiness check after each commit) stops at the first
+        fan-in member that has not committed, looking first at members not yet seen
+        committed: otherwise each of a family's or run's N members' commits re-reads all
+        N, O(N^2) listings per fan-in. ``waiting_for`` then names that one member only.
+        """
         stage = self.pipeline[stage_name]
         override = read_json(self.store, self.layout.override_key(stage.name, subject)) or {}
         params = stage.params.model_validate(override.get("params", {}))
@@ -131,6 +137,13 @@ class Planner:
             subjects = self.upstream_subjects(stage, subject, upstream)
             if not subjects:
                 plan.waiting_for.append(f"{upstream.name}: no {upstream.kind} linked yet")
+            if quick and len(subjects) > 1:
+                for other in subjects:
+                    if not self.manifests.seen_committed(upstream.name, other) and (
+                        self.manifests.latest(upstream.name, other) is None
+                    ):
+                        plan.waiting_for.append(f"{upstream.name}/{other}")
+                        return plan
             for other in subjects:
                 manifest = self.manifests.latest(upstream.name, other)
                 if manifest is None:

@@ -75,7 +75,7 @@ class Router:
         """Enqueue the downstream stages of a fresh commit that are now ready."""
         pairs = []
         for stage, subject in self.rt.planner.downstream_of(manifest):
-            plan = self.rt.planner.plan(stage.name, subject)
+            plan = self.rt.planner.plan(stage.name, subject, quick=True)
             if plan.due:
                 pairs.append((stage.name, subject))
                 self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)

@@ -145,11 +145,11 @@ def call_variants(
     out_vcf.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".call-", dir=out_vcf.parent) as scratch_name:
         scratch = Path(scratch_name)
-        jobs = [(region, scratch / f"region{i:05d}.bcf") for i, region in enumerate(regions)]
+        jobs = [(job, scratch / f"job{i:05d}.bcf") for i, job in enumerate(regions)]
         executor: Executor
         if bcftools:  # the programs run in their own processes: threads suffice
             executor = ThreadPoolExecutor(threads)
-        else:  # in-process bcftools keeps global state: one process per region;
+        else:  # in-process bcftools keeps global state: one process per job;
             # fork, as spawn would re-import the caller's __main__
             executor = ProcessPoolExecutor(threads, mp_context=multiprocessing.get_context("fork"))
         with executor:
@@ -169,26 +169,38 @@ def call_variants(
     )
 
 
-def split_regions(reference: PreparedReference, *, pieces: int) -> list[str]:
-    """Cut the genome into about ``pieces`` regions of similar length (1-based, inclusive)."""
+def split_regions(reference: PreparedReference, *, pieces: int) -> list[list[str]]:
+    """Cut the genome into ``pieces`` jobs of similar length, in genome order.
+
+    Long contigs are cut, short ones grouped, so that thousands of small contigs (alts,
+    decoys) make a few jobs rather than thousands. Each job is a list of 1-based,
+    inclusive ``contig:start-end`` regions for ``mpileup -r``.
+    """
     size = max(1, -(-reference.length // max(1, pieces)))
-    regions = []
+    jobs: list[list[str]] = [[]]
+    room = size
     for contig in reference.contigs:
-        for start in range(0, contig.length, size):
-            end = min(contig.length, start + size)
-            regions.append(f"{contig.name}:{start + 1}-{end}")
-    return regions
+        start = 0
+        while start < contig.length:
+            if room == 0:
+                jobs.append([])
+                room = size
+            end = min(contig.length, start + room)
+            jobs[-1].append(f"{contig.name}:{start + 1}-{end}")
+            room -= end - start
+            start = end
+    return [job for job in jobs if job]
 
 
 def _call_region(
     bcftools: str | None,
     crams: Sequence[Path],
     fasta: Path,
-    region: str,
+    regions: list[str],
     out: Path,
     params: CallParams,
 ) -> None:
-    mpileup = ["mpileup", "-f", str(fasta), "-r", region, *params.mpileup_args(), "-Ou",
+    mpileup = ["mpileup", "-f", str(fasta), "-r", ",".join(regions), *params.mpileup_args(), "-Ou",
                *map(str, crams)]  # fmt: skip
     call = ["call", *params.call_args(), "-Ob", "-o", str(out)]
     if bcftools:

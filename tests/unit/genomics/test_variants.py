@@ -72,14 +72,22 @@ def test_call_params_are_frozen_and_validated() -> None:
     assert CallParams(ploidy="1").call_args()[-2:] == ["--ploidy", "1"]
 
 
-def test_regions_tile_every_contig_without_gaps_or_overlaps() -> None:
+def test_calling_jobs_tile_every_contig_in_order_without_gaps_or_overlaps() -> None:
     data = sample_data()
-    regions = split_regions(data.reference, pieces=4)
+    jobs = split_regions(data.reference, pieces=4)
+    assert len(jobs) == 4
+    lengths = []
     covered: dict[str, list[tuple[int, int]]] = {}
-    for region in regions:
-        chrom, span = region.split(":")
-        start, end = map(int, span.split("-"))
-        covered.setdefault(chrom, []).append((start, end))
+    for job in jobs:
+        total = 0
+        for region in job:
+            chrom, span = region.split(":")
+            start, end = map(int, span.split("-"))
+            covered.setdefault(chrom, []).append((start, end))
+            total += end - start + 1
+        lengths.append(total)
+    assert max(lengths) - min(lengths) <= 1
+    assert list(covered) == [c.name for c in data.reference.contigs]
     for contig in data.reference.contigs:
         spans = covered[contig.name]
         assert spans[0][0] == 1 and spans[-1][1] == contig.length

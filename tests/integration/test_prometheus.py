@@ -231,6 +231,13 @@ def s3_notification(key: str) -> bytes:
 def test_prometheus_scrapes_every_family_and_evaluates_every_dashboard_and_rule_query(
     stack: Stack, prometheus: str
 ) -> None:
+    # Counters start at zero in every process; Prometheus must have seen those zeros for
+    # rate() to count the run's first failures (as it would in production).
+    wait_for(
+        lambda: value(prometheus, 'count(up{job=~"seqoia-.*"} == 1)') == len(stack.targets),
+        timeout_s=30,
+        what="a first scrape of every seqoia process",
+    )
     write_runs(stack.store)
     answer = http_json(
         f"{stack.intake_url}/events", data=s3_notification("inbox/R1/CopyComplete.txt")
@@ -303,7 +310,10 @@ def test_prometheus_scrapes_every_family_and_evaluates_every_dashboard_and_rule_
     for where, expr in rule_queries():
         if not query(prometheus, expr):
             empty.append(where)
-    assert sorted(empty) == sorted(EXPECTED_EMPTY), "rules with/without data changed"
+    assert sorted(empty) == sorted(EXPECTED_EMPTY), (
+        f"unexpectedly empty: {sorted(set(empty) - set(EXPECTED_EMPTY))}; "
+        f"unexpectedly with data: {sorted(set(EXPECTED_EMPTY) - set(empty))}"
+    )
 
     # Prometheus loaded and evaluated every rule without error; the run's alerts are on.
     groups = http_json(f"{prometheus}/api/v1/rules")["data"]["groups"]

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(redis-server rabbitmq-server samtools bcftools tabix picard-tools libcommons-lang-java)
+debian_packages=(redis-server rabbitmq-server samtools bcftools tabix picard-tools libcommons-lang-java prometheus)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -21,7 +21,7 @@ if ((${#missing[@]})); then
   fi
 fi
 # The Debian service scripts start servers on install; the tests start their own.
-for service in redis-server rabbitmq-server; do
+for service in redis-server rabbitmq-server prometheus; do
   (command -v service >/dev/null && service "$service" stop >/dev/null 2>&1) || true
 done
 

@@ -83,7 +83,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             return
         log.info("%s/%s: %s", stage, subject, outcome.kind)
         if outcome.kind == "committed" and outcome.manifest is not None:
-            router.committed(outcome.manifest)
+            router.committed(outcome.manifest, fresh=True)
 
     events_actor = dramatiq.actor(
         object_created,

@@ -71,12 +71,24 @@ class Router:
             return self.committed(manifest)
         return []
 
-    def committed(self, manifest: Manifest) -> list[tuple[str, str]]:
-        """Enqueue the downstream stages of a fresh commit that are now ready."""
+    def committed(self, manifest: Manifest, *, fresh: bool = False) -> list[tuple[str, str]]:
+        """Enqueue the downstream stages of a commit that are now ready.
+
+        ``fresh``: this process has just committed ``manifest``. A downstream stage whose
+        only need is that stage, for the same subject, is then ready and cannot be up to
+        date (its fingerprint would name this brand-new attempt), so it is enqueued
+        without planning: the runner plans it anyway. Replayed events still plan.
+        """
         pairs = []
         for stage, subject in self.rt.planner.downstream_of(manifest):
-            plan = self.rt.planner.plan(stage.name, subject, quick=True)
-            if plan.due:
+            chained = (
+                fresh
+                and stage.needs == (manifest.stage,)
+                and stage.kind == manifest.subject_kind
+                and not stage.reference
+                and not stage.source
+            )
+            if chained or self.rt.planner.plan(stage.name, subject, quick=True).due:
                 pairs.append((stage.name, subject))
                 self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
         return pairs

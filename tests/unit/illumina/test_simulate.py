@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,10 +19,10 @@ from pydantic import ValidationError
 from seqoia.errors import ConfigurationError
 from seqoia.illumina.simulate import RunSpec, RunTruth, write_fastq_run_folder, write_run_folder
 
-SMALL = {"read_cycles": (12, 8, 8, 10), "clusters_per_tile": 301, "samples": 5}
+SMALL: dict[str, Any] = {"read_cycles": (12, 8, 8, 10), "clusters_per_tile": 301, "samples": 5}
 
 
-def _run(tmp_path: Path, **kw: object) -> tuple[Path, RunTruth]:
+def _run(tmp_path: Path, **kw: Any) -> tuple[Path, RunTruth]:
     spec = RunSpec(**{**SMALL, **kw})
     folder = tmp_path / spec.run_id
     return folder, write_run_folder(folder, spec)
@@ -258,6 +259,7 @@ def test_fastq_run_folder_streams_records_with_on_board_names(tmp_path: Path) ->
         "Analysis/1/Data/fastq/P1_S1_L001_R1_001.fastq.gz"
     )
     assert written["P2"][1] is None and written["P2"][0].name == "P2_S2_L001_R1_001.fastq.gz"
+    assert r2 is not None
     with gzip.open(r2, "rt") as fh:
         lines = fh.read().splitlines()
     assert len(lines) == 12 and lines[0].startswith("@A00123:1:HFC") and len(lines[1]) == 90
@@ -272,7 +274,7 @@ def test_fastq_run_folder_streams_records_with_on_board_names(tmp_path: Path) ->
     "fmt, extra", [("cbcl", {"surfaces": 2, "pf_excluded_cycles": (1, 20, 38)}), ("bcl.gz", {})]
 )
 def test_seqoia_demultiplexer_recovers_the_truth_counts_and_reads(
-    tmp_path: Path, fmt: str, extra: dict[str, object]
+    tmp_path: Path, fmt: str, extra: dict[str, Any]
 ) -> None:
     from seqoia.illumina.demux import demultiplex
 

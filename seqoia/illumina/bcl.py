@@ -10,11 +10,11 @@ cluster chunks (:class:`BclCycleReader`) so that memory does not grow with tile 
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from isal import isal_zlib
 
 from seqoia.errors import FormatError
 
@@ -53,9 +53,10 @@ def decode_bcl_bytes(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class InflateReader:
     """Read exactly-sized pieces of a gzip stream without inflating it all at once.
 
-    Uses ``zlib.decompressobj(31)``, which, unlike ``gzip.decompress``, accepts members
-    that lack their CRC32/ISIZE trailer (as some NovaSeq CBCL blocks do) and lets several
-    members follow each other. ``limit`` bounds the compressed bytes (one CBCL block).
+    Uses ``isal_zlib.decompressobj(31)`` (zlib's interface, about twice as fast), which,
+    unlike ``gzip.decompress``, accepts members that lack their CRC32/ISIZE trailer (as
+    some NovaSeq CBCL blocks do) and lets several members follow each other. ``limit``
+    bounds the compressed bytes (one CBCL block).
     """
 
     _READ_BYTES = 1 << 18
@@ -67,7 +68,7 @@ class InflateReader:
         self._left = limit
         self._file = file
         self._run = run
-        self._inflater = zlib.decompressobj(31)
+        self._inflater = isal_zlib.decompressobj(31)
         self._pending = b""
         self._buffer = bytearray()
 
@@ -80,7 +81,7 @@ class InflateReader:
                 rest = self._raw(self._READ_BYTES)
             if not rest:
                 return False
-            self._inflater = zlib.decompressobj(31)
+            self._inflater = isal_zlib.decompressobj(31)
             self._pending = rest
         chunk = self._pending or self._raw(self._READ_BYTES)
         self._pending = b""
@@ -88,7 +89,7 @@ class InflateReader:
             return False
         try:
             out = self._inflater.decompress(chunk, 1 << 22)
-        except zlib.error as err:
+        except isal_zlib.error as err:
             raise FormatError(f"corrupt gzip data: {err}", run=self._run, file=self._file) from err
         self._pending = self._inflater.unconsumed_tail
         self._buffer += out
@@ -159,6 +160,21 @@ class BclCycleReader:
             )
         self._remaining -= n
         return np.frombuffer(self._take(n), dtype=np.uint8)
+
+    def read_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` (uint8, contiguous) with the raw bytes of the next ``len(out)`` clusters."""
+        n = len(out)
+        if self._inflate is not None or n > self._remaining:
+            out[:] = self.read(n)
+            return
+        got = self._fh.readinto(memoryview(out))
+        if got != n:
+            raise FormatError(
+                f"BCL file is truncated (wanted {n} bytes, found {got})",
+                run=self._run,
+                file=str(self.path),
+            )
+        self._remaining -= n
 
     def close(self) -> None:
         self._fh.close()

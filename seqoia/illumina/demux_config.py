@@ -154,7 +154,8 @@ class DemuxConfig(_Frozen):
     instrument: str | None = None
     run_number: str | None = None
     flowcell: str | None = None
-    chunk_clusters: int = Field(default=262_144, ge=1)
+    #: Clusters per chunk: bounds memory per worker (about 1.5 KB per cluster for 2x151).
+    chunk_clusters: int = Field(default=65_536, ge=1)
     compression_level: int = Field(default=1, ge=0, le=3)
     top_unknown_barcodes: int = 100
 

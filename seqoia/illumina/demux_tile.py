@@ -10,6 +10,7 @@ which worker finished first.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,11 @@ from seqoia.illumina.demux_stats import UNDETERMINED, DemuxStats
 from seqoia.illumina.eamss import apply_eamss
 from seqoia.illumina.fastq_writer import (
     GzipMemberWriter,
-    format_fastq,
+    RecordMatrix,
+    digits,
+    fastq_text,
     illumina_fastq_name,
+    pair_table,
     picard_fastq_name,
 )
 from seqoia.illumina.tile_source import TileReader, TileRef
@@ -142,10 +146,11 @@ def _matcher(plan: TilePlan, lane: int) -> IndexMatcher | PicardMatcher:
     return _MATCHERS[key]
 
 
-def _assign(plan: TilePlan, lane: int, observed: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _assign(
+    plan: TilePlan, lane: int, observed: list[np.ndarray], n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Sample position per cluster (-1 undetermined) and mismatches to the chosen index."""
     members = np.asarray(plan.lane_samples(lane), dtype=np.int64)
-    n = observed[0].shape[0] if observed else 0
     if len(members) == 0:
         return np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
     if not observed or not plan.samples[members[0]].indexes:
@@ -176,25 +181,155 @@ def _name_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.argsort(np.array(keys, dtype=object), kind="stable")
 
 
+def _text_width(values: np.ndarray) -> int:
+    """Characters of the widest decimal number among ``values``."""
+    if len(values) == 0:
+        return 1
+    lo, hi = int(values.min()), int(values.max())
+    return max(len(str(lo)), len(str(hi)))
+
+
+class _ClusterMajor:
+    """A chunk's codes turned cluster-major, in output order, segments at even columns.
+
+    The transposition runs in blocks of clusters that fit in cache, in the natural
+    order; the output order is then one gather of whole rows. (Gathering columns of
+    the cycle-major buffer in output order directly is several times slower.)
+    """
+
+    _BLOCK = 2048
+
+    def __init__(self, used: Sequence[Segment], capacity: int) -> None:
+        self.rows: dict[Segment, int] = {}
+        self.cols: dict[Segment, int] = {}
+        r = c = 0
+        for seg in used:
+            self.rows[seg], self.cols[seg] = r, c
+            r += seg.cycles
+            c += seg.cycles + (seg.cycles & 1)  # a spare column keeps the next one even
+        self.width = max(c, 2)
+        self._natural = np.empty((capacity, self.width), dtype=np.uint8)
+        self.codes = np.empty((capacity, self.width), dtype=np.uint8)
+
+    def build(self, codes: np.ndarray, final: np.ndarray) -> np.ndarray:
+        """``codes``: (cycles, n) cycle-major; returns (len(final), width) in output order."""
+        n = codes.shape[1]
+        nat = self._natural
+        for a in range(0, n, self._BLOCK):
+            b = min(a + self._BLOCK, n)
+            for seg, r in self.rows.items():
+                c = self.cols[seg]
+                nat[a:b, c : c + seg.cycles] = codes[r : r + seg.cycles, a:b].T
+        out = self.codes[: len(final)]
+        np.take(nat[:n], final, axis=0, out=out)
+        return out
+
+    def segment(self, cm: np.ndarray, seg: Segment) -> np.ndarray:
+        c = self.cols[seg]
+        return cm[:, c : c + seg.cycles]
+
+
+class _Headers:
+    """Read-name headers of a chunk's records as a zero-padded matrix, built once per chunk.
+
+    ``@{instrument}:{run}:{flowcell}:{lane}:{tile}:{x}:{y}[:{umi}[+{umi}]] {read}:{Y|N}:0:{index}``;
+    the read number differs per output file and is written by :meth:`write_read`.
+    """
+
+    def __init__(
+        self,
+        plan: TilePlan,
+        ref: TileRef,
+        outputs: Sequence[OutputRead],
+        x_width: int,
+        y_width: int,
+        umi_segs: Sequence[Segment],
+        index_width: int,
+        capacity: int,
+    ) -> None:
+        prefix = f"{plan.instrument}:{plan.run_number}:{plan.flowcell}:{ref.lane}:{ref.tile}:"
+        consts: list[tuple[int, bytes]] = []
+        col = 0
+
+        def const(text: bytes) -> None:
+            nonlocal col
+            consts.append((col, text))
+            col += len(text)
+
+        def field(width: int) -> int:
+            nonlocal col
+            col += width
+            return col - width
+
+        const(b"@" + prefix.encode())
+        self.x_col, self.x_width = field(x_width), x_width
+        const(b":")
+        self.y_col, self.y_width = field(y_width), y_width
+        self.umi_cols: list[tuple[Segment, int]] = []
+        for k, seg in enumerate(umi_segs):
+            const(b":" if k == 0 else b"+")
+            self.umi_cols.append((seg, field(seg.cycles)))
+        const(b" ")
+        self.number_width = max((len(r.header_number) for r in outputs), default=0)
+        self.number_col = field(self.number_width)
+        const(b":")
+        self.flag_col = field(1)
+        const(b":0:")
+        self.index_col, self.index_width = field(index_width), index_width
+        const(b"\n")
+        self.width = col
+        self.rows = np.zeros((capacity, self.width), dtype=np.uint8)
+        for c, text in consts:
+            self.rows[:, c : c + len(text)] = np.frombuffer(text, dtype=np.uint8)
+
+    def put_index(self, sel: slice, text: bytes | None, observed: Sequence[np.ndarray]) -> None:
+        """Index part of rows ``sel``: ``text``, or the observed index bases joined by ``+``."""
+        c0, end = self.index_col, self.index_col + self.index_width
+        r = self.rows
+        if text is not None:
+            r[sel, c0 : c0 + len(text)] = np.frombuffer(text, dtype=np.uint8)
+            r[sel, c0 + len(text) : end] = 0
+            return
+        c = c0
+        for j, obs in enumerate(observed):
+            if j:
+                r[sel, c] = ord("+")
+                c += 1
+            r[sel, c : c + obs.shape[1]] = obs[sel]
+            c += obs.shape[1]
+        r[sel, c:end] = 0
+
+    def write_read(self, rec: RecordMatrix, n: int, number: bytes) -> None:
+        """Copy the headers of rows ``[0, n)`` into ``rec`` with this read's number."""
+        rec.rows[:n, : self.width] = self.rows[:n]
+        c = self.number_col
+        rec.rows[:n, c : c + self.number_width] = 0
+        if number:
+            rec.rows[:n, c : c + len(number)] = np.frombuffer(number, dtype=np.uint8)
+
+
+def _group_index(plan: TilePlan, g: int, has_observed: bool) -> bytes | None:
+    """The index part of a group's headers; None: each read's observed index bases."""
+    cfg = plan.config
+    if cfg.picard:
+        return "".join(plan.samples[g].indexes).encode() if g >= 0 else b""
+    if g >= 0 and (cfg.write_sample_sheet_index or not has_observed):
+        return "+".join(plan.samples[g].indexes).encode()
+    return None if has_observed else b""
+
+
 def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
     """Demultiplex one tile into gzip parts under ``part_dir``; return its statistics."""
     cfg = plan.config
     rp = cfg.read_plan
     outputs = plan.outputs()
     barcode_segs = rp.of_kind("B")
-    umi_segs = rp.of_kind("M")
+    umi_segs = rp.of_kind("M") if not cfg.picard else ()
     used = [s for s in rp.segments if s.kind != "S"]
     cycles = [c + 1 for s in used for c in s.cycle_range]
-    column: dict[Segment, int] = {}
-    offset = 0
-    for seg in used:
-        column[seg] = offset
-        offset += seg.cycles
     keep_non_pf = cfg.keeps_non_pf(ref.format)
     eamss = cfg.applies_eamss(ref.format)
     sort_by_name = cfg.picard
-    chunk_clusters = 1 << 62 if sort_by_name else cfg.chunk_clusters
-    prefix = f"{plan.instrument}:{plan.run_number}:{plan.flowcell}:{ref.lane}:{ref.tile}:".encode()
     stats = DemuxStats()
     writers: dict[str, GzipMemberWriter] = {}
     try:
@@ -202,22 +337,42 @@ def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
             stats.clusters += reader.cluster_count
             stats.pf_clusters += int(reader.pf.sum())
             assert reader.x is not None and reader.y is not None
+            chunk_clusters = reader.cluster_count if sort_by_name else cfg.chunk_clusters
+            capacity = max(1, min(chunk_clusters, reader.cluster_count))
+            matrix = _ClusterMajor(used, capacity)
+            index_texts = [
+                _group_index(plan, g, bool(barcode_segs)) for g in range(-1, len(plan.samples))
+            ]
+            observed_width = sum(s.cycles for s in barcode_segs) + max(len(barcode_segs) - 1, 0)
+            headers = _Headers(
+                plan,
+                ref,
+                outputs,
+                _text_width(reader.x),
+                _text_width(reader.y),
+                umi_segs,
+                max([observed_width] + [len(t) for t in index_texts if t is not None]),
+                capacity,
+            )
+            recs = [RecordMatrix(headers.width, r.segment.cycles, capacity) for r in outputs]
+            base_pairs = qual_pairs = None
             for chunk in reader.chunks(chunk_clusters):
+                if base_pairs is None:
+                    base_pairs = pair_table(chunk.base_lut)
+                    qual_pairs = pair_table(chunk.qual_lut, 33)
                 pf = reader.pf[chunk.start : chunk.stop]
                 rows = np.arange(len(pf)) if keep_non_pf else np.flatnonzero(pf)
                 if len(rows) == 0:
                     continue
-
-                # Cycle-major buffers: gathering clusters from them reads whole rows.
-                cm_bases, cm_quals = chunk.bases.T, chunk.quals.T
-
-                def gather(cm: np.ndarray, seg: Segment, idx: np.ndarray) -> np.ndarray:
-                    c0 = column[seg]
-                    return np.ascontiguousarray(cm[c0 : c0 + seg.cycles][:, idx].T)
-
-                observed = [gather(cm_bases, s, rows) for s in barcode_segs]
-                group, mism = _assign(plan, ref.lane, observed)
-                # One gather per segment in output order; groups become contiguous slices.
+                codes, base_lut, qual_lut = chunk.codes, chunk.base_lut, chunk.qual_lut
+                observed = [
+                    np.ascontiguousarray(
+                        base_lut[codes[matrix.rows[s] : matrix.rows[s] + s.cycles][:, rows].T]
+                    )
+                    for s in barcode_segs
+                ]
+                group, mism = _assign(plan, ref.lane, observed, len(rows))
+                # Records of a group become one contiguous slice of the output order.
                 order = np.argsort(group, kind="stable")
                 bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), len(order)]
                 x_all = reader.x[chunk.start : chunk.stop]
@@ -234,43 +389,70 @@ def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
                 final = rows[order]
                 group, mism = group[order], mism[order]
                 observed = [o[order] for o in observed]
-                seqs = {
-                    seg: (gather(cm_bases, seg, final), gather(cm_quals, seg, final))
-                    for seg in used
-                }
-                if eamss:
-                    # Picard masks every read it outputs: template, barcode and UMI.
-                    for seg in used:
-                        apply_eamss(*seqs[seg])
-                x, y = x_all[final], y_all[final]
-                flag = np.where(pf[final], ord("N"), ord("Y")).astype(np.uint8)[:, None]
+                k = len(final)
+                cm = matrix.build(codes, final)
+
+                h = headers.rows
+                digits(
+                    x_all[final],
+                    headers.x_width,
+                    h[:k, headers.x_col : headers.x_col + headers.x_width],
+                )
+                digits(
+                    y_all[final],
+                    headers.y_width,
+                    h[:k, headers.y_col : headers.y_col + headers.y_width],
+                )
+                h[:k, headers.flag_col] = np.where(pf[final], ord("N"), ord("Y"))
+                for seg, c in headers.umi_cols:
+                    h[:k, c : c + seg.cycles] = base_lut[matrix.segment(cm, seg)]
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    if a < b:
+                        headers.put_index(slice(a, b), index_texts[int(group[a]) + 1], observed)
+
+                for read, rec in zip(outputs, recs, strict=True):
+                    headers.write_read(rec, k, read.header_number)
+                    if eamss:
+                        # Picard masks every read it outputs: template, barcode and UMI.
+                        seg_codes = matrix.segment(cm, read.segment)
+                        bases, quals = base_lut[seg_codes], qual_lut[seg_codes]
+                        apply_eamss(bases, quals)
+                        rec.put(k, bases, quals)
+                    else:
+                        rec.fill(k, cm, matrix.cols[read.segment] // 2, base_pairs, qual_pairs)
+
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                     if a == b:
                         continue
-                    sel = slice(a, b)
                     g = int(group[a])
-                    _write_group(
-                        plan,
-                        ref,
-                        prefix,
-                        outputs,
-                        writers,
-                        part_dir,
-                        g,
-                        sel,
-                        seqs,
-                        observed,
-                        umi_segs,
-                        x,
-                        y,
-                        flag,
-                    )
-                    _count(stats, plan, ref.lane, g, sel, mism, observed)
+                    if g >= 0 or cfg.write_undetermined:
+                        for read, rec in zip(outputs, recs, strict=True):
+                            _writer(plan, ref, read, g, writers, part_dir).write(
+                                fastq_text(rec.rows[a:b]), b - a
+                            )
+                    _count(stats, plan, ref.lane, g, slice(a, b), mism, observed)
     finally:
         for w in writers.values():
             w.close()
     stats.trim()
     return stats
+
+
+def _writer(
+    plan: TilePlan,
+    ref: TileRef,
+    read: OutputRead,
+    g: int,
+    writers: dict[str, GzipMemberWriter],
+    part_dir: Path,
+) -> GzipMemberWriter:
+    fname = plan.file_name(g, ref.lane, read)
+    writer = writers.get(fname)
+    if writer is None:
+        writer = writers[fname] = GzipMemberWriter(
+            part_dir / fname, level=plan.config.compression_level
+        )
+    return writer
 
 
 def _count(
@@ -303,49 +485,3 @@ def _count(
     stats.indexes[sample.sample_id] = "+".join(sample.indexes)
     by_mm = np.bincount(np.minimum(mism[sel], 3), minlength=4)
     stats.add_reads(lane, sample.sample_id, (sel.stop - sel.start), by_mm[:3].tolist())
-
-
-def _write_group(
-    plan: TilePlan,
-    ref: TileRef,
-    prefix: bytes,
-    outputs: tuple[OutputRead, ...],
-    writers: dict[str, GzipMemberWriter],
-    part_dir: Path,
-    g: int,
-    sel: slice,
-    seqs: dict[Segment, tuple[np.ndarray, np.ndarray]],
-    observed: list[np.ndarray],
-    umi_segs: tuple[Segment, ...],
-    x: np.ndarray,
-    y: np.ndarray,
-    flag: np.ndarray,
-) -> None:
-    cfg = plan.config
-    if g < 0 and not cfg.write_undetermined:
-        return
-    name: list[bytes | np.ndarray] = [prefix, x[sel], b":", y[sel]]
-    if not cfg.picard and umi_segs:
-        for k, seg in enumerate(umi_segs):
-            name += [b":" if k == 0 else b"+", seqs[seg][0][sel]]
-    if cfg.picard:
-        index_part: list[bytes | np.ndarray] = [
-            "".join(plan.samples[g].indexes).encode() if g >= 0 else b""
-        ]
-    elif g >= 0 and (cfg.write_sample_sheet_index or not observed):
-        index_part = ["+".join(plan.samples[g].indexes).encode()]
-    else:
-        index_part = []
-        for k, obs in enumerate(observed):
-            index_part += ([b"+"] if k else []) + [obs[sel]]
-    for read in outputs:
-        bases, quals = seqs[read.segment]
-        header = [*name, b" " + read.header_number + b":", flag[sel], b":0:", *index_part]
-        text = format_fastq(header, bases[sel], quals[sel])
-        fname = plan.file_name(g, ref.lane, read)
-        writer = writers.get(fname)
-        if writer is None:
-            writer = writers[fname] = GzipMemberWriter(
-                part_dir / fname, level=cfg.compression_level
-            )
-        writer.write(text, (sel.stop - sel.start))

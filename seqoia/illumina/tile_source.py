@@ -1,11 +1,17 @@
-"""One tile of a run folder as a stream of cluster chunks: bases and qualities of the
-cycles asked for, plus PF flags and read-name coordinates.
+"""One tile of a run folder as a stream of cluster chunks: base-call codes of the cycles
+asked for, plus PF flags and read-name coordinates.
 
 Finds its files in ``Data/Intensities/BaseCalls`` (per-tile ``.bcl``/``.bcl.gz`` under
 ``L00N/C<cycle>.1/``, or NovaSeq ``.cbcl`` holding many tiles), ``.filter`` files and
 positions (``s.locs``, per-tile ``.locs`` or ``.clocs``). Memory per tile is one chunk of
 clusters x cycles, whatever the tile's size: every cycle file stays open and is read
-forward chunk by chunk.
+forward chunk by chunk into one reused buffer.
+
+A chunk holds one byte per cluster and cycle, a *code* that the reader's two 256-entry
+tables turn into an ASCII base and a Phred quality. For BCL the code is the BCL byte; for
+CBCL it is the 4-bit value when every cycle shares one quality-bin table (codes past 15
+stand for the (base, quality) pairs of cycles whose bins differ). Keeping one byte per
+cell instead of a base and a quality halves what the demultiplexer has to reorder.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import numpy as np
 
 from seqoia.errors import FormatError, RunFolderError
 from seqoia.illumina.bcl import BCL_BASE_LUT, BCL_QUAL_LUT, BclCycleReader
-from seqoia.illumina.cbcl import CbclTileReader, cbcl_luts, read_cbcl_header
+from seqoia.illumina.cbcl import CbclTileReader, cbcl_luts, nibble_pair_table, read_cbcl_header
 from seqoia.illumina.filters import read_filter
 from seqoia.illumina.locs import name_coordinates, read_positions
 
@@ -42,15 +48,37 @@ class TileRef:
 
 @dataclass
 class TileChunk:
-    """Clusters ``[start, stop)`` of a tile: ASCII bases and Phred qualities (n, cycles).
+    """Clusters ``[start, stop)`` of a tile as codes, cycle-major: ``codes[cycle, cluster]``.
 
-    The arrays are transposed views of cycle-major buffers; slice the columns you need.
+    ``codes`` is a view of the reader's buffer, overwritten by the next chunk.
+    ``base_lut[code]`` is the ASCII base and ``qual_lut[code]`` the Phred quality.
     """
 
     start: int
     stop: int
-    bases: np.ndarray
-    quals: np.ndarray
+    codes: np.ndarray
+    base_lut: np.ndarray
+    qual_lut: np.ndarray
+
+    @property
+    def bases(self) -> np.ndarray:
+        """ASCII bases, (clusters, cycles)."""
+        return self.base_lut[self.codes.T]
+
+    @property
+    def quals(self) -> np.ndarray:
+        """Phred qualities, (clusters, cycles)."""
+        return self.qual_lut[self.codes.T]
+
+
+def _row_stride(n: int) -> int:
+    """Row length of a cycle-major buffer of ``n`` clusters.
+
+    A multiple of 4096 would put every cycle's row in the same cache sets, which makes
+    the transposition to cluster-major several times slower; one extra line avoids it.
+    """
+    stride = -(-n // 64) * 64
+    return stride + 64 if stride % 4096 == 0 else stride
 
 
 def _lane_dir(basecalls: Path, lane: int) -> Path:
@@ -117,7 +145,12 @@ class TileReader:
             self._read_positions(intensities)
         self.cycles = list(cycles)
         self._readers: list[BclCycleReader | CbclTileReader] = []
-        self._luts: list[tuple[np.ndarray, np.ndarray]] = []
+        #: CBCL only, per cycle: packed byte -> the codes of its two clusters.
+        self._tables: list[np.ndarray] = []
+        self.base_lut: np.ndarray = BCL_BASE_LUT
+        self.qual_lut: np.ndarray = BCL_QUAL_LUT
+        self._pairs: dict[tuple[int, int], int] = {}
+        self._next_code = 16
         try:
             for c in self.cycles:
                 self._open_cycle(lane_dir, c)
@@ -168,7 +201,7 @@ class TileReader:
                     header, self.ref.tile, cluster_count=self.cluster_count, run=self._run
                 )
             )
-            self._luts.append(cbcl_luts(header.bins))
+            self._tables.append(nibble_pair_table(self._cbcl_codes(header.bins, path)))
             return
         name = f"s_{self.ref.lane}_{self.ref.tile}.bcl"
         path = folder / name
@@ -185,27 +218,51 @@ class TileReader:
             )
         self._readers.append(reader)
 
+    def _cbcl_codes(self, bins: tuple[int, ...], path: Path) -> np.ndarray:
+        """Codes of a CBCL cycle's 16 values; the first cycle's values are their own codes."""
+        bases, quals = cbcl_luts(bins)
+        if not self._pairs:
+            self.base_lut = np.zeros(256, dtype=np.uint8)
+            self.qual_lut = np.zeros(256, dtype=np.uint8)
+            self.base_lut[:16], self.qual_lut[:16] = bases, quals
+            for v in range(15, -1, -1):  # the lowest value of a pair is its code
+                self._pairs[(int(bases[v]), int(quals[v]))] = v
+            return np.arange(16, dtype=np.uint8)
+        codes = np.empty(16, dtype=np.uint8)
+        for v in range(16):
+            pair = (int(bases[v]), int(quals[v]))
+            code = self._pairs.get(pair)
+            if code is None:
+                code = self._next_code
+                if code > 255:
+                    raise FormatError(
+                        "too many different quality-bin tables across the cycles of a tile",
+                        run=self._run,
+                        file=str(path),
+                    )
+                self._next_code += 1
+                self._pairs[pair] = code
+                self.base_lut[code], self.qual_lut[code] = pair
+            codes[v] = code
+        return codes
+
     def chunks(self, chunk_clusters: int) -> Iterator[TileChunk]:
         """Yield the tile's clusters in chunks of at most ``chunk_clusters``."""
         n_cycles = len(self.cycles)
+        size = min(chunk_clusters, self.cluster_count)
+        # One buffer for the whole tile: no page faults per chunk, flat memory.
+        buffer = np.empty((n_cycles, _row_stride(size)), dtype=np.uint8)
         for start in range(0, self.cluster_count, chunk_clusters):
             stop = min(start + chunk_clusters, self.cluster_count)
             n = stop - start
             pf = self.pf[start:stop]
-            # Filled cycle-major (contiguous rows per cycle), handed out transposed.
-            bases = np.empty((n_cycles, n), dtype=np.uint8)
-            quals = np.empty((n_cycles, n), dtype=np.uint8)
+            codes = buffer[:, :n]
             for k, reader in enumerate(self._readers):
                 if isinstance(reader, CbclTileReader):
-                    values = reader.read(n, pf)
-                    base_lut, qual_lut = self._luts[k]
-                    np.take(base_lut, values, out=bases[k])
-                    np.take(qual_lut, values, out=quals[k])
+                    reader.read_codes(codes[k], pf, self._tables[k])
                 else:
-                    raw = reader.read(n)
-                    np.take(BCL_BASE_LUT, raw, out=bases[k])
-                    np.take(BCL_QUAL_LUT, raw, out=quals[k])
-            yield TileChunk(start, stop, bases.T, quals.T)
+                    reader.read_into(codes[k])
+            yield TileChunk(start, stop, codes, self.base_lut, self.qual_lut)
 
     def close(self) -> None:
         for reader in self._readers:

@@ -190,9 +190,12 @@ class QCFailedError(StageError):
 class StageFailedError(StageError):
     """A stage function raised; carries the original error's type and permanence."""
 
-    def __init__(self, message: str, *, error_type: str = "", permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, error_type: str = "", permanent: bool = False, traceback: str = ""
+    ) -> None:
         self.error_type = error_type
         self.permanent = permanent  # instance value: decided by the original error
+        self.traceback = traceback  # the stage process's, for `seqoia dlq show`
         super().__init__(f"{error_type}: {message}" if error_type else message)
 
     def __reduce__(self):

@@ -69,12 +69,24 @@ class Reconciler:
         rt = self.rt
         subjects = self.subjects_of(run)
         pending = False
-        for stage in rt.pipeline:
+        unsettled: set[tuple[str, str]] = set()  # due, running or waiting in this pass
+        for stage in rt.pipeline:  # declaration order: upstream before downstream
             for subject in subjects[stage.kind]:
                 plan = rt.planner.plan(stage.name, subject)
                 if plan.up_to_date:
                     continue
+                upstream = {
+                    (name, other)
+                    for name in stage.needs
+                    for other in rt.planner.upstream_subjects(stage, subject, rt.pipeline[name])
+                }
+                if upstream & unsettled:
+                    # Its inputs are about to change: running it now would be wasted work.
+                    unsettled.add((stage.name, subject))
+                    pending = True
+                    continue
                 if not plan.ready:
+                    unsettled.add((stage.name, subject))
                     if stage.source and not stage.needs:  # the run folder is still arriving
                         pending = True
                         report.incomplete_runs.append(run)
@@ -82,10 +94,12 @@ class Reconciler:
                             report.stuck_runs.append(run)
                     continue
                 failure = read_json(rt.store, rt.layout.failure_key(stage.name, subject))
-                if failure and failure.get("permanent") and failure.get("fingerprint") == plan.fingerprint:
+                permanent = failure and failure.get("permanent")
+                if permanent and failure.get("fingerprint") == plan.fingerprint:
                     report.failed.append((stage.name, subject))
                     continue
                 pending = True
+                unsettled.add((stage.name, subject))
                 if self._leased(stage.name, subject):
                     report.running.append((stage.name, subject))
                     continue

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +217,10 @@ class StageRunner:
                 "%s/%s failed: %s: %s", plan.stage.name, plan.subject, error["type"], error["message"]
             )
             raise StageFailedError(
-                error["message"], error_type=error["type"], permanent=error["permanent"]
+                error["message"],
+                error_type=error["type"],
+                permanent=error["permanent"],
+                traceback=error.get("traceback", ""),
             )
         return result_from_json(outcome["result"])
 
@@ -323,6 +327,7 @@ class StageRunner:
             "error_type": getattr(err, "error_type", "") or type(err).__name__,
             "message": str(err)[:4000],
             "permanent": bool(getattr(err, "permanent", False)),
+            "traceback": getattr(err, "traceback", "") or traceback.format_exc(limit=20),
             "at": utcnow().isoformat(),
             "worker": self.rt.settings.worker_id,
         }

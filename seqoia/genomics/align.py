@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,7 +45,7 @@ Aligner = Literal["mappy", "minimap2", "bwa"]
 
 _BATCH_PAIRS = 4096
 #: Pairs per scratch SAM chunk on the pysam path: bounds scratch space, not memory.
-_CHUNK_PAIRS = 400_000
+_CHUNK_PAIRS = 100_000
 _SORT_MEMORY = "512M"
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
@@ -365,7 +366,8 @@ class _ChunkSink:
     """SAM text into scratch chunks, each fixmated and sorted with pysam's samtools.
 
     pysam's in-process samtools cannot read a pipe, so the text goes to files; chunks
-    bound the scratch space to a few hundred megabytes of SAM at a time.
+    bound the scratch space. Each chunk is converted by a child Python process while
+    the next one is mapped (pysam's tools hold the GIL, which would stall mapping).
     """
 
     def __init__(self, scratch: Path, threads: int, header: str) -> None:
@@ -375,6 +377,7 @@ class _ChunkSink:
         self._header = header
         self._handle: IO[str] | None = None
         self._pairs = 0
+        self._child: tuple[list[str], subprocess.Popen[bytes]] | None = None
 
     def write(self, text: str, n_pairs: int) -> None:
         if self._handle is None:
@@ -392,10 +395,17 @@ class _ChunkSink:
             return
         self._handle.close()
         self._handle = None
+        self._wait()  # one conversion at a time bounds scratch space and memory
         part = self._scratch / f"part{len(self.parts)}.bam"
-        _fixmate_sort_pysam(self._path, part, self._scratch, self._threads)
-        self._path.unlink()
+        argv = [sys.executable, "-c", _CONVERT_CHUNK, str(self._path), str(part),
+                str(self._scratch), str(self._threads)]  # fmt: skip
+        self._child = (argv, subprocess.Popen(argv, stderr=_stderr_file()))
         self.parts.append(part)
+
+    def _wait(self) -> None:
+        if self._child is not None:
+            child, self._child = self._child, None
+            wait_all([child])
 
     def __enter__(self) -> _ChunkSink:
         return self
@@ -404,10 +414,24 @@ class _ChunkSink:
         if exc_type is not None:
             if self._handle is not None:
                 self._handle.close()
+            if self._child is not None:
+                self._child[1].kill()
+                self._child[1].wait()
             return
         if not self.parts and self._handle is None:
             self.write("", 0)  # no reads at all: still produce a BAM with a header
         self._flush()
+        self._wait()
+
+
+_CONVERT_CHUNK = """
+import sys
+from pathlib import Path
+from seqoia.genomics.align import _fixmate_sort_pysam
+sam, out, scratch, threads = sys.argv[1:5]
+_fixmate_sort_pysam(Path(sam), Path(out), Path(scratch), int(threads))
+Path(sam).unlink()
+"""
 
 
 def _stderr_file() -> IO[bytes]:

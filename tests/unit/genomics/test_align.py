@@ -6,6 +6,7 @@ import functools
 import gzip
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pysam
 import pytest
@@ -190,3 +191,36 @@ def test_empty_reads_and_trailing_blank_lines_are_accepted(tmp_path: Path) -> No
         reads = {r.is_read1: r for r in handle}
     assert reads[True].is_unmapped and reads[True].query_sequence is None
     assert reads[False].reference_start == 1000 and reads[True].reference_start == 1000
+
+
+def test_a_chimeric_read_gets_a_supplementary_record_and_sa_tags(tmp_path: Path) -> None:
+    # minimap2 reports supplementary alignments of single reads; in paired mode it keeps
+    # one, so the formatter is fed a chimeric R1's hits as mappy gives them unpaired.
+    import mappy
+
+    data = sample_data()
+    fasta = pysam.FastaFile(str(data.reference.fasta))
+    r1 = fasta.fetch("chrA", 5000, 5100) + fasta.fetch("chrB", 8000, 8100)
+    r2 = fasta.fetch("chrA", 5200, 5300).translate(_REVCOMP)[::-1]
+    index = mappy.Aligner(str(data.reference.mmi), preset="sr")
+    fields = ("ctg", "r_st", "r_en", "q_st", "q_en", "strand", "mapq", "cigar_str", "cigar",
+              "NM", "is_primary")  # fmt: skip
+    hits = [SimpleNamespace(read_num=n, **{f: getattr(h, f) for f in fields})
+            for n, seq in ((1, r1), (2, r2)) for h in index.map(seq)]  # fmt: skip
+    assert sum(h.read_num == 1 for h in hits) == 2
+    lines: list[str] = []
+    align_module._format_pair(lines, "c1", r1, "F" * 200, r2, "F" * 100, hits, "x", 1000, False)
+    sam = tmp_path / "c.sam"
+    header = "".join(f"@SQ\tSN:{c.name}\tLN:{c.length}\n" for c in data.reference.contigs)
+    sam.write_text(header + "@RG\tID:x\tSM:X\n" + "".join(lines))
+    with pysam.AlignmentFile(str(sam)) as handle:
+        records = list(handle)
+    assert len(records) == 3
+    primary, supplementary, mate = records
+    assert primary.is_read1 and not primary.is_supplementary and primary.reference_name == "chrA"
+    assert supplementary.is_supplementary and supplementary.reference_name == "chrB"
+    assert supplementary.reference_start == 8000 and supplementary.cigarstring.startswith("100S")
+    assert primary.get_tag("SA").startswith("chrB,8001,+,100S100M,")
+    assert supplementary.get_tag("SA").startswith("chrA,5001,+,")
+    assert mate.is_read2 and mate.is_reverse and mate.next_reference_start == 5000
+    assert primary.template_length == 300 and supplementary.template_length == 0

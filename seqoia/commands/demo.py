@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -34,9 +34,9 @@ SAMPLE_STAGES = ("align", "markduplicates", "call_variants", "qc", "report", "de
 class DemoSample:
     sample: str
     centre: str
-    sex: str
+    sex: Literal["female", "male"]
     seed: int
-    poor: str | None = None  # kind of poor sample (simulate_poor_sample), or None
+    poor: Literal["low_coverage", "high_error", "high_duplicates"] | None = None
 
 
 DEMO_SAMPLES = (
@@ -73,7 +73,7 @@ def _write_inputs(
     truths: dict[str, Path] = {}
     rows = []
     for number, spec in enumerate(DEMO_SAMPLES, start=1):
-        sex = "XY" if spec.sex == "male" else "XX"
+        sex: Literal["XX", "XY"] = "XY" if spec.sex == "male" else "XX"
         variants = simulate_variants(reference, seed=spec.seed, sex=sex)
         truths[spec.sample] = write_truth_vcf(
             variants,

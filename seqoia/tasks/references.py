@@ -24,6 +24,8 @@ def prepared_reference(ctx: StageContext) -> PreparedReference:
         tmp.write_text(sha256_file(ctx.reference_fasta))
         tmp.replace(checksum_file)
     fasta: Path = ctx.reference_fasta
-    return ReferenceCache(ctx.cache_dir / "prepared").get(
-        checksum_file.read_text().strip(), lambda target: shutil.copyfile(fasta, target)
-    )
+
+    def copy_to(target: Path) -> None:
+        shutil.copyfile(fasta, target)
+
+    return ReferenceCache(ctx.cache_dir / "prepared").get(checksum_file.read_text().strip(), copy_to)

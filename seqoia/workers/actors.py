@@ -86,19 +86,17 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             router.committed(outcome.manifest, fresh=True)
 
     events_actor = dramatiq.actor(
-        object_created,
         broker=broker,
         actor_name="object_created",
         queue_name=EVENTS_QUEUE,
         time_limit=EVENT_TIME_LIMIT_MS,
-    )
+    )(object_created)
     stage_actor = dramatiq.actor(
-        run_stage,
         broker=broker,
         actor_name="run_stage",
         queue_name="default",
         time_limit=STAGE_ACTOR_TIME_LIMIT_MS,
-    )
+    )(run_stage)
     for queue in runtime.pipeline.queues():
         broker.declare_queue(queue)
     actors = Actors(broker, runtime, events_actor, stage_actor, router, runner)

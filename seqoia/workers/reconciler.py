@@ -94,8 +94,11 @@ class Reconciler:
                             report.stuck_runs.append(run)
                     continue
                 failure = read_json(rt.store, rt.layout.failure_key(stage.name, subject))
-                permanent = failure and failure.get("permanent")
-                if permanent and failure.get("fingerprint") == plan.fingerprint:
+                if (
+                    failure is not None
+                    and failure.get("permanent")
+                    and failure.get("fingerprint") == plan.fingerprint
+                ):
                     report.failed.append((stage.name, subject))
                     continue
                 pending = True

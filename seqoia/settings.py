@@ -105,4 +105,4 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once, with explicit overrides (e.g. from CLI options) winning."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate({k: v for k, v in overrides.items() if v is not None})

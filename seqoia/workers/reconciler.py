@@ -117,7 +117,7 @@ class Reconciler:
 
     def _leased(self, stage: str, subject: str) -> bool:
         lease = read_json(self.rt.store, self.rt.layout.lease_key(stage, subject))
-        return bool(lease) and float(lease.get("expires", 0)) > time.time()
+        return lease is not None and float(lease.get("expires", 0)) > time.time()
 
     def _older_than(self, run: str, age_s: float) -> bool:
         first = next(iter(self.rt.store.list(self.rt.layout.run_prefix(run))), None)

@@ -79,17 +79,40 @@ class LocalStore(ObjectStore):
                 "the local store cannot hold folder-marker keys ending with '/'",
                 file=repr(key[:120]),
             )
-        for segment in key.split("/"):
-            if segment.startswith(RESERVED):
-                raise InvalidKeyError(
-                    f"object key uses the reserved name prefix {RESERVED!r}", file=repr(key[:120])
-                )
-        path = os.path.join(self._root_str, key)
-        # Keys are already free of '..' and absolute parts; a symlink planted inside the
-        # root is the one remaining way out, so resolve and check (defence in depth).
-        if not os.path.realpath(path).startswith(self._root_sep):
-            raise InvalidKeyError("object key resolves outside the store", file=repr(key[:120]))
+        if RESERVED in key and any(s.startswith(RESERVED) for s in key.split("/")):
+            raise InvalidKeyError(
+                f"object key uses the reserved name prefix {RESERVED!r}", file=repr(key[:120])
+            )
+        path = self._root_sep + key
+        self._check_inside(path, key)
         return path
+
+    def _check_inside(self, path: str, key: str, what: str = "object key") -> None:
+        """Refuse a path below the root that a planted symlink would lead outside it.
+
+        Keys are already free of '..' and absolute parts, and the root is resolved once,
+        so a symlink inside the root is the one remaining way out (defence in depth).
+        ``realpath`` costs a Python-level walk over every component from ``/``; instead
+        ``lstat`` the components below the root and resolve only when one is a symlink.
+        A missing component ends the walk: nothing below it exists to follow.
+        """
+        end = len(self._root_sep) - 1
+        while end != len(path):
+            end = path.find("/", end + 1)
+            if end == -1:
+                end = len(path)
+            try:
+                mode = os.lstat(path[:end]).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            except OSError:
+                break  # cannot tell (permissions): let realpath decide
+            if stat.S_ISLNK(mode):
+                break
+        else:
+            return
+        if not os.path.realpath(path).startswith(self._root_sep):
+            raise InvalidKeyError(f"{what} resolves outside the store", file=repr(key[:120]))
 
     def _key_of(self, path: str) -> str:
         return path[len(self._root_sep) :]
@@ -308,8 +331,8 @@ class LocalStore(ObjectStore):
         validate_prefix(prefix)
         folder_key, _, start = prefix.rpartition("/")
         folder = os.path.join(self._root_str, folder_key) if folder_key else self._root_str
-        if folder_key and not os.path.realpath(folder).startswith(self._root_sep):
-            raise InvalidKeyError("prefix resolves outside the store", file=repr(prefix[:120]))
+        if folder_key:
+            self._check_inside(folder, prefix, "prefix")
         try:
             yield from self._walk(folder, start)
         except OSError as err:
@@ -340,8 +363,8 @@ class LocalStore(ObjectStore):
         if prefix and not prefix.endswith("/"):
             raise InvalidKeyError("a children prefix must end with '/'", file=repr(prefix[:120]))
         folder = os.path.join(self._root_str, prefix) if prefix else self._root_str
-        if prefix and not os.path.realpath(folder).startswith(self._root_sep):
-            raise InvalidKeyError("prefix resolves outside the store", file=repr(prefix[:120]))
+        if prefix:
+            self._check_inside(folder.rstrip("/"), prefix, "prefix")
         try:
             with os.scandir(folder) as it:
                 names = [

@@ -33,6 +33,8 @@ for _i, _c in enumerate(b"ACGT"):
     _CODE[ord(chr(_c).lower())] = _i
 _BITS = 3
 _MAX_LEN = 64 // _BITS
+#: Largest flat (set ids -> sample) table a matcher builds instead of sorting keys per chunk.
+_DENSE_MAX = 1 << 22
 
 
 def encode_bases(seqs: np.ndarray) -> np.ndarray:
@@ -107,6 +109,28 @@ class IndexMatcher:
             ]
             for combo in product(*per_read):
                 self._combo[combo] = s
+        # The same as a flat table over the mixed-radix key of ``match``, when it is small.
+        self._radix = [len(sets) + 1 for sets in self._sets]
+        self._dense: np.ndarray | None = None
+        if int(np.prod(self._radix, dtype=np.float64)) <= _DENSE_MAX:
+            self._dense = np.full(int(np.prod(self._radix)), -1, dtype=np.int64)
+            for combo, s in self._combo.items():
+                key = 0
+                for j, set_id in enumerate(combo):
+                    key = key * self._radix[j] + set_id + 1
+                self._dense[key] = s
+        self._matrices: list[np.ndarray] | None = None
+
+    def index_matrices(self) -> list[np.ndarray]:
+        """Per index read, the samples' indexes as an ASCII (samples, length) matrix."""
+        if self._matrices is None:
+            self._matrices = [
+                np.frombuffer(b"".join(row[j] for row in self.indexes), dtype=np.uint8).reshape(
+                    len(self.indexes), -1
+                )
+                for j in range(self.n_reads)
+            ]
+        return self._matrices
 
     def _check_collisions(self, run: str | None) -> None:
         seen: dict[tuple[bytes, ...], int] = {}
@@ -144,9 +168,11 @@ class IndexMatcher:
             return np.zeros(n, dtype=np.int64)
         # One int64 key per cluster (set ids are small), so unique() sorts a flat array.
         key = np.zeros(n, dtype=np.int64)
-        radix = [len(sets) + 1 for sets in self._sets]
+        radix = self._radix
         for j in range(self.n_reads):
             key = key * radix[j] + (set_ids[j] + 1)
+        if self._dense is not None:
+            return self._dense[key]
         combos, inverse = np.unique(key, return_inverse=True)
         resolved = np.empty(len(combos), dtype=np.int64)
         for k, code in enumerate(combos.tolist()):

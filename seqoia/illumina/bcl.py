@@ -59,7 +59,8 @@ class InflateReader:
     bounds the compressed bytes (one CBCL block).
     """
 
-    _READ_BYTES = 1 << 18
+    #: Compressed bytes per read: one of these (and its inflated bytes) waits per open cycle.
+    _READ_BYTES = 1 << 16
 
     def __init__(
         self, fh: BinaryIO, *, limit: int | None = None, file: str, run: str | None = None

@@ -211,7 +211,7 @@ class CbclTileReader:
             raw = np.frombuffer(self._inflate.read(nbytes), dtype=np.uint8)
             codes = np.take(table, raw).view(np.uint8)
             out[carried:k] = codes[:need]
-            self._carry = codes[need:]
+            self._carry = codes[need:].copy()  # a view would keep the whole array alive
         else:
             self._carry = self._carry[carried:]
 

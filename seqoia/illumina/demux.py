@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -123,12 +124,36 @@ def _select_tiles(run_dir: Path, layout: RunLayout, config: DemuxConfig) -> list
     return refs
 
 
+def _append_file(src: Path, dst: Path, mode: str) -> None:
+    """Append (``ab``) or copy (``wb``) ``src`` to ``dst``, in the kernel where it can."""
+    # Not opened in append mode: sendfile refuses an O_APPEND target.
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if mode == "wb" else 0)
+    out_fd = os.open(dst, flags, 0o644)
+    try:
+        with open(src, "rb") as fin, open(out_fd, "wb", closefd=False) as fout:
+            fout.seek(0, os.SEEK_END)
+            size = os.fstat(fin.fileno()).st_size
+            done = 0
+            try:
+                while done < size:
+                    sent = os.sendfile(out_fd, fin.fileno(), done, size - done)
+                    if sent == 0:
+                        break
+                    done += sent
+            except OSError:
+                pass  # not supported between these files: copy the rest in user space
+            if done < size:
+                fin.seek(done)
+                shutil.copyfileobj(fin, fout, 1 << 20)
+    finally:
+        os.close(out_fd)
+
+
 def _append_parts(part_dir: Path, output_dir: Path, started: set[str]) -> None:
     for part in sorted(part_dir.iterdir()):
         mode = "ab" if part.name in started else "wb"
         started.add(part.name)
-        with open(part, "rb") as src, open(output_dir / part.name, mode) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        _append_file(part, output_dir / part.name, mode)
     shutil.rmtree(part_dir)
 
 
@@ -251,8 +276,7 @@ def merge_parts(parts: Sequence[Path], output_dir: Path) -> DemuxResult:
         for fq in sorted(Path(part).glob("*.fastq.gz")):
             mode = "ab" if fq.name in started else "wb"
             started.add(fq.name)
-            with open(fq, "rb") as src, open(output_dir / fq.name, mode) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            _append_file(fq, output_dir / fq.name, mode)
         report = Path(part) / _REPORTS / "demux_stats.json"
         if report.exists():
             stats.merge(DemuxStats.from_json(json.loads(report.read_text())))

@@ -19,8 +19,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import traceback
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,10 +34,10 @@ from seqoia.errors import (
     StageTimeoutError,
 )
 from seqoia.storage.manifest import FileRef, Manifest, read_json, utcnow
+from seqoia.tasks.stage import StageResult
 from seqoia.workers.child import result_from_json, run_request
 from seqoia.workers.leases import LeaseKeeper
-from seqoia.workers.observe import AttemptWatch, StageObserver, bytes_under
-from seqoia.tasks.stage import StageResult
+from seqoia.workers.observe import AttemptWatch, StageObserver
 from seqoia.workers.planner import Plan
 from seqoia.workers.runtime import Runtime
 
@@ -55,7 +55,7 @@ class Outcome:
 
 def new_attempt_id() -> str:
     """Sortable by start time, unique across workers."""
-    return f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}"
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.urandom(5).hex()}"
 
 
 def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -74,7 +74,9 @@ class StageRunner:
     ) -> None:
         self.rt = runtime
         self.observer = observer or StageObserver()  # logs and metrics of each attempt
-        self.leases = LeaseKeeper(runtime.store, ttl_s=lease_ttl_s, worker=runtime.settings.worker_id)
+        self.leases = LeaseKeeper(
+            runtime.store, ttl_s=lease_ttl_s, worker=runtime.settings.worker_id
+        )
 
     def execute(self, stage_name: str, subject: str, *, reason: str = "event") -> Outcome:
         """Bring ``(stage, subject)`` up to date, if it is ready and not already."""
@@ -103,8 +105,8 @@ class StageRunner:
         scratch = self.rt.settings.scratch_dir / "attempts" / attempt
         started = utcnow()
         try:
-            request = self._prepare(plan, attempt, scratch)
-            watch.read(bytes_under(scratch))
+            request, read_bytes = self._prepare(plan, attempt, scratch)
+            watch.read(read_bytes)
             result = self._run(plan, request, scratch)
             outputs = self._upload(plan, attempt, Path(request["out_dir"]), result)
             watch.wrote(sum(ref.size for ref in outputs))
@@ -138,12 +140,13 @@ class StageRunner:
                 stop_renewing.set()
             if lease:
                 self.leases.release(lease)
-            shutil.rmtree(scratch, ignore_errors=True)
+            _remove_scratch(scratch)
 
     # -- steps -------------------------------------------------------------------------
-    def _prepare(self, plan: Plan, attempt: str, scratch: Path) -> dict[str, Any]:
-        """Download inputs into scratch and describe the call in a request."""
+    def _prepare(self, plan: Plan, attempt: str, scratch: Path) -> tuple[dict[str, Any], int]:
+        """Download inputs into scratch; the call's request and the bytes downloaded."""
         store, stage = self.rt.store, plan.stage
+        read_bytes = 0
         inputs: dict[str, list[dict[str, Any]]] = {name: [] for name in stage.needs}
         for manifest in plan.upstream:
             files: dict[str, str] = {}
@@ -156,10 +159,16 @@ class StageRunner:
                 local = scratch / "in" / manifest.stage / manifest.subject / ref.name
                 local.parent.mkdir(parents=True, exist_ok=True)
                 store.download_file(ref.key, local)
+                read_bytes += _size_of(local)
                 files[ref.name] = str(local)
             inputs[manifest.stage].append(
-                {"stage": manifest.stage, "subject": manifest.subject, "files": files,
-                 "summary": manifest.summary, "tools": manifest.tools}
+                {
+                    "stage": manifest.stage,
+                    "subject": manifest.subject,
+                    "files": files,
+                    "summary": manifest.summary,
+                    "tools": manifest.tools,
+                }
             )
         source_dir = None
         if stage.source:
@@ -169,12 +178,14 @@ class StageRunner:
                     local = source_dir / ref.name
                     local.parent.mkdir(parents=True, exist_ok=True)
                     store.download_file(ref.key, local)
+                    read_bytes += _size_of(local)
         reference_fasta = None
         cache_dir = self.rt.settings.scratch_dir / "cache"
         if plan.reference is not None:
             reference_fasta = self._cached_reference(plan.reference, cache_dir)
         out_dir = scratch / "out"
-        out_dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs(out_dir, exist_ok=True)
+        os.mkdir(scratch / "tmp")
         threads = self.rt.settings.stage_threads or os.cpu_count() or 1
         return {
             "pipeline": self.rt.pipeline.import_path,
@@ -192,7 +203,7 @@ class StageRunner:
             "reference_key": plan.reference.key if plan.reference else None,
             "cache_dir": str(cache_dir),
             "attempt": attempt,
-        }
+        }, read_bytes
 
     def _cached_reference(self, ref: FileRef, cache_dir: Path) -> Path:
         """The reference FASTA in the worker's cache, downloaded once per ETag."""
@@ -203,7 +214,6 @@ class StageRunner:
         return local
 
     def _run(self, plan: Plan, request: dict[str, Any], scratch: Path) -> StageResult:
-        Path(request["scratch"]).mkdir(parents=True, exist_ok=True)
         if plan.stage.isolation == "inline":
             outcome = run_request(self.rt.pipeline, request)
         else:
@@ -214,7 +224,11 @@ class StageRunner:
             for local in (scratch / "run", scratch / "in"):
                 error["message"] = error["message"].replace(f"{local}/", "")
             log.warning(
-                "%s/%s failed: %s: %s", plan.stage.name, plan.subject, error["type"], error["message"]
+                "%s/%s failed: %s: %s",
+                plan.stage.name,
+                plan.subject,
+                error["type"],
+                error["message"],
             )
             raise StageFailedError(
                 error["message"],
@@ -266,17 +280,21 @@ class StageRunner:
         outcome: dict[str, Any] = json.loads(result_path.read_text())
         return outcome
 
-    def _upload(self, plan: Plan, attempt: str, out_dir: Path, result: StageResult) -> list[FileRef]:
+    def _upload(
+        self, plan: Plan, attempt: str, out_dir: Path, result: StageResult
+    ) -> list[FileRef]:
         prefix = self.rt.layout.attempt_prefix(plan.stage.name, plan.subject, attempt)
         if plan.stage.publish:
             if not result.publish_to:
-                raise StageFailedError(f"{plan.stage.name} did not say where to publish", permanent=True)
+                raise StageFailedError(
+                    f"{plan.stage.name} did not say where to publish", permanent=True
+                )
             centre, _, subject = result.publish_to.partition("/")
             prefix = self.rt.layout.outbox_prefix(centre, subject)
         file_subjects = result.file_subjects
         refs = []
-        for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
-            name = path.relative_to(out_dir).as_posix()
+        for name in _files_under(out_dir):
+            path = out_dir / name
             info = self.rt.store.upload_file(prefix + name, path)
             refs.append(
                 FileRef(
@@ -337,4 +355,39 @@ class StageRunner:
                 json.dumps(record).encode(),
             )
         except SeqoiaError as store_err:
-            log.warning("could not record failure of %s/%s: %s", plan.stage.name, plan.subject, store_err)
+            log.warning(
+                "could not record failure of %s/%s: %s", plan.stage.name, plan.subject, store_err
+            )
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Relative POSIX names of the regular files below ``folder``, sorted."""
+    names: list[str] = []
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, f"{prefix}{entry.name}/")
+                elif entry.is_file():
+                    names.append(prefix + entry.name)
+
+    walk(str(folder), "")
+    return sorted(names, key=lambda name: name.split("/"))  # as sorted paths are
+
+
+def _remove_scratch(scratch: Path) -> None:
+    """Remove an attempt's scratch folder; the common case is three empty folders."""
+    try:
+        os.rmdir(scratch / "out")
+        os.rmdir(scratch / "tmp")
+        os.rmdir(scratch)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)

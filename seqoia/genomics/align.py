@@ -532,11 +532,18 @@ def _format_pair(
 
 
 def _clipped_cigar(hit: object, read_length: int) -> str:
-    """mappy's CIGAR covers the aligned part only; add the soft clips around it."""
+    """mappy's CIGAR covers the aligned part only; add the soft clips around it.
+
+    In pair mode mappy reports read 2's query span on its reverse complement
+    (lh3/minimap2#226): flip it back to the read's own coordinates first.
+    """
+    q_st, q_en = hit.q_st, hit.q_en  # type: ignore[attr-defined]
+    if getattr(hit, "read_num", 1) == 2:
+        q_st, q_en = read_length - q_en, read_length - q_st
     if hit.strand == 1:  # type: ignore[attr-defined]
-        left, right = hit.q_st, read_length - hit.q_en  # type: ignore[attr-defined]
+        left, right = q_st, read_length - q_en
     else:
-        left, right = read_length - hit.q_en, hit.q_st  # type: ignore[attr-defined]
+        left, right = read_length - q_en, q_st
     cigar = hit.cigar_str  # type: ignore[attr-defined]
     return (f"{left}S" if left else "") + cigar + (f"{right}S" if right else "")
 

@@ -35,13 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample  # noqa: E402
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants  # noqa: E402
 from seqoia.genomics.markdup import mark_duplicates  # noqa: E402
-from seqoia.genomics.qc import (  # noqa: E402
-    QCThresholds,
-    compute_qc,
-    coverage_profile,
-    evaluate_gate,
-    fastq_metrics,
-)
+from seqoia.genomics.qc import compute_qc, coverage_profile, fastq_metrics  # noqa: E402
+from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate  # noqa: E402
 from seqoia.genomics.reference import prepare_reference  # noqa: E402
 from seqoia.genomics.report import file_checksum, write_report_html, write_report_json  # noqa: E402
 from seqoia.genomics.simulate import (  # noqa: E402
@@ -59,6 +54,7 @@ FASTQ_DIR = "Analysis/1/Data/fastq"
 
 
 def make_inputs(folder: Path, samples: int, genome_kb: int) -> tuple[Path, Path, list[str]]:
+    folder.mkdir(parents=True)
     reference = folder / "genome.fa"
     simulate_reference(
         reference, contigs={"chr1": genome_kb * 600, "chr2": genome_kb * 400}, seed=1

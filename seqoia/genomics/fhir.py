@@ -23,7 +23,8 @@ from typing import Any, Literal
 import pysam
 from pydantic import BaseModel, ConfigDict
 
-from seqoia.genomics.qc import METRIC_LABELS, QCMetrics, QCVerdict
+from seqoia.genomics.qc import QCMetrics
+from seqoia.genomics.qc_gate import METRIC_LABELS, QCVerdict
 from seqoia.genomics.report import FileChecksum, ReferenceInfo
 
 LOINC = "http://loinc.org"

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from seqoia.genomics.qc import METRIC_LABELS, QCMetrics, QCThresholds, QCVerdict, coverage_profile
+from seqoia.genomics.qc import QCMetrics, coverage_profile
+from seqoia.genomics.qc_gate import METRIC_LABELS, QCThresholds, QCVerdict
 
 __all__ = [
     "FileChecksum",

@@ -13,7 +13,8 @@ import shutil
 from datetime import UTC, datetime
 
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants
-from seqoia.genomics.qc import QCMetrics, QCThresholds, QCVerdict, coverage_profile
+from seqoia.genomics.qc import QCMetrics, coverage_profile
+from seqoia.genomics.qc_gate import QCThresholds, QCVerdict
 from seqoia.genomics.report import file_checksum, write_report_html, write_report_json
 from seqoia.tasks import quality  # noqa: F401 - declares qc and its upstream
 from seqoia.tasks.references import prepared_reference

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from seqoia.genomics.qc import QCThresholds, compute_qc, evaluate_gate
+from seqoia.genomics.qc import compute_qc
+from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.tools import tool_versions
 from seqoia.tasks import calling, runs  # noqa: F401 - declare the upstream stages
 from seqoia.tasks.references import prepared_reference

@@ -28,4 +28,6 @@ def prepared_reference(ctx: StageContext) -> PreparedReference:
     def copy_to(target: Path) -> None:
         shutil.copyfile(fasta, target)
 
-    return ReferenceCache(ctx.cache_dir / "prepared").get(checksum_file.read_text().strip(), copy_to)
+    return ReferenceCache(ctx.cache_dir / "prepared").get(
+        checksum_file.read_text().strip(), copy_to
+    )

@@ -219,7 +219,7 @@ def initialise_stage_series(pipeline: Pipeline) -> None:
 def qc_metric_names() -> list[str]:
     """The metrics the germline QC gate checks (label values of gate failures)."""
     try:
-        from seqoia.genomics.qc import METRIC_LABELS
+        from seqoia.genomics.qc_gate import METRIC_LABELS
     except ImportError:  # pragma: no cover - a pipeline without the genomics extras
         return []
     return list(METRIC_LABELS)

@@ -12,7 +12,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle  # R4B: the R4-compatible models of fhir.resources
 
 from seqoia.genomics.fhir import ReportedVariant, build_fhir_bundle, reported_variants
-from seqoia.genomics.qc import QCMetrics, QCThresholds, evaluate_gate
+from seqoia.genomics.qc import QCMetrics
+from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.report import FileChecksum
 
 ISSUED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

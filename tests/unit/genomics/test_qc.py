@@ -12,7 +12,8 @@ import pytest
 
 from seqoia.errors import FormatError, ToolError
 from seqoia.genomics import qc
-from seqoia.genomics.qc import QCMetrics, QCThresholds, compute_qc, evaluate_gate
+from seqoia.genomics.qc import QCMetrics, compute_qc
+from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.simulate import (
     SimulationSummary,
     simulate_poor_sample,

@@ -12,7 +12,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from seqoia.genomics.qc import QCMetrics, QCThresholds, VariantMetrics, evaluate_gate
+from seqoia.genomics.qc import QCMetrics, VariantMetrics
+from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.report import (
     coverage_svg,
     file_checksum,

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import stat
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -50,6 +51,9 @@ _ETAG_XATTR = "user.seqoia.etag"
 _CHUNK_BYTES = 1024 * 1024
 #: A writer whose folder is removed by a concurrent delete retries this many times.
 _MKDIR_ATTEMPTS = 5
+#: How long a folder seen as a real folder (not a symlink) is trusted, and how many.
+_TRUSTED_FOLDER_S = 1.0
+_TRUSTED_FOLDERS = 4096
 
 
 class LocalStore(ObjectStore):
@@ -65,6 +69,8 @@ class LocalStore(ObjectStore):
         self._root_str = str(self.root)
         self._root_sep = self._root_str.rstrip(os.sep) + os.sep
         self._fsync = fsync
+        #: Folder path -> until when it is trusted to be a real folder (see _check_inside).
+        self._trusted: dict[str, float] = {}
         self.url = "file://" + self._root_str
 
     def __repr__(self) -> str:
@@ -95,20 +101,35 @@ class LocalStore(ObjectStore):
         ``realpath`` costs a Python-level walk over every component from ``/``; instead
         ``lstat`` the components below the root and resolve only when one is a symlink.
         A missing component ends the walk: nothing below it exists to follow.
+
+        Folders seen as real folders in the last ``_TRUSTED_FOLDER_S`` are not looked at
+        again: every look is a system call that releases the GIL, and a worker's threads
+        pay a GIL hand-over for each. The last component is always looked at. Like any
+        check before use, this cannot stop a folder swapped for a symlink in between.
         """
+        trusted = self._trusted
+        now = time.monotonic()
         end = len(self._root_sep) - 1
-        while end != len(path):
+        last = len(path)
+        while end != last:
             end = path.find("/", end + 1)
             if end == -1:
-                end = len(path)
+                end = last
+            component = path[:end]
+            if end != last and trusted.get(component, 0.0) > now:
+                continue
             try:
-                mode = os.lstat(path[:end]).st_mode
+                mode = os.lstat(component).st_mode
             except (FileNotFoundError, NotADirectoryError):
                 return
             except OSError:
                 break  # cannot tell (permissions): let realpath decide
             if stat.S_ISLNK(mode):
                 break
+            if end != last and stat.S_ISDIR(mode):
+                if len(trusted) >= _TRUSTED_FOLDERS:
+                    trusted.clear()
+                trusted[component] = now + _TRUSTED_FOLDER_S
         else:
             return
         if not os.path.realpath(path).startswith(self._root_sep):
@@ -265,6 +286,7 @@ class LocalStore(ObjectStore):
                 os.rmdir(folder)
             except OSError:
                 return  # not empty (or already gone): stop climbing
+            self._trusted.pop(folder, None)
             folder = os.path.dirname(folder)
 
     # -- reads ---------------------------------------------------------------------

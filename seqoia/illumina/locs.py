@@ -102,6 +102,14 @@ def read_positions(path: Path, *, run: str | None = None) -> tuple[np.ndarray, n
 
 
 def name_coordinates(v: np.ndarray) -> np.ndarray:
-    """Convert positions to read-name integers: ``round(10 * v + 1000)``, half up, float32."""
+    """Convert positions to read-name integers: ``round(10 * v + 1000)``, half up, float32.
+
+    int32 when every value fits (always, on real flow cells): a tile's coordinates are
+    held for the whole tile, so their width is memory per cluster.
+    """
     scaled = np.asarray(v, dtype=np.float32) * np.float32(10) + np.float32(1000)
-    return np.floor(scaled.astype(np.float64) + 0.5).astype(np.int64)
+    out = np.floor(scaled.astype(np.float64) + 0.5)
+    info = np.iinfo(np.int32)
+    if len(out) and not (info.min <= out.min() and out.max() <= info.max):
+        return out.astype(np.int64)
+    return out.astype(np.int32)

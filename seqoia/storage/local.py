@@ -24,9 +24,9 @@ import errno
 import fcntl
 import hashlib
 import os
+import random
 import stat
 import time
-import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -79,6 +79,10 @@ class LocalStore(ObjectStore):
     # -- paths ---------------------------------------------------------------------
     def _path(self, key: str) -> str:
         """The file of ``key``, refused if it would leave the root or use a reserved name."""
+        return self._locate(key)[0]
+
+    def _locate(self, key: str) -> tuple[str, bool]:
+        """The file of ``key``, and False when the check found it absent (no need to open)."""
         validate_key(key)
         if key.endswith("/"):
             raise InvalidKeyError(
@@ -90,11 +94,12 @@ class LocalStore(ObjectStore):
                 f"object key uses the reserved name prefix {RESERVED!r}", file=repr(key[:120])
             )
         path = self._root_sep + key
-        self._check_inside(path, key)
-        return path
+        return path, self._check_inside(path, key)
 
-    def _check_inside(self, path: str, key: str, what: str = "object key") -> None:
+    def _check_inside(self, path: str, key: str, what: str = "object key") -> bool:
         """Refuse a path below the root that a planted symlink would lead outside it.
+
+        Returns False when a component is missing (nothing to open), else True.
 
         Keys are already free of '..' and absolute parts, and the root is resolved once,
         so a symlink inside the root is the one remaining way out (defence in depth).
@@ -121,7 +126,7 @@ class LocalStore(ObjectStore):
             try:
                 mode = os.lstat(component).st_mode
             except (FileNotFoundError, NotADirectoryError):
-                return
+                return False
             except OSError:
                 break  # cannot tell (permissions): let realpath decide
             if stat.S_ISLNK(mode):
@@ -131,9 +136,10 @@ class LocalStore(ObjectStore):
                     trusted.clear()
                 trusted[component] = now + _TRUSTED_FOLDER_S
         else:
-            return
+            return True
         if not os.path.realpath(path).startswith(self._root_sep):
             raise InvalidKeyError(f"{what} resolves outside the store", file=repr(key[:120]))
+        return True
 
     def _key_of(self, path: str) -> str:
         return path[len(self._root_sep) :]
@@ -214,18 +220,20 @@ class LocalStore(ObjectStore):
         folder = os.path.dirname(path)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         for attempt in range(_MKDIR_ATTEMPTS):
-            tmp = os.path.join(folder, f"{RESERVED}tmp.{uuid.uuid4().hex}")
+            tmp = f"{folder}/{_temp_name()}"
             try:
                 return os.open(tmp, flags, 0o644), tmp
+            except FileExistsError:
+                continue  # a name drawn twice: draw again
             except FileNotFoundError:
                 # The folder is missing, or a concurrent delete just pruned it.
                 if attempt == _MKDIR_ATTEMPTS - 1:
                     raise
                 try:
-                    os.makedirs(folder, exist_ok=True)
+                    _make_folder(folder)
                 except FileExistsError as err:  # a file sits where a folder must be
                     raise NotADirectoryError(errno.ENOTDIR, "not a folder", folder) from err
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
 
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
         """Copy a local file to ``key`` through a temporary file and a rename."""
@@ -261,7 +269,9 @@ class LocalStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         """Remove ``key`` and the folders it leaves empty; absent keys are fine."""
-        path = self._path(key)
+        path, present = self._locate(key)
+        if not present:
+            return  # as an unlink would have found; no lock taken for nothing
         try:
             with self._locked(key):
                 os.unlink(path)
@@ -292,7 +302,9 @@ class LocalStore(ObjectStore):
     # -- reads ---------------------------------------------------------------------
     def get_bytes(self, key: str) -> tuple[bytes, str]:
         """Read the whole object and hash it: the ETag always matches the bytes."""
-        path = self._path(key)
+        path, present = self._locate(key)
+        if not present:
+            raise ObjectNotFoundError(key)
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -304,7 +316,9 @@ class LocalStore(ObjectStore):
 
     def open_read(self, key: str) -> BinaryIO:
         """Open the file for buffered streaming reads."""
-        path = self._path(key)
+        path, present = self._locate(key)
+        if not present:
+            raise ObjectNotFoundError(key)
         try:
             return open(path, "rb")  # noqa: SIM115 - the caller closes it
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
@@ -314,14 +328,16 @@ class LocalStore(ObjectStore):
 
     def download_file(self, key: str, path: Path) -> None:
         """Copy ``key`` to ``path`` through a temporary file beside it."""
-        src_path = self._path(key)
+        src_path, present = self._locate(key)
+        if not present:
+            raise ObjectNotFoundError(key)
         try:
             src = open(src_path, "rb")  # noqa: SIM115 - closed below
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
             raise ObjectNotFoundError(key) from err
         except OSError as err:
             raise _storage_error("download", key, err) from err
-        tmp = path.with_name(f"{RESERVED}tmp.{uuid.uuid4().hex}.{path.name}"[:255])
+        tmp = path.with_name(f"{_temp_name()}.{path.name}"[:255])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with src, open(tmp, "xb") as dst:
@@ -337,7 +353,9 @@ class LocalStore(ObjectStore):
 
     def head(self, key: str) -> ObjectInfo | None:
         """Stat the file; ``None`` when it is absent."""
-        path = self._path(key)
+        path, present = self._locate(key)
+        if not present:
+            return None
         try:
             st = os.stat(path)
             if not stat.S_ISREG(st.st_mode):
@@ -353,8 +371,8 @@ class LocalStore(ObjectStore):
         validate_prefix(prefix)
         folder_key, _, start = prefix.rpartition("/")
         folder = os.path.join(self._root_str, folder_key) if folder_key else self._root_str
-        if folder_key:
-            self._check_inside(folder, prefix, "prefix")
+        if folder_key and not self._check_inside(folder, prefix, "prefix"):
+            return
         try:
             yield from self._walk(folder, start)
         except OSError as err:
@@ -385,8 +403,8 @@ class LocalStore(ObjectStore):
         if prefix and not prefix.endswith("/"):
             raise InvalidKeyError("a children prefix must end with '/'", file=repr(prefix[:120]))
         folder = os.path.join(self._root_str, prefix) if prefix else self._root_str
-        if prefix:
-            self._check_inside(folder.rstrip("/"), prefix, "prefix")
+        if prefix and not self._check_inside(folder.rstrip("/"), prefix, "prefix"):
+            return []
         try:
             with os.scandir(folder) as it:
                 names = [
@@ -410,6 +428,28 @@ class LocalStore(ObjectStore):
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+#: Temporary names come from a private generator rather than ``uuid4``: no system call
+#: (which would release the GIL) per name, no seed shared with code that seeds ``random``,
+#: and a new seed in a forked child. O_EXCL still catches any clash.
+_TEMP_NAMES = random.Random()
+os.register_at_fork(after_in_child=_TEMP_NAMES.seed)
+
+
+def _temp_name() -> str:
+    return f"{RESERVED}tmp.{_TEMP_NAMES.getrandbits(128):032x}"
+
+
+def _make_folder(folder: str) -> None:
+    """``makedirs`` for the common case of one missing level, in one system call."""
+    try:
+        os.mkdir(folder)
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise
 
 
 def _hidden(name: str) -> bool:

@@ -52,7 +52,9 @@ def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageCon
         threads=int(request["threads"]),
         source_dir=Path(request["source_dir"]) if request.get("source_dir") else None,
         source_listing=tuple((n, int(s)) for n, s in request.get("source_listing", [])),
-        reference_fasta=Path(request["reference_fasta"]) if request.get("reference_fasta") else None,
+        reference_fasta=Path(request["reference_fasta"])
+        if request.get("reference_fasta")
+        else None,
         reference_key=request.get("reference_key"),
         cache_dir=Path(request["cache_dir"]) if request.get("cache_dir") else None,
     )
@@ -63,7 +65,6 @@ def run_request(pipeline: Pipeline, request: dict[str, Any]) -> dict[str, Any]:
     """Run the stage and describe the outcome as JSON-able data (never raises)."""
     try:
         ctx, fn = build_context(pipeline, request)
-        ctx.out_dir.mkdir(parents=True, exist_ok=True)
         result = fn(ctx)
         if not isinstance(result, StageResult):
             raise TypeError(f"stage {ctx.stage} returned {type(result).__name__}, not StageResult")
@@ -119,12 +120,19 @@ def main(argv: list[str]) -> int:
 
     try:
         pipeline = load_pipeline(request["pipeline"])
+        # The worker made it; a request replayed by hand may find it cleaned up.
+        Path(request["out_dir"]).mkdir(parents=True, exist_ok=True)
+        Path(request["scratch"]).mkdir(parents=True, exist_ok=True)
         outcome = run_request(pipeline, request)
     except SeqoiaError as err:
         outcome = {
             "ok": False,
-            "error": {"type": type(err).__name__, "message": str(err), "permanent": True,
-                      "traceback": traceback.format_exc(limit=20)},
+            "error": {
+                "type": type(err).__name__,
+                "message": str(err),
+                "permanent": True,
+                "traceback": traceback.format_exc(limit=20),
+            },
         }
     tmp = request_path.with_name("result.json.tmp")
     tmp.write_text(json.dumps(outcome, default=str))

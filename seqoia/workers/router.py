@@ -75,20 +75,26 @@ class Router:
         """Enqueue the downstream stages of a commit that are now ready.
 
         ``fresh``: this process has just committed ``manifest``. A downstream stage whose
-        only need is that stage, for the same subject, is then ready and cannot be up to
-        date (its fingerprint would name this brand-new attempt), so it is enqueued
+        only need is that stage, for the same subject or for subjects linked to this one
+        subject alone (a run's samples after its fan-out), is then ready and cannot be up
+        to date (its fingerprint would name this brand-new attempt), so it is enqueued
         without planning: the runner plans it anyway. Replayed events still plan.
         """
         pairs = []
-        for stage, subject in self.rt.planner.downstream_of(manifest):
+        planner = self.rt.planner
+        upstream = self.rt.pipeline[manifest.stage]
+        for stage, subject in planner.downstream_of(manifest):
             chained = (
                 fresh
                 and stage.needs == (manifest.stage,)
-                and stage.kind == manifest.subject_kind
                 and not stage.reference
                 and not stage.source
+                and (
+                    stage.kind == manifest.subject_kind
+                    or planner.upstream_subjects(stage, subject, upstream) == [manifest.subject]
+                )
             )
-            if chained or self.rt.planner.plan(stage.name, subject, quick=True).due:
+            if chained or planner.plan(stage.name, subject, quick=True).due:
                 pairs.append((stage.name, subject))
                 self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
         return pairs

@@ -184,7 +184,13 @@ class StageRunner:
         if plan.reference is not None:
             reference_fasta = self._cached_reference(plan.reference, cache_dir)
         out_dir = scratch / "out"
-        os.makedirs(out_dir, exist_ok=True)
+        try:
+            os.mkdir(scratch)
+        except FileExistsError:
+            pass  # inputs were downloaded into it
+        except FileNotFoundError:
+            os.makedirs(scratch, exist_ok=True)  # the worker's first attempt
+        os.mkdir(out_dir)
         os.mkdir(scratch / "tmp")
         threads = self.rt.settings.stage_threads or os.cpu_count() or 1
         return {

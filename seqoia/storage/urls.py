@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from seqoia.errors import ConfigurationError
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.local import LocalStore
-from seqoia.storage.s3 import S3Store
+
+if TYPE_CHECKING:  # boto3 costs about a second to import: only S3 stores pay for it
+    from seqoia.storage.s3 import S3Store
 
 _SECRET_PARAM = re.compile(r"secret|passw|token|credential|access_key|signature", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
@@ -69,6 +72,8 @@ def _open_file(rest: str, base_dir: Path | None) -> LocalStore:
 
 
 def _open_s3(url: str) -> S3Store:
+    from seqoia.storage.s3 import S3Store
+
     parts = urlsplit(url)
     if parts.username or parts.password:
         raise ConfigurationError(

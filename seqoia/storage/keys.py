@@ -22,7 +22,15 @@ def validate_key(key: str) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidKeyError("empty object key", file=repr(key))
     shown = repr(key[:120])
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from a JSON "\ud800" escape or a mis-decoded file name) has no
+        # UTF-8 form: S3 cannot store it and boto3 would fail deep inside a request.
+        raise InvalidKeyError(
+            "object key is not valid UTF-8 (lone surrogate)", file=shown
+        ) from None
+    if len(encoded) > MAX_KEY_BYTES:
         raise InvalidKeyError(f"object key longer than {MAX_KEY_BYTES} bytes", file=shown)
     if _CONTROL.search(key):
         raise InvalidKeyError("object key contains control characters", file=shown)

@@ -12,15 +12,17 @@ boundary, into :mod:`seqoia.errors`.
 from __future__ import annotations
 
 import builtins
+import functools
 import glob
+import inspect
 import io
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import boto3
 import boto3.exceptions
@@ -46,6 +48,48 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _SSE_MODES = {"AES256", "aws:kms"}
 _RETRY_MODES = {"standard", "adaptive"}
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _encodable(operation: str) -> Callable[[_Method], _Method]:
+    """Translate UnicodeEncodeError from botocore into InvalidKeyError, at the boundary.
+
+    Keys are checked for UTF-8 before any request, but a header value (an ``If-Match``
+    ETag read back from elsewhere, a bucket name) that HTTP cannot encode would surface
+    as a bare UnicodeEncodeError from deep inside botocore.
+    """
+
+    def decorate(method: _Method) -> _Method:
+        def translated(key: Any, err: UnicodeEncodeError) -> InvalidKeyError:
+            shown = repr((key[0] if key else "") if isinstance(key, list) else key)[:120]
+            return InvalidKeyError(
+                f"cannot {operation}: a key, name or header is not encodable ({err.reason})",
+                file=shown,
+            )
+
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generator(self: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from method(self, key, *args, **kwargs)
+                except UnicodeEncodeError as err:
+                    raise translated(key, err) from err
+
+            return generator  # type: ignore[return-value]
+
+        @functools.wraps(method)
+        def wrapper(self: Any, key: Any = "", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, key, *args, **kwargs)
+            except UnicodeEncodeError as err:
+                raise translated(key, err) from err
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 class S3Store(ObjectStore):
@@ -143,6 +187,7 @@ class S3Store(ObjectStore):
             raise self._error("create bucket", "", err) from err
 
     # -- writes ----------------------------------------------------------------------
+    @_encodable("put")
     def put_bytes(
         self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
     ) -> str:
@@ -168,6 +213,7 @@ class S3Store(ObjectStore):
             raise self._error("put", key, err) from err
         return _unquoted(response["ETag"])
 
+    @_encodable("upload")
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
         """Upload a local file, in parallel parts when it passes the threshold."""
         full = self._key(key)
@@ -198,6 +244,7 @@ class S3Store(ObjectStore):
             raise StorageError(f"upload of {key!r} to s3://{self.bucket} left no object")
         return info
 
+    @_encodable("delete")
     def delete(self, key: str) -> None:
         """DeleteObject; S3 answers success for absent keys too."""
         try:
@@ -207,6 +254,7 @@ class S3Store(ObjectStore):
                 return
             raise self._error("delete", key, err) from err
 
+    @_encodable("delete")
     def delete_many(self, keys: list[str]) -> None:
         """DeleteObjects in batches of 1000, failing if any key could not be removed."""
         full_keys = [self._key(k) for k in keys]  # validate every key before deleting any
@@ -229,6 +277,7 @@ class S3Store(ObjectStore):
                 )
 
     # -- reads -----------------------------------------------------------------------
+    @_encodable("get")
     def get_bytes(self, key: str) -> tuple[bytes, str]:
         """GetObject, read whole."""
         try:
@@ -239,6 +288,7 @@ class S3Store(ObjectStore):
             raise self._error("get", key, err) from err
         return data, _unquoted(response["ETag"])
 
+    @_encodable("get")
     def open_read(self, key: str) -> BinaryIO:
         """GetObject, returned as a buffered binary stream over the HTTP body."""
         try:
@@ -247,6 +297,7 @@ class S3Store(ObjectStore):
             raise self._error("get", key, err) from err
         return io.BufferedReader(_BodyReader(response["Body"], key, self), buffer_size=MIB)
 
+    @_encodable("download")
     def download_file(self, key: str, path: Path) -> None:
         """Download (multipart for big objects) to a temporary file, then rename it."""
         full = self._key(key)
@@ -265,6 +316,7 @@ class S3Store(ObjectStore):
             for leftover in path.parent.glob(glob.escape(tmp.name) + "*"):
                 leftover.unlink(missing_ok=True)
 
+    @_encodable("head")
     def head(self, key: str) -> ObjectInfo | None:
         """HeadObject; ``None`` on 404."""
         try:
@@ -282,6 +334,7 @@ class S3Store(ObjectStore):
             response["LastModified"],
         )
 
+    @_encodable("list")
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """ListObjectsV2, page after page (S3 returns keys in UTF-8 byte order)."""
         validate_prefix(prefix)
@@ -298,6 +351,7 @@ class S3Store(ObjectStore):
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             raise self._error("list", prefix, err) from err
 
+    @_encodable("list")
     def list_children(self, prefix: str) -> builtins.list[str]:
         """ListObjectsV2 with ``Delimiter='/'``: objects and common prefixes, by name."""
         validate_prefix(prefix)

@@ -10,8 +10,9 @@ cluster chunks (:class:`BclCycleReader`) so that memory does not grow with tile 
 
 from __future__ import annotations
 
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 from isal import isal_zlib
@@ -27,6 +28,9 @@ __all__ = [
     "decode_bcl_bytes",
     "read_bcl",
 ]
+
+#: isal's stubs declare its exception class as an instance.
+_INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
 
 #: Quality given to a no-call, as bcl2fastq, BCL Convert and Picard write it (``#``).
 NO_CALL_QUALITY = 2
@@ -90,7 +94,7 @@ class InflateReader:
             return False
         try:
             out = self._inflater.decompress(chunk, 1 << 22)
-        except isal_zlib.error as err:
+        except _INFLATE_ERROR as err:
             raise FormatError(f"corrupt gzip data: {err}", run=self._run, file=self._file) from err
         self._pending = self._inflater.unconsumed_tail
         self._buffer += out
@@ -127,7 +131,7 @@ class BclCycleReader:
         self.path = Path(path)
         self._run = run
         try:
-            self._fh: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+            self._fh: BufferedReader = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         except FileNotFoundError as err:
             raise FormatError("cycle file is missing", run=run, file=str(path)) from err
         except OSError as err:
@@ -168,7 +172,7 @@ class BclCycleReader:
         if self._inflate is not None or n > self._remaining:
             out[:] = self.read(n)
             return
-        got = self._fh.readinto(memoryview(out))
+        got = self._fh.readinto(out.data)
         if got != n:
             raise FormatError(
                 f"BCL file is truncated (wanted {n} bytes, found {got})",

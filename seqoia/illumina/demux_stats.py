@@ -81,7 +81,9 @@ class DemuxStats:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> DemuxStats:
-        stats = cls(clusters=int(data["clusters"]), pf_clusters=int(data["pf_clusters"]))  # type: ignore[arg-type]
+        clusters, pf_clusters = data["clusters"], data["pf_clusters"]
+        assert isinstance(clusters, int) and isinstance(pf_clusters, int)
+        stats = cls(clusters=clusters, pf_clusters=pf_clusters)
         for row in data["samples"]:  # type: ignore[attr-defined]
             stats.counts[(row["lane"], row["sample_id"])] = [
                 row["reads"],

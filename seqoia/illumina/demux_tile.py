@@ -18,7 +18,7 @@ import numpy as np
 
 from seqoia.errors import ConfigurationError
 from seqoia.illumina.barcodes import IndexMatcher, PicardMatcher
-from seqoia.illumina.demux_config import DemuxConfig, Segment
+from seqoia.illumina.demux_config import DemuxConfig, ReadPlan, Segment
 from seqoia.illumina.demux_stats import UNDETERMINED, DemuxStats
 from seqoia.illumina.eamss import apply_eamss
 from seqoia.illumina.fastq_writer import (
@@ -72,8 +72,14 @@ class TilePlan:
     flowcell: str
     samples: tuple[DemuxSample, ...]
 
+    @property
+    def read_plan(self) -> ReadPlan:
+        if self.config.read_plan is None:
+            raise ConfigurationError("a tile plan needs a read plan")
+        return self.config.read_plan
+
     def outputs(self) -> tuple[OutputRead, ...]:
-        plan = self.config.read_plan
+        plan = self.read_plan
         reads: list[OutputRead] = []
         for k, seg in enumerate(plan.of_kind("T"), start=1):
             if self.config.picard:
@@ -102,7 +108,7 @@ class TilePlan:
         """Output file of a sample (position in ``samples``; -1 = undetermined)."""
         if self.config.picard:
             if group < 0:
-                n_b = len(self.config.read_plan.of_kind("B"))
+                n_b = len(self.read_plan.of_kind("B"))
                 prefix = "N" * n_b if self.samples else self.config.picard_output_prefix
             else:
                 prefix = "".join(self.samples[group].indexes)
@@ -122,7 +128,7 @@ def _matcher(plan: TilePlan, lane: int) -> IndexMatcher | PicardMatcher:
     key = (plan, lane)
     if key not in _MATCHERS:
         cfg = plan.config
-        barcode_segs = cfg.read_plan.of_kind("B")
+        barcode_segs = plan.read_plan.of_kind("B")
         members = [plan.samples[i] for i in plan.lane_samples(lane)]
         for s in members:
             lengths = tuple(len(i) for i in s.indexes)
@@ -322,119 +328,144 @@ def _group_index(plan: TilePlan, g: int, has_observed: bool) -> bytes | None:
     return None if has_observed else b""
 
 
+@dataclass
+class _Chunk:
+    """A chunk's clusters in output order: groups are contiguous slices ``bounds[i]:[i+1]``."""
+
+    final: np.ndarray  #: cluster positions in the chunk, in output order
+    group: np.ndarray  #: sample position per output row (-1 undetermined)
+    mism: np.ndarray  #: index mismatches per output row
+    observed: list[np.ndarray]  #: ASCII bases per index read, per output row
+    bounds: list[int]
+
+    def groups(self) -> list[tuple[int, slice]]:
+        return [
+            (int(self.group[a]), slice(a, b))
+            for a, b in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+            if a < b
+        ]
+
+
+def _order_chunk(
+    plan: TilePlan,
+    ref: TileRef,
+    codes: np.ndarray,
+    base_lut: np.ndarray,
+    rows: np.ndarray,
+    index_rows: Sequence[tuple[int, int]],
+    x: np.ndarray,
+    y: np.ndarray,
+) -> _Chunk:
+    """Assign the clusters ``rows`` of a chunk to samples and put them in output order."""
+    observed = [np.ascontiguousarray(base_lut[codes[r : r + n][:, rows].T]) for r, n in index_rows]
+    group, mism = _assign(plan, ref.lane, observed, len(rows))
+    order = np.argsort(group, kind="stable")
+    bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), len(order)]
+    if plan.config.picard:
+        order = np.concatenate(
+            [
+                order[a:b][_name_order(x[rows[order[a:b]]], y[rows[order[a:b]]])]
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
+        )
+    return _Chunk(rows[order], group[order], mism[order], [o[order] for o in observed], bounds)
+
+
+class _Formatter:
+    """Turns ordered chunks of one tile into FASTQ record rows, one matrix per output read."""
+
+    def __init__(
+        self, plan: TilePlan, ref: TileRef, reader: TileReader, used: Sequence[Segment]
+    ) -> None:
+        assert reader.x is not None and reader.y is not None
+        cfg = plan.config
+        self.outputs = plan.outputs()
+        self.eamss = cfg.applies_eamss(ref.format)
+        self.chunk_clusters = reader.cluster_count if cfg.picard else cfg.chunk_clusters
+        capacity = max(1, min(self.chunk_clusters, reader.cluster_count))
+        self.matrix = _ClusterMajor(used, capacity)
+        barcode_segs = plan.read_plan.of_kind("B")
+        self.index_texts = [
+            _group_index(plan, g, bool(barcode_segs)) for g in range(-1, len(plan.samples))
+        ]
+        observed_width = sum(s.cycles for s in barcode_segs) + max(len(barcode_segs) - 1, 0)
+        self.headers = _Headers(
+            plan,
+            ref,
+            self.outputs,
+            _text_width(reader.x),
+            _text_width(reader.y),
+            plan.read_plan.of_kind("M") if not cfg.picard else (),
+            max([observed_width] + [len(t) for t in self.index_texts if t is not None]),
+            capacity,
+        )
+        self.recs = [
+            RecordMatrix(self.headers.width, r.segment.cycles, capacity) for r in self.outputs
+        ]
+        self.base_lut, self.qual_lut = reader.base_lut, reader.qual_lut
+        self.base_pairs = pair_table(reader.base_lut)
+        self.qual_pairs = pair_table(reader.qual_lut, 33)
+
+    def format(
+        self, codes: np.ndarray, chunk: _Chunk, pf: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> None:
+        """Fill rows ``[0, len(chunk.final))`` of every output read's record matrix."""
+        final, hd, matrix = chunk.final, self.headers, self.matrix
+        k = len(final)
+        cm = matrix.build(codes, final)
+        h = hd.rows
+        digits(x[final], hd.x_width, h[:k, hd.x_col : hd.x_col + hd.x_width])
+        digits(y[final], hd.y_width, h[:k, hd.y_col : hd.y_col + hd.y_width])
+        h[:k, hd.flag_col] = np.where(pf[final], ord("N"), ord("Y"))
+        for seg, c in hd.umi_cols:
+            h[:k, c : c + seg.cycles] = self.base_lut[matrix.segment(cm, seg)]
+        for g, sel in chunk.groups():
+            hd.put_index(sel, self.index_texts[g + 1], chunk.observed)
+        for read, rec in zip(self.outputs, self.recs, strict=True):
+            hd.write_read(rec, k, read.header_number)
+            if self.eamss:
+                # Picard masks every read it outputs: template, barcode and UMI.
+                seg_codes = matrix.segment(cm, read.segment)
+                bases, quals = self.base_lut[seg_codes], self.qual_lut[seg_codes]
+                apply_eamss(bases, quals)
+                rec.put(k, bases, quals)
+            else:
+                rec.fill(k, cm, matrix.cols[read.segment] // 2, self.base_pairs, self.qual_pairs)
+
+
 def process_tile(plan: TilePlan, ref: TileRef, part_dir: Path) -> DemuxStats:
     """Demultiplex one tile into gzip parts under ``part_dir``; return its statistics."""
     cfg = plan.config
-    rp = cfg.read_plan
-    outputs = plan.outputs()
-    barcode_segs = rp.of_kind("B")
-    umi_segs = rp.of_kind("M") if not cfg.picard else ()
-    used = [s for s in rp.segments if s.kind != "S"]
+    used = [s for s in plan.read_plan.segments if s.kind != "S"]
     cycles = [c + 1 for s in used for c in s.cycle_range]
     keep_non_pf = cfg.keeps_non_pf(ref.format)
-    eamss = cfg.applies_eamss(ref.format)
-    sort_by_name = cfg.picard
     stats = DemuxStats()
     writers: dict[str, GzipMemberWriter] = {}
     try:
         with TileReader(plan.run_dir, ref, cycles, run=plan.run_id) as reader:
+            assert reader.x is not None and reader.y is not None
             stats.clusters += reader.cluster_count
             stats.pf_clusters += int(reader.pf.sum())
-            assert reader.x is not None and reader.y is not None
-            chunk_clusters = reader.cluster_count if sort_by_name else cfg.chunk_clusters
-            capacity = max(1, min(chunk_clusters, reader.cluster_count))
-            matrix = _ClusterMajor(used, capacity)
-            index_texts = [
-                _group_index(plan, g, bool(barcode_segs)) for g in range(-1, len(plan.samples))
-            ]
-            observed_width = sum(s.cycles for s in barcode_segs) + max(len(barcode_segs) - 1, 0)
-            headers = _Headers(
-                plan,
-                ref,
-                outputs,
-                _text_width(reader.x),
-                _text_width(reader.y),
-                umi_segs,
-                max([observed_width] + [len(t) for t in index_texts if t is not None]),
-                capacity,
-            )
-            recs = [RecordMatrix(headers.width, r.segment.cycles, capacity) for r in outputs]
-            base_pairs = qual_pairs = None
-            for chunk in reader.chunks(chunk_clusters):
-                if base_pairs is None:
-                    base_pairs = pair_table(chunk.base_lut)
-                    qual_pairs = pair_table(chunk.qual_lut, 33)
+            fmt = _Formatter(plan, ref, reader, used)
+            index_rows = [(fmt.matrix.rows[s], s.cycles) for s in plan.read_plan.of_kind("B")]
+            for chunk in reader.chunks(fmt.chunk_clusters):
                 pf = reader.pf[chunk.start : chunk.stop]
                 rows = np.arange(len(pf)) if keep_non_pf else np.flatnonzero(pf)
                 if len(rows) == 0:
                     continue
-                codes, base_lut, qual_lut = chunk.codes, chunk.base_lut, chunk.qual_lut
-                observed = [
-                    np.ascontiguousarray(
-                        base_lut[codes[matrix.rows[s] : matrix.rows[s] + s.cycles][:, rows].T]
-                    )
-                    for s in barcode_segs
-                ]
-                group, mism = _assign(plan, ref.lane, observed, len(rows))
-                # Records of a group become one contiguous slice of the output order.
-                order = np.argsort(group, kind="stable")
-                bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), len(order)]
-                x_all = reader.x[chunk.start : chunk.stop]
-                y_all = reader.y[chunk.start : chunk.stop]
-                if sort_by_name:
-                    order = np.concatenate(
-                        [
-                            order[a:b][
-                                _name_order(x_all[rows[order[a:b]]], y_all[rows[order[a:b]]])
-                            ]
-                            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-                        ]
-                    )
-                final = rows[order]
-                group, mism = group[order], mism[order]
-                observed = [o[order] for o in observed]
-                k = len(final)
-                cm = matrix.build(codes, final)
-
-                h = headers.rows
-                digits(
-                    x_all[final],
-                    headers.x_width,
-                    h[:k, headers.x_col : headers.x_col + headers.x_width],
+                x = reader.x[chunk.start : chunk.stop]
+                y = reader.y[chunk.start : chunk.stop]
+                ordered = _order_chunk(
+                    plan, ref, chunk.codes, chunk.base_lut, rows, index_rows, x, y
                 )
-                digits(
-                    y_all[final],
-                    headers.y_width,
-                    h[:k, headers.y_col : headers.y_col + headers.y_width],
-                )
-                h[:k, headers.flag_col] = np.where(pf[final], ord("N"), ord("Y"))
-                for seg, c in headers.umi_cols:
-                    h[:k, c : c + seg.cycles] = base_lut[matrix.segment(cm, seg)]
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    if a < b:
-                        headers.put_index(slice(a, b), index_texts[int(group[a]) + 1], observed)
-
-                for read, rec in zip(outputs, recs, strict=True):
-                    headers.write_read(rec, k, read.header_number)
-                    if eamss:
-                        # Picard masks every read it outputs: template, barcode and UMI.
-                        seg_codes = matrix.segment(cm, read.segment)
-                        bases, quals = base_lut[seg_codes], qual_lut[seg_codes]
-                        apply_eamss(bases, quals)
-                        rec.put(k, bases, quals)
-                    else:
-                        rec.fill(k, cm, matrix.cols[read.segment] // 2, base_pairs, qual_pairs)
-
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    if a == b:
-                        continue
-                    g = int(group[a])
+                fmt.format(chunk.codes, ordered, pf, x, y)
+                for g, sel in ordered.groups():
                     if g >= 0 or cfg.write_undetermined:
-                        for read, rec in zip(outputs, recs, strict=True):
+                        for read, rec in zip(fmt.outputs, fmt.recs, strict=True):
                             _writer(plan, ref, read, g, writers, part_dir).write(
-                                fastq_text(rec.rows[a:b]), b - a
+                                fastq_text(rec.rows[sel]), sel.stop - sel.start
                             )
-                    _count(stats, plan, ref.lane, g, slice(a, b), mism, observed)
+                    _count(stats, plan, ref.lane, g, sel, ordered.mism, ordered.observed)
     finally:
         for w in writers.values():
             w.close()

@@ -97,7 +97,7 @@ def discover_tiles(
     first_cycle = lane_dir / "C1.1"
     cbcls = sorted(first_cycle.glob("*.cbcl")) if first_cycle.is_dir() else []
     if cbcls:
-        refs = []
+        refs: list[TileRef] = []
         for path in cbcls:
             header = read_cbcl_header(path, run=run)
             refs.extend(TileRef(lane, rec.tile, "cbcl", path.name) for rec in header.tiles)

@@ -104,13 +104,22 @@ class Planner:
     def layout(self) -> Layout:
         return self.manifests.layout
 
-    def plan(self, stage_name: str, subject: str, *, quick: bool = False) -> Plan:
+    def plan(
+        self,
+        stage_name: str,
+        subject: str,
+        *,
+        quick: bool = False,
+        upstream_subjects: dict[str, list[str]] | None = None,
+    ) -> Plan:
         """Resolve inputs, parameters (with overrides) and the latest commit.
 
         ``quick`` (the router's readiness check after each commit) stops at the first
         fan-in member that has not committed, looking first at members not yet seen
         committed: otherwise each of a family's or run's N members' commits re-reads all
         N, O(N^2) listings per fan-in. ``waiting_for`` then names that one member only.
+        ``upstream_subjects``: what :meth:`upstream_subjects` just answered for some
+        upstream stages, read by the caller in the same transition (not read twice).
         """
         stage = self.pipeline[stage_name]
         override = read_json(self.store, self.layout.override_key(stage.name, subject)) or {}
@@ -134,7 +143,10 @@ class Planner:
             self._plan_reference(plan)
         for upstream_name in stage.needs:
             upstream = self.pipeline[upstream_name]
-            subjects = self.upstream_subjects(stage, subject, upstream)
+            if upstream_subjects is not None and upstream.name in upstream_subjects:
+                subjects = upstream_subjects[upstream.name]
+            else:
+                subjects = self.upstream_subjects(stage, subject, upstream)
             if not subjects:
                 plan.waiting_for.append(f"{upstream.name}: no {upstream.kind} linked yet")
             if quick and len(subjects) > 1:
@@ -169,7 +181,9 @@ class Planner:
             if stage.kind == manifest.subject_kind:
                 pairs.append((stage, manifest.subject))
             else:
-                related = self.manifests.related(manifest.subject_kind, manifest.subject, stage.kind)
+                related = self.manifests.related(
+                    manifest.subject_kind, manifest.subject, stage.kind
+                )
                 pairs.extend((stage, other) for other in related)
         return pairs
 

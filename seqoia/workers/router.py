@@ -84,17 +84,24 @@ class Router:
         planner = self.rt.planner
         upstream = self.rt.pipeline[manifest.stage]
         for stage, subject in planner.downstream_of(manifest):
-            chained = (
+            single_need = (
                 fresh
                 and stage.needs == (manifest.stage,)
                 and not stage.reference
                 and not stage.source
-                and (
-                    stage.kind == manifest.subject_kind
-                    or planner.upstream_subjects(stage, subject, upstream) == [manifest.subject]
-                )
             )
-            if chained or planner.plan(stage.name, subject, quick=True).due:
+            known: dict[str, list[str]] | None = None
+            if single_need and stage.kind != manifest.subject_kind:
+                # Read once, here or in the plan below (a fan-in lists all its members).
+                known = {upstream.name: planner.upstream_subjects(stage, subject, upstream)}
+            chained = single_need and (
+                stage.kind == manifest.subject_kind
+                or (known is not None and known[upstream.name] == [manifest.subject])
+            )
+            if (
+                chained
+                or planner.plan(stage.name, subject, quick=True, upstream_subjects=known).due
+            ):
                 pairs.append((stage.name, subject))
                 self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
         return pairs

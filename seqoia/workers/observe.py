@@ -121,7 +121,7 @@ class _MetricsWatch(AttemptWatch):
 
     def running(self, attempt: str) -> None:
         super().running(attempt)
-        m.metrics().stages_in_flight.labels(self.stage).inc()
+        self.observer.series(self.stage).in_flight.inc()
 
     def finished(self, outcome: Outcome) -> None:
         self.outcome = outcome.kind
@@ -137,16 +137,37 @@ class _MetricsWatch(AttemptWatch):
             self.outcome = "failed_transient"
 
     def close(self) -> None:
-        metrics = m.metrics()
+        series = self.observer.series(self.stage)
         if self.started is not None:
-            metrics.stages_in_flight.labels(self.stage).dec()
-            metrics.stage_duration.labels(self.stage).observe(time.monotonic() - self.started)
+            series.in_flight.dec()
+            series.duration.observe(time.monotonic() - self.started)
         if self.read_bytes:
-            metrics.stage_bytes_read.labels(self.stage).inc(self.read_bytes)
+            series.bytes_read.inc(self.read_bytes)
         if self.written_bytes:
-            metrics.stage_bytes_written.labels(self.stage).inc(self.written_bytes)
+            series.bytes_written.inc(self.written_bytes)
         # No outcome and no exception: a BaseException such as a worker shutdown.
-        metrics.stage_outcomes.labels(self.stage, self.outcome or "failed_transient").inc()
+        series.outcome(self.outcome or "failed_transient").inc()
+
+
+class _StageSeries:
+    """One stage's labelled metric children, looked up once rather than per attempt."""
+
+    def __init__(self, metrics: m.SeqoiaMetrics, stage: str) -> None:
+        self.metrics = metrics
+        self.stage = stage
+        self.in_flight = metrics.stages_in_flight.labels(stage)
+        self.duration = metrics.stage_duration.labels(stage)
+        self.bytes_read = metrics.stage_bytes_read.labels(stage)
+        self.bytes_written = metrics.stage_bytes_written.labels(stage)
+        self._outcomes: dict[str, Any] = {}
+
+    def outcome(self, outcome: str) -> Any:
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = self.metrics.stage_outcomes.labels(
+                self.stage, outcome
+            )
+        return child
 
 
 class StageMetrics(StageObserver):
@@ -155,10 +176,19 @@ class StageMetrics(StageObserver):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.delivery = delivery_stage(runtime.pipeline)
+        self._series: dict[str, _StageSeries] = {}
         initialise_stage_series(runtime.pipeline)
 
     def new_watch(self, stage: str, subject: str) -> AttemptWatch:
         return _MetricsWatch(self, stage, subject)
+
+    def series(self, stage: str) -> _StageSeries:
+        """The stage's metric children, from the process's current metrics."""
+        metrics = m.metrics()
+        found = self._series.get(stage)
+        if found is None or found.metrics is not metrics:
+            found = self._series[stage] = _StageSeries(metrics, stage)
+        return found
 
     def committed(self, manifest: Manifest) -> None:
         """Metrics read from a fresh commit; never raises."""

@@ -183,7 +183,7 @@ class ManifestStore:
         self.store.put_bytes(key, manifest.to_json(), if_none_match=True)
         self._remember(key, manifest)
         self._seen.add((manifest.stage, manifest.subject))
-        log.info(
+        log.debug(  # the stage actor logs the outcome at INFO: one line per transition
             "committed %s/%s generation %d (attempt %s)",
             manifest.stage,
             manifest.subject,

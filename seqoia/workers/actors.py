@@ -81,9 +81,18 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             log.info("%s/%s is running elsewhere: %s", stage, subject, busy)
             holder["actors"].enqueue_stage(stage, subject, reason, busy.retry_after_s + 1.0)
             return
-        log.info("%s/%s: %s", stage, subject, outcome.kind)
         if outcome.kind == "committed" and outcome.manifest is not None:
-            router.committed(outcome.manifest, fresh=True)
+            manifest = outcome.manifest
+            log.info(
+                "%s/%s: committed generation %d (attempt %s)",
+                stage,
+                subject,
+                manifest.generation,
+                manifest.attempt,
+            )
+            router.committed(manifest, fresh=True)
+        else:
+            log.info("%s/%s: %s", stage, subject, outcome.kind)
 
     events_actor = dramatiq.actor(
         broker=broker,

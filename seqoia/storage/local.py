@@ -410,7 +410,7 @@ class LocalStore(ObjectStore):
                 names = [
                     e.name
                     for e in it
-                    if not _hidden(e.name)
+                    if not e.name.startswith(RESERVED)
                     and (
                         e.is_file(follow_symlinks=False)
                         or (e.is_dir(follow_symlinks=False) and self._holds_objects(e.path))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -53,9 +54,15 @@ class Outcome:
     manifest: Manifest | None = None
 
 
+#: Attempt ids' random part: a private generator seeded from the OS, and again in forked
+#: children, so that drawing one is not a system call (a GIL hand-over per attempt).
+_ATTEMPT_IDS = random.Random()
+os.register_at_fork(after_in_child=_ATTEMPT_IDS.seed)
+
+
 def new_attempt_id() -> str:
     """Sortable by start time, unique across workers."""
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.urandom(5).hex()}"
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{_ATTEMPT_IDS.getrandbits(40):010x}"
 
 
 def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -198,10 +199,8 @@ class ManifestStore:
 
     def _link(self, kind: str, subject: str, other_kind: str, other: str) -> None:
         key = self.layout.link_key(kind, subject, other_kind, other)
-        try:
+        with suppress(PreconditionFailedError):  # already linked
             self.store.put_bytes(key, b"", if_none_match=True)
-        except PreconditionFailedError:
-            pass  # already linked
 
     def _remember(self, key: str, manifest: Manifest) -> None:
         with self._lock:

@@ -51,6 +51,8 @@ from seqoia.workers.runtime import build_runtime  # noqa: E402
 
 RUN = "261129_A00123_0042_AHBENCHXXX"
 FASTQ_DIR = "Analysis/1/Data/fastq"
+#: Index sequences at least 4 mismatches apart, so the sample sheet validates.
+INDEXES = ("ACGTACGT", "TGCATGCA", "CATGGTAC", "GTACCATG", "AACCGGTT", "TTGGCCAA")
 
 
 def make_inputs(folder: Path, samples: int, genome_kb: int) -> tuple[Path, Path, list[str]]:
@@ -67,7 +69,7 @@ def make_inputs(folder: Path, samples: int, genome_kb: int) -> tuple[Path, Path,
         variants = simulate_variants(reference, seed=number)
         r1, r2 = _pair(run, name, number)
         simulate_reads(reference, variants, r1, r2, coverage=30, seed=100 + number)
-        rows.append(f"1,{name},ACGTACG{'ACGT'[number % 4]},TTGGCCA{'ACGT'[number % 4]},APHP")
+        rows.append(f"1,{name},{INDEXES[number - 1]},{INDEXES[-number]},APHP")
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre\n"
         + "\n".join(rows)

@@ -33,7 +33,9 @@ def main(
     ctx: typer.Context,
     store: Annotated[str | None, typer.Option(help="Store URL (SEQOIA_STORE_URL)")] = None,
     broker: Annotated[str | None, typer.Option(help="Broker URL (SEQOIA_BROKER_URL)")] = None,
-    scratch: Annotated[Path | None, typer.Option(help="Scratch folder (SEQOIA_SCRATCH_DIR)")] = None,
+    scratch: Annotated[
+        Path | None, typer.Option(help="Scratch folder (SEQOIA_SCRATCH_DIR)")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level")] = False,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Log JSON lines (SEQOIA_LOG_JSON)")

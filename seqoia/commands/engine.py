@@ -1,4 +1,4 @@
-"""Commands that run the engine: ``up``, ``worker``, ``intake``, ``reconcile``, ``notify``, ``config``.
+"""Commands that run the engine: `up`, `worker`, `intake`, `reconcile`, `notify`, `config`.
 
 ``seqoia up`` is everything in one process on the embedded defaults. On a cluster the
 same parts run apart: ``seqoia worker`` (scaled on queue depth), ``seqoia intake`` (the
@@ -213,5 +213,10 @@ def config(ctx: typer.Context) -> None:
         value = getattr(settings, name)
         if name == "intake_token" and value:
             value = "********"
-        table.add_row(*(Text(cell) for cell in (name, f"SEQOIA_{name.upper()}", str(value), field.description or "")))
+        table.add_row(
+            *(
+                Text(cell)
+                for cell in (name, f"SEQOIA_{name.upper()}", str(value), field.description or "")
+            )
+        )
     Console().print(table)

@@ -69,7 +69,9 @@ class LeaseKeeper:
     def renew(self, lease: Lease) -> bool:
         """Extend the lease; False if it was lost (taken over after expiring)."""
         try:
-            lease.etag = self.store.put_bytes(lease.key, self._body(lease.attempt), if_match=lease.etag)
+            lease.etag = self.store.put_bytes(
+                lease.key, self._body(lease.attempt), if_match=lease.etag
+            )
             return True
         except (PreconditionFailedError, ObjectNotFoundError):
             return False

@@ -31,7 +31,16 @@ def _require_picard() -> None:
 
 
 def _picard(tool: str, *args: str, cwd: Path) -> None:
-    cmd = ["java", "-Xmx1g", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(PICARD_JAR), tool, *args]
+    cmd = [
+        "java",
+        "-Xmx1g",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-jar",
+        str(PICARD_JAR),
+        tool,
+        *args,
+    ]
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{tool} failed:\n" + "\n".join(done.stderr.splitlines()[-20:])
 

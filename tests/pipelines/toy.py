@@ -26,8 +26,15 @@ def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
     return None if "CopyComplete.txt" in names else "waiting for CopyComplete.txt"
 
 
-@pipeline.stage("ingest", kind="run", version="1", source=True, isolation="inline",
-                source_ready=copy_complete, queue="runs")
+@pipeline.stage(
+    "ingest",
+    kind="run",
+    version="1",
+    source=True,
+    isolation="inline",
+    source_ready=copy_complete,
+    queue="runs",
+)
 def ingest(ctx: StageContext) -> StageResult:
     assert ctx.source_dir is not None
     relations, file_subjects = [], {}
@@ -35,16 +42,24 @@ def ingest(ctx: StageContext) -> StageResult:
         try:
             sample, family, text = line.split("\t")
         except ValueError:
-            raise InputError("expected 3 tab-separated columns", run=ctx.subject,
-                             file="samples.tsv", line=number) from None
+            raise InputError(
+                "expected 3 tab-separated columns", run=ctx.subject, file="samples.tsv", line=number
+            ) from None
         (ctx.out_dir / f"{sample}.txt").write_text(text)
         file_subjects[f"{sample}.txt"] = sample
-        relations.append(Relation(kind="run", subject=ctx.subject, other_kind="sample", other=sample))
+        relations.append(
+            Relation(kind="run", subject=ctx.subject, other_kind="sample", other=sample)
+        )
         if family != "-":
-            relations.append(Relation(kind="run", subject=ctx.subject, other_kind="family", other=family))
-            relations.append(Relation(kind="family", subject=family, other_kind="sample", other=sample))
-    return StageResult(relations=relations, file_subjects=file_subjects,
-                       summary={"samples": len(file_subjects)})
+            relations.append(
+                Relation(kind="run", subject=ctx.subject, other_kind="family", other=family)
+            )
+            relations.append(
+                Relation(kind="family", subject=family, other_kind="sample", other=sample)
+            )
+    return StageResult(
+        relations=relations, file_subjects=file_subjects, summary={"samples": len(file_subjects)}
+    )
 
 
 class ProcessParams(BaseModel):
@@ -55,8 +70,9 @@ class ProcessParams(BaseModel):
     trace_dir: str = ""
 
 
-@pipeline.stage("process", kind="sample", needs=["ingest"], version="1", params=ProcessParams,
-                queue="samples")
+@pipeline.stage(
+    "process", kind="sample", needs=["ingest"], version="1", params=ProcessParams, queue="samples"
+)
 def process(ctx: StageContext) -> StageResult:
     if ctx.params.trace_dir:
         Path(ctx.params.trace_dir, f"{ctx.subject}.{os.getpid()}.{time.time_ns()}").touch()
@@ -74,8 +90,9 @@ def process(ctx: StageContext) -> StageResult:
     return StageResult(summary={"pid": os.getpid()}, tools={"python": "3"})
 
 
-@pipeline.stage("joint", kind="family", needs=["process"], version="1", isolation="inline",
-                queue="families")
+@pipeline.stage(
+    "joint", kind="family", needs=["process"], version="1", isolation="inline", queue="families"
+)
 def joint(ctx: StageContext) -> StageResult:
     parts = sorted((s.subject, s.file(".out").read_text()) for s in ctx.inputs["process"])
     (ctx.out_dir / f"{ctx.subject}.joint.txt").write_text(
@@ -84,8 +101,9 @@ def joint(ctx: StageContext) -> StageResult:
     return StageResult(summary={"members": [subject for subject, _ in parts]})
 
 
-@pipeline.stage("tally", kind="run", needs=["process"], version="1", isolation="inline",
-                queue="runs")
+@pipeline.stage(
+    "tally", kind="run", needs=["process"], version="1", isolation="inline", queue="runs"
+)
 def tally(ctx: StageContext) -> StageResult:
     total = sum(len(s.file(".out").read_text()) for s in ctx.inputs["process"])
     (ctx.out_dir / "tally.txt").write_text(str(total))

@@ -10,6 +10,7 @@ from seqoia.errors import RunFolderError
 from seqoia.illumina.completion import check_completion_status, run_folder_ready
 from seqoia.storage.base import ObjectInfo
 
+
 def _info(name: str, age_s: float = 0.0) -> ObjectInfo:
     return ObjectInfo(f"inbox/R1/{name}", 1, "etag", datetime.now(UTC) - timedelta(seconds=age_s))
 

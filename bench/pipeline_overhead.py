@@ -14,7 +14,7 @@ Both sides process the same simulated FASTQ run (a reference with repeats, N sam
 It prints the wall time of each (median of ``--repeats``) and the ratio seqoia / plain.
 The goal is a ratio <= 1.10. Nothing is asserted: this is a measurement.
 
-    python bench/pipeline_overhead.py [--samples 2] [--genome-kb 1000] [--repeats 3]
+    python bench/pipeline_overhead.py [--samples 2] [--genome-kb 4000] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -170,8 +170,8 @@ def seqoia(reference: Path, run: Path, names: list[str], work: Path, threads: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2)
-    parser.add_argument("--genome-kb", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--genome-kb", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seqoia-bench-") as tmp:

@@ -38,7 +38,12 @@ from seqoia.genomics.markdup import mark_duplicates  # noqa: E402
 from seqoia.genomics.qc import compute_qc, coverage_profile, fastq_metrics  # noqa: E402
 from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate  # noqa: E402
 from seqoia.genomics.reference import prepare_reference  # noqa: E402
-from seqoia.genomics.report import file_checksum, write_report_html, write_report_json  # noqa: E402
+from seqoia.genomics.report import (  # noqa: E402
+    build_report,
+    file_checksum,
+    write_report_html,
+    write_report_json,
+)
 from seqoia.genomics.simulate import (  # noqa: E402
     simulate_reads,
     simulate_reference,
@@ -120,11 +125,10 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
             "reference": {"name": "genome", "sha256": prepared.sha256},
             "files": files,
         }
-        write_report_json(out / f"{name}.report.json", **common)
+        report = build_report(**common)
+        write_report_json(out / f"{name}.report.json", report)
         write_report_html(
-            out / f"{name}.report.html",
-            coverage_profile=coverage_profile(cram, prepared.fasta),
-            **common,
+            out / f"{name}.report.html", report, coverage_profile(cram, prepared.fasta)
         )
         variants, total = reported_variants(vcf, sample=name)
         bundle = build_fhir_bundle(

@@ -125,68 +125,19 @@ def build_report(
     )
 
 
-def write_report_json(
-    out: Path,
-    *,
-    sample: str,
-    runs: Sequence[str],
-    metrics: QCMetrics,
-    verdict: QCVerdict,
-    variant_stats: BaseModel | Mapping[str, Any],
-    tools: Mapping[str, str],
-    reference: ReferenceInfo | Mapping[str, str],
-    files: Sequence[FileChecksum | Mapping[str, Any]],
-    thresholds: QCThresholds | None = None,
-    generated_at: datetime | None = None,
-) -> Path:
+def write_report_json(out: Path, report: SampleReport) -> Path:
     """Write the JSON report (sorted keys, so equal inputs give equal bytes)."""
-    report = build_report(
-        sample=sample,
-        runs=runs,
-        metrics=metrics,
-        verdict=verdict,
-        variant_stats=variant_stats,
-        tools=tools,
-        reference=reference,
-        files=files,
-        thresholds=thresholds,
-        generated_at=generated_at,
-    )
     out = Path(out)
     out.write_text(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     return out
 
 
 def write_report_html(
-    out: Path,
-    *,
-    sample: str,
-    runs: Sequence[str],
-    metrics: QCMetrics,
-    verdict: QCVerdict,
-    variant_stats: BaseModel | Mapping[str, Any],
-    tools: Mapping[str, str],
-    reference: ReferenceInfo | Mapping[str, str],
-    files: Sequence[FileChecksum | Mapping[str, Any]],
-    coverage_profile: Sequence[ProfileBin] = (),
-    thresholds: QCThresholds | None = None,
-    generated_at: datetime | None = None,
+    out: Path, report: SampleReport, coverage_profile: Sequence[ProfileBin] = ()
 ) -> Path:
     """Write the self-contained HTML report; ``coverage_profile`` is
     ``[(contig, bin_start, mean_depth), ...]`` as :func:`seqoia.genomics.qc.coverage_profile`
     returns it."""
-    report = build_report(
-        sample=sample,
-        runs=runs,
-        metrics=metrics,
-        verdict=verdict,
-        variant_stats=variant_stats,
-        tools=tools,
-        reference=reference,
-        files=files,
-        thresholds=thresholds,
-        generated_at=generated_at,
-    )
     out = Path(out)
     out.write_text(render_html(report, coverage_profile), encoding="utf-8")
     return out

@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants
 from seqoia.genomics.qc import QCMetrics, coverage_profile
 from seqoia.genomics.qc_gate import QCThresholds, QCVerdict
-from seqoia.genomics.report import file_checksum, write_report_html, write_report_json
+from seqoia.genomics.report import (
+    build_report,
+    file_checksum,
+    write_report_html,
+    write_report_json,
+)
 from seqoia.tasks import quality  # noqa: F401 - declares qc and its upstream
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
@@ -66,23 +71,20 @@ def report(ctx: StageContext) -> StageResult:
     reference = prepared_reference(ctx)
     reference_info = {"name": ctx.reference_key or reference.fasta.name, "sha256": reference.sha256}
     files = [file_checksum(path) for path in _delivered_files(ctx)]
-    runs = sorted(s.subject for s in ctx.inputs["validate_run"])
-    common = {
-        "sample": ctx.subject,
-        "runs": runs,
-        "metrics": metrics,
-        "verdict": verdict,
-        "variant_stats": calls.summary.get("variants", {}),
-        "tools": tools,
-        "reference": reference_info,
-        "files": files,
-        "thresholds": thresholds,
-    }
-    write_report_json(ctx.out_dir / f"{ctx.subject}.report.json", **common)
-    profile = coverage_profile(ctx.one("markduplicates").file(".md.cram"), reference.fasta)
-    write_report_html(
-        ctx.out_dir / f"{ctx.subject}.report.html", coverage_profile=profile, **common
+    report = build_report(
+        sample=ctx.subject,
+        runs=sorted(s.subject for s in ctx.inputs["validate_run"]),
+        metrics=metrics,
+        verdict=verdict,
+        variant_stats=calls.summary.get("variants", {}),
+        tools=tools,
+        reference=reference_info,
+        files=files,
+        thresholds=thresholds,
     )
+    write_report_json(ctx.out_dir / f"{ctx.subject}.report.json", report)
+    profile = coverage_profile(ctx.one("markduplicates").file(".md.cram"), reference.fasta)
+    write_report_html(ctx.out_dir / f"{ctx.subject}.report.html", report, profile)
     variants, total = reported_variants(calls.file(".vcf.gz"), sample=ctx.subject)
     bundle = build_fhir_bundle(
         sample=ctx.subject,

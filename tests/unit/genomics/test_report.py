@@ -15,6 +15,7 @@ import pytest
 from seqoia.genomics.qc import QCMetrics, VariantMetrics
 from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.report import (
+    build_report,
     coverage_svg,
     file_checksum,
     write_report_html,
@@ -83,7 +84,7 @@ def test_file_checksum_streams_sha256_and_size(tmp_path: Path) -> None:
 def test_json_report_carries_verdict_metrics_and_derived_variant_ratios(
     fields: dict, tmp_path: Path
 ) -> None:
-    out = write_report_json(tmp_path / "S01.report.json", **fields)
+    out = write_report_json(tmp_path / "S01.report.json", build_report(**fields))
     doc = json.loads(out.read_text())
     assert doc["schema_id"] == "seqoia.sample-report/1"
     assert doc["sample"] == "S01" and doc["qc_passed"] is False
@@ -96,7 +97,7 @@ def test_json_report_carries_verdict_metrics_and_derived_variant_ratios(
         "size": 4000,
     }
     assert doc["generated_at"] is None
-    again = write_report_json(tmp_path / "again.json", **fields)
+    again = write_report_json(tmp_path / "again.json", build_report(**fields))
     assert again.read_bytes() == out.read_bytes()
 
 
@@ -105,7 +106,7 @@ def test_html_report_has_qc_table_with_fail_colouring_and_an_svg_plot(
 ) -> None:
     when = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
     out = write_report_html(
-        tmp_path / "S01.report.html", coverage_profile=PROFILE, generated_at=when, **fields
+        tmp_path / "S01.report.html", build_report(generated_at=when, **fields), PROFILE
     )
     page = out.read_text()
     HTMLParser().feed(page)  # well-formed enough for the standard parser
@@ -128,7 +129,7 @@ def test_html_report_has_qc_table_with_fail_colouring_and_an_svg_plot(
 def test_html_escapes_every_field(fields: dict, tmp_path: Path) -> None:
     fields["sample"] = "S<01>&"
     fields["tools"] = {"evil": "<script>alert(1)</script>"}
-    page = write_report_html(tmp_path / "r.html", **fields).read_text()
+    page = write_report_html(tmp_path / "r.html", build_report(**fields)).read_text()
     assert "<script>" not in page
     assert "S&lt;01&gt;&amp;" in page
     assert "No coverage profile" in page

@@ -13,9 +13,9 @@ from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
 from seqoia.genomics.markdup import mark_duplicates
 from seqoia.genomics.qc import fastq_metrics
 from seqoia.genomics.tools import tool_versions
-from seqoia.tasks import runs  # noqa: F401 - declares validate_run, demultiplex
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
+from seqoia.tasks.runs import sample_centre, sample_records  # declares the run stages too
 from seqoia.tasks.stage import InputSet, StageContext, StageResult
 
 
@@ -63,17 +63,10 @@ def _fastq_pairs(ctx: StageContext, demux: InputSet, centre: str | None) -> list
 def align(ctx: StageContext) -> StageResult:
     """Align every lane of every run of the sample into one coordinate-sorted BAM."""
     pairs: list[FastqPair] = []
-    for run_set in ctx.inputs["validate_run"]:
-        record = run_set.summary["samples"].get(ctx.subject, {})
+    for run_set, record in zip(ctx.inputs["validate_run"], sample_records(ctx), strict=True):
         if record.get("missing"):
             raise InputError(record["missing"], run=run_set.subject, file="SampleSheet.csv")
-    centre = next(
-        (
-            s.summary["samples"].get(ctx.subject, {}).get("centre")
-            for s in ctx.inputs["validate_run"]
-        ),
-        None,
-    )
+    centre = sample_centre(ctx)
     for demux in ctx.inputs["demultiplex"]:
         pairs.extend(_fastq_pairs(ctx, demux, centre))
     if not pairs:

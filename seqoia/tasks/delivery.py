@@ -24,6 +24,7 @@ from seqoia.genomics.report import (
 from seqoia.tasks import quality  # noqa: F401 - declares qc and its upstream
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
+from seqoia.tasks.runs import sample_centre
 from seqoia.tasks.stage import StageContext, StageResult
 
 #: The files of a delivery besides the reports, by the upstream stage that made them.
@@ -31,14 +32,6 @@ DELIVERED = {
     "markduplicates": (".md.cram", ".md.cram.crai"),
     "call_variants": (".bcftools.vcf.gz", ".bcftools.vcf.gz.tbi"),
 }
-
-
-def _centre(ctx: StageContext) -> str:
-    centres = {
-        s.summary["samples"].get(ctx.subject, {}).get("centre") or "default"
-        for s in ctx.inputs["validate_run"]
-    }
-    return sorted(centres)[0]  # one centre per sample; several runs agree
 
 
 def _delivered_files(ctx: StageContext):  # type: ignore[no-untyped-def]
@@ -97,7 +90,7 @@ def report(ctx: StageContext) -> StageResult:
         total_variants=total,
     )
     (ctx.out_dir / f"{ctx.subject}.fhir.json").write_text(json.dumps(bundle, indent=1))
-    return StageResult(summary={"qc_passed": verdict.passed, "centre": _centre(ctx)})
+    return StageResult(summary={"qc_passed": verdict.passed, "centre": sample_centre(ctx)})
 
 
 @pipeline.stage(
@@ -113,7 +106,7 @@ def deliver(ctx: StageContext) -> StageResult:
     """Publish reports, CRAM and VCF into ``outbox/<centre>/<sample>/``."""
     for path in [*ctx.one("report").files.values(), *_delivered_files(ctx)]:
         shutil.copyfile(path, ctx.out_dir / path.name)
-    centre = _centre(ctx)
+    centre = sample_centre(ctx)
     passed = bool(ctx.one("report").summary.get("qc_passed"))
     return StageResult(
         summary={"centre": centre, "qc_passed": passed},

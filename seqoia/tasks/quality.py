@@ -12,9 +12,10 @@ import json
 from seqoia.genomics.qc import compute_qc
 from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.tools import tool_versions
-from seqoia.tasks import calling, runs  # noqa: F401 - declare the upstream stages
+from seqoia.tasks import calling  # noqa: F401 - declares the upstream stages
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
+from seqoia.tasks.runs import sample_records
 from seqoia.tasks.stage import StageContext, StageResult
 
 #: Sample-sheet sex -> the karyotype the QC predicts from coverage.
@@ -47,9 +48,7 @@ def qc(ctx: StageContext) -> StageResult:
             "gc_pct": reads["gc_pct"],
         }
     )
-    declared = {
-        s.summary["samples"].get(ctx.subject, {}).get("sex") for s in ctx.inputs["validate_run"]
-    }
+    declared = {record.get("sex") for record in sample_records(ctx)}
     expected_sex = next((_SEX[s] for s in declared if s in _SEX), None)
     verdict = evaluate_gate(metrics, ctx.params, expected_sex=expected_sex)
     result = {

@@ -156,6 +156,16 @@ def validate_run(ctx: StageContext) -> StageResult:
     return StageResult(summary=summary, relations=relations)
 
 
+def sample_records(ctx: StageContext) -> list[dict[str, Any]]:
+    """What each run's sample sheet said about a sample stage's subject (one per run)."""
+    return [s.summary["samples"].get(ctx.subject, {}) for s in ctx.inputs["validate_run"]]
+
+
+def sample_centre(ctx: StageContext) -> str:
+    """The prescribing centre of a sample stage's subject (several runs agree on it)."""
+    return sorted(r.get("centre") or "default" for r in sample_records(ctx))[0]
+
+
 class DemultiplexParams(BaseModel):
     """Options of ``seqoia demux`` that a laboratory may set per run (sheet values win)."""
 

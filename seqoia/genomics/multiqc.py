@@ -194,9 +194,9 @@ def _general_stats(qc: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     data: dict[str, dict[str, Any]] = {}
     for sample, summary in qc.items():
         metrics = summary.get("metrics") or {}
-        row = {key: metrics.get(key) for key in _GENERAL_STATS if key in metrics}
-        if row.get("read_pairs") is not None:
-            row["read_pairs"] = row["read_pairs"] / 1e6
+        row: dict[str, Any] = {key: metrics.get(key) for key in _GENERAL_STATS if key in metrics}
+        if (pairs := row.get("read_pairs")) is not None:
+            row["read_pairs"] = pairs / 1e6
         passed = (summary.get("verdict") or {}).get("passed")
         if passed is not None:
             row["qc_verdict"] = "pass" if passed else "fail"

@@ -16,6 +16,7 @@ network use (version check and AI features off) and a time limit that kills it.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib.util
 import json
@@ -187,7 +188,9 @@ def _cell(text: str) -> str:
 
 def _check_sample_id(sample: str, run: str) -> None:
     if not _SAFE_SAMPLE.match(sample):
-        raise InputError(f"sample id {sample!r} is not safe in a report file name", run=run)
+        raise InputError(
+            f"sample id {sample!r} is not safe in a report (letters, digits, ., _, -)", run=run
+        )
 
 
 def _general_stats(qc: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -305,10 +308,11 @@ def _gate_description(run: str, qc: Mapping[str, Mapping[str, Any]]) -> str:
                 applied[label].append(check.get("threshold"))
         strict.add(bool((summary.get("thresholds") or {}).get("fail_on_missing")))
     passed = sum(1 for s in qc.values() if (s.get("verdict") or {}).get("passed") is True)
-    lines = [f"QC gate of run {run}: {passed} of {len(qc)} samples pass.", "", "Thresholds:", ""]
-    lines += [f"- {label}: {' or '.join(limits)}" for label, limits in applied.items()]
+    rules = [f"- {label}: {' or '.join(limits)}" for label, limits in applied.items()]
     if declared_sex:
-        lines.append("- Sex: the predicted karyotype must match the declared sex")
+        rules.append("- Sex: the predicted karyotype must match the declared sex")
+    lines = [f"QC gate of run {run}: {passed} of {len(qc)} samples pass."]
+    lines += ["", "Thresholds:", "", *rules] if rules else ["", "No threshold was checked."]
     if strict == {True}:
         lines += ["", "A metric that could not be measured fails the gate."]
     elif strict == {False}:
@@ -486,11 +490,16 @@ def _run(
     try:
         output, _ = proc.communicate(timeout=time_limit_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc.pid)
         output, _ = proc.communicate()
         return -signal.SIGKILL, f"{output}\nkilled after the time limit of {time_limit_s:g} s"
     finally:
         if proc.poll() is None:  # an exception (e.g. KeyboardInterrupt) while waiting
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             proc.wait()
     return proc.returncode, output
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+        os.killpg(pid, signal.SIGKILL)

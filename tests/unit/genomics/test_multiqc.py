@@ -342,3 +342,13 @@ def test_importing_the_module_does_not_import_multiqc() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_qc_gate_description_says_so_when_no_threshold_was_checked(tmp_path: Path) -> None:
+    off = QCThresholds(
+        **{name: None for name in QCThresholds.model_fields if name != "fail_on_missing"}
+    )
+    paths = write_custom_content(tmp_path, run=RUN, qc={"S01": qc_summary(off)})
+    description = _documents(paths)["seqoia_qc_gate"]["description"]
+    assert "1 of 1 samples pass" in description
+    assert "No threshold was checked." in description and "Thresholds:" not in description

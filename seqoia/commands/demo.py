@@ -126,9 +126,10 @@ def _upload(runtime: Runtime, reference: Path, run: Path) -> str:
 
 
 def _count_done(runtime: Runtime) -> dict[str, int]:
-    done = {}
-    for stage in ("validate_run", "demultiplex"):
-        done[stage] = int(runtime.manifests.latest(stage, RUN_ID) is not None)
+    latest = runtime.manifests.latest
+    done = {"validate_run": int(latest("validate_run", RUN_ID) is not None)}
+    parts = runtime.manifests.related("run", RUN_ID, "part")  # one: the demo's single lane
+    done["demultiplex"] = sum(latest("demultiplex", part) is not None for part in parts)
     for stage in SAMPLE_STAGES:
         done[stage] = sum(
             runtime.manifests.latest(stage, s.sample) is not None for s in DEMO_SAMPLES

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,7 +25,9 @@ from seqoia.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
-SubjectKind = Literal["run", "sample", "family"]
+#: What a stage works on. A ``part`` is a share of a run's base calls demultiplexed on its
+#: own (a lane, or a tile range of a lane), so that several workers share one run.
+SubjectKind = Literal["run", "part", "sample", "family"]
 
 
 class FileRef(BaseModel):
@@ -196,6 +198,13 @@ class ManifestStore:
     def related(self, kind: str, subject: str, other_kind: str) -> list[str]:
         """Subjects of ``other_kind`` linked to ``kind/subject``."""
         return self.store.list_children(self.layout.links_prefix(kind, subject, other_kind))
+
+    def subjects_of(self, kind: str, subject: str) -> dict[str, list[str]]:
+        """Per subject kind, what ``kind/subject`` stands for: itself and its linked subjects."""
+        return {
+            other_kind: [subject] if other_kind == kind else self.related(kind, subject, other_kind)
+            for other_kind in get_args(SubjectKind)
+        }
 
     def _link(self, kind: str, subject: str, other_kind: str, other: str) -> None:
         key = self.layout.link_key(kind, subject, other_kind, other)

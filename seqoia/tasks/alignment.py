@@ -25,9 +25,16 @@ class AlignParams(BaseModel):
     max_insert_bp: int = 1000
 
 
+def _current_parts(ctx: StageContext) -> list[InputSet]:
+    """This sample's demultiplexed parts that their run's latest validation lists."""
+    listed = {part for run in ctx.inputs["validate_run"] for part in run.summary["parts"]}
+    return [demux for demux in ctx.inputs["demultiplex"] if demux.subject in listed]
+
+
 def _fastq_pairs(ctx: StageContext, demux: InputSet, centre: str | None) -> list[FastqPair]:
-    """Pair R1/R2 per lane of one run's FASTQ for this sample."""
-    run = demux.subject
+    """Pair R1/R2 per lane of one part's FASTQ for this sample."""
+    run = demux.summary["run"]
+    part = demux.summary["part"]
     by_lane: dict[int, dict[str, Path]] = defaultdict(dict)
     for item in demux.summary.get("fastq", {}).get(ctx.subject, []):
         if item["name"] in demux.files:
@@ -39,8 +46,10 @@ def _fastq_pairs(ctx: StageContext, demux: InputSet, centre: str | None) -> list
                 f"sample {ctx.subject} lane {lane} has {sorted(reads)} but needs R1 and R2",
                 run=run,
             )
+        # One read group per lane, and per tile range when a lane was shared out.
+        share = f".{part['share']}" if part["shares"] > 1 else ""
         group = ReadGroup(
-            id=f"{run}.{lane}",
+            id=f"{run}.{lane}{share}",
             sample=ctx.subject,
             library=ctx.subject,
             platform_unit=f"{demux.summary.get('flowcell', run)}.{lane}",
@@ -67,10 +76,10 @@ def align(ctx: StageContext) -> StageResult:
         if record.get("missing"):
             raise InputError(record["missing"], run=run_set.subject, file="SampleSheet.csv")
     centre = sample_centre(ctx)
-    for demux in ctx.inputs["demultiplex"]:
+    for demux in _current_parts(ctx):
         pairs.extend(_fastq_pairs(ctx, demux, centre))
+    runs = ",".join(s.subject for s in ctx.inputs["validate_run"])
     if not pairs:
-        runs = ", ".join(s.subject for s in ctx.inputs["demultiplex"])
         raise InputError(f"no FASTQ files for sample {ctx.subject}", run=runs)
     reference = prepared_reference(ctx)
     fastqs = [p for pair in pairs for p in (pair.r1, pair.r2)]
@@ -81,7 +90,7 @@ def align(ctx: StageContext) -> StageResult:
         ctx.out_dir / f"{ctx.subject}.sorted.bam",
         threads=ctx.threads,
         aligner=ctx.params.aligner,
-        run=",".join(sorted({p.read_group.id.rsplit(".", 1)[0] for p in pairs})),
+        run=runs,
         max_insert_bp=ctx.params.max_insert_bp,
     )
     return StageResult(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from seqoia.genomics.multiqc import write_bcftools_stats
 from seqoia.genomics.qc import compute_qc
 from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.tools import tool_versions
@@ -26,20 +27,23 @@ _SEX = {"male": "XY", "female": "XX"}
     "qc",
     kind="sample",
     needs=["validate_run", "align", "markduplicates", "call_variants"],
-    version="1",
+    version="2",
     params=QCThresholds,
     reference=True,
     fetch=lambda upstream, name: upstream in ("markduplicates", "call_variants"),
     queue="qc",
 )
 def qc(ctx: StageContext) -> StageResult:
-    """Compute QC metrics and the gate's verdict -> ``<sample>.qc.json``."""
+    """QC metrics and the gate's verdict -> ``<sample>.qc.json`` (and ``bcftools stats``
+    for the run's MultiQC report)."""
     reference = prepared_reference(ctx)
+    vcf = ctx.one("call_variants").file(".vcf.gz")
     metrics = compute_qc(
         alignment=ctx.one("markduplicates").file(".md.cram"),
         reference_fasta=reference.fasta,
-        vcf=ctx.one("call_variants").file(".vcf.gz"),
+        vcf=vcf,
     )
+    write_bcftools_stats(vcf, ctx.out_dir, ctx.subject)
     reads = ctx.one("align").summary["fastq"]
     metrics = metrics.model_copy(
         update={

@@ -3,8 +3,10 @@
 ``validate_run`` is the pipeline's root: it runs once the folder is complete, reads only
 the metadata (RunInfo.xml, RunParameters.xml, SampleSheet.csv, RunCompletionStatus.xml),
 refuses a failed run or a bad sample sheet before hours of compute are spent, and links
-the run to its samples and families (the fan-out). ``demultiplex`` turns base calls into
-per-sample FASTQ, or adopts the FASTQ of instruments that converted on board.
+the run to its parts (lanes or tile ranges, see :mod:`seqoia.tasks.parts`), samples and
+families (the fan-out). ``demultiplex`` turns one part's base calls into per-sample
+FASTQ, or adopts the FASTQ of instruments that converted on board; the parts of a run
+run on as many workers as are free, and each sample's alignment takes them all.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError, RunFolderError
 from seqoia.illumina.completion import COMPLETION_STATUS, check_completion_status, run_folder_ready
-from seqoia.illumina.models import SampleRow
+from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
 from seqoia.storage.keys import validate_name
 from seqoia.storage.manifest import Relation
+from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
 
@@ -75,18 +78,29 @@ def _sample_record(row: SampleRow) -> dict[str, Any]:
     }
 
 
+class ValidateRunParams(BaseModel):
+    """How a run is shared out (a laboratory setting, per run through overrides)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    #: At most this many tiles per demultiplexing part; 0 = one part per lane. Each part
+    #: of a CBCL lane downloads the lane's CBCL files (a CBCL holds every tile of a
+    #: surface), so tile ranges pay off for per-tile BCL and for lanes of many tiles.
+    tiles_per_part: int = 0
+
+
 @pipeline.stage(
     "validate_run",
     kind="run",
-    version="1",
+    version="2",
     source=True,
-    fetch_sources=_is_metadata,
+    fetch_sources=lambda _run, name: _is_metadata(name),
     source_ready=run_folder_ready,
+    params=ValidateRunParams,
     isolation="inline",
     queue="runs",
 )
 def validate_run(ctx: StageContext) -> StageResult:
-    """Check the run folder and fan out to its samples and families."""
+    """Check the run folder and fan out to its parts, samples and families."""
     assert ctx.source_dir is not None
     run = ctx.subject
     status = ctx.source_dir / COMPLETION_STATUS
@@ -135,7 +149,14 @@ def validate_run(ctx: StageContext) -> StageResult:
                 + ", ".join(f["name"] for f in fastqs[sample])
             )
 
+    parts = _parts(ctx, run_info, samples, fastqs, kind)
     relations = []
+    for part, sample_ids in parts.items():
+        relations.append(Relation(kind="run", subject=run, other_kind="part", other=part))
+        relations += [
+            Relation(kind="part", subject=part, other_kind="sample", other=sample)
+            for sample in sample_ids
+        ]
     for sample, record in samples.items():
         relations.append(Relation(kind="run", subject=run, other_kind="sample", other=sample))
         if record["family"]:
@@ -149,11 +170,40 @@ def validate_run(ctx: StageContext) -> StageResult:
         "flowcell": run_info.flowcell if run_info else run,
         "instrument": run_info.instrument if run_info else None,
         "samples": samples,
+        "parts": {name: parse_part(name).model_dump() for name in parts},
         "warnings": warnings,
         "sheet_version": sheet.version,
     }
     (ctx.out_dir / "run.json").write_text(json.dumps(summary, indent=1))
     return StageResult(summary=summary, relations=relations)
+
+
+def _parts(
+    ctx: StageContext,
+    run_info: RunInfo | None,
+    samples: dict[str, dict[str, Any]],
+    fastqs: dict[str, list[dict[str, Any]]],
+    kind: str,
+) -> dict[str, list[str]]:
+    """Part subject -> the samples it holds reads of."""
+    run = ctx.subject
+    if kind == "bcl":
+        assert run_info is not None
+        tiles = {lane: 0 for lane in range(1, run_info.lane_count + 1)}
+        for tile in run_info.tiles:
+            lane = int(tile.partition("_")[0])
+            tiles[lane] = tiles.get(lane, 0) + 1
+        parts = split_lanes(tiles, ctx.params.tiles_per_part)
+        lanes_of = {s: set(r["lanes"]) or set(tiles) for s, r in samples.items()}
+    else:  # on-board FASTQ: a part per lane that the files name
+        every = {f["lane"] for files in fastqs.values() for f in files}
+        parts = split_lanes(dict.fromkeys(every, 0))
+        # A listed sample without files joins every part, so that align fails it by name.
+        lanes_of = {s: {f["lane"] for f in fastqs.get(s, [])} or every for s in samples}
+    return {
+        part.name(run): sorted(s for s, lanes in lanes_of.items() if part.lane in lanes)
+        for part in parts
+    }
 
 
 def sample_records(ctx: StageContext) -> list[dict[str, Any]]:
@@ -174,24 +224,37 @@ class DemultiplexParams(BaseModel):
     include_non_pf: bool = False
 
 
-def _wants_for_demultiplex(name: str) -> bool:
-    return name.startswith("Data/") or _is_metadata(name) or _is_fastq(name)
+def _wants_for_demultiplex(part: str, name: str) -> bool:
+    """The metadata, and the base calls or FASTQ of this part's lane only."""
+    lane = parse_part(part).lane
+    if _is_metadata(name):
+        return True
+    if _is_fastq(name):
+        match = FASTQ_NAME.match(name.rsplit("/", 1)[-1])
+        return match is not None and int(match["lane"] or 1) == lane
+    return name.startswith("Data/") and in_lane(name, lane)
 
 
 @pipeline.stage(
     "demultiplex",
-    kind="run",
+    kind="part",
     needs=["validate_run"],
-    version="1",
+    version="2",
     source=True,
     fetch_sources=_wants_for_demultiplex,
     params=DemultiplexParams,
     queue="demultiplex",
 )
 def demultiplex(ctx: StageContext) -> StageResult:
-    """Per-sample FASTQ.gz for every sample of the run, tagged with its sample."""
+    """Per-sample FASTQ.gz of one part of the run, each file tagged with its sample."""
     assert ctx.source_dir is not None
-    run_summary = ctx.one("validate_run").summary
+    run_set = ctx.one("validate_run")
+    run_summary = run_set.summary
+    if ctx.subject not in run_summary["parts"]:
+        # The run was re-validated into other parts (a new tiles_per_part): this part's
+        # reads now belong to those, and align reads only the parts validate_run lists.
+        return StageResult(summary={"superseded": True, "fastq": {}})
+    part = RunPart.model_validate(run_summary["parts"][ctx.subject])
     samples = run_summary["samples"]
     file_subjects: dict[str, str] = {}
     fastq: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -200,37 +263,52 @@ def demultiplex(ctx: StageContext) -> StageResult:
             if sample not in samples:
                 continue
             for item in files:
+                if item["lane"] != part.lane:
+                    continue
                 target = ctx.out_dir / Path(item["name"]).name
                 shutil.copyfile(ctx.source_dir / item["name"], target)
                 file_subjects[target.name] = sample
                 fastq[sample].append(item | {"name": target.name})
         stats: dict[str, Any] = {}
     else:
-        stats = _demultiplex_base_calls(ctx, file_subjects, fastq, set(samples))
+        stats = _demultiplex_base_calls(ctx, part, run_set.subject, file_subjects, fastq)
     return StageResult(
-        summary={"fastq": dict(fastq), "flowcell": run_summary["flowcell"], "stats": stats},
+        summary={
+            "run": run_set.subject,
+            "part": part.model_dump(),
+            "fastq": dict(fastq),
+            "flowcell": run_summary["flowcell"],
+            "stats": stats,
+        },
         file_subjects=file_subjects,
     )
 
 
 def _demultiplex_base_calls(
     ctx: StageContext,
+    part: RunPart,
+    run: str,
     file_subjects: dict[str, str],
     fastq: dict[str, list[dict[str, Any]]],
-    samples: set[str],
 ) -> dict[str, Any]:
     from seqoia.illumina.demux import demultiplex as run_demux
     from seqoia.illumina.demux_config import DemuxConfig
 
     assert ctx.source_dir is not None
-    options: dict[str, Any] = {"include_non_pf": ctx.params.include_non_pf}
+    samples = set(ctx.one("validate_run").summary["samples"])
+    options: dict[str, Any] = {
+        "include_non_pf": ctx.params.include_non_pf,
+        "lanes": (part.lane,),
+        "part": part.tile_range,
+        "lane_splitting": True,  # file names carry the lane: parts of lanes never clash
+    }
     if ctx.params.barcode_mismatches is not None:
         options["barcode_mismatches"] = (ctx.params.barcode_mismatches,) * 2
     out = ctx.scratch / "demux"
     try:
         result = run_demux(ctx.source_dir, out, DemuxConfig(**options), threads=ctx.threads)
     except InputError as err:
-        err.run = ctx.subject  # the run folder as the inbox names it
+        err.run = run  # the run folder as the inbox names it
         raise
     for path in sorted(out.rglob("*")):
         if not path.is_file():
@@ -241,7 +319,7 @@ def _demultiplex_base_calls(
         if match and match["sample"] in samples:
             file_subjects[target.name] = match["sample"]
             fastq[match["sample"]].append(
-                {"name": target.name, "lane": int(match["lane"] or 1), "read": match["read"]}
+                {"name": target.name, "lane": part.lane, "read": match["read"]}
             )
     reads: dict[str, int] = defaultdict(int)
     for (_lane, sample), counts in result.stats.counts.items():

@@ -60,6 +60,17 @@ class InputSet:
 
 
 @dataclass(frozen=True)
+class Excluded:
+    """A fan-in member left out because it, or a stage before it, failed permanently."""
+
+    stage: str  # the upstream stage whose output is missing, e.g. "qc"
+    subject: str
+    failed_stage: str  # where it failed, e.g. "align"
+    failed_subject: str
+    message: str
+
+
+@dataclass(frozen=True)
 class StageContext:
     """Everything a stage function may look at."""
 
@@ -80,6 +91,8 @@ class StageContext:
     #: Where the reference lives in the store (``refs/<name>/genome.fa``), for reports.
     reference_key: str | None = None
     cache_dir: Path | None = None
+    #: Stages declared with ``tolerate_failures=True``: the members they go on without.
+    excluded: tuple[Excluded, ...] = ()
 
     def one(self, stage: str) -> InputSet:
         """The single input set of upstream ``stage`` (same subject kind)."""
@@ -125,14 +138,18 @@ class Stage:
     fetch: Callable[[str, str], bool] | None
     #: Source stages read the run folder in the inbox. Without ``needs`` a source stage is
     #: a root, run when the folder is complete; with ``needs`` it reads the folder as its
-    #: upstream run stage listed it (validate first, demultiplex after).
+    #: upstream run stage listed it (validate first, demultiplex its parts after).
     source: bool
-    fetch_sources: Callable[[str], bool] | None
+    #: Which run-folder files to download: (subject, file name) -> bool.
+    fetch_sources: Callable[[str, str], bool] | None
     source_ready: SourceReadiness | None
     reference: bool = False
     #: Publishing stages write their outputs into the outbox (``StageResult.publish_to``)
     #: instead of an attempt prefix: a delivery that hospitals read.
     publish: bool = False
+    #: A fan-in (a run's report over its samples) that goes ahead without the members that
+    #: failed permanently, instead of waiting for an admin; ``ctx.excluded`` names them.
+    tolerate_failures: bool = False
 
     def wants(self, upstream: str, name: str) -> bool:
         return self.fetch is None or self.fetch(upstream, name)
@@ -161,10 +178,11 @@ class Pipeline:
         time_limit_s: float | None = None,
         fetch: Callable[[str, str], bool] | None = None,
         source: bool = False,
-        fetch_sources: Callable[[str], bool] | None = None,
+        fetch_sources: Callable[[str, str], bool] | None = None,
         source_ready: SourceReadiness | None = None,
         reference: bool = False,
         publish: bool = False,
+        tolerate_failures: bool = False,
     ) -> Callable[[StageFunction], StageFunction]:
         """Declare a stage; the decorated function is returned unchanged."""
 
@@ -186,6 +204,7 @@ class Pipeline:
                     source_ready=source_ready,
                     reference=reference,
                     publish=publish,
+                    tolerate_failures=tolerate_failures,
                 )
             )
             return fn
@@ -219,12 +238,14 @@ class Pipeline:
             raise DeclarationError(f"{where}: params need defaults for every field") from err
         if stage.isolation not in ("process", "inline"):
             raise DeclarationError(f"{where}: isolation must be 'process' or 'inline'")
-        if stage.source and stage.kind != "run":
-            raise DeclarationError(f"{where}: only run stages can read the run folder")
+        if stage.source and stage.kind not in ("run", "part"):
+            raise DeclarationError(f"{where}: only run and part stages can read the run folder")
         if stage.source and stage.needs and stage.source_ready is not None:
             raise DeclarationError(
                 f"{where}: source_ready belongs to the first stage of a run (no needs)"
             )
+        if stage.tolerate_failures and not stage.needs:
+            raise DeclarationError(f"{where}: tolerate_failures needs upstream stages")
         if not stage.source and not stage.needs:
             raise DeclarationError(f"{where}: needs upstream stages (or source=True)")
         for upstream in stage.needs:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import dramatiq
 
-from seqoia.errors import StageBusyError
+from seqoia.errors import SeqoiaError, StageBusyError
 from seqoia.storage.keys import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
 from seqoia.workers.observe import StageMetrics
@@ -81,6 +81,10 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             log.info("%s/%s is running elsewhere: %s", stage, subject, busy)
             holder["actors"].enqueue_stage(stage, subject, reason, busy.retry_after_s + 1.0)
             return
+        except SeqoiaError as err:
+            if getattr(err, "permanent", False):
+                router.failed(stage, subject)
+            raise
         if outcome.kind == "committed" and outcome.manifest is not None:
             manifest = outcome.manifest
             log.info(

@@ -22,7 +22,7 @@ from typing import Any
 
 from seqoia.errors import SeqoiaError
 from seqoia.storage.manifest import Relation
-from seqoia.tasks.stage import InputSet, Pipeline, StageContext, StageResult
+from seqoia.tasks.stage import Excluded, InputSet, Pipeline, StageContext, StageResult
 
 
 def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageContext, Any]:
@@ -57,6 +57,7 @@ def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageCon
         else None,
         reference_key=request.get("reference_key"),
         cache_dir=Path(request["cache_dir"]) if request.get("cache_dir") else None,
+        excluded=tuple(Excluded(**e) for e in request.get("excluded", [])),
     )
     return ctx, stage.fn
 

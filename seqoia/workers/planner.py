@@ -20,7 +20,7 @@ from seqoia.storage.manifest import (
     fingerprint_of,
     read_json,
 )
-from seqoia.tasks.stage import Pipeline, Stage
+from seqoia.tasks.stage import Excluded, Pipeline, Stage
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Plan:
     reference: FileRef | None = None
     latest: Manifest | None = None
     waiting_for: list[str] = field(default_factory=list)
+    #: Fan-in members left out (stages declared ``tolerate_failures``).
+    excluded: list[Excluded] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -56,8 +58,12 @@ class Plan:
 
     @property
     def fingerprint(self) -> str:
+        # A member that failed and later commits changes the inputs, so a tolerant fan-in
+        # runs again with it; the excluded set is part of the fingerprint only when set.
+        excluded = {"excluded": sorted((e.stage, e.subject) for e in self.excluded)}
         return fingerprint_of(
-            {
+            (excluded if self.excluded else {})
+            | {
                 "stage": self.stage.name,
                 "version": self.stage.version,
                 "params": self.params.model_dump(mode="json"),
@@ -149,7 +155,7 @@ class Planner:
                 subjects = self.upstream_subjects(stage, subject, upstream)
             if not subjects:
                 plan.waiting_for.append(f"{upstream.name}: no {upstream.kind} linked yet")
-            if quick and len(subjects) > 1:
+            if quick and len(subjects) > 1 and not stage.tolerate_failures:
                 for other in subjects:
                     if not self.manifests.seen_committed(upstream.name, other) and (
                         self.manifests.latest(upstream.name, other) is None
@@ -158,15 +164,48 @@ class Planner:
                         return plan
             for other in subjects:
                 manifest = self.manifests.latest(upstream.name, other)
-                if manifest is None:
-                    plan.waiting_for.append(f"{upstream.name}/{other}")
-                else:
+                if manifest is not None:
                     plan.upstream.append(manifest)
-        if stage.source and stage.needs:
-            plan.sources = next(
-                (list(m.sources) for m in plan.upstream if m.subject == subject and m.sources), []
-            )
+                    continue
+                failed = (
+                    self.permanent_failure(upstream, other) if stage.tolerate_failures else None
+                )
+                if failed is not None:
+                    plan.excluded.append(failed)
+                else:
+                    plan.waiting_for.append(f"{upstream.name}/{other}")
+        if stage.source and stage.needs:  # the listing of the run this subject belongs to
+            plan.sources = next((list(m.sources) for m in plan.upstream if m.sources), [])
         return plan
+
+    def permanent_failure(self, stage: Stage, subject: str) -> Excluded | None:
+        """Why ``(stage, subject)`` cannot commit until an admin acts, if it cannot.
+
+        It failed permanently with the inputs it has now, or it has never committed and
+        one of its missing inputs cannot commit. Reads failure records of missing pairs
+        only, so a run without failures costs nothing more.
+        """
+        record = read_json(self.store, self.layout.failure_key(stage.name, subject))
+        if (
+            record
+            and record.get("permanent")
+            and record.get("fingerprint") == self.plan(stage.name, subject).fingerprint
+        ):
+            message = str(record.get("message", "failed"))
+            return Excluded(stage.name, subject, stage.name, subject, message)
+        if self.manifests.latest(stage.name, subject) is not None:
+            return None
+        for name in stage.needs:
+            upstream = self.pipeline[name]
+            for other in self.upstream_subjects(stage, subject, upstream):
+                if self.manifests.latest(name, other) is None:
+                    found = self.permanent_failure(upstream, other)
+                    if found is not None:
+                        return Excluded(
+                            stage.name, subject, found.failed_stage, found.failed_subject,
+                            found.message,
+                        )  # fmt: skip
+        return None
 
     def upstream_subjects(self, stage: Stage, subject: str, upstream: Stage) -> list[str]:
         """Subjects of ``upstream`` that ``stage`` on ``subject`` consumes."""

@@ -58,18 +58,14 @@ class Reconciler:
         return report
 
     def subjects_of(self, run: str) -> dict[str, list[str]]:
-        related = self.rt.manifests.related
-        return {
-            "run": [run],
-            "sample": related("run", run, "sample"),
-            "family": related("run", run, "family"),
-        }
+        return self.rt.manifests.subjects_of("run", run)
 
     def _reconcile_run(self, run: str, report: ReconcileReport) -> None:
         rt = self.rt
         subjects = self.subjects_of(run)
         pending = False
         unsettled: set[tuple[str, str]] = set()  # due, running or waiting in this pass
+        blocked: set[tuple[str, str]] = set()  # failed, or waiting on a failure: settled
         for stage in rt.pipeline:  # declaration order: upstream before downstream
             for subject in subjects[stage.kind]:
                 plan = rt.planner.plan(stage.name, subject)
@@ -86,6 +82,9 @@ class Reconciler:
                     pending = True
                     continue
                 if not plan.ready:
+                    if upstream & blocked:  # nothing will change until an admin acts
+                        blocked.add((stage.name, subject))
+                        continue
                     unsettled.add((stage.name, subject))
                     if stage.source and not stage.needs:  # the run folder is still arriving
                         pending = True
@@ -100,6 +99,7 @@ class Reconciler:
                     and failure.get("fingerprint") == plan.fingerprint
                 ):
                     report.failed.append((stage.name, subject))
+                    blocked.add((stage.name, subject))
                     continue
                 pending = True
                 unsettled.add((stage.name, subject))

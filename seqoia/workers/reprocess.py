@@ -51,7 +51,8 @@ Pair = tuple[str, str]
 #: Which subject kinds a target of one kind may reach with ``--from`` (never "up" to a
 #: bigger subject: a sample cannot rerun its whole run's demultiplexing).
 _REACHABLE = {
-    "run": {"run", "sample", "family"},
+    "run": {"run", "part", "sample", "family"},
+    "part": {"part", "sample", "family"},
     "family": {"family", "sample"},
     "sample": {"sample", "family"},
 }

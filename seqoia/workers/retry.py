@@ -51,12 +51,7 @@ def find_failures(
     layout, pipeline = rt.layout, rt.pipeline
     pairs: list[tuple[str, str]] = []
     if run is not None:
-        related = rt.manifests.related
-        subjects = {
-            "run": [run],
-            "sample": related("run", run, "sample"),
-            "family": related("run", run, "family"),
-        }
+        subjects = rt.manifests.subjects_of("run", run)
         pairs = [
             (s.name, subject)
             for s in pipeline

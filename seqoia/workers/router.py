@@ -107,6 +107,28 @@ class Router:
         return pairs
 
 
+    def failed(self, stage_name: str, subject: str) -> list[tuple[str, str]]:
+        """Enqueue the fan-ins that go on without a member once it failed permanently.
+
+        A failure commits nothing, so no manifest event would wake a run's report that
+        waits for its last sample: the failure itself settles that member.
+        """
+        kind = self.rt.pipeline[stage_name].kind
+        pairs = []
+        for stage in self.rt.pipeline.descendants(stage_name):
+            if not stage.tolerate_failures:
+                continue
+            if stage.kind == kind:
+                subjects = [subject]
+            else:
+                subjects = self.rt.manifests.related(kind, subject, stage.kind)
+            for other in subjects:
+                if self.rt.planner.plan(stage.name, other).due:
+                    pairs.append((stage.name, other))
+                    self.enqueue(stage.name, other, f"after {stage_name}/{subject} failed", 0.0)
+        return pairs
+
+
 def safe_route(router: Router, key: str) -> list[tuple[str, str]]:
     """Route one event key; a hostile key is logged and dropped, never raised to the caller."""
     try:

@@ -11,6 +11,7 @@ under their own attempt prefix, which no manifest references.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -181,7 +182,7 @@ class StageRunner:
         if stage.source:
             source_dir = scratch / "run"
             for ref in plan.sources:
-                if stage.fetch_sources is None or stage.fetch_sources(ref.name):
+                if stage.fetch_sources is None or stage.fetch_sources(plan.subject, ref.name):
                     local = source_dir / ref.name
                     local.parent.mkdir(parents=True, exist_ok=True)
                     store.download_file(ref.key, local)
@@ -214,6 +215,7 @@ class StageRunner:
             "source_listing": [(ref.name, ref.size) for ref in plan.sources],
             "reference_fasta": str(reference_fasta) if reference_fasta else None,
             "reference_key": plan.reference.key if plan.reference else None,
+            "excluded": [dataclasses.asdict(e) for e in plan.excluded],
             "cache_dir": str(cache_dir),
             "attempt": attempt,
         }, read_bytes

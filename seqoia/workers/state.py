@@ -236,9 +236,8 @@ class StateReader:
     def run(self, run: str) -> RunState:
         planner = self._planner()
         manifests = planner.manifests
-        samples = manifests.related("run", run, "sample")
-        families = manifests.related("run", run, "family")
-        subjects = {"run": [run], "sample": samples, "family": families}
+        subjects = manifests.subjects_of("run", run)
+        samples, families = subjects["sample"], subjects["family"]
         states = self._states(planner, subjects)
         _mark_blocked(states)
         return RunState(
@@ -253,9 +252,8 @@ class StateReader:
     def sample(self, sample: str) -> SampleState:
         planner = self._planner()
         manifests = planner.manifests
-        runs = manifests.related("sample", sample, "run")
-        families = manifests.related("sample", sample, "family")
-        subjects = {"run": runs, "sample": [sample], "family": families}
+        subjects = manifests.subjects_of("sample", sample)
+        runs, families = subjects["run"], subjects["family"]
         states = self._states(planner, subjects)
         _mark_blocked(states)
         return SampleState(sample=sample, runs=runs, families=families, stages=states)

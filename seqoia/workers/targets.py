@@ -96,7 +96,7 @@ def resolve_target(rt: Runtime, text: str) -> Target:
     if sep:
         if kind_text not in KINDS:
             raise InputError(
-                f"unknown kind {kind_text!r} in {text!r}: use run:, sample: or family:"
+                f"unknown kind {kind_text!r} in {text!r}: use run:, part:, sample: or family:"
             )
         return Target(kind_text, resolve_subject(rt, kind_text, name))  # type: ignore[arg-type]
     subject = _checked_name(text, "target")

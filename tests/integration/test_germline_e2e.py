@@ -3,7 +3,8 @@
 Runs on the embedded stack (memory:// + file://) and on real servers (redis:// + s3://
 through moto's HTTP server) with the same assertions: CRAM readable and indexed with the
 right read groups, VCF valid and indexed, QC values in range, the QC gate failing a poor
-sample, a corrupt sample failing alone with a reason that names its file.
+sample, a corrupt sample failing alone with a reason that names its file, and the run's
+MultiQC report going ahead without the failed samples while naming them.
 """
 
 from __future__ import annotations
@@ -162,10 +163,26 @@ def _check_results(runtime: Runtime, tmp: Path) -> None:
         store.get_bytes(f"{runtime.layout.outbox}/CURIE/{POOR}/{POOR}.report.json")[0]
     )
     assert poor["qc_passed"] is False
+    _check_multiqc(runtime)
+
+
+def _check_multiqc(runtime: Runtime) -> None:
+    """The run's MultiQC report did not wait for the failed samples: it names them."""
+    run_report = runtime.manifests.latest("multiqc", RUN)
+    assert run_report.summary["samples"] == [GOOD, POOR]
+    excluded = {e["sample"]: e for e in run_report.summary["excluded"]}
+    assert sorted(excluded) == [CORRUPT, MISSING, UNEVEN]
+    assert excluded[CORRUPT]["stage"] == "align"
+    assert f"{CORRUPT}_S3_L001_R1_001.fastq.gz" in excluded[CORRUPT]["reason"]
+    html = runtime.store.get_bytes(run_report.output("multiqc_report.html").key)[0].decode()
+    for sample in (GOOD, POOR, CORRUPT, MISSING, UNEVEN):
+        assert sample in html
+    assert "Samples not in this report" in html
+    assert run_report.output("multiqc_data.zip").size > 0
 
 
 def _expected(runtime: Runtime) -> list[tuple[str, str]]:
-    return [("deliver", GOOD), ("deliver", POOR), ("validate_run", RUN)]
+    return [("deliver", GOOD), ("deliver", POOR), ("validate_run", RUN), ("multiqc", RUN)]
 
 
 def test_fastq_run_is_delivered_on_the_embedded_stack(run_folder: Path, tmp_path: Path) -> None:

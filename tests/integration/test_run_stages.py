@@ -79,7 +79,8 @@ def test_cbcl_run_is_validated_and_demultiplexed_into_per_sample_fastq(
     assert sorted(runtime.manifests.related("run", truth.run_id, "sample")) == sorted(
         s.sample_id for s in truth.samples
     )
-    demux = runtime.manifests.latest("demultiplex", truth.run_id)
+    assert runtime.manifests.related("run", truth.run_id, "part") == [f"{truth.run_id}_L001"]
+    demux = runtime.manifests.latest("demultiplex", f"{truth.run_id}_L001")
     assert demux is not None
     expected = truth.pf_counts()
     for sample in truth.samples:
@@ -135,13 +136,13 @@ def test_bad_runs_fail_with_the_file_named_while_the_good_run_goes_on(
     def failure(stage: str, run: str) -> dict:  # type: ignore[type-arg]
         return json.loads(runtime.store.get_bytes(runtime.layout.failure_key(stage, run))[0])
 
-    assert runtime.manifests.latest("demultiplex", truth.run_id) is not None
+    assert runtime.manifests.latest("demultiplex", f"{truth.run_id}_L001") is not None
     status = failure("validate_run", "RUN_FAILED")
     assert status["permanent"] and "RunCompletionStatus.xml" in status["message"]
     assert "UserEndedEarly" in status["message"]
     duplicate = failure("validate_run", "RUN_BADSHEET")
     assert duplicate["permanent"] and "SampleSheet.csv:6" in duplicate["message"]
-    truncated = failure("demultiplex", "RUN_TRUNCATED")
+    truncated = failure("demultiplex", "RUN_TRUNCATED_L001")
     assert truncated["permanent"] and cbcl.rsplit("/", 1)[-1] in truncated["message"]
     assert "RUN_TRUNCATED" in truncated["message"]
 

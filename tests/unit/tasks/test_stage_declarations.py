@@ -76,7 +76,7 @@ def test_parameters_that_are_not_a_frozen_model_with_defaults_fail() -> None:
 
 def test_a_source_stage_of_another_kind_or_a_later_one_with_readiness_fails() -> None:
     pipeline = pipeline_with_source()
-    with pytest.raises(DeclarationError, match="only run stages can read the run folder"):
+    with pytest.raises(DeclarationError, match="only run and part stages can read the run folder"):
         pipeline.stage("y", kind="sample", version="1", source=True)(nothing)
     with pytest.raises(DeclarationError, match="source_ready belongs to the first stage"):
         pipeline.stage(

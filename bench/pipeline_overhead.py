@@ -5,7 +5,8 @@ Both sides process the same simulated FASTQ run (a reference with repeats, N sam
 
 - **plain**: a script that calls the tool layer directly, sample after sample:
   prepare_reference, fastq_metrics + align_sample, mark_duplicates, call_variants,
-  compute_qc, reports and FHIR bundle;
+  compute_qc and bcftools stats, reports and FHIR bundle, and the run's MultiQC report
+  when MultiQC is installed;
 - **seqoia**: the run dropped into a local store's inbox and processed by the germline
   pipeline on the embedded stack (one stage at a time, as the plain script does), with
   everything the framework adds: downloads, child processes, checksums, uploads,
@@ -32,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seqoia.genomics import multiqc  # noqa: E402
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample  # noqa: E402
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants  # noqa: E402
 from seqoia.genomics.markdup import mark_duplicates  # noqa: E402
@@ -96,6 +98,7 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
     """The same tools, chained by hand."""
     started = time.perf_counter()
     prepared = prepare_reference(reference, work / "ref")
+    run_qc: dict[str, dict[str, object]] = {}
     for number, name in enumerate(names, start=1):
         out = work / name
         out.mkdir(parents=True)
@@ -114,6 +117,12 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
         stats = call_variants([cram], prepared, vcf, threads=threads, params=CallParams())
         metrics = compute_qc(alignment=cram, reference_fasta=prepared.fasta, vcf=vcf)
         verdict = evaluate_gate(metrics, QCThresholds())
+        multiqc.write_bcftools_stats(vcf, work / "multiqc", name)
+        run_qc[name] = {
+            "metrics": metrics.model_dump(mode="json"),
+            "verdict": verdict.model_dump(mode="json"),
+            "thresholds": QCThresholds().model_dump(mode="json"),
+        }
         files = [file_checksum(p) for p in (cram, Path(f"{cram}.crai"), vcf, Path(f"{vcf}.tbi"))]
         common = {
             "sample": name,
@@ -142,6 +151,9 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
             total_variants=total,
         )
         (out / f"{name}.fhir.json").write_text(json.dumps(bundle))
+    if multiqc.multiqc_available():
+        multiqc.write_custom_content(work / "multiqc", run=RUN, qc=run_qc)
+        multiqc.run_multiqc(work / "multiqc", work / "multiqc-report", title=RUN)
     return time.perf_counter() - started
 
 

@@ -137,6 +137,19 @@ def _count_done(runtime: Runtime) -> dict[str, int]:
     return done
 
 
+def _run_report_line(runtime: Runtime) -> str:
+    """Where the run's MultiQC report is, or why there is none."""
+    manifest = runtime.manifests.latest("multiqc", RUN_ID)
+    if manifest is None:
+        return "run report (MultiQC): not written"
+    if "skipped" in manifest.summary:
+        return f"run report (MultiQC): skipped, {manifest.summary['skipped']}"
+    return (
+        f"run report (MultiQC): {manifest.output('multiqc_report.html').key} "
+        f"(seqoia outputs multiqc/{RUN_ID} --download DIR)"
+    )
+
+
 def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -> Table:
     from seqoia.genomics.evaluate import evaluate_calls
 
@@ -245,6 +258,7 @@ def demo(
             for stage, done in _count_done(runtime).items():
                 progress.update(tasks[stage], completed=done)
         console.print(_results_table(runtime, truths, reference))
+        console.print(_run_report_line(runtime))
     console.print(
         f"finished in {time.monotonic() - started:.0f} s; outbox: "
         f"{runtime.store.url}/{runtime.layout.outbox}/"

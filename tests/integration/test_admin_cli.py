@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -311,6 +312,25 @@ def test_lineage_goes_from_a_family_file_back_to_the_run_folder(admin: Admin) ->
     assert "process/S2" in tree and "inbox/R1/samples.tsv" in tree
     manifest_key = rt.layout.manifest_key("joint", "F1", joint.generation)
     assert admin.json("lineage", manifest_key)["produced_by"][0]["attempt"] == joint.attempt
+
+
+def test_outputs_lists_and_downloads_the_latest_commit_of_a_stage(
+    admin: Admin, tmp_path: Path
+) -> None:
+    joint = admin.stack.runtime.manifests.latest("joint", "F1")
+    assert joint is not None
+    listed = admin.json("outputs", "joint/F1", "--download", str(tmp_path / "got"))
+    assert listed["generation"] == joint.generation
+    assert [o["key"] for o in listed["outputs"]] == [joint.output("F1.joint.txt").key]
+    local = tmp_path / "got" / "F1.joint.txt"
+    assert listed["downloaded"] == [str(local)]
+    expected = admin.stack.store.get_bytes(joint.output("F1.joint.txt").key)[0]
+    assert local.read_bytes() == expected
+    assert "F1.joint.txt" in admin.ok("outputs", "joint/F1").stdout
+    for wrong, says in (("F1", "STAGE/SUBJECT"), ("joint/F9", "unknown family"),
+                        ("jiont/F1", "did you mean 'joint'")):  # fmt: skip
+        result = admin.cli("outputs", wrong)
+        assert result.exit_code == 2 and says in result.stderr, result.stderr
 
 
 def test_watch_ends_with_the_run_outcome(admin: Admin) -> None:

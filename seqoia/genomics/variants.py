@@ -5,13 +5,22 @@ calls are concatenated, left-aligned and split into one allele per record with
 ``bcftools norm -f REF -m -any``, and records below a quality threshold are soft-filtered
 (``FILTER=LowQual``). Several CRAMs make one joint, multi-sample call set: the basis of
 trio analyses later.
+
+The calling path may be the ``bcftools`` program or the bcftools compiled into pysam, and
+their versions differ (Debian's 1.16, pysam's 1.2x). From bcftools 1.20 on, mpileup has
+the maintainers' Illumina profile ``-X illumina-1.20`` (the edlib consensus indel model,
+``--indels-cns``, with its Illumina tuning); it is used whenever the bcftools at hand has
+it, and older ones keep their classic indel model.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import multiprocessing
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -30,6 +39,8 @@ from seqoia.genomics.tools import run_command, run_pysam, tool_versions, wait_al
 log = logging.getLogger(__name__)
 
 _TRANSITIONS = {("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")}
+#: First bcftools whose mpileup has the ``illumina-1.20`` profile (edlib consensus indels).
+ILLUMINA_PROFILE_SINCE = (1, 20)
 
 
 class CallParams(BaseModel):
@@ -56,6 +67,14 @@ class CallParams(BaseModel):
         default=500, ge=0, description="mpileup -h: homopolymer error coefficient"
     )
     skip_indels: bool = False
+    # bcftools 1.2x's classic indel model scores some low-depth true heterozygous indels
+    # lower than 1.16 did (QUAL < 20, LowQual); its consensus model, as the maintainers
+    # tuned it for Illumina, recovers them with no false positive (bench/README.md).
+    illumina_profile: bool = Field(
+        default=True,
+        description="mpileup -X illumina-1.20 where bcftools has it (>= 1.20); "
+        "older bcftools keep their classic indel model",
+    )
     ploidy: str = Field(default="2", description="bcftools call --ploidy (1, 2, GRCh37, GRCh38)")
     # 1e-2 rather than bcftools' 1.1e-3: low-quality het SNVs (Q17 bases) otherwise fall
     # under the prior; the bench shows no loss of SNV precision (see bench/README.md).
@@ -77,9 +96,20 @@ class CallParams(BaseModel):
             args += ["-G", str(self.indel_gap)]
         return args
 
-    def mpileup_args(self) -> list[str]:
-        """Options of ``bcftools mpileup`` for these settings."""
-        args = ["-q", str(self.min_mapq), "-Q", str(self.min_baseq), "-d", str(self.max_depth),
+    def mpileup_args(self, bcftools_version: tuple[int, int] | None = None) -> list[str]:
+        """Options of ``bcftools mpileup`` for these settings and that bcftools version.
+
+        Without a version, only options every supported bcftools (>= 1.16) knows.
+        """
+        args: list[str] = []
+        if (
+            self.illumina_profile
+            and bcftools_version is not None
+            and bcftools_version >= ILLUMINA_PROFILE_SINCE
+        ):
+            # first: mpileup applies options in order, so the explicit ones below win
+            args += ["-X", "illumina-1.20"]
+        args += ["-q", str(self.min_mapq), "-Q", str(self.min_baseq), "-d", str(self.max_depth),
                 "-L", str(self.max_depth), "-m", str(self.min_indel_reads),
                 "-F", str(self.min_indel_fraction), "--open-prob", str(self.indel_open_qual),
                 "--ext-prob", str(self.indel_ext_qual), "--tandem-qual", str(self.tandem_qual),
@@ -140,6 +170,7 @@ def call_variants(
     params = params or CallParams()
     started = time.monotonic()
     bcftools = want_binary("bcftools", use_binaries)
+    mpileup_args = params.mpileup_args(bcftools_version(bcftools))
     threads = max(1, threads)
     regions = split_regions(reference, pieces=threads * 2 if threads > 1 else 1)
     out_vcf.parent.mkdir(parents=True, exist_ok=True)
@@ -152,13 +183,11 @@ def call_variants(
         else:  # in-process bcftools keeps global state: one process per job;
             # fork, as spawn would re-import the caller's __main__
             executor = ProcessPoolExecutor(threads, mp_context=multiprocessing.get_context("fork"))
+        region_call = functools.partial(
+            _call_region, bcftools, crams, reference.fasta, params=params, mpileup_args=mpileup_args
+        )
         with executor:
-            futures = [
-                executor.submit(
-                    _call_region, bcftools, crams, reference.fasta, region, out, params
-                )  # fmt: skip
-                for region, out in jobs
-            ]
+            futures = [executor.submit(region_call, region, out) for region, out in jobs]
             for future in futures:
                 future.result()
         _concat_normalise(bcftools, [out for _, out in jobs], reference, out_vcf, params,
@@ -167,6 +196,30 @@ def call_variants(
     return stats.model_copy(
         update={"elapsed_s": round(time.monotonic() - started, 3), "tool_versions": tool_versions()}
     )
+
+
+def bcftools_version(bcftools: str | None) -> tuple[int, int] | None:
+    """(major, minor) of the ``bcftools`` program, or of pysam's bcftools for None.
+
+    None when the version cannot be read: callers then use no version-specific option.
+    """
+    if bcftools is None:
+        # pysam's stubs mistake the version module for a dispatcher: import it by name.
+        text = str(importlib.import_module("pysam.version").__bcftools_version__)
+    else:
+        text = _program_version(bcftools)
+    found = re.search(r"(\d+)\.(\d+)", text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+@functools.cache
+def _program_version(program: str) -> str:
+    try:
+        done = subprocess.run([program, "--version"], capture_output=True, check=False)
+    except OSError:
+        return ""
+    first = done.stdout.decode(errors="replace").splitlines()[:1]  # "bcftools 1.16"
+    return first[0].removeprefix("bcftools") if first else ""
 
 
 def split_regions(reference: PreparedReference, *, pieces: int) -> list[list[str]]:
@@ -199,8 +252,9 @@ def _call_region(
     regions: list[str],
     out: Path,
     params: CallParams,
+    mpileup_args: list[str],
 ) -> None:
-    mpileup = ["mpileup", "-f", str(fasta), "-r", ",".join(regions), *params.mpileup_args(), "-Ou",
+    mpileup = ["mpileup", "-f", str(fasta), "-r", ",".join(regions), *mpileup_args, "-Ou",
                *map(str, crams)]  # fmt: skip
     call = ["call", *params.call_args(), "-Ob", "-o", str(out)]
     if bcftools:

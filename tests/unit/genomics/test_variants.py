@@ -12,7 +12,13 @@ import pytest
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
 from seqoia.genomics.evaluate import evaluate_calls
 from seqoia.genomics.markdup import mark_duplicates
-from seqoia.genomics.variants import CallParams, call_variants, split_regions, summarise_vcf
+from seqoia.genomics.variants import (
+    CallParams,
+    bcftools_version,
+    call_variants,
+    split_regions,
+    summarise_vcf,
+)
 
 from .helpers import sample_data
 from .test_markdup import marked
@@ -70,6 +76,31 @@ def test_call_params_are_frozen_and_validated() -> None:
         CallParams(min_indel_fraction=2.0)
     assert "-B" in CallParams(baq=False).mpileup_args()
     assert CallParams(ploidy="1").call_args()[-2:] == ["--ploidy", "1"]
+
+
+def test_illumina_indel_profile_is_asked_only_of_bcftools_that_has_it() -> None:
+    newer = CallParams().mpileup_args((1, 24))
+    assert newer[:2] == ["-X", "illumina-1.20"]  # first, so explicit options override it
+    assert newer[2:] == CallParams().mpileup_args((1, 16))
+    for args in (
+        CallParams().mpileup_args((1, 19)),
+        CallParams().mpileup_args(None),
+        CallParams(illumina_profile=False).mpileup_args((1, 24)),
+    ):
+        assert "-X" not in args and "--indels-cns" not in args
+
+
+def test_bcftools_version_is_read_from_pysam_and_from_the_program() -> None:
+    import importlib
+
+    pysam_text = importlib.import_module("pysam.version").__bcftools_version__
+    major, minor = bcftools_version(None) or (0, 0)
+    assert f"{major}.{minor}" == ".".join(pysam_text.split(".")[:2])
+    assert bcftools_version("/nonexistent/bcftools") is None
+    program = shutil.which("bcftools")
+    if program:
+        version = bcftools_version(program)
+        assert version is not None and version >= (1, 0)
 
 
 def test_calling_jobs_tile_every_contig_in_order_without_gaps_or_overlaps() -> None:

@@ -173,11 +173,14 @@ class ManifestStore:
         ]
 
     # -- commit --------------------------------------------------------------------------
-    def commit(self, manifest: Manifest) -> Manifest:
+    def commit(self, manifest: Manifest, *, replaces: Manifest | None = None) -> Manifest:
         """Write ``manifest`` create-only; raise PreconditionFailedError if the slot is taken.
 
         Relations are written first: a manifest that exists always has its links, and a
         link whose manifest never committed is harmless (readers check the manifest).
+        Links that ``replaces`` (the previous generation) declared and ``manifest`` does
+        not are removed after the commit: a corrected sample sheet or a run shared into
+        other parts no longer links the run to what it dropped.
         """
         for rel in manifest.relations:
             self._link(rel.kind, rel.subject, rel.other_kind, rel.other)
@@ -186,6 +189,14 @@ class ManifestStore:
         self.store.put_bytes(key, manifest.to_json(), if_none_match=True)
         self._remember(key, manifest)
         self._seen.add((manifest.stage, manifest.subject))
+        if replaces is not None:
+            for rel in set(replaces.relations) - set(manifest.relations):
+                self.store.delete(
+                    self.layout.link_key(rel.kind, rel.subject, rel.other_kind, rel.other)
+                )
+                self.store.delete(
+                    self.layout.link_key(rel.other_kind, rel.other, rel.kind, rel.subject)
+                )
         log.debug(  # the stage actor logs the outcome at INFO: one line per transition
             "committed %s/%s generation %d (attempt %s)",
             manifest.stage,

@@ -277,6 +277,17 @@ class Pipeline:
                 wanted.add(stage.name)
         return [s for s in self.stages.values() if s.name in wanted]
 
+    def ancestors(self, name: str) -> set[str]:
+        """Every stage that ``name`` depends on, transitively."""
+        found: set[str] = set()
+        todo = list(self[name].needs)
+        while todo:
+            upstream = todo.pop()
+            if upstream not in found:
+                found.add(upstream)
+                todo.extend(self.stages[upstream].needs)
+        return found
+
     def roots(self) -> list[Stage]:
         """The stages a complete run folder starts: source stages with no upstream."""
         return [s for s in self.stages.values() if s.source and not s.needs]

@@ -22,6 +22,17 @@ class Lease:
     key: str
     attempt: str
     etag: str
+    started: float = 0.0
+
+
+def recheck_after(running_for_s: float, remaining_s: float) -> float:
+    """When a duplicate should look again at a held lease.
+
+    Half the holder's running time so far (at least 1 s), never past the lease's expiry:
+    a duplicate of a seconds-long report looks again in seconds, one of an hours-long
+    alignment every lease period, and a dead holder is taken over once the lease expires.
+    """
+    return max(0.0, min(remaining_s, max(1.0, running_for_s / 2)))
 
 
 class LeaseKeeper:
@@ -32,16 +43,23 @@ class LeaseKeeper:
         self.ttl_s = ttl_s
         self.worker = worker
 
-    def _body(self, attempt: str) -> bytes:
+    def _body(self, attempt: str, started: float) -> bytes:
+        now = time.time()
         return json.dumps(
-            {"attempt": attempt, "worker": self.worker, "expires": time.time() + self.ttl_s}
+            {
+                "attempt": attempt,
+                "worker": self.worker,
+                "started": started,
+                "expires": now + self.ttl_s,
+            }
         ).encode()
 
     def acquire(self, key: str, attempt: str) -> Lease:
         """Take the lease, or raise StageBusyError while another attempt holds it."""
+        started = time.time()
         try:
-            etag = self.store.put_bytes(key, self._body(attempt), if_none_match=True)
-            return Lease(key, attempt, etag)
+            etag = self.store.put_bytes(key, self._body(attempt, started), if_none_match=True)
+            return Lease(key, attempt, etag, started)
         except PreconditionFailedError:
             pass
         try:
@@ -51,26 +69,28 @@ class LeaseKeeper:
             return self.acquire(key, attempt)  # released meanwhile
         except ValueError:
             holder, etag = {"expires": 0}, self.store.head(key).etag  # type: ignore[union-attr]
-        remaining = float(holder.get("expires", 0)) - time.time()
+        now = time.time()
+        remaining = float(holder.get("expires", 0)) - now
         if remaining > 0:
+            running_for = now - float(holder.get("started", now - self.ttl_s))
             raise StageBusyError(
                 f"attempt {holder.get('attempt')} on {holder.get('worker')} holds {key} "
                 f"for {remaining:.0f} s more",
-                retry_after_s=remaining,
+                retry_after_s=recheck_after(running_for, remaining),
             )
         try:  # expired: its holder died; take it over, exactly one of us wins
-            new_etag = self.store.put_bytes(key, self._body(attempt), if_match=etag)
+            new_etag = self.store.put_bytes(key, self._body(attempt, started), if_match=etag)
         except PreconditionFailedError as err:
             raise StageBusyError(
                 f"another worker took over {key}", retry_after_s=self.ttl_s
             ) from err
-        return Lease(key, attempt, new_etag)
+        return Lease(key, attempt, new_etag, started)
 
     def renew(self, lease: Lease) -> bool:
         """Extend the lease; False if it was lost (taken over after expiring)."""
         try:
             lease.etag = self.store.put_bytes(
-                lease.key, self._body(lease.attempt), if_match=lease.etag
+                lease.key, self._body(lease.attempt, lease.started), if_match=lease.etag
             )
             return True
         except (PreconditionFailedError, ObjectNotFoundError):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from seqoia.errors import InvalidKeyError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key, validate_name
 from seqoia.storage.manifest import Manifest
+from seqoia.tasks.stage import Stage
 from seqoia.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class Router:
         planner = self.rt.planner
         upstream = self.rt.pipeline[manifest.stage]
         for stage, subject in planner.downstream_of(manifest):
+            if self._changes_through_another_need(stage, upstream.name):
+                continue
             single_need = (
                 fresh
                 and stage.needs == (manifest.stage,)
@@ -106,6 +109,15 @@ class Router:
                 self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
         return pairs
 
+    def _changes_through_another_need(self, stage: Stage, upstream: str) -> bool:
+        """Whether another need of ``stage`` descends from ``upstream``.
+
+        Then that need is about to run again too (its inputs just changed), and its own
+        commit routes ``stage``: running ``stage`` now, on its stale output, would be
+        wasted (``qc`` needs ``validate_run`` and, through alignment, its descendants).
+        """
+        pipeline = self.rt.pipeline
+        return any(upstream in pipeline.ancestors(need) for need in stage.needs if need != upstream)
 
     def failed(self, stage_name: str, subject: str) -> list[tuple[str, str]]:
         """Enqueue the fan-ins that go on without a member once it failed permanently.

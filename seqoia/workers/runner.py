@@ -325,7 +325,7 @@ class StageRunner:
 
     def _commit(self, plan: Plan, manifest: Manifest) -> Outcome:
         try:
-            self.rt.manifests.commit(manifest)
+            self.rt.manifests.commit(manifest, replaces=plan.latest)
         except PreconditionFailedError:
             winner = self.rt.manifests.latest(plan.stage.name, plan.subject)
             if winner is not None and winner.attempt == manifest.attempt:

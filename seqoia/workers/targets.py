@@ -126,23 +126,11 @@ def subjects_for(rt: Runtime, kind: str, subject: str, wanted: str) -> list[str]
     return rt.manifests.related(kind, subject, wanted)
 
 
-def ancestors(pipeline: Pipeline, name: str) -> set[str]:
-    """Every stage that ``name`` depends on, transitively."""
-    found: set[str] = set()
-    todo = list(pipeline.stages[name].needs)
-    while todo:
-        upstream = todo.pop()
-        if upstream not in found:
-            found.add(upstream)
-            todo.extend(pipeline.stages[upstream].needs)
-    return found
-
-
 def first_stages(pipeline: Pipeline, kind: str) -> list[Stage]:
     """Stages of ``kind`` that no other stage of ``kind`` precedes (where a subject starts)."""
     return [
         stage
         for stage in pipeline
         if stage.kind == kind
-        and not any(pipeline.stages[a].kind == kind for a in ancestors(pipeline, stage.name))
+        and not any(pipeline.stages[a].kind == kind for a in pipeline.ancestors(stage.name))
     ]

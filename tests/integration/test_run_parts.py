@@ -4,7 +4,8 @@ A simulated two-lane NovaSeq CBCL run whose reads come from a reference goes thr
 whole germline pipeline: ``validate_run`` links the run to one part per lane, each part
 is demultiplexed as its own stage (its own message, lease and manifest, downloading its
 lane only), ``demux_stats`` joins the parts' statistics, and each sample's CRAM holds
-the reads of both lanes under one read group per lane.
+the reads of both lanes under one read group per lane. Re-validated into tile ranges
+(``validate_run.tiles_per_part``), the run drops its old parts, and no read counts twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pysam
 import pytest
+from typer.testing import CliRunner
 
+from seqoia.cli import app
 from seqoia.genomics.simulate import simulate_reference
 from seqoia.illumina.demux import demultiplex as demultiplex_folder
 from seqoia.illumina.simulate import RunSpec, RunTruth, write_run_folder
@@ -122,6 +125,34 @@ def test_each_lane_is_its_own_stage_and_every_sample_gets_both_lanes(
         assert primary == 2 * truth.pf_counts()[sample.sample_id]
         delivered = runtime.manifests.latest("deliver", sample.sample_id)
         assert delivered is not None
+
+    # The laboratory shares lanes out by tile range: the run is re-validated into new
+    # parts; the old ones are superseded and nothing reads their reads twice.
+    result = CliRunner().invoke(
+        app,
+        ["--store", runtime.settings.store_url, "--scratch", str(tmp_path / "cli-scratch"),
+         "reprocess", run, "--set", "validate_run.tiles_per_part=1", "--reason", "share lanes"],
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    shares = [f"{run}_L00{lane}_{k}of2" for lane in (1, 2) for k in (1, 2)]
+    assert runtime.manifests.related("run", run, "part") == shares  # old parts unlinked
+    assert runtime.manifests.related("sample", truth.samples[0].sample_id, "part") == shares
+    stats = runtime.manifests.latest("demux_stats", run)
+    assert stats.summary["parts"] == shares
+    assert stats.summary["reads"] == {s: n for s, n in truth.pf_counts().items() if n}
+    sample = truth.samples[0].sample_id
+    cram = runtime.manifests.latest("markduplicates", sample).output(f"{sample}.md.cram")
+    local = tmp_path / "shared.cram"
+    runtime.store.download_file(cram.key, local)
+    with pysam.AlignmentFile(str(local), "rc", reference_filename=str(reference)) as bam:
+        groups = sorted(rg["ID"] for rg in bam.header.to_dict()["RG"])
+        primary = sum(1 for r in bam if not (r.is_secondary or r.is_supplementary))
+    assert groups == [f"{run}.{lane}.{k}" for lane in (1, 2) for k in (1, 2)]
+    assert primary == 2 * truth.pf_counts()[sample]
+    # Each stage ran once more, not once per changed input (qc needs validate_run too).
+    for stage, subject in (("align", sample), ("qc", sample), ("deliver", sample),
+                           ("demux_stats", run), ("multiqc", run)):  # fmt: skip
+        assert len(runtime.manifests.generations(stage, subject)) == 2, stage
 
 
 def test_tile_ranges_of_a_lane_join_into_the_reads_of_the_whole_lane(

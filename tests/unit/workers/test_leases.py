@@ -1,0 +1,35 @@
+"""Leases: a duplicate of running work looks again soon for short stages, at expiry for long."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from seqoia.errors import StageBusyError
+from seqoia.storage.local import LocalStore
+from seqoia.workers.leases import LeaseKeeper, recheck_after
+
+
+def test_recheck_is_half_the_running_time_within_one_second_and_the_expiry() -> None:
+    assert recheck_after(0.2, 119.0) == 1.0
+    assert recheck_after(10.0, 115.0) == 5.0
+    assert recheck_after(3600.0, 80.0) == 80.0  # an hours-long stage: at the lease's expiry
+    assert recheck_after(5.0, 0.5) == 0.5
+
+
+def test_a_duplicate_of_a_fresh_attempt_is_told_to_look_again_in_seconds(tmp_path: Path) -> None:
+    keeper = LeaseKeeper(LocalStore(tmp_path), ttl_s=120.0, worker="w1")
+    lease = keeper.acquire("work/_leases/qc/S1", "a1")
+    with pytest.raises(StageBusyError) as busy:
+        keeper.acquire("work/_leases/qc/S1", "a2")
+    assert busy.value.retry_after_s <= 1.0
+    # Renewals keep the start: an attempt that has run for an hour is polled at expiry.
+    lease.started = time.time() - 3600
+    assert keeper.renew(lease)
+    assert json.loads(keeper.store.get_bytes(lease.key)[0])["started"] == lease.started
+    with pytest.raises(StageBusyError) as busy:
+        keeper.acquire("work/_leases/qc/S1", "a3")
+    assert 110 < busy.value.retry_after_s <= 120

@@ -26,12 +26,18 @@ def _runtime(tmp_path: Path) -> Runtime:
     return build_runtime(settings, "tests.pipelines.tolerant:pipeline")
 
 
-def test_a_tolerant_fan_in_runs_without_the_failed_sample_and_names_it(tmp_path: Path) -> None:
+def _processed_run(tmp_path: Path) -> Runtime:
+    """A store where run R1 went through the pipeline: S2 failed, S1 and S3 committed."""
     runtime = _runtime(tmp_path)
     keys = write_toy_run(runtime.store, "R1", ROWS)
     with EmbeddedWorkers(runtime, threads=2) as workers:
         workers.actors.notify(keys[-1])
         workers.wait_idle(timeout_s=60)
+    return runtime
+
+
+def test_a_tolerant_fan_in_runs_without_the_failed_sample_and_names_it(tmp_path: Path) -> None:
+    runtime = _processed_run(tmp_path)
     census = runtime.manifests.latest("census", "R1")
     assert census is not None, runtime.planner.plan("census", "R1").waiting_for
     assert census.summary["samples"] == ["S1", "S3"]
@@ -45,11 +51,7 @@ def test_a_tolerant_fan_in_runs_without_the_failed_sample_and_names_it(tmp_path:
 
 
 def test_a_failed_sample_that_later_succeeds_reruns_the_tolerant_fan_in(tmp_path: Path) -> None:
-    runtime = _runtime(tmp_path)
-    keys = write_toy_run(runtime.store, "R1", ROWS)
-    with EmbeddedWorkers(runtime, threads=2) as workers:
-        workers.actors.notify(keys[-1])
-        workers.wait_idle(timeout_s=60)
+    runtime = _processed_run(tmp_path)
     first = runtime.manifests.latest("census", "R1")
     assert first is not None and first.summary["samples"] == ["S1", "S3"]
     # The laboratory sets a parameter for that sample; the reconciler reruns it.

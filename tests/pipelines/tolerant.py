@@ -1,4 +1,4 @@
-"""The toy's run and sample stages with a run-level fan-in that tolerates failed samples.
+"""The toy's run stage, a sample stage that fails on demand, and a tolerant run fan-in.
 
     ingest (run) -> process (sample) -> census (run, tolerate_failures=True)
 
@@ -15,15 +15,7 @@ from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from tests.pipelines import toy
 
 pipeline = Pipeline("tolerant", import_path="tests.pipelines.tolerant:pipeline")
-pipeline.stage(
-    "ingest",
-    kind="run",
-    version="1",
-    source=True,
-    isolation="inline",
-    source_ready=toy.copy_complete,
-    queue="runs",
-)(toy.ingest)
+pipeline.add(toy.pipeline["ingest"])  # the toy's run stage, as declared there
 
 
 class ProcessParams(BaseModel):

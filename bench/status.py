@@ -87,6 +87,16 @@ def _run_folder(rt: Runtime, run: str) -> None:
     rt.store.put_bytes(prefix + "CopyComplete.txt", b"")
 
 
+def _fan_out(run: str, samples: list[str]) -> list[Relation]:
+    """The links ``validate_run`` writes for a one-lane run: run <-> part <-> sample."""
+    part = f"{run}_L001"
+    return [
+        Relation(kind="run", subject=run, other_kind="part", other=part),
+        *(Relation(kind="run", subject=run, other_kind="sample", other=s) for s in samples),
+        *(Relation(kind="part", subject=part, other_kind="sample", other=s) for s in samples),
+    ]
+
+
 def add_finished_runs(rt: Runtime, first: int, count: int) -> None:
     """``count`` runs of SAMPLES_PER_RUN samples, every stage committed, runs marked done."""
     for number in range(first, first + count):
@@ -95,14 +105,9 @@ def add_finished_runs(rt: Runtime, first: int, count: int) -> None:
         at = T0 + timedelta(hours=number)
         _run_folder(rt, run)
         for stage in rt.pipeline:
-            subjects = [run] if stage.kind == "run" else samples
+            subjects = {"run": [run], "part": [f"{run}_L001"], "sample": samples}[stage.kind]
             for subject in subjects:
-                relations = []
-                if stage.source and not stage.needs:
-                    relations = [
-                        Relation(kind="run", subject=run, other_kind="sample", other=s)
-                        for s in samples
-                    ]
+                relations = _fan_out(run, samples) if stage.source and not stage.needs else []
                 rt.manifests.commit(
                     _manifest(stage, subject, fingerprint="f" * 64, at=at, relations=relations)
                 )
@@ -113,24 +118,27 @@ def add_active_runs(rt: Runtime, runs: int, samples_per_run: int) -> dict[str, i
     """Active runs committed stage by stage with the planner's fingerprints, at every depth."""
     rt.store.put_bytes(rt.layout.reference_key(rt.settings.reference), b">chr1\nACGT\n")
     stages = list(rt.pipeline)
-    run_stages = [s for s in stages if s.kind == "run"]
     sample_stages = [s for s in stages if s.kind == "sample"]
+    # Run and part stages before the samples' (a run report after them stays waiting).
+    run_stages = [
+        s
+        for s in stages
+        if s.kind in ("run", "part")
+        and not any(rt.pipeline[a].kind == "sample" for a in rt.pipeline.ancestors(s.name))
+    ]
     tally = {"running": 0, "failed": 0}
     for number in range(runs):
         run = f"A{number:03d}"
         samples = [f"{run}-S{i:03d}" for i in range(samples_per_run)]
         _run_folder(rt, run)
         for stage in run_stages:
-            plan = rt.planner.plan(stage.name, run)
-            relations = []
-            if stage.source and not stage.needs:
-                relations = [
-                    Relation(kind="run", subject=run, other_kind="sample", other=s) for s in samples
-                ]
+            subject = run if stage.kind == "run" else f"{run}_L001"
+            plan = rt.planner.plan(stage.name, subject)
+            relations = _fan_out(run, samples) if stage.source and not stage.needs else []
             rt.manifests.commit(
                 _manifest(
                     stage,
-                    run,
+                    subject,
                     fingerprint=plan.fingerprint,
                     at=datetime.now(UTC),
                     inputs=plan.inputs,

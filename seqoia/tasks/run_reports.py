@@ -60,6 +60,9 @@ class MultiQCParams(BaseModel):
     params=MultiQCParams,
     fetch=lambda upstream, name: name.endswith(".bcftools_stats.txt"),
     tolerate_failures=True,
+    # MultiQC runs as its own process group under its own time limit: a child process
+    # around it would only add a start-up per run.
+    isolation="inline",
     queue="report",
 )
 def multiqc(ctx: StageContext) -> StageResult:

@@ -47,7 +47,11 @@ def override_process(stack: Stack, sample: str, **params: object) -> None:
 
 
 def attempts_in(trace_dir: Path, sample: str) -> list[Path]:
-    return sorted(trace_dir.glob(f"{sample}.*"))
+    """Trace files of a sample's attempts, oldest first (``<sample>.<pid>.<time_ns>``).
+
+    By start time, not by name: pids of different digit counts sort wrongly as text.
+    """
+    return sorted(trace_dir.glob(f"{sample}.*"), key=lambda p: int(p.name.split(".")[2]))
 
 
 def pid_of(trace: Path) -> int:

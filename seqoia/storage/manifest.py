@@ -210,12 +210,13 @@ class ManifestStore:
         """Subjects of ``other_kind`` linked to ``kind/subject``."""
         return self.store.list_children(self.layout.links_prefix(kind, subject, other_kind))
 
+    def linked(self, kind: str, subject: str, other_kind: str) -> list[str]:
+        """What ``kind/subject`` stands for among ``other_kind``: itself, or its links."""
+        return [subject] if other_kind == kind else self.related(kind, subject, other_kind)
+
     def subjects_of(self, kind: str, subject: str) -> dict[str, list[str]]:
         """Per subject kind, what ``kind/subject`` stands for: itself and its linked subjects."""
-        return {
-            other_kind: [subject] if other_kind == kind else self.related(kind, subject, other_kind)
-            for other_kind in get_args(SubjectKind)
-        }
+        return {other: self.linked(kind, subject, other) for other in get_args(SubjectKind)}
 
     def _link(self, kind: str, subject: str, other_kind: str, other: str) -> None:
         key = self.layout.link_key(kind, subject, other_kind, other)

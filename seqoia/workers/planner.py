@@ -178,6 +178,17 @@ class Planner:
             plan.sources = next((list(m.sources) for m in plan.upstream if m.sources), [])
         return plan
 
+    def failed_for_good(self, plan: Plan) -> dict[str, Any] | None:
+        """The failure record of ``plan``'s pair if it failed permanently with these inputs.
+
+        Such a pair is not retried until an admin acts (``seqoia retry``, a reprocess that
+        changes its fingerprint); a record of other inputs or a transient fault is not.
+        """
+        record = read_json(self.store, self.layout.failure_key(plan.stage.name, plan.subject))
+        if record and record.get("permanent") and record.get("fingerprint") == plan.fingerprint:
+            return record
+        return None
+
     def permanent_failure(self, stage: Stage, subject: str) -> Excluded | None:
         """Why ``(stage, subject)`` cannot commit until an admin acts, if it cannot.
 
@@ -185,12 +196,8 @@ class Planner:
         one of its missing inputs cannot commit. Reads failure records of missing pairs
         only, so a run without failures costs nothing more.
         """
-        record = read_json(self.store, self.layout.failure_key(stage.name, subject))
-        if (
-            record
-            and record.get("permanent")
-            and record.get("fingerprint") == self.plan(stage.name, subject).fingerprint
-        ):
+        record = self.failed_for_good(self.plan(stage.name, subject))
+        if record is not None:
             message = str(record.get("message", "failed"))
             return Excluded(stage.name, subject, stage.name, subject, message)
         if self.manifests.latest(stage.name, subject) is not None:
@@ -209,21 +216,14 @@ class Planner:
 
     def upstream_subjects(self, stage: Stage, subject: str, upstream: Stage) -> list[str]:
         """Subjects of ``upstream`` that ``stage`` on ``subject`` consumes."""
-        if upstream.kind == stage.kind:
-            return [subject]
-        return self.manifests.related(stage.kind, subject, upstream.kind)
+        return self.manifests.linked(stage.kind, subject, upstream.kind)
 
     def downstream_of(self, manifest: Manifest) -> list[tuple[Stage, str]]:
         """The ``(stage, subject)`` pairs a newly committed manifest may have made ready."""
         pairs: list[tuple[Stage, str]] = []
         for stage in self.pipeline.downstream(manifest.stage):
-            if stage.kind == manifest.subject_kind:
-                pairs.append((stage, manifest.subject))
-            else:
-                related = self.manifests.related(
-                    manifest.subject_kind, manifest.subject, stage.kind
-                )
-                pairs.extend((stage, other) for other in related)
+            linked = self.manifests.linked(manifest.subject_kind, manifest.subject, stage.kind)
+            pairs.extend((stage, other) for other in linked)
         return pairs
 
     def _plan_reference(self, plan: Plan) -> None:

@@ -92,12 +92,7 @@ class Reconciler:
                         if self._older_than(run, rt.settings.incomplete_run_age_s):
                             report.stuck_runs.append(run)
                     continue
-                failure = read_json(rt.store, rt.layout.failure_key(stage.name, subject))
-                if (
-                    failure is not None
-                    and failure.get("permanent")
-                    and failure.get("fingerprint") == plan.fingerprint
-                ):
+                if rt.planner.failed_for_good(plan) is not None:
                     report.failed.append((stage.name, subject))
                     blocked.add((stage.name, subject))
                     continue

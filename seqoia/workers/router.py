@@ -130,11 +130,7 @@ class Router:
         for stage in self.rt.pipeline.descendants(stage_name):
             if not stage.tolerate_failures:
                 continue
-            if stage.kind == kind:
-                subjects = [subject]
-            else:
-                subjects = self.rt.manifests.related(kind, subject, stage.kind)
-            for other in subjects:
+            for other in self.rt.manifests.linked(kind, subject, stage.kind):
                 if self.rt.planner.plan(stage.name, other).due:
                     pairs.append((stage.name, other))
                     self.enqueue(stage.name, other, f"after {stage_name}/{subject} failed", 0.0)

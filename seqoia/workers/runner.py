@@ -35,7 +35,7 @@ from seqoia.errors import (
     StageFailedError,
     StageTimeoutError,
 )
-from seqoia.storage.manifest import FileRef, Manifest, read_json, utcnow
+from seqoia.storage.manifest import FileRef, Manifest, utcnow
 from seqoia.tasks.stage import StageResult
 from seqoia.workers.child import result_from_json, run_request
 from seqoia.workers.leases import LeaseKeeper
@@ -100,8 +100,7 @@ class StageRunner:
             return Outcome("not_ready", plan)
         if plan.up_to_date:
             return Outcome("up_to_date", plan, plan.latest)
-        failure = read_json(self.rt.store, self.rt.layout.failure_key(stage_name, subject))
-        if failure and failure.get("permanent") and failure.get("fingerprint") == plan.fingerprint:
+        if self.rt.planner.failed_for_good(plan) is not None:
             return Outcome("failed_before", plan)
 
         attempt = new_attempt_id()

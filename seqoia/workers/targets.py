@@ -121,9 +121,7 @@ def runs_of(rt: Runtime, kind: str, subject: str) -> list[str]:
 
 def subjects_for(rt: Runtime, kind: str, subject: str, wanted: str) -> list[str]:
     """The subjects of kind ``wanted`` that ``kind/subject`` stands for (through links)."""
-    if wanted == kind:
-        return [subject]
-    return rt.manifests.related(kind, subject, wanted)
+    return rt.manifests.linked(kind, subject, wanted)
 
 
 def first_stages(pipeline: Pipeline, kind: str) -> list[Stage]:

@@ -56,6 +56,13 @@ class DemuxStats:
     def reads(self, sample: str, lane: int | None = None) -> int:
         return sum(r[0] for (ln, s), r in self.counts.items() if s == sample and lane in (None, ln))
 
+    def reads_per_sample(self) -> dict[str, int]:
+        """Reads of each sample (and ``Undetermined``) over every lane."""
+        totals: dict[str, int] = {}
+        for (_lane, sample), row in self.counts.items():
+            totals[sample] = totals.get(sample, 0) + row[0]
+        return totals
+
     # -- reports --------------------------------------------------------------------
 
     def to_json(self) -> dict[str, object]:

@@ -41,10 +41,7 @@ def demux_stats(ctx: StageContext) -> StageResult:
     if not merged:  # a run delivered as FASTQ: the instrument kept its own statistics
         return StageResult(summary={"parts": [], "reads": {}})
     stats.write_reports(ctx.out_dir)
-    reads: dict[str, int] = {}
-    for (_lane, sample), counts in stats.counts.items():
-        reads[sample] = reads.get(sample, 0) + counts[0]
-    return StageResult(summary={"parts": merged, "reads": reads})
+    return StageResult(summary={"parts": merged, "reads": stats.reads_per_sample()})
 
 
 class MultiQCParams(BaseModel):

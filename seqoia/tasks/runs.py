@@ -321,7 +321,4 @@ def _demultiplex_base_calls(
             fastq[match["sample"]].append(
                 {"name": target.name, "lane": part.lane, "read": match["read"]}
             )
-    reads: dict[str, int] = defaultdict(int)
-    for (_lane, sample), counts in result.stats.counts.items():
-        reads[sample] += counts[0]
-    return {"reads": dict(reads)}
+    return {"reads": result.stats.reads_per_sample()}

@@ -1,11 +1,12 @@
-"""Run one stage function from a request file, in a child process of the worker.
+"""Run one stage function from a request file, in a stage process of its own.
 
     python -m seqoia.workers.child SCRATCH/request.json
 
-The worker writes ``request.json`` (local paths and parameters only), starts this module
-in a new session so that a time limit can kill it together with every tool it started,
-and reads ``result.json``. A crash in native code or an out-of-memory kill takes down
-this process, not the worker. The same request can be replayed by hand to debug a stage.
+The worker writes ``request.json`` (local paths and parameters only), has its fork server
+start a stage process in a new session (``forkserver.py``), so that a time limit can kill it
+together with every tool it started, and reads ``result.json``. A crash in native code or
+an out-of-memory kill takes down this process, not the worker. The same request can be
+replayed by hand with the command above to debug a stage.
 """
 
 from __future__ import annotations
@@ -113,10 +114,10 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def main(argv: list[str]) -> int:
-    request_path = Path(argv[1])
+def serve_request(request_path: Path, *, parent: int) -> int:
+    """Run the request and write ``result.json`` beside it; dies if ``parent`` goes away."""
     request = json.loads(request_path.read_text())
-    _die_with_parent(int(request["parent_pid"]))
+    _die_with_parent(parent)
     from seqoia.workers.runtime import load_pipeline
 
     try:
@@ -139,6 +140,10 @@ def main(argv: list[str]) -> int:
     tmp.write_text(json.dumps(outcome, default=str))
     tmp.replace(request_path.with_name("result.json"))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return serve_request(Path(argv[1]), parent=os.getppid())
 
 
 if __name__ == "__main__":

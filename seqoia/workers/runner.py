@@ -11,6 +11,7 @@ under their own attempt prefix, which no manifest references.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -18,9 +19,7 @@ import logging
 import os
 import random
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from seqoia.errors import (
 from seqoia.storage.manifest import FileRef, Manifest, utcnow
 from seqoia.tasks.stage import StageResult
 from seqoia.workers.child import result_from_json, run_request
+from seqoia.workers.forkserver import fork_server
 from seqoia.workers.leases import LeaseKeeper
 from seqoia.workers.observe import AttemptWatch, StageObserver
 from seqoia.workers.planner import Plan
@@ -202,7 +202,6 @@ class StageRunner:
         threads = self.rt.settings.stage_threads or os.cpu_count() or 1
         return {
             "pipeline": self.rt.pipeline.import_path,
-            "parent_pid": os.getpid(),
             "stage": stage.name,
             "subject": plan.subject,
             "params": plan.params.model_dump(mode="json"),
@@ -261,29 +260,22 @@ class StageRunner:
         request_path = scratch / "request.json"
         request_path.write_text(json.dumps(request))
         limit = plan.stage.time_limit_s or self.rt.settings.stage_time_limit_s
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         stderr_path = scratch / "stderr.log"
         with stderr_path.open("wb") as stderr:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "seqoia.workers.child", str(request_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=stderr,
-                stderr=stderr,
-                start_new_session=True,  # its own process group: killed with its tools
-                env=env,
-            )
-            try:
-                code = child.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-                raise StageTimeoutError(
-                    f"{plan.stage.name}/{plan.subject} exceeded its time limit of {limit:.0f} s"
-                ) from None
-            except BaseException:
-                os.killpg(child.pid, signal.SIGKILL)  # the worker is stopping: take it down
-                child.wait()
-                raise
+            child = fork_server(self.rt.pipeline.import_path).launch(request_path, stderr)
+        try:
+            code = child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise StageTimeoutError(
+                f"{plan.stage.name}/{plan.subject} exceeded its time limit of {limit:.0f} s"
+            ) from None
+        except BaseException:
+            child.kill()  # the worker is stopping: take it down
+            with contextlib.suppress(Exception):
+                child.wait(timeout=10)
+            raise
         result_path = scratch / "result.json"
         if not result_path.exists():
             tail = stderr_path.read_text(errors="replace")[-2000:]

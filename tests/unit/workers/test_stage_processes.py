@@ -1,0 +1,136 @@
+"""Stage processes forked from the worker's fork server: isolation, time limits, crashes.
+
+Runs the ``unruly`` test pipeline's process-isolated stage through :class:`StageRunner`
+on a local-folder store. Dying with the worker itself is tested in test_engine_faults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from seqoia.errors import StageCrashedError, StageTimeoutError
+from seqoia.settings import Settings
+from seqoia.workers.forkserver import fork_server
+from seqoia.workers.runner import StageRunner
+from seqoia.workers.runtime import Runtime, build_runtime
+
+PIPELINE = "tests.pipelines.unruly:pipeline"
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Runtime:
+    settings = Settings(
+        store_url=f"file://{tmp_path / 'store'}", scratch_dir=tmp_path / "scratch", worker_id="unit"
+    )
+    runtime = build_runtime(settings, PIPELINE)
+    samples = "".join(f"{s}\t-\t{s.lower()}\n" for s in ("S1", "S2", "S3"))
+    runtime.store.put_bytes("inbox/R1/samples.tsv", samples.encode())
+    runtime.store.put_bytes("inbox/R1/CopyComplete.txt", b"")
+    assert StageRunner(runtime).execute("ingest", "R1").kind == "committed"
+    return runtime
+
+
+def behave(rt: Runtime, sample: str, **params: str) -> None:
+    rt.store.put_bytes(
+        rt.layout.override_key("process", sample), json.dumps({"params": params}).encode()
+    )
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def wait_until(condition, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_stage_processes_fork_from_one_server_in_their_own_sessions_with_the_workers_env(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = StageRunner(rt)
+    first = runner.execute("process", "S1")
+    monkeypatch.setenv("SEQOIA_TEST_MARKER", "set-after-the-server-started")
+    second = runner.execute("process", "S2")
+    assert first.manifest is not None and second.manifest is not None
+    one, two = first.manifest.summary, second.manifest.summary
+    assert one["parent"] == two["parent"] == fork_server(PIPELINE).pid != os.getpid()
+    assert one["pid"] != two["pid"]
+    assert one["session_leader"] and two["session_leader"]
+    assert one["marker"] == "" and two["marker"] == "set-after-the-server-started"
+    assert two["cwd"] == os.getcwd()
+
+
+def test_a_stage_past_its_time_limit_is_killed_with_the_tool_it_started(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "tool.pid"
+    behave(rt, "S1", behaviour="hang", pid_file=str(pid_file))
+    runner = StageRunner(rt)
+    with pytest.raises(StageTimeoutError, match="process/S1 exceeded its time limit of 3 s"):
+        runner.execute("process", "S1")
+    tool = int(pid_file.read_text())
+    assert wait_until(lambda: is_gone(tool)), f"tool {tool} outlived its stage"
+    assert runner.execute("process", "S2").kind == "committed"  # the server carries on
+
+
+def test_a_stage_killed_by_a_signal_fails_with_its_last_words_and_the_next_one_runs(
+    rt: Runtime,
+) -> None:
+    behave(rt, "S1", behaviour="crash")
+    runner = StageRunner(rt)
+    with pytest.raises(StageCrashedError) as crashed:
+        runner.execute("process", "S1")
+    assert "stage process died (signal 9)" in str(crashed.value)
+    assert "S1: about to die" in str(crashed.value)
+    record = json.loads(rt.store.get_text(rt.layout.failure_key("process", "S1")))
+    assert record["permanent"] is False  # a crash may be the machine's: it is retried
+    assert runner.execute("process", "S2").kind == "committed"
+
+
+def test_stage_processes_die_with_their_fork_server_and_a_new_server_takes_over(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "tool.pid"
+    behave(rt, "S1", behaviour="hang", pid_file=str(pid_file))
+    runner = StageRunner(rt)
+    server = fork_server(PIPELINE)
+    errors: list[BaseException] = []
+
+    def run_hanging_stage() -> None:
+        try:
+            runner.execute("process", "S1")
+        except BaseException as err:  # noqa: BLE001 - examined below
+            errors.append(err)
+
+    thread = threading.Thread(target=run_hanging_stage)
+    thread.start()
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+    tool = int(pid_file.read_text())
+    old_server = server.pid
+    assert old_server is not None
+    os.kill(old_server, signal.SIGKILL)
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], StageCrashedError)
+    assert "lost with its fork server" in str(errors[0])
+    assert wait_until(lambda: is_gone(tool)), f"tool {tool} outlived its fork server"
+
+    done = runner.execute("process", "S2")
+    assert done.kind == "committed" and done.manifest is not None
+    assert done.manifest.summary["parent"] == server.pid != old_server

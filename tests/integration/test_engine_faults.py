@@ -82,13 +82,14 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 def test_worker_killed_mid_stage_is_taken_over_and_the_stage_commits_exactly_once(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """SIGKILL a ``seqoia worker`` while ``process/S1`` runs in its child process.
+    """SIGKILL a ``seqoia worker`` while ``process/S1`` runs in its stage process.
 
     Redis returns the dead worker's unacknowledged message after its heartbeat timeout
     (3 s here); the second worker's attempt finds the dead attempt's lease, backs off
     (StageBusyError, retried) until the lease expires (6 s TTL, no longer renewed), takes
-    it over and commits. The orphaned stage process notices its parent is gone and kills
-    its own process group within about a second.
+    it over and commits. The dead worker's fork server sees its control socket close and
+    kills the orphaned stage process's group (had the server died too, the stage process
+    would notice and kill its own group within about a second).
     """
     stack = build_stack(
         request,

@@ -189,6 +189,37 @@ class Planner:
             return record
         return None
 
+    def member_in_flight(self, plan: Plan) -> str | None:
+        """A fan-in member about to change, if any: running ``plan`` now would be wasted.
+
+        During a reprocess every member still has its previous commit, so a run-level
+        fan-in is ready after each member's new commit and would run once per member. A
+        member is in flight while a stage it comes from is neither up to date nor failed
+        for good. Members the last generation read are looked at first (during a
+        reprocess they are the ones still waiting), so a held fan-in costs a few plans;
+        one about to run pays one plan per member and stage, once. A first generation
+        is not checked: every member then committed for the first time, which the
+        router's readiness check already waits for.
+        """
+        if plan.latest is None:
+            return None
+        members = [m for m in plan.upstream if m.subject_kind != plan.stage.kind]
+        read_before = {(i.stage, i.subject, i.attempt) for i in plan.latest.inputs}
+        members.sort(key=lambda m: (m.stage, m.subject, m.attempt) not in read_before)
+        verdicts: dict[tuple[str, str], bool] = {}  # stages shared by members: planned once
+        for member in members:
+            for name in [member.stage, *self.pipeline.ancestors(member.stage)]:
+                kind = self.pipeline[name].kind
+                for other in self.manifests.linked(member.subject_kind, member.subject, kind):
+                    if (name, other) not in verdicts:
+                        pair = self.plan(name, other)
+                        verdicts[name, other] = (
+                            not pair.up_to_date and self.failed_for_good(pair) is None
+                        )
+                    if verdicts[name, other]:
+                        return f"{name}/{other}"
+        return None
+
     def permanent_failure(self, stage: Stage, subject: str) -> Excluded | None:
         """Why ``(stage, subject)`` cannot commit until an admin acts, if it cannot.
 

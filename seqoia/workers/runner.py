@@ -102,6 +102,11 @@ class StageRunner:
             return Outcome("up_to_date", plan, plan.latest)
         if self.rt.planner.failed_for_good(plan) is not None:
             return Outcome("failed_before", plan)
+        in_flight = self.rt.planner.member_in_flight(plan)
+        if in_flight is not None:  # that member's commit will route here again
+            plan.waiting_for.append(f"{in_flight} is about to change")
+            log.debug("%s/%s held back: %s is about to change", stage_name, subject, in_flight)
+            return Outcome("not_ready", plan)
 
         attempt = new_attempt_id()
         lease = None

@@ -149,11 +149,11 @@ def test_each_lane_is_its_own_stage_and_every_sample_gets_both_lanes(
         primary = sum(1 for r in bam if not (r.is_secondary or r.is_supplementary))
     assert groups == [f"{run}.{lane}.{k}" for lane in (1, 2) for k in (1, 2)]
     assert primary == 2 * truth.pf_counts()[sample]
-    # Each stage ran once more, not once per changed input (qc needs validate_run too).
+    # Each stage ran once more, not once per changed input (qc needs validate_run too),
+    # and the run's report not once per sample: it waited for both samples' qc.
     for stage, subject in (("align", sample), ("qc", sample), ("deliver", sample),
-                           ("demux_stats", run)):  # fmt: skip
+                           ("demux_stats", run), ("multiqc", run)):  # fmt: skip
         assert len(runtime.manifests.generations(stage, subject)) == 2, stage
-    # The run's report may also run between its samples' commits; its last reads both.
     report = runtime.manifests.latest("multiqc", run)
     latest_qc = {s.sample_id: runtime.manifests.latest("qc", s.sample_id) for s in truth.samples}
     assert {(i.subject, i.generation) for i in report.inputs if i.stage == "qc"} == {

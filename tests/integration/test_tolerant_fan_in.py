@@ -66,3 +66,24 @@ def test_a_failed_sample_that_later_succeeds_reruns_the_tolerant_fan_in(tmp_path
     again = runtime.manifests.latest("census", "R1")
     assert again is not None and again.generation > first.generation
     assert again.summary == {"samples": ["S1", "S2", "S3"], "excluded": {}}
+
+
+def test_a_reprocessed_run_reruns_its_fan_in_once_not_once_per_sample(tmp_path: Path) -> None:
+    runtime = _processed_run(tmp_path)
+    before = runtime.manifests.generations("census", "R1")
+    # A whole-run reprocess, as `seqoia reprocess R1` does: every sample commits anew, and
+    # after each commit but the last the census is ready with the others' old outputs.
+    runtime.store.put_bytes(
+        runtime.layout.override_key("ingest", "R1"), json.dumps({"salt": "again"}).encode()
+    )
+    runtime.store.delete(runtime.layout.done_prefix() + "R1")
+    with EmbeddedWorkers(runtime, threads=2) as workers:
+        Reconciler(runtime, workers.actors.enqueue_stage).run_pass()
+        workers.wait_idle(timeout_s=60)
+    assert len(runtime.manifests.generations("process", "S1")) == 2
+    assert len(runtime.manifests.generations("process", "S3")) == 2
+    after = runtime.manifests.generations("census", "R1")
+    assert len(after) == len(before) + 1
+    census = runtime.manifests.latest("census", "R1")
+    assert census is not None and census.summary["samples"] == ["S1", "S3"]
+    assert {(i.subject, i.generation) for i in census.inputs} == {("S1", 2), ("S3", 2)}

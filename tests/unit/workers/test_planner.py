@@ -185,3 +185,30 @@ def test_input_error_is_recorded_as_a_permanent_failure_and_not_attempted_again(
     fixed = runner.execute("ingest", "R1")
     assert fixed.kind == "committed"
     assert not rt.store.exists(rt.layout.failure_key("ingest", "R1"))
+
+
+def test_a_fan_in_is_held_while_a_member_it_read_before_is_about_to_change(
+    rt: Runtime,
+) -> None:
+    write_run(rt, "S1\tF1\thello\nS2\tF1\tworld\n")
+    runner = StageRunner(rt)
+    runner.execute("ingest", "R1")
+    for sample in ("S1", "S2"):
+        runner.execute("process", sample)
+    assert runner.execute("joint", "F1").kind == "committed"
+    assert rt.planner.member_in_flight(rt.planner.plan("joint", "F1")) is None
+
+    # A reprocess of the run: S1 commits anew while S2 still has its old output.
+    rt.store.put_bytes(rt.layout.override_key("ingest", "R1"), json.dumps({"salt": "2"}).encode())
+    runner.execute("ingest", "R1")
+    runner.execute("process", "S1")
+    plan = rt.planner.plan("joint", "F1")
+    assert plan.due  # ready with S2's old output: without the hold it would run now
+    assert rt.planner.member_in_flight(plan) == "process/S2"
+    held = runner.execute("joint", "F1")
+    assert held.kind == "not_ready"
+    assert held.plan.waiting_for == ["process/S2 is about to change"]
+
+    runner.execute("process", "S2")
+    assert runner.execute("joint", "F1").kind == "committed"
+    assert rt.manifests.generations("joint", "F1") == [1, 2]

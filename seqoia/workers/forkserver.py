@@ -44,6 +44,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 READY_TIMEOUT_S = 120.0
 #: A fork returns at once; a stage process that is not reported by then never will be.
 PID_TIMEOUT_S = 60.0
+#: How long one wait for a stage process blocks the worker's thread in C.
+WAIT_SLICE_S = 1.0
 
 
 def stage_environment() -> dict[str, str]:
@@ -90,12 +92,15 @@ class StageProcess:
         """The server's next line; None when it closed the socket (it died)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self._buffer:
-            self._conn.settimeout(
-                None if deadline is None else max(0.0, deadline - time.monotonic())
-            )
+            # Short waits: an exception sent to this thread (dramatiq's time limit or
+            # shutdown notice) is raised between two of them, as Popen.wait allowed.
+            remaining = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
+            self._conn.settimeout(max(0.01, min(remaining, WAIT_SLICE_S)))  # 0 = non-blocking
             try:
                 chunk = self._conn.recv(256)
             except TimeoutError:
+                if deadline is None or time.monotonic() < deadline:
+                    continue
                 raise subprocess.TimeoutExpired("stage process", timeout or 0.0) from None
             if not chunk:
                 return None

@@ -6,6 +6,7 @@ on a local-folder store. Dying with the worker itself is tested in test_engine_f
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -134,3 +135,36 @@ def test_stage_processes_die_with_their_fork_server_and_a_new_server_takes_over(
     done = runner.execute("process", "S2")
     assert done.kind == "committed" and done.manifest is not None
     assert done.manifest.summary["parent"] == server.pid != old_server
+
+
+class Interrupted(BaseException):
+    """What dramatiq's shutdown notice or time limit raises in a worker thread."""
+
+
+def test_a_worker_thread_interrupted_while_waiting_kills_its_stage_process(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "tool.pid"
+    behave(rt, "S1", behaviour="hang", pid_file=str(pid_file))
+    runner = StageRunner(rt)
+    errors: list[BaseException] = []
+
+    def run_hanging_stage() -> None:
+        try:
+            runner.execute("process", "S1")
+        except BaseException as err:  # noqa: BLE001 - examined below
+            errors.append(err)
+
+    thread = threading.Thread(target=run_hanging_stage)
+    thread.start()
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+    tool = int(pid_file.read_text())
+    # As dramatiq does: an exception raised asynchronously in the thread that waits.
+    assert thread.ident is not None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(Interrupted)
+    )
+    thread.join(timeout=2.5)  # before the stage's own 3 s time limit could act
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], Interrupted)
+    assert wait_until(lambda: is_gone(tool)), f"tool {tool} outlived its interrupted stage"

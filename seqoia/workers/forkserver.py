@@ -246,8 +246,14 @@ class _Server:
                     self._kill_all()
                     return
                 conn = socket.socket(fileno=fds[0])
-                pid = self._fork_stage(json.loads(data), conn, log_fd=fds[1])
-                os.close(fds[1])
+                try:
+                    pid = self._fork_stage(json.loads(data), conn, log_fd=fds[1])
+                except OSError as err:  # out of memory or processes: this stage fails, not all
+                    _send(conn, f"error {err}\n")
+                    conn.close()
+                    continue
+                finally:
+                    os.close(fds[1])
                 self.running[pid] = conn
                 _send(conn, f"pid {pid}\n")
 

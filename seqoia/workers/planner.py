@@ -195,11 +195,11 @@ class Planner:
         During a reprocess every member still has its previous commit, so a run-level
         fan-in is ready after each member's new commit and would run once per member. A
         member is in flight while a stage it comes from is neither up to date nor failed
-        for good. Members the last generation read are looked at first (during a
-        reprocess they are the ones still waiting), so a held fan-in costs a few plans;
-        one about to run pays one plan per member and stage, once. A first generation
-        is not checked: every member then committed for the first time, which the
-        router's readiness check already waits for.
+        for good, or once it has committed again since ``plan`` was made. Members the
+        last generation read are looked at first (during a reprocess they are the ones
+        still waiting), so a held fan-in costs a few plans; one about to run pays one
+        plan per member and stage, once. A first generation is not checked: every member
+        then committed for the first time, which the router's readiness check waits for.
         """
         if plan.latest is None:
             return None
@@ -213,7 +213,12 @@ class Planner:
                 for other in self.manifests.linked(member.subject_kind, member.subject, kind):
                     if (name, other) not in verdicts:
                         pair = self.plan(name, other)
-                        verdicts[name, other] = (
+                        # The member committed again since ``plan`` read it: that commit
+                        # routes the fan-in anew, with what this plan has not seen.
+                        moved_on = (name, other) == (member.stage, member.subject) and (
+                            pair.latest is None or pair.latest.attempt != member.attempt
+                        )
+                        verdicts[name, other] = moved_on or (
                             not pair.up_to_date and self.failed_for_good(pair) is None
                         )
                     if verdicts[name, other]:

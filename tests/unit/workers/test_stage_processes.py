@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -104,33 +105,45 @@ def test_a_stage_killed_by_a_signal_fails_with_its_last_words_and_the_next_one_r
     assert runner.execute("process", "S2").kind == "committed"
 
 
+@dataclass
+class HangingStage:
+    """``process/S1`` hanging in a thread of its own, with the tool it started."""
+
+    thread: threading.Thread
+    errors: list[BaseException]
+    tool: int
+
+
+def start_hanging_stage(rt: Runtime, runner: StageRunner, pid_file: Path) -> HangingStage:
+    behave(rt, "S1", behaviour="hang", pid_file=str(pid_file))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            runner.execute("process", "S1")
+        except BaseException as err:  # noqa: BLE001 - examined by the test
+            errors.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+    return HangingStage(thread, errors, int(pid_file.read_text()))
+
+
 def test_stage_processes_die_with_their_fork_server_and_a_new_server_takes_over(
     rt: Runtime, tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "tool.pid"
-    behave(rt, "S1", behaviour="hang", pid_file=str(pid_file))
     runner = StageRunner(rt)
     server = fork_server(PIPELINE)
-    errors: list[BaseException] = []
-
-    def run_hanging_stage() -> None:
-        try:
-            runner.execute("process", "S1")
-        except BaseException as err:  # noqa: BLE001 - examined below
-            errors.append(err)
-
-    thread = threading.Thread(target=run_hanging_stage)
-    thread.start()
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
-    tool = int(pid_file.read_text())
+    hanging = start_hanging_stage(rt, runner, tmp_path / "tool.pid")
     old_server = server.pid
     assert old_server is not None
     os.kill(old_server, signal.SIGKILL)
-    thread.join(timeout=10)
-    assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], StageCrashedError)
-    assert "lost with its fork server" in str(errors[0])
-    assert wait_until(lambda: is_gone(tool)), f"tool {tool} outlived its fork server"
+    hanging.thread.join(timeout=10)
+    assert not hanging.thread.is_alive()
+    assert len(hanging.errors) == 1 and isinstance(hanging.errors[0], StageCrashedError)
+    assert "lost with its fork server" in str(hanging.errors[0])
+    assert wait_until(lambda: is_gone(hanging.tool)), "the tool outlived its fork server"
 
     done = runner.execute("process", "S2")
     assert done.kind == "committed" and done.manifest is not None
@@ -144,27 +157,13 @@ class Interrupted(BaseException):
 def test_a_worker_thread_interrupted_while_waiting_kills_its_stage_process(
     rt: Runtime, tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "tool.pid"
-    behave(rt, "S1", behaviour="hang", pid_file=str(pid_file))
-    runner = StageRunner(rt)
-    errors: list[BaseException] = []
-
-    def run_hanging_stage() -> None:
-        try:
-            runner.execute("process", "S1")
-        except BaseException as err:  # noqa: BLE001 - examined below
-            errors.append(err)
-
-    thread = threading.Thread(target=run_hanging_stage)
-    thread.start()
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
-    tool = int(pid_file.read_text())
+    hanging = start_hanging_stage(rt, StageRunner(rt), tmp_path / "tool.pid")
     # As dramatiq does: an exception raised asynchronously in the thread that waits.
-    assert thread.ident is not None
+    assert hanging.thread.ident is not None
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread.ident), ctypes.py_object(Interrupted)
+        ctypes.c_ulong(hanging.thread.ident), ctypes.py_object(Interrupted)
     )
-    thread.join(timeout=2.5)  # before the stage's own 3 s time limit could act
-    assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], Interrupted)
-    assert wait_until(lambda: is_gone(tool)), f"tool {tool} outlived its interrupted stage"
+    hanging.thread.join(timeout=2.5)  # before the stage's own 3 s time limit could act
+    assert not hanging.thread.is_alive()
+    assert len(hanging.errors) == 1 and isinstance(hanging.errors[0], Interrupted)
+    assert wait_until(lambda: is_gone(hanging.tool)), "the tool outlived its interrupted stage"

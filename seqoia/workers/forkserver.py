@@ -44,6 +44,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 READY_TIMEOUT_S = 120.0
 #: A fork returns at once; a stage process that is not reported by then never will be.
 PID_TIMEOUT_S = 60.0
+#: The server reaps a killed stage process at once; this only bounds a wedged server.
+REAP_TIMEOUT_S = 10.0
 #: How long one wait for a stage process blocks the worker's thread in C.
 WAIT_SLICE_S = 1.0
 
@@ -79,7 +81,7 @@ class StageProcess:
         return self.returncode
 
     def kill(self) -> None:
-        """Kill the stage process and every tool it started."""
+        """Kill the stage process and every tool it started, and wait until it is reaped."""
         if self.returncode is not None:
             return  # reaped: its pid may be someone else's by now
         try:
@@ -87,6 +89,9 @@ class StageProcess:
         except ProcessLookupError:  # forked a moment ago, before it made its own session
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
+        # A lost server or a slow reap must not hide why the stage was killed.
+        with contextlib.suppress(StageCrashedError, subprocess.TimeoutExpired):
+            self.wait(timeout=REAP_TIMEOUT_S)
 
     def _line(self, timeout: float | None) -> str | None:
         """The server's next line; None when it closed the socket (it died)."""

@@ -41,7 +41,6 @@ from seqoia.workers.targets import (
     first_stages,
     resolve_stage,
     runs_of,
-    subjects_for,
 )
 
 #: enqueue(stage, subject, reason)
@@ -262,7 +261,7 @@ class Reprocessor:
         if target.stage is not None:
             # STAGE/SUBJECT: the stage itself; its descendants only through propagation.
             return [target.subject] if stage.name == target.stage else []
-        return subjects_for(self.rt, target.kind, target.subject, stage.kind)
+        return self.rt.manifests.linked(target.kind, target.subject, stage.kind)
 
     def _direct_reason(
         self,
@@ -317,7 +316,7 @@ class Reprocessor:
             stage_name, subject = queue.pop(0)
             kind = pipeline.stages[stage_name].kind
             for down in pipeline.downstream(stage_name):
-                for other in subjects_for(self.rt, kind, subject, down.kind):
+                for other in self.rt.manifests.linked(kind, subject, down.kind):
                     pair = (down.name, other)
                     if pair in changed:
                         continue

@@ -11,7 +11,6 @@ under their own attempt prefix, which no manifest references.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -272,14 +271,11 @@ class StageRunner:
             code = child.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             child.kill()
-            child.wait()
             raise StageTimeoutError(
                 f"{plan.stage.name}/{plan.subject} exceeded its time limit of {limit:.0f} s"
             ) from None
         except BaseException:
             child.kill()  # the worker is stopping: take it down
-            with contextlib.suppress(Exception):
-                child.wait(timeout=10)
             raise
         result_path = scratch / "result.json"
         if not result_path.exists():

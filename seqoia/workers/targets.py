@@ -119,11 +119,6 @@ def runs_of(rt: Runtime, kind: str, subject: str) -> list[str]:
     return rt.manifests.related(kind, subject, "run")
 
 
-def subjects_for(rt: Runtime, kind: str, subject: str, wanted: str) -> list[str]:
-    """The subjects of kind ``wanted`` that ``kind/subject`` stands for (through links)."""
-    return rt.manifests.linked(kind, subject, wanted)
-
-
 def first_stages(pipeline: Pipeline, kind: str) -> list[Stage]:
     """Stages of ``kind`` that no other stage of ``kind`` precedes (where a subject starts)."""
     return [

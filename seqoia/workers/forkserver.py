@@ -89,6 +89,8 @@ class StageProcess:
         except ProcessLookupError:  # forked a moment ago, before it made its own session
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
+        if self._conn.fileno() < 0:
+            return  # its server is gone: nobody will report a reap
         # A lost server or a slow reap must not hide why the stage was killed.
         with contextlib.suppress(StageCrashedError, subprocess.TimeoutExpired):
             self.wait(timeout=REAP_TIMEOUT_S)

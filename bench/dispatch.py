@@ -39,12 +39,12 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import dramatiq  # noqa: E402
 
+from seqoia.engine.runtime import build_runtime  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
-from seqoia.storage.manifest import Relation  # noqa: E402
 from seqoia.tasks.stage import Pipeline, StageContext, StageResult  # noqa: E402
+from seqoia.vocabulary import Relation  # noqa: E402
 from seqoia.workers.actors import declare_actors  # noqa: E402
 from seqoia.workers.broker import build_broker  # noqa: E402
-from seqoia.workers.runtime import build_runtime  # noqa: E402
 
 CHAIN = ("step1", "step2", "step3")
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seqoia.engine.runtime import build_runtime  # noqa: E402
 from seqoia.genomics import multiqc  # noqa: E402
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample  # noqa: E402
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants  # noqa: E402
@@ -54,7 +55,6 @@ from seqoia.genomics.simulate import (  # noqa: E402
 from seqoia.genomics.variants import CallParams, call_variants  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
 from seqoia.workers.embedded import EmbeddedWorkers  # noqa: E402
-from seqoia.workers.runtime import build_runtime  # noqa: E402
 
 RUN = "261129_A00123_0042_AHBENCHXXX"
 FASTQ_DIR = "Analysis/1/Data/fastq"

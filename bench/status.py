@@ -33,14 +33,15 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from seqoia.admin.state import StateReader
 from seqoia.cli import app
+from seqoia.engine.runtime import DEFAULT_PIPELINE, Runtime, load_pipeline
 from seqoia.settings import Settings
 from seqoia.storage.counting import CountingStore
 from seqoia.storage.local import LocalStore
-from seqoia.storage.manifest import FileRef, Manifest, Relation
+from seqoia.storage.manifest import FileRef, Manifest
 from seqoia.tasks.stage import Stage
-from seqoia.workers.runtime import DEFAULT_PIPELINE, Runtime, load_pipeline
-from seqoia.workers.state import StateReader
+from seqoia.vocabulary import Relation
 
 SAMPLES_PER_RUN = 100
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     @field_validator("inbox_area", "work_area", "outbox_area", "refs_area")
     @classmethod
     def _one_segment(cls, value: str) -> str:
-        from seqoia.storage.keys import validate_name
+        from seqoia.vocabulary import validate_name
 
         return validate_name(value, "area name")
 

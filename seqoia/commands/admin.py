@@ -19,6 +19,13 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from seqoia.admin.audit import current_user
+from seqoia.admin.gc import DEFAULT_GRACE_S, Collector, human_bytes, summary_line
+from seqoia.admin.lineage import LineageNode, LineageReader
+from seqoia.admin.reprocess import Reprocessor, parse_assignments
+from seqoia.admin.retry import find_failures, retry_failures
+from seqoia.admin.state import RunState, StageState, StateReader
+from seqoia.admin.targets import resolve_stage, resolve_subject, resolve_target
 from seqoia.commands.admin_common import (
     DEFAULT,
     AdminInputError,
@@ -35,15 +42,8 @@ from seqoia.commands.admin_common import (
     where_it_runs,
 )
 from seqoia.commands.dlq import dlq_app
+from seqoia.engine.runtime import Runtime
 from seqoia.storage.counting import CountingStore
-from seqoia.workers.audit import current_user
-from seqoia.workers.gc import DEFAULT_GRACE_S, Collector, human_bytes, summary_line
-from seqoia.workers.lineage import LineageNode, LineageReader
-from seqoia.workers.reprocess import Reprocessor, parse_assignments
-from seqoia.workers.retry import find_failures, retry_failures
-from seqoia.workers.runtime import Runtime
-from seqoia.workers.state import RunState, StageState, StateReader
-from seqoia.workers.targets import resolve_stage, resolve_subject, resolve_target
 
 __all__ = ["ADMIN_COMMANDS", "dlq_app"]
 

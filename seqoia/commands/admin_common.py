@@ -26,14 +26,14 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
+from seqoia.admin.audit import AuditLog
+from seqoia.engine.runtime import DEFAULT_PIPELINE, Runtime, build_runtime
 from seqoia.errors import SeqoiaError
 from seqoia.settings import Settings
 from seqoia.storage.counting import CountingStore
 from seqoia.workers.actors import Actors, declare_actors
-from seqoia.workers.audit import AuditLog
 from seqoia.workers.broker import build_broker
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.runtime import DEFAULT_PIPELINE, Runtime, build_runtime
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.runtime import Runtime, build_runtime
 
 RUN_ID = "261129_A00123_0042_AHDEMOXXXX"
 FASTQ_DIR = "Analysis/1/Data/fastq"

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from seqoia.admin.targets import runs_of
 from seqoia.commands.admin_common import (
     DEFAULT,
     AdminInputError,
@@ -32,12 +33,11 @@ from seqoia.commands.admin_common import (
     require_reason,
     runtime_of,
 )
+from seqoia.engine.runtime import Runtime
 from seqoia.storage.manifest import read_json
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.deadletters import DeadLetter, DeadLetterQueues, dead_letter_queues
-from seqoia.workers.runtime import Runtime
-from seqoia.workers.targets import runs_of
 
 dlq_app = typer.Typer(help="Dead letters: messages the workers gave up on.", no_args_is_help=True)
 

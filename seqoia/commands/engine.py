@@ -19,16 +19,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from seqoia.engine.reconciler import Reconciler
+from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
+from seqoia.intake.events import ObjectCreated
+from seqoia.intake.server import IntakeServer
+from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.events import ObjectCreated
-from seqoia.workers.intake import IntakeServer
-from seqoia.workers.metrics import enable_multiprocess, event_recorder, serve_metrics
-from seqoia.workers.reconciler import Reconciler
-from seqoia.workers.runtime import DEFAULT_PIPELINE, build_runtime
 
 log = logging.getLogger(__name__)
 

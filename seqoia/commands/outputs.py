@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from seqoia.admin.targets import resolve_target
 from seqoia.commands.admin_common import (
     DEFAULT,
     AdminInputError,
@@ -24,7 +25,6 @@ from seqoia.commands.admin_common import (
     print_json,
     runtime_of,
 )
-from seqoia.workers.targets import resolve_target
 
 
 @guarded

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 
 from seqoia.errors import RunFolderError
-from seqoia.storage.base import ObjectInfo
+from seqoia.vocabulary import ObjectInfo
 
 COPY_COMPLETE = "CopyComplete.txt"
 RTA_COMPLETE = "RTAComplete.txt"

@@ -10,20 +10,10 @@ from __future__ import annotations
 import abc
 import builtins
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a listing or a HEAD request tells about one object."""
-
-    key: str
-    size: int
-    etag: str
-    modified: datetime
+from seqoia.vocabulary import ObjectInfo
 
 
 class ObjectStore(abc.ABC):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 
 from seqoia.errors import InvalidKeyError
+from seqoia.vocabulary import validate_name
+
+__all__ = ["MAX_KEY_BYTES", "join", "validate_key", "validate_name", "validate_prefix"]
 
 MAX_KEY_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: A subject or stage name: one path segment, safe in keys, file names and logs.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
 def validate_key(key: str) -> str:
@@ -52,16 +53,6 @@ def validate_key(key: str) -> str:
 def validate_prefix(prefix: str) -> str:
     """Like :func:`validate_key`, but the empty prefix (everything) is allowed."""
     return prefix if prefix == "" else validate_key(prefix)
-
-
-def validate_name(name: str, what: str = "name") -> str:
-    """Check a stage name or subject identifier: one safe path segment."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidKeyError(
-            f"invalid {what} {name!r}: use letters, digits, '.', '_', '+', '-' "
-            "(at most 128, starting with a letter or digit)"
-        )
-    return name
 
 
 def join(*parts: str) -> str:

@@ -15,19 +15,16 @@ import threading
 from collections import OrderedDict
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from seqoia.errors import ObjectNotFoundError, PreconditionFailedError
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.layout import Layout
+from seqoia.vocabulary import Relation, SubjectKind
 
 log = logging.getLogger(__name__)
-
-#: What a stage works on. A ``part`` is a share of a run's base calls demultiplexed on its
-#: own (a lane, or a tile range of a lane), so that several workers share one run.
-SubjectKind = Literal["run", "part", "sample", "family"]
 
 
 class FileRef(BaseModel):
@@ -56,17 +53,6 @@ class InputRef(BaseModel):
     generation: int
     attempt: str
     fingerprint: str
-
-
-class Relation(BaseModel):
-    """``kind/subject`` is related to ``other_kind/other`` (a run to its samples, ...)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: SubjectKind
-    subject: str
-    other_kind: SubjectKind
-    other: str
 
 
 class Manifest(BaseModel):

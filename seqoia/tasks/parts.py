@@ -14,7 +14,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from seqoia.storage.keys import validate_name
+from seqoia.vocabulary import validate_name
 
 _PART = re.compile(r"_L(?P<lane>\d{3})(?:_(?P<share>\d+)of(?P<shares>\d+))?$")
 #: A lane folder in a run folder (``Data/Intensities/BaseCalls/L001/...``, ``.../L001/``).

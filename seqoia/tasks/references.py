@@ -11,7 +11,7 @@ from pathlib import Path
 
 from seqoia.genomics.reference import PreparedReference, ReferenceCache
 from seqoia.tasks.stage import StageContext
-from seqoia.workers.runner import sha256_file
+from seqoia.vocabulary import sha256_file
 
 
 def prepared_reference(ctx: StageContext) -> PreparedReference:

@@ -25,11 +25,10 @@ from seqoia.illumina.completion import COMPLETION_STATUS, check_completion_statu
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
-from seqoia.storage.keys import validate_name
-from seqoia.storage.manifest import Relation
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
+from seqoia.vocabulary import Relation, validate_name
 
 #: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them.
 FASTQ_NAME = re.compile(

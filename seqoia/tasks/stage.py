@@ -23,9 +23,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import DeclarationError
-from seqoia.storage.base import ObjectInfo
-from seqoia.storage.keys import validate_name
-from seqoia.storage.manifest import Relation, SubjectKind
+from seqoia.vocabulary import ObjectInfo, Relation, SubjectKind, validate_name
 
 Isolation = Literal["process", "inline"]
 _QUEUE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

@@ -1,1 +1,1 @@
-"""workers"""
+"""The Dramatiq adapter: broker, actors, middleware, dead letters, broker collectors."""

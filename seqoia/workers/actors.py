@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import dramatiq
 
+from seqoia.engine.observe import StageMetrics
+from seqoia.engine.router import Router, safe_route
+from seqoia.engine.runner import StageRunner
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import SeqoiaError, StageBusyError
-from seqoia.storage.keys import validate_name
+from seqoia.vocabulary import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
-from seqoia.workers.observe import StageMetrics
-from seqoia.workers.router import Router, safe_route
-from seqoia.workers.runner import StageRunner
-from seqoia.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

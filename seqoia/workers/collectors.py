@@ -28,8 +28,8 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name, xq_name
 
-from seqoia.workers.reconciler import Reconciler, ReconcileReport
-from seqoia.workers.runtime import Runtime
+from seqoia.engine.reconciler import Reconciler, ReconcileReport
+from seqoia.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

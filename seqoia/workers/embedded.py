@@ -11,9 +11,9 @@ import time
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
+from seqoia.engine.runtime import Runtime
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
-from seqoia.workers.runtime import Runtime
 
 
 class EmbeddedWorkers:

@@ -26,13 +26,13 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.manifest import Manifest
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.runtime import Runtime, build_runtime
 from tests.fixtures.servers import S3_REGION, fresh_bucket_name, make_bucket
 
 PIPELINE = "tests.pipelines.toy:pipeline"

@@ -13,7 +13,7 @@ import random
 from typer.testing import CliRunner
 
 from seqoia.cli import app
-from seqoia.workers.reconciler import Reconciler
+from seqoia.engine.reconciler import Reconciler
 from tests.integration.engine_helpers import (
     PIPELINE,
     TOY_ROWS,

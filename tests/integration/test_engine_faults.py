@@ -19,8 +19,8 @@ from pathlib import Path
 import dramatiq
 import pytest
 
-from seqoia.workers.reconciler import Reconciler
-from seqoia.workers.runtime import build_runtime
+from seqoia.engine.reconciler import Reconciler
+from seqoia.engine.runtime import build_runtime
 from tests.fixtures.servers import RabbitMQFactory
 from tests.integration.engine_helpers import (
     PIPELINE,

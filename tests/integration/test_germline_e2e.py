@@ -18,6 +18,8 @@ import dramatiq
 import pysam
 import pytest
 
+from seqoia.engine.reconciler import Reconciler
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import (
     simulate_poor_sample,
     simulate_reads,
@@ -28,8 +30,6 @@ from seqoia.settings import Settings
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.reconciler import Reconciler
-from seqoia.workers.runtime import Runtime, build_runtime
 
 RUN = "261129_A00123_0042_AHTESTXXXX"
 FASTQ_DIR = "Analysis/1/Data/fastq"

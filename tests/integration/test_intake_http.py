@@ -33,8 +33,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from seqoia.workers.events import ObjectCreated
-from seqoia.workers.intake import IntakeServer, SnsSignatureVerifier
+from seqoia.intake.events import ObjectCreated
+from seqoia.intake.server import IntakeServer, SnsSignatureVerifier
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "events"
 TOKEN = "s3cr3t-t0ken"
@@ -292,7 +292,7 @@ def test_subscription_confirmation_on_another_host_is_only_logged(
     intake: IntakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = fixture_bytes("sns_subscription_confirmation.json")
-    with caplog.at_level("WARNING", logger="seqoia.workers.intake"):
+    with caplog.at_level("WARNING", logger="seqoia.intake.server"):
         status, answer = post(f"{intake.url}/events", body, in_query=True)
 
     assert status == 200
@@ -413,7 +413,7 @@ def test_tampered_moto_sns_message_fails_the_signature_check(moto_endpoint: str)
 
 
 def test_s3_notification_to_sqs_in_moto_parses_as_an_sqs_body(moto_endpoint: str) -> None:
-    from seqoia.workers.events import parse_notification
+    from seqoia.intake.events import parse_notification
 
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION, **KEYS)
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION, **KEYS)
@@ -455,7 +455,7 @@ def signed_envelope(version: str, digest_name: str) -> tuple[dict[str, Any], byt
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from cryptography.x509.oid import NameOID
 
-    from seqoia.workers.intake import sns_string_to_sign
+    from seqoia.intake.server import sns_string_to_sign
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])

@@ -19,13 +19,13 @@ import pytest
 from typer.testing import CliRunner
 
 from seqoia.cli import app
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import simulate_reference
 from seqoia.illumina.demux import demultiplex as demultiplex_folder
 from seqoia.illumina.simulate import RunSpec, RunTruth, write_run_folder
 from seqoia.settings import Settings
 from seqoia.tasks.runs import _wants_for_demultiplex
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.runtime import Runtime, build_runtime
 
 
 def _runtime(tmp_path: Path) -> Runtime:

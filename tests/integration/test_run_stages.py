@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from seqoia.engine.reconciler import Reconciler
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.illumina.simulate import RunSpec, write_run_folder
 from seqoia.settings import Settings
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.reconciler import Reconciler
-from seqoia.workers.runtime import Runtime, build_runtime
 
 
 def _runtime(tmp_path: Path, **settings: object) -> Runtime:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from seqoia.engine.reconciler import Reconciler
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.reconciler import Reconciler
-from seqoia.workers.runtime import Runtime, build_runtime
 from tests.integration.engine_helpers import write_toy_run
 
 ROWS = [("S1", "-", "hello"), ("S2", "-", "FAIL please"), ("S3", "-", "solo")]

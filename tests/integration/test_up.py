@@ -16,8 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from seqoia.engine.runtime import build_runtime
 from seqoia.settings import Settings
-from seqoia.workers.runtime import build_runtime
 from tests.fixtures.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError
-from seqoia.storage.manifest import Relation
 from seqoia.tasks.stage import Pipeline, StageContext, StageResult
+from seqoia.vocabulary import Relation
 
 pipeline = Pipeline("toy", import_path="tests.pipelines.toy:pipeline")
 

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from seqoia.workers.metrics import multiprocess_dir
+from seqoia.metrics import multiprocess_dir
 from seqoia.workers.middleware.metrics import MessageMetrics
 
 

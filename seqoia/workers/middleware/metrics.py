@@ -2,7 +2,7 @@
 
 Stage-level metrics (outcomes, durations, bytes) are recorded by the stage runner, which
 knows what a message meant; this middleware sees only queues. Both go through
-:func:`seqoia.workers.metrics.metrics`, so they share the process's multiprocess files.
+:func:`seqoia.metrics.metrics`, so they share the process's multiprocess files.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dramatiq
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.common import q_name
 
-from seqoia.workers.metrics import metrics
+from seqoia.metrics import metrics
 
 log = logging.getLogger(__name__)
 

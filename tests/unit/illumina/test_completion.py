@@ -8,7 +8,7 @@ import pytest
 
 from seqoia.errors import RunFolderError
 from seqoia.illumina.completion import check_completion_status, run_folder_ready
-from seqoia.storage.base import ObjectInfo
+from seqoia.vocabulary import ObjectInfo
 
 
 def _info(name: str, age_s: float = 0.0) -> ObjectInfo:

@@ -13,11 +13,11 @@ from seqoia.storage.manifest import (
     FileRef,
     Manifest,
     ManifestStore,
-    Relation,
     fingerprint_of,
     read_json,
     utcnow,
 )
+from seqoia.vocabulary import Relation
 
 
 def manifest(generation: int = 1, **changes: object) -> Manifest:

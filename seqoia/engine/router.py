@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import InvalidKeyError, ObjectNotFoundError
-from seqoia.storage.keys import validate_key, validate_name
+from seqoia.storage.keys import validate_key
 from seqoia.storage.manifest import Manifest
 from seqoia.tasks.stage import Stage
-from seqoia.workers.runtime import Runtime
+from seqoia.vocabulary import validate_name
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The event intake: an HTTP endpoint that turns S3 notifications into submitted events.
 
 MinIO's and Ceph RGW's webhook targets and SNS HTTP(S) subscriptions POST notifications
-to ``/events``; each payload is parsed by :func:`~seqoia.workers.events.parse_notification`
-and every :class:`~seqoia.workers.events.ObjectCreated` is handed to ``submit`` (in
+to ``/events``; each payload is parsed by :func:`~seqoia.intake.events.parse_notification`
+and every :class:`~seqoia.intake.events.ObjectCreated` is handed to ``submit`` (in
 production, ``object_created.send``). The intake is a stdlib ``ThreadingHTTPServer``: no
 framework, one thread per request, and nothing a sender does (garbage, a huge body, a
 failing ``submit``) stops it.
@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from seqoia.errors import EventError
-from seqoia.workers.events import ObjectCreated, SnsConfirmation, parse_notification
+from seqoia.intake.events import ObjectCreated, SnsConfirmation, parse_notification
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ under their own attempt prefix, which no manifest references.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from seqoia.engine.child import result_from_json, run_request
+from seqoia.engine.forkserver import fork_server
+from seqoia.engine.leases import LeaseKeeper
+from seqoia.engine.observe import AttemptWatch, StageObserver
+from seqoia.engine.planner import Plan
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import (
     CommitConflictError,
     PreconditionFailedError,
@@ -35,12 +40,7 @@ from seqoia.errors import (
 )
 from seqoia.storage.manifest import FileRef, Manifest, utcnow
 from seqoia.tasks.stage import StageResult
-from seqoia.workers.child import result_from_json, run_request
-from seqoia.workers.forkserver import fork_server
-from seqoia.workers.leases import LeaseKeeper
-from seqoia.workers.observe import AttemptWatch, StageObserver
-from seqoia.workers.planner import Plan
-from seqoia.workers.runtime import Runtime
+from seqoia.vocabulary import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,6 @@ os.register_at_fork(after_in_child=_ATTEMPT_IDS.seed)
 def new_attempt_id() -> str:
     """Sortable by start time, unique across workers."""
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{_ATTEMPT_IDS.getrandbits(40):010x}"
-
-
-def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class StageRunner:

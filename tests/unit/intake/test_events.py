@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from seqoia.errors import EventError, InvalidKeyError
-from seqoia.workers.events import ObjectCreated, parse_notification
+from seqoia.intake.events import ObjectCreated, parse_notification
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "events"
 RUN = "inbox/240115_A01234_0042_AHKJ2LDSX7"

@@ -1,6 +1,6 @@
 """Run one stage function from a request file, in a stage process of its own.
 
-    python -m seqoia.workers.child SCRATCH/request.json
+    python -m seqoia.engine.child SCRATCH/request.json
 
 The worker writes ``request.json`` (local paths and parameters only), has its fork server
 start a stage process in a new session (``forkserver.py``), so that a time limit can kill it
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from seqoia.errors import SeqoiaError
-from seqoia.storage.manifest import Relation
 from seqoia.tasks.stage import Excluded, InputSet, Pipeline, StageContext, StageResult
+from seqoia.vocabulary import Relation
 
 
 def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageContext, Any]:
@@ -118,7 +118,7 @@ def serve_request(request_path: Path, *, parent: int) -> int:
     """Run the request and write ``result.json`` beside it; dies if ``parent`` goes away."""
     request = json.loads(request_path.read_text())
     _die_with_parent(parent)
-    from seqoia.workers.runtime import load_pipeline
+    from seqoia.engine.runtime import load_pipeline
 
     try:
         pipeline = load_pipeline(request["pipeline"])

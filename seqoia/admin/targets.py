@@ -13,11 +13,10 @@ import difflib
 from dataclasses import dataclass
 from typing import get_args
 
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import InputError
-from seqoia.storage.keys import validate_name
-from seqoia.storage.manifest import SubjectKind
 from seqoia.tasks.stage import Pipeline, Stage
-from seqoia.workers.runtime import Runtime
+from seqoia.vocabulary import SubjectKind, validate_name
 
 KINDS: tuple[SubjectKind, ...] = get_args(SubjectKind)
 

@@ -26,8 +26,18 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from prometheus_client.parser import text_string_to_metric_families
 
+from seqoia.engine.observe import StageMetrics, StageObserver
+from seqoia.engine.reconciler import ReconcileReport
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.errors import ConfigurationError
 from seqoia.logs import ContextFilter, JsonFormatter
+from seqoia.metrics import (
+    TEMP_PREFIX,
+    ReapingMultiProcessCollector,
+    local_registry,
+    remove_orphaned_temp_dirs,
+    serve_metrics,
+)
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest
 from seqoia.workers.collectors import (
@@ -36,16 +46,6 @@ from seqoia.workers.collectors import (
     ReconcileStatus,
 )
 from seqoia.workers.embedded import EmbeddedWorkers
-from seqoia.workers.metrics import (
-    TEMP_PREFIX,
-    ReapingMultiProcessCollector,
-    local_registry,
-    remove_orphaned_temp_dirs,
-    serve_metrics,
-)
-from seqoia.workers.observe import StageMetrics, StageObserver
-from seqoia.workers.reconciler import ReconcileReport
-from seqoia.workers.runtime import Runtime, build_runtime
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -82,7 +82,7 @@ IN_FLIGHT = ("seqoia_stages_in_flight", (("stage", "align"),))
 RECORD = """
     import os, signal, sys
     from pathlib import Path
-    from seqoia.workers import metrics as m
+    from seqoia import metrics as m
     m.enable_multiprocess(Path({folder!r}), empty={empty})
     m.metrics().stage_outcomes.labels("align", "committed").inc({committed})
     m.metrics().stages_in_flight.labels("align").inc()

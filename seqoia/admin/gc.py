@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from seqoia.storage.base import ObjectInfo
 from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import Manifest, ManifestStore, read_json
+from seqoia.vocabulary import ObjectInfo
 
 DEFAULT_GRACE_S = 3600.0
 _BATCH = 1000

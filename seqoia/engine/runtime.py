@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 
+from seqoia.engine.planner import Planner
 from seqoia.errors import ConfigurationError
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
@@ -15,7 +16,6 @@ from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import ManifestStore
 from seqoia.storage.urls import open_store
 from seqoia.tasks.stage import Pipeline
-from seqoia.workers.planner import Planner
 
 DEFAULT_PIPELINE = "seqoia.tasks.germline:pipeline"
 

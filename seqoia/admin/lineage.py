@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import InputError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key
 from seqoia.storage.manifest import FileRef, Manifest
-from seqoia.workers.runtime import Runtime
 
 #: Run-folder objects shown per source stage (a run folder holds thousands of base calls).
 MAX_SOURCES_SHOWN = 20

@@ -404,8 +404,8 @@ def event_recorder() -> Callable[[str, str], None]:
     """
     from typing import get_args
 
-    from seqoia.workers.events import Source
-    from seqoia.workers.intake import OUTCOMES
+    from seqoia.intake.events import Source
+    from seqoia.intake.server import OUTCOMES
 
     events = metrics().events
     for source in (*get_args(Source), "unknown"):

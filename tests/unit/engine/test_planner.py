@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from seqoia.engine.runner import StageRunner
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.errors import StageFailedError
 from seqoia.settings import Settings
-from seqoia.storage.manifest import Manifest, Relation, utcnow
-from seqoia.workers.runner import StageRunner
-from seqoia.workers.runtime import Runtime, build_runtime
+from seqoia.storage.manifest import Manifest, utcnow
+from seqoia.vocabulary import Relation
 
 PIPELINE = "tests.pipelines.toy:pipeline"
 

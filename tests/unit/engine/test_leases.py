@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from seqoia.engine.leases import LeaseKeeper, recheck_after
 from seqoia.errors import StageBusyError
 from seqoia.storage.local import LocalStore
-from seqoia.workers.leases import LeaseKeeper, recheck_after
 
 
 def test_recheck_is_half_the_running_time_within_one_second_and_the_expiry() -> None:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from seqoia.engine.planner import Plan, Planner
+from seqoia.engine.router import COMPLETION_MARKERS
+from seqoia.engine.runtime import Runtime
 from seqoia.storage.manifest import Manifest, ManifestStore, read_json
-from seqoia.workers.planner import Plan, Planner
-from seqoia.workers.router import COMPLETION_MARKERS
-from seqoia.workers.runtime import Runtime
 
 StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
 STATES: tuple[StateName, ...] = (

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from seqoia.engine.runtime import Runtime
 from seqoia.storage.manifest import read_json
-from seqoia.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from seqoia.admin.reprocess import Enqueue
+from seqoia.admin.targets import runs_of
+from seqoia.engine.runtime import Runtime
 from seqoia.storage.manifest import read_json
-from seqoia.workers.reprocess import Enqueue
-from seqoia.workers.runtime import Runtime
-from seqoia.workers.targets import runs_of
 
 
 @dataclass

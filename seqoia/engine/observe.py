@@ -22,15 +22,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seqoia import metrics as m
 from seqoia.errors import StageBusyError
 from seqoia.logs import bind, log_context
 from seqoia.storage.manifest import Manifest
-from seqoia.workers import metrics as m
 
 if TYPE_CHECKING:
+    from seqoia.engine.runner import Outcome
+    from seqoia.engine.runtime import Runtime
     from seqoia.tasks.stage import Pipeline
-    from seqoia.workers.runner import Outcome
-    from seqoia.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -29,19 +29,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from seqoia.errors import InputError
-from seqoia.storage.manifest import read_json
-from seqoia.tasks.stage import Stage
-from seqoia.workers.planner import Plan, Planner
-from seqoia.workers.runtime import Runtime
-from seqoia.workers.state import Snapshot
-from seqoia.workers.targets import (
+from seqoia.admin.state import Snapshot
+from seqoia.admin.targets import (
     Target,
     closest,
     first_stages,
     resolve_stage,
     runs_of,
 )
+from seqoia.engine.planner import Plan, Planner
+from seqoia.engine.runtime import Runtime
+from seqoia.errors import InputError
+from seqoia.storage.manifest import read_json
+from seqoia.tasks.stage import Stage
 
 #: enqueue(stage, subject, reason)
 Enqueue = Callable[[str, str, str], None]

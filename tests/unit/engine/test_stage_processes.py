@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from seqoia.engine.forkserver import fork_server
+from seqoia.engine.runner import StageRunner
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.errors import StageCrashedError, StageTimeoutError
 from seqoia.settings import Settings
-from seqoia.workers.forkserver import fork_server
-from seqoia.workers.runner import StageRunner
-from seqoia.workers.runtime import Runtime, build_runtime
 
 PIPELINE = "tests.pipelines.unruly:pipeline"
 

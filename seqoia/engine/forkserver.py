@@ -12,7 +12,7 @@ What a fresh interpreter per stage guaranteed still holds:
   worker holds, closes, and kills its stage processes first. A stage process whose server
   is gone kills its own session (``child.py``'s watchdog).
 - A native crash or an out-of-memory kill takes down one stage process, never the server.
-- The request file stays the whole interface: ``python -m seqoia.workers.child`` replays it.
+- The request file stays the whole interface: ``python -m seqoia.engine.child`` replays it.
 
 Protocol. The worker and the server share a ``SOCK_SEQPACKET`` pair. For each stage the
 worker sends one message, ``{"request", "env", "cwd"}``, with two descriptors attached: one
@@ -281,7 +281,7 @@ class _Server:
             os.environ.clear()
             os.environ.update(message["env"])
             os.chdir(message["cwd"])
-            from seqoia.workers.child import serve_request
+            from seqoia.engine.child import serve_request
 
             code = serve_request(Path(message["request"]), parent=server)
         except BaseException:  # noqa: BLE001 - never return into the server's loop
@@ -338,7 +338,7 @@ def _send(conn: socket.socket, text: str) -> None:
 
 def main(argv: list[str]) -> int:
     import_path, control = argv[1], socket.socket(fileno=int(argv[2]))
-    from seqoia.workers.runtime import load_pipeline
+    from seqoia.engine.runtime import load_pipeline
 
     try:
         load_pipeline(import_path)  # the point of the server: every stage forks from here

@@ -1,0 +1,1 @@
+"""Admin services over the store: status, reprocess, retry, lineage, gc, audit."""

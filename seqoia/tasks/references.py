@@ -6,6 +6,7 @@ its indexes once per checksum and reuses them across stages and runs on this mac
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def prepared_reference(ctx: StageContext) -> PreparedReference:
         raise RuntimeError(f"stage {ctx.stage} was not declared with reference=True")
     checksum_file = ctx.reference_fasta.with_suffix(".fa.sha256")
     if not checksum_file.exists():
-        tmp = checksum_file.with_suffix(".tmp")
+        # Two stage processes may prepare the same reference at once: each writes its own
+        # temporary file, and either rename wins with the same content.
+        tmp = checksum_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(sha256_file(ctx.reference_fasta))
         tmp.replace(checksum_file)
     fasta: Path = ctx.reference_fasta

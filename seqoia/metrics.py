@@ -396,51 +396,15 @@ def record_event(source: str, outcome: str) -> None:
     metrics().events.labels(source, outcome).inc()
 
 
-def event_recorder() -> Callable[[str, str], None]:
+def event_recorder(sources: Iterable[str], outcomes: Iterable[str]) -> Callable[[str, str], None]:
     """:func:`record_event`, after creating every (source, outcome) series at zero.
 
     So that ``rate()`` sees the first event of each kind (a series born at 1 shows no
-    increase); sources and outcomes are closed lists.
+    increase); the intake passes its closed lists of sources and outcomes.
     """
-    from typing import get_args
-
-    from seqoia.intake.events import Source
-    from seqoia.intake.server import OUTCOMES
-
     events = metrics().events
-    for source in (*get_args(Source), "unknown"):
-        for outcome in OUTCOMES:
+    outcomes = tuple(outcomes)
+    for source in (*sources, "unknown"):
+        for outcome in outcomes:
             events.labels(source, outcome)
     return record_event
-
-
-def exported_families() -> dict[str, str]:
-    """Every family a seqoia process may serve, name -> type (for checks of dashboards)."""
-    from prometheus_client import CollectorRegistry, ProcessCollector
-
-    from seqoia.workers.collectors import COLLECTED_FAMILIES
-
-    registry = CollectorRegistry()
-    SeqoiaMetrics(registry)
-    ProcessCollector(registry=registry)
-    found = {family.name: family.type for family in registry.collect()}
-    found.update(COLLECTED_FAMILIES)
-    found.update(DRAMATIQ_FAMILIES)
-    return found
-
-
-_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
-}
-
-
-def exported_sample_names() -> set[str]:
-    """The sample (series) names of :func:`exported_families`, as PromQL sees them."""
-    return {
-        name + suffix
-        for name, kind in exported_families().items()
-        for suffix in _SUFFIXES.get(kind, ("",))
-    }

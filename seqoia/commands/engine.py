@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, get_args
 
 import dramatiq
 import typer
@@ -21,8 +21,8 @@ from rich.text import Text
 
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
-from seqoia.intake.events import ObjectCreated
-from seqoia.intake.server import IntakeServer
+from seqoia.intake.events import ObjectCreated, Source
+from seqoia.intake.server import OUTCOMES, IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
@@ -64,7 +64,7 @@ def _intake_server(settings: Settings, actors: Actors) -> IntakeServer:
         settings.intake_port,
         settings.intake_token,
         submit,
-        on_outcome=event_recorder(),
+        on_outcome=event_recorder(get_args(Source), OUTCOMES),
     )
 
 

@@ -32,9 +32,9 @@ import dramatiq
 import pytest
 import redis
 
-from seqoia.metrics import exported_families
 from seqoia.storage import LocalStore
 from seqoia.workers.collectors import QueueCollector
+from seqoia.workers.families import exported_families
 from tests.fixtures.observability import (
     RULE_FILES,
     dashboard_queries,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seqoia.metrics import exported_sample_names
+from seqoia.workers.families import exported_sample_names
 from tests.fixtures.observability import (
     DASHBOARDS,
     INFRA,

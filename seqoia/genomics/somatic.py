@@ -245,6 +245,7 @@ def pileup_records(
         run_command(view, stdin=upstream.stdout)
         if upstream.wait() != 0:
             raise InputError(f"bcftools mpileup failed on {[a.name for a in alignments]}")
+    run_command([bcftools, "index", "-f", str(out_bcf)])  # readers look for an index
     return out_bcf
 
 
@@ -344,6 +345,7 @@ def call_somatic(
         ]
         if keep_pileup is not None:
             bcf.replace(keep_pileup)
+            Path(f"{bcf}.csi").replace(f"{keep_pileup}.csi")
     write_somatic_vcf(
         calls, out_vcf, reference=reference, tumour_name=tumour_name, normal_name=normal_name
     )

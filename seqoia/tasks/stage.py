@@ -265,7 +265,8 @@ class Pipeline:
 
         Raises :class:`DeclarationError` for an unknown upstream stage or a cycle. A
         pipeline's module calls it after declaring its last stage, so that a mistake
-        fails at import; queries call it too, and it only works again after a new stage.
+        fails at import. Every query calls it too; the work is done once, and again
+        after a stage is added. Rules that look at other stages belong here, not in add.
         """
         if self._ordered is None:
             needs = {name: stage.needs for name, stage in self._declared.items()}

@@ -31,6 +31,7 @@ def load_pipeline(import_path: str) -> Pipeline:
         raise ConfigurationError(f"cannot import pipeline {import_path!r}: {err}") from err
     if not isinstance(pipeline, Pipeline):
         raise ConfigurationError(f"{import_path!r} is not a seqoia Pipeline")
+    pipeline.check()  # a module that forgot to: its graph fails at start-up, not on an event
     pipeline.import_path = import_path
     return pipeline
 

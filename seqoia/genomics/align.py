@@ -36,13 +36,13 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from seqoia.errors import FormatError, InputError, ToolError
 from seqoia.genomics.reference import PreparedReference
 from seqoia.genomics.samtext import (
-    _SORT_MEMORY,
-    _ChunkSink,
-    _fixmate_sort_pysam,
-    _format_pair,
-    _PipeSink,
-    _sam_header,
-    _stderr_file,
+    SORT_MEMORY,
+    ChunkSink,
+    PipeSink,
+    fixmate_sort_pysam,
+    format_pair,
+    sam_header,
+    stderr_file,
 )
 from seqoia.genomics.tools import run_command, run_pysam, tool_versions, wait_all, want_binary
 
@@ -284,7 +284,7 @@ def _align_mappy(
     index = mappy.Aligner(str(reference.mmi), preset="sr")
     if not index:
         raise InputError("cannot load minimap2 index", file=str(reference.mmi))
-    header = _sam_header(reference, [p.read_group for p in pairs], "mappy")
+    header = sam_header(reference, [p.read_group for p in pairs], "mappy")
     local = threading.local()
     rg_ids = [p.read_group.id for p in pairs]
 
@@ -296,14 +296,14 @@ def _align_mappy(
         rg = rg_ids[pair_index]
         for name, s1, q1, s2, q2 in batch:
             hits = list(index.map(s1, s2, buf=buf))
-            _format_pair(out, name, s1, q1, s2, q2, hits, rg, max_insert_bp, secondary)
+            format_pair(out, name, s1, q1, s2, q2, hits, rg, max_insert_bp, secondary)
         return "".join(out)
 
-    sink: _PipeSink | _ChunkSink
+    sink: PipeSink | ChunkSink
     if samtools:
-        sink = _PipeSink(samtools, scratch, threads, header)
+        sink = PipeSink(samtools, scratch, threads, header)
     else:
-        sink = _ChunkSink(scratch, threads, header, _CHUNK_PAIRS)
+        sink = ChunkSink(scratch, threads, header, _CHUNK_PAIRS)
     n_pairs = 0
     with ThreadPoolExecutor(max_workers=threads) as pool, sink:
         pending: collections.deque[tuple[Future[str], int]] = collections.deque()
@@ -342,16 +342,16 @@ def _align_external(
             raise ToolError([program, "mem"], 2, "the reference has no BWA index")
         command = [program, "mem", "-p", "-K", "10000000", "-t", str(threads), "-R", rg,
                    str(reference.bwa_index), "/dev/stdin"]  # fmt: skip
-    errs = _stderr_file()
+    errs = stderr_file()
     sam_path = out.with_suffix(".sam")
     if samtools:
         align = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errs
         )
         fix = [samtools, "fixmate", "-m", "-u", "-", "-"]
-        sort = [samtools, "sort", "-@", str(threads), "-m", _SORT_MEMORY, "-l", "1",
+        sort = [samtools, "sort", "-@", str(threads), "-m", SORT_MEMORY, "-l", "1",
                 "-T", str(out.with_suffix(".sort")), "-o", str(out), "-"]  # fmt: skip
-        fix_err, sort_err = _stderr_file(), _stderr_file()
+        fix_err, sort_err = stderr_file(), stderr_file()
         fixp = subprocess.Popen(fix, stdin=align.stdout, stdout=subprocess.PIPE, stderr=fix_err)
         sortp = subprocess.Popen(sort, stdin=fixp.stdout, stderr=sort_err)
         assert align.stdout is not None and fixp.stdout is not None
@@ -377,7 +377,7 @@ def _align_external(
         raise
     wait_all(procs)  # type: ignore[arg-type]
     if not samtools:
-        _fixmate_sort_pysam(sam_path, out, out.parent, threads)
+        fixmate_sort_pysam(sam_path, out, out.parent, threads)
         sam_path.unlink()
     return n
 

@@ -8,6 +8,9 @@ SNV/indel counts, Ti/Tv, het/hom, chrX heterozygosity). samtools and bcftools ru
 in-process through pysam; a ``samtools`` binary on PATH is used for the depth stream
 only because it can be piped rather than written to a scratch file.
 
+This module measures the alignment and puts the three together (:func:`compute_qc`);
+:mod:`seqoia.genomics.fastq_qc`, :mod:`seqoia.genomics.variant_qc` and
+:mod:`seqoia.genomics.sex` hold the FASTQ, the VCF and the sex prediction.
 :mod:`seqoia.genomics.qc_gate` compares the :class:`QCMetrics` with the laboratory's
 thresholds.
 """
@@ -20,127 +23,55 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Literal
 
 import numpy as np
 import pysam
-import pysam.bcftools
-from isal import igzip
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import FormatError, ToolError
+from seqoia.genomics.fastq_qc import FastqMetrics, fastq_metrics
+from seqoia.genomics.sex import PredictedSex, is_autosome, predict_sex, sex_coverage_ratios
+from seqoia.genomics.variant_qc import VariantMetrics, variant_metrics
+
+__all__ = [
+    "AlignmentMetrics",
+    "CoverageBin",
+    "FastqMetrics",
+    "PredictedSex",
+    "QCMetrics",
+    "VariantMetrics",
+    "alignment_metrics",
+    "compute_qc",
+    "coverage_profile",
+    "fastq_metrics",
+    "predict_sex",
+    "samtools_stats",
+    "sex_coverage_ratios",
+    "variant_metrics",
+]
 
 log = logging.getLogger(__name__)
 
-PredictedSex = Literal["XX", "XY", "unknown"]
+#: Bytes of `samtools depth` output parsed at a time.
 _CHUNK_BYTES = 16 << 20
 _COVERAGE_LEVELS = (1, 10, 20, 30)
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# -- FASTQ -----------------------------------------------------------------------------
-
-
-class FastqMetrics(_Frozen):
-    """Base-level counts over one or more FASTQ files."""
-
-    records: int
-    bases: int
-    q30_bases: int
-    gc_bases: int
-    n_bases: int
-
-    @property
-    def q30_pct(self) -> float | None:
-        return 100.0 * self.q30_bases / self.bases if self.bases else None
-
-    @property
-    def gc_pct(self) -> float | None:
-        called = self.bases - self.n_bases
-        return 100.0 * self.gc_bases / called if called else None
-
-
-def _open_maybe_gzip(path: Path) -> IO[bytes]:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return igzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-
-
-def fastq_metrics(fastqs: Sequence[Path], *, phred_offset: int = 33) -> FastqMetrics:
-    """Count records, bases, Q30 bases, GC and N over ``fastqs`` (plain or gzipped).
-
-    Works on record-complete chunks: the lines of a chunk are split once and the
-    sequence and quality lines joined into numpy arrays, so there is no per-base loop.
-    """
-    counts = np.zeros(5, dtype=np.int64)  # records, bases, q30, gc, n
-    for path in fastqs:
-        line_no = 0
-        leftover = b""
-        try:
-            with _open_maybe_gzip(Path(path)) as fh:
-                while chunk := fh.read(_CHUNK_BYTES):
-                    lines = (leftover + chunk).split(b"\n")
-                    complete = (len(lines) - 1) // 4 * 4  # the last line may be partial
-                    _count_records(lines[:complete], counts, phred_offset, path, line_no)
-                    line_no += complete
-                    leftover = b"\n".join(lines[complete:])
-        except (OSError, EOFError) as err:
-            raise FormatError(f"unreadable FASTQ: {err}", file=str(path), line=line_no) from err
-        lines = leftover.split(b"\n")
-        while lines and not lines[-1].strip():
-            lines.pop()
-        if len(lines) % 4:
-            raise FormatError("truncated FASTQ record", file=str(path), line=line_no + 1)
-        _count_records(lines, counts, phred_offset, path, line_no)
-    records, bases, q30, gc, n = (int(x) for x in counts)
-    return FastqMetrics(records=records, bases=bases, q30_bases=q30, gc_bases=gc, n_bases=n)
-
-
-def _count_records(
-    lines: list[bytes], counts: np.ndarray, offset: int, path: Path, first_line: int
-) -> None:
-    if not lines:
-        return
-    headers, seqs, pluses, quals = lines[0::4], lines[1::4], lines[2::4], lines[3::4]
-    for kind, first in ((headers, b"@"), (pluses, b"+")):
-        joined = b"\n".join(kind)
-        if joined[:1] != first or joined.count(b"\n" + first) != len(kind) - 1:
-            bad = next(k for k, line in enumerate(kind) if not line.startswith(first))
-            offset = 1 if first == b"@" else 3
-            raise FormatError(
-                "not a FASTQ record", file=str(path), line=first_line + 4 * bad + offset
-            )
-    seq = np.frombuffer(b"".join(seqs), dtype=np.uint8)
-    qual = np.frombuffer(b"".join(quals), dtype=np.uint8)
-    if len(seq) != len(qual):
-        bad = next(k for k, (s, q) in enumerate(zip(seqs, quals, strict=True)) if len(s) != len(q))
-        raise FormatError(
-            "sequence and quality lengths differ", file=str(path), line=first_line + 4 * bad + 2
-        )
-    letters = np.bincount(seq | 0x20, minlength=256)  # lower-case fold
-    counts += (
-        len(headers),
-        len(seq),
-        int(np.count_nonzero(qual >= 30 + offset)),
-        int(letters[ord("g")] + letters[ord("c")]),
-        int(letters[ord("n")]),
-    )
 
 
 # -- alignment -------------------------------------------------------------------------
 
 
-class CoverageBin(_Frozen):
+class CoverageBin(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     contig: str
     start: int  # 0-based
     mean_depth: float
 
 
-class AlignmentMetrics(_Frozen):
+class AlignmentMetrics(BaseModel):
     """``samtools stats`` numbers plus one depth pass (duplicates excluded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     total_reads: int
     mapped_reads: int
@@ -299,7 +230,7 @@ class _DepthAccumulator:
             )
             if self.bed is not None:
                 d = d[self._mask(self.names[c], int(local[0]), len(local))]
-            elif not _is_autosome(self.names[c]):
+            elif not is_autosome(self.names[c]):
                 continue
             self.region_bp += len(d)
             self.region_sum += int(d.sum())
@@ -397,152 +328,13 @@ def coverage_profile(
     return [(b.contig, b.start, b.mean_depth) for b in acc.profile()]
 
 
-# -- variants --------------------------------------------------------------------------
-
-
-class VariantMetrics(_Frozen):
-    """``bcftools stats`` over PASS (or unfiltered) records of the first sample."""
-
-    records: int
-    snvs: int
-    indels: int
-    transitions: int
-    transversions: int
-    het_snvs: int
-    hom_alt_snvs: int
-    chrx_het_snvs: int | None = None  # None when the reference has no chrX
-    chrx_hom_alt_snvs: int | None = None
-
-    @property
-    def ti_tv(self) -> float | None:
-        return self.transitions / self.transversions if self.transversions else None
-
-    @property
-    def het_hom_ratio(self) -> float | None:
-        return self.het_snvs / self.hom_alt_snvs if self.hom_alt_snvs else None
-
-    @property
-    def chrx_het_fraction(self) -> float | None:
-        if self.chrx_het_snvs is None or self.chrx_hom_alt_snvs is None:
-            return None
-        total = self.chrx_het_snvs + self.chrx_hom_alt_snvs
-        return self.chrx_het_snvs / total if total else None
-
-
-def _bcftools_stats(vcf: Path, *extra: str) -> dict[str, list[list[str]]]:
-    args = ["-s", "-", *extra, str(vcf)]
-    try:
-        text = str(pysam.bcftools.stats(*args))
-    except pysam.utils.SamtoolsError as err:
-        raise _samtools_error(["bcftools", "stats", *args], err) from err
-    sections: dict[str, list[list[str]]] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            fields = line.split("\t")
-            sections.setdefault(fields[0], []).append(fields)
-    return sections
-
-
-def _sn(sections: dict[str, list[list[str]]], label: str) -> int:
-    for fields in sections.get("SN", []):
-        if fields[2].rstrip(":") == label:
-            return int(fields[3])
-    return 0
-
-
-def _psc_snv_genotypes(sections: dict[str, list[list[str]]]) -> tuple[int, int]:
-    """(het, hom-alt) SNV counts of the first sample; haploid ALT calls count as hom."""
-    rows = sections.get("PSC", [])
-    if not rows:
-        return 0, 0
-    row = rows[0]
-    return int(row[5]), int(row[4]) + int(row[12])
-
-
-def variant_metrics(vcf: Path, *, pass_only: bool = True) -> VariantMetrics:
-    """SNV/indel counts, Ti/Tv, het/hom and chrX heterozygosity of a (b)gzipped VCF."""
-    filters = ["-f", ".,PASS"] if pass_only else []
-    sections = _bcftools_stats(vcf, *filters)
-    het, hom = _psc_snv_genotypes(sections)
-    tstv = sections.get("TSTV", [["TSTV", "0", "0", "0"]])[0]
-    chrx_het = chrx_hom = None
-    with pysam.VariantFile(str(vcf)) as fh:
-        chrx = next((c for c in fh.header.contigs if c in ("chrX", "X")), None)
-    if chrx:
-        chrx_het, chrx_hom = _psc_snv_genotypes(_bcftools_stats(vcf, *filters, "-t", chrx))
-    return VariantMetrics(
-        records=_sn(sections, "number of records"),
-        snvs=_sn(sections, "number of SNPs"),
-        indels=_sn(sections, "number of indels"),
-        transitions=int(tstv[2]),
-        transversions=int(tstv[3]),
-        het_snvs=het,
-        hom_alt_snvs=hom,
-        chrx_het_snvs=chrx_het,
-        chrx_hom_alt_snvs=chrx_hom,
-    )
-
-
-# -- sex -------------------------------------------------------------------------------
-
-_SEX_NAMES = {"chrX": "X", "X": "X", "chrY": "Y", "Y": "Y"}
-_NOT_AUTOSOMES = {"chrM", "MT", "M", "chrMT", "chrEBV", "EBV"}
-
-
-def _is_autosome(name: str) -> bool:
-    """Not a sex chromosome, mitochondrion, alt/unplaced/random contig or decoy."""
-    return (
-        name not in _SEX_NAMES
-        and name not in _NOT_AUTOSOMES
-        and "_" not in name
-        and "decoy" not in name
-    )
-
-
-def _autosome_mean(contig_mean_coverage: dict[str, float], lengths: dict[str, int]) -> float:
-    names = [c for c in contig_mean_coverage if _is_autosome(c)]
-    total = sum(lengths[c] for c in names)
-    return sum(contig_mean_coverage[c] * lengths[c] for c in names) / total if total else 0.0
-
-
-def sex_coverage_ratios(
-    contig_mean_coverage: dict[str, float], lengths: dict[str, int]
-) -> tuple[float | None, float | None]:
-    """(chrX, chrY) mean coverage normalised by the autosomes' (None where absent)."""
-    autosomes = _autosome_mean(contig_mean_coverage, lengths)
-    ratios: dict[str, float | None] = {"X": None, "Y": None}
-    for contig, which in _SEX_NAMES.items():
-        if contig in contig_mean_coverage and autosomes > 0:
-            ratios[which] = contig_mean_coverage[contig] / autosomes
-    return ratios["X"], ratios["Y"]
-
-
-def predict_sex(
-    chrx_ratio: float | None, chry_ratio: float | None, chrx_het_fraction: float | None = None
-) -> PredictedSex | None:
-    """XX, XY or unknown from sex-chromosome dosage, cross-checked with chrX heterozygosity.
-
-    XY: chrY at ≥ 0.2 of autosomal depth and chrX ≤ 0.75; XX: chrY ≤ 0.1 and chrX
-    ≥ 0.75. Anything else (XXY, X0, contamination, a failed library) is ``unknown``, as
-    is a dosage call contradicted by chrX heterozygosity (XY with > 30 % het SNVs on X).
-    """
-    if chrx_ratio is None or chry_ratio is None:
-        return None
-    sex: PredictedSex = "unknown"
-    if chry_ratio >= 0.2 and chrx_ratio <= 0.75:
-        sex = "XY"
-    elif chry_ratio <= 0.1 and chrx_ratio >= 0.75:
-        sex = "XX"
-    if sex == "XY" and chrx_het_fraction is not None and chrx_het_fraction > 0.3:
-        return "unknown"
-    return sex
-
-
 # -- metrics and gate ------------------------------------------------------------------
 
 
-class QCMetrics(_Frozen):
+class QCMetrics(BaseModel):
     """Everything the gate and the reports look at; None where it was not measured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     read_pairs: int | None = None
     q30_pct: float | None = None

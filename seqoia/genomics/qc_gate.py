@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from seqoia.genomics.qc import QCMetrics, _Frozen
+from pydantic import BaseModel, ConfigDict
+
+from seqoia.genomics.qc import QCMetrics
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class QCThresholds(_Frozen):

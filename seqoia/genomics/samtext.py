@@ -27,14 +27,16 @@ from seqoia.genomics.tools import run_pysam, tool_versions, wait_all
 if TYPE_CHECKING:
     from seqoia.genomics.align import ReadGroup
 
-_SORT_MEMORY = "512M"
+#: Memory per ``samtools sort`` thread before it spills to scratch files.
+SORT_MEMORY = "512M"
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 
 # -- SAM lines -----------------------------------------------------------------------
 
 
-def _sam_header(reference: PreparedReference, groups: Sequence[ReadGroup], program: str) -> str:
+def sam_header(reference: PreparedReference, groups: Sequence[ReadGroup], program: str) -> str:
+    """The SAM header of a sample: contigs, one ``@RG`` per read group, the aligner's ``@PG``."""
     lines = ["@HD\tVN:1.6\tSO:unsorted\tGO:query"]
     lines += [f"@SQ\tSN:{c.name}\tLN:{c.length}" for c in reference.contigs]
     lines += [g.header_line() for g in groups]
@@ -42,7 +44,7 @@ def _sam_header(reference: PreparedReference, groups: Sequence[ReadGroup], progr
     return "\n".join(lines) + "\n"
 
 
-def _format_pair(
+def format_pair(
     out: list[str],
     name: str,
     s1: str,
@@ -159,15 +161,15 @@ def _score(hit: object) -> int:
 # -- into samtools ------------------------------------------------------------------
 
 
-class _PipeSink:
+class PipeSink:
     """SAM text into ``samtools fixmate -m | samtools sort`` running as programs."""
 
     def __init__(self, samtools: str, scratch: Path, threads: int, header: str) -> None:
         self.parts = [scratch / "part.bam"]
         fix = [samtools, "fixmate", "-m", "-u", "-", "-"]
-        sort = [samtools, "sort", "-@", str(threads), "-m", _SORT_MEMORY, "-l", "1",
+        sort = [samtools, "sort", "-@", str(threads), "-m", SORT_MEMORY, "-l", "1",
                 "-T", str(scratch / "sort"), "-o", str(self.parts[0]), "-"]  # fmt: skip
-        errs = [_stderr_file(), _stderr_file()]
+        errs = [stderr_file(), stderr_file()]
         fixp = subprocess.Popen(fix, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errs[0])
         sortp = subprocess.Popen(sort, stdin=fixp.stdout, stderr=errs[1])
         assert fixp.stdout is not None and fixp.stdin is not None
@@ -183,7 +185,7 @@ class _PipeSink:
             wait_all(self._procs)  # raises the tool's own error
             raise ToolError(self._procs[0][0], 1, "samtools closed its input early") from None
 
-    def __enter__(self) -> _PipeSink:
+    def __enter__(self) -> PipeSink:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -198,7 +200,7 @@ class _PipeSink:
         wait_all(self._procs)
 
 
-class _ChunkSink:
+class ChunkSink:
     """SAM text into scratch chunks, each fixmated and sorted with pysam's samtools.
 
     pysam's in-process samtools cannot read a pipe, so the text goes to files; chunks
@@ -236,7 +238,7 @@ class _ChunkSink:
         part = self._scratch / f"part{len(self.parts)}.bam"
         argv = [sys.executable, "-c", _CONVERT_CHUNK, str(self._path), str(part),
                 str(self._scratch), str(self._threads)]  # fmt: skip
-        self._child = (argv, subprocess.Popen(argv, stderr=_stderr_file()))
+        self._child = (argv, subprocess.Popen(argv, stderr=stderr_file()))
         self.parts.append(part)
 
     def _wait(self) -> None:
@@ -244,7 +246,7 @@ class _ChunkSink:
             child, self._child = self._child, None
             wait_all([child])
 
-    def __enter__(self) -> _ChunkSink:
+    def __enter__(self) -> ChunkSink:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -264,14 +266,14 @@ class _ChunkSink:
 _CONVERT_CHUNK = """
 import sys
 from pathlib import Path
-from seqoia.genomics.samtext import _fixmate_sort_pysam
+from seqoia.genomics.samtext import fixmate_sort_pysam
 sam, out, scratch, threads = sys.argv[1:5]
-_fixmate_sort_pysam(Path(sam), Path(out), Path(scratch), int(threads))
+fixmate_sort_pysam(Path(sam), Path(out), Path(scratch), int(threads))
 Path(sam).unlink()
 """
 
 
-def _stderr_file() -> IO[bytes]:
+def stderr_file() -> IO[bytes]:
     """A spooled file for a child's stderr: a pipe could fill up and stall the pipeline.
 
     Closed when garbage-collected, after wait_all has read its tail.
@@ -279,9 +281,10 @@ def _stderr_file() -> IO[bytes]:
     return tempfile.TemporaryFile()  # noqa: SIM115
 
 
-def _fixmate_sort_pysam(sam: Path, out: Path, scratch: Path, threads: int) -> None:
+def fixmate_sort_pysam(sam: Path, out: Path, scratch: Path, threads: int) -> None:
+    """``samtools fixmate -m`` then ``sort`` of a SAM file into ``out``, with pysam in-process."""
     fixed = sam.with_suffix(".fix.bam")
     run_pysam(pysam.samtools.fixmate, "-m", "-u", sam, fixed)
-    run_pysam(pysam.samtools.sort, "-@", str(threads), "-m", _SORT_MEMORY, "-l", "1",
+    run_pysam(pysam.samtools.sort, "-@", str(threads), "-m", SORT_MEMORY, "-l", "1",
               "-T", scratch / f"{out.stem}.sort", "-o", out, fixed)  # fmt: skip
     fixed.unlink()

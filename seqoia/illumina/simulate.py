@@ -42,25 +42,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from seqoia.errors import ConfigurationError
 from seqoia.illumina.simulate_clusters import (
     BASES,
-    _cycle_lut,
-    _cycles,
-    _distinct_barcodes,
-    _make_tile,
-    _patterned_coordinates,
-    _random_coordinates,
-    _read_reference,
-    _Tile,
+    TileState,
+    cycle_quality_lut,
+    distinct_barcodes,
+    make_tile,
+    patterned_coordinates,
+    random_coordinates,
+    read_reference_codes,
+    run_cycles,
 )
 from seqoia.illumina.simulate_files import (
-    _COMPRESS_LEVEL,
     CBCL_BINS,
-    _decode,
-    _filter_bytes,
-    _locs_bytes,
-    _run_info_xml,
-    _run_parameters_xml,
-    _sample_sheet,
-    _write_cycle,
+    COMPRESS_LEVEL,
+    decode_bases,
+    filter_bytes,
+    locs_bytes,
+    run_info_xml,
+    run_parameters_xml,
+    sample_sheet_csv,
+    write_cycle,
 )
 
 __all__ = [
@@ -225,29 +225,29 @@ def write_run_folder(path: Path, spec: RunSpec) -> RunTruth:
         raise ConfigurationError(f"{path} is not empty: a run folder is written from scratch")
     path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([spec.seed, 0xBA5E])
-    i7 = _distinct_barcodes(rng, spec.samples, spec.read_cycles[1])
-    i5 = _distinct_barcodes(rng, spec.samples, spec.read_cycles[2])
+    i7 = distinct_barcodes(rng, spec.samples, spec.read_cycles[1])
+    i5 = distinct_barcodes(rng, spec.samples, spec.read_cycles[2])
     samples = tuple(
-        TruthSample(f"SIM{i + 1:03d}", i + 1, _decode(i7[i]), _decode(i5[i]))
+        TruthSample(f"SIM{i + 1:03d}", i + 1, decode_bases(i7[i]), decode_bases(i5[i]))
         for i in range(spec.samples)
     )
     ref = None
     if spec.reference is not None and spec.reference_fraction > 0:
-        ref = _read_reference(spec.reference, rng)
-    (path / "RunInfo.xml").write_text(_run_info_xml(spec))
-    (path / "RunParameters.xml").write_text(_run_parameters_xml(spec))
-    (path / "SampleSheet.csv").write_text(_sample_sheet(spec, samples))
+        ref = read_reference_codes(spec.reference, rng)
+    (path / "RunInfo.xml").write_text(run_info_xml(spec))
+    (path / "RunParameters.xml").write_text(run_parameters_xml(spec))
+    (path / "SampleSheet.csv").write_text(sample_sheet_csv(spec, samples))
 
-    cycles = _cycles(spec)
+    cycles = run_cycles(spec)
     luts = [
-        _cycle_lut(spec, c.offset / max(1, spec.read_cycles[c.read] - 1), c.index_column < 0)
+        cycle_quality_lut(spec, c.offset / max(1, spec.read_cycles[c.read] - 1), c.index_column < 0)
         for c in cycles
     ]
     intensities = path / "Data" / "Intensities"
-    patterned = _patterned_coordinates(spec.clusters_per_tile)
+    patterned = patterned_coordinates(spec.clusters_per_tile)
     if spec.format == "cbcl":
         intensities.mkdir(parents=True, exist_ok=True)
-        (intensities / "s.locs").write_bytes(_locs_bytes(*patterned))
+        (intensities / "s.locs").write_bytes(locs_bytes(*patterned))
     tiles, sample_arrays, pf_arrays, reads = [], [], [], []
     for lane in range(1, spec.lanes + 1):
         lane_dir = intensities / "BaseCalls" / f"L{lane:03d}"
@@ -255,18 +255,18 @@ def write_run_folder(path: Path, spec: RunSpec) -> RunTruth:
         for group in _file_groups(spec):
             states = []
             for tile in group:
-                xy = patterned if spec.format == "cbcl" else _random_coordinates(spec, lane, tile)
-                t = _make_tile(spec, lane, tile, i7, i5, ref, xy)
-                (lane_dir / f"s_{lane}_{tile}.filter").write_bytes(_filter_bytes(t.pf))
+                xy = patterned if spec.format == "cbcl" else random_coordinates(spec, lane, tile)
+                t = make_tile(spec, lane, tile, i7, i5, ref, xy)
+                (lane_dir / f"s_{lane}_{tile}.filter").write_bytes(filter_bytes(t.pf))
                 if spec.format != "cbcl":
                     locs_dir = intensities / f"L{lane:03d}"
                     locs_dir.mkdir(parents=True, exist_ok=True)
-                    (locs_dir / f"s_{lane}_{tile}.locs").write_bytes(_locs_bytes(*xy))
+                    (locs_dir / f"s_{lane}_{tile}.locs").write_bytes(locs_bytes(*xy))
                 states.append(t)
             for cyc, lut in zip(cycles, luts, strict=True):
                 cycle_dir = lane_dir / f"C{cyc.number}.1"
                 cycle_dir.mkdir(exist_ok=True)
-                _write_cycle(spec, cycle_dir, lane, group[0] // 1000, states, cyc, lut, ref)
+                write_cycle(spec, cycle_dir, lane, group[0] // 1000, states, cyc, lut, ref)
             for t in states:
                 tiles.append((lane, t.tile))
                 sample_arrays.append(t.sample)
@@ -293,7 +293,7 @@ def _file_groups(spec: RunSpec) -> list[list[int]]:
     return [[t for t in tiles if t // 1000 == s] for s in range(1, spec.surfaces + 1)]
 
 
-def _truth_read(spec: RunSpec, t: _Tile, row: int, samples: Sequence[TruthSample]) -> TruthRead:
+def _truth_read(spec: RunSpec, t: TileState, row: int, samples: Sequence[TruthSample]) -> TruthRead:
     values = t.truth_values[list(t.truth_rows).index(row)]
     quals = np.array([q for _, q in CBCL_BINS]) if spec.format == "cbcl" else np.arange(64)
     seqs: list[str] = []
@@ -373,7 +373,7 @@ def write_fastq_run_folder(
         lanes=lane,
         read_cycles=(max(1, longest[0]), max(1, index_cycles[0]), index_cycles[1], longest[1]),
     )
-    (path / "RunInfo.xml").write_text(_run_info_xml(spec).replace(spec.run_id, run_id, 1))
+    (path / "RunInfo.xml").write_text(run_info_xml(spec).replace(spec.run_id, run_id, 1))
     columns = sample_sheet_columns or {}
     extra = list(dict.fromkeys(k for cols in columns.values() for k in cols))
     r1c, i1c, i2c, r2c = spec.read_cycles
@@ -394,7 +394,7 @@ def write_fastq_run_folder(
 def _write_fastq(path: Path, records: Iterable[FastqRecord]) -> int:
     """Stream records into a gzipped FASTQ; returns the longest sequence length."""
     longest = 0
-    with igzip.open(path, "wb", compresslevel=_COMPRESS_LEVEL) as fh:
+    with igzip.open(path, "wb", compresslevel=COMPRESS_LEVEL) as fh:
         for batch in _batches(records, 4096):
             fh.write("".join(f"@{n}\n{s}\n+\n{q}\n" for n, s, q in batch).encode())
             longest = max(longest, max(len(s) for _, s, _ in batch))

@@ -28,7 +28,7 @@ _LUT_BITS = 16
 # -- barcodes, qualities, reference --------------------------------------------------
 
 
-def _distinct_barcodes(rng: np.random.Generator, count: int, length: int) -> np.ndarray:
+def distinct_barcodes(rng: np.random.Generator, count: int, length: int) -> np.ndarray:
     """``count`` random barcodes (codes 0-3) pairwise at Hamming distance >= 3."""
     if length == 0:
         return np.zeros((count, 0), dtype=np.uint8)
@@ -53,7 +53,7 @@ def _quality_lut(values: Sequence[int], probs: Sequence[float]) -> np.ndarray:
     return np.repeat(np.asarray(values, dtype=np.uint8), counts)
 
 
-def _cycle_lut(spec: RunSpec, position: float, no_calls: bool) -> np.ndarray:
+def cycle_quality_lut(spec: RunSpec, position: float, no_calls: bool) -> np.ndarray:
     """Shifted quality codes (``q << 2``, 0 = no-call) for one cycle at read ``position``."""
     nc = spec.no_call_rate if no_calls else 0.0
     if spec.binned:  # Q12/Q23/Q37 (CBCL bins 1..3), quality dropping along the read
@@ -69,7 +69,7 @@ def _cycle_lut(spec: RunSpec, position: float, no_calls: bool) -> np.ndarray:
     return (_quality_lut(values, probs).astype(np.uint16) << 2).astype(np.uint8)
 
 
-def _read_reference(path: Path, rng: np.random.Generator) -> np.ndarray:
+def read_reference_codes(path: Path, rng: np.random.Generator) -> np.ndarray:
     """Base codes 0-3 of all records of a FASTA, concatenated; other letters drawn at random."""
     opener = gzip.open if path.suffix == ".gz" else open
     table = np.full(256, 255, dtype=np.uint8)
@@ -90,7 +90,9 @@ def _read_reference(path: Path, rng: np.random.Generator) -> np.ndarray:
 
 
 @dataclass
-class _Tile:
+class TileState:
+    """Every cluster of one tile, drawn once: what each cycle's values are computed from."""
+
     lane: int
     tile: int
     sample: np.ndarray  # int16, -1 undetermined
@@ -110,7 +112,7 @@ def _tile_rng(spec: RunSpec, lane: int, tile: int, cycle: int = 0) -> np.random.
     return np.random.default_rng([spec.seed, lane, tile, cycle])
 
 
-def _make_tile(
+def make_tile(
     spec: RunSpec,
     lane: int,
     tile: int,
@@ -118,7 +120,8 @@ def _make_tile(
     i5: np.ndarray,
     ref: np.ndarray | None,
     xy: tuple[np.ndarray, np.ndarray],
-) -> _Tile:
+) -> TileState:
+    """Draw the clusters of one tile: sample, PF, index bases, reference anchors, truth rows."""
     rng = _tile_rng(spec, lane, tile)
     n = spec.clusters_per_tile
     n_samples = i7.shape[0]
@@ -153,7 +156,7 @@ def _make_tile(
         masks = np.stack([np.where(rev, 3, 0), np.where(rev, 0, 3)])
     k = min(spec.truth_reads_per_tile, n)
     truth_rows = np.sort(rng.choice(n, k, replace=False)) if k else np.zeros(0, dtype=np.int64)
-    return _Tile(
+    return TileState(
         lane, tile, sample, pf, index_codes, ref_rows, anchors, steps, masks, truth_rows,
         np.zeros((k, spec.total_cycles), dtype=np.uint8), xy[0], xy[1],
     )  # fmt: skip
@@ -176,15 +179,18 @@ def _undetermined_indexes(
 
 
 @dataclass(frozen=True)
-class _Cycle:
+class Cycle:
+    """One sequencing cycle: which read it belongs to and where in it."""
+
     number: int  # 1-based
     read: int  # 0..3 (R1, I1, I2, R2)
     offset: int  # 0-based within the read
     index_column: int  # column in index_codes, -1 for template cycles
 
 
-def _cycles(spec: RunSpec) -> list[_Cycle]:
-    out: list[_Cycle] = []
+def run_cycles(spec: RunSpec) -> list[Cycle]:
+    """Every cycle of the run in order: read 1, index 1, index 2, read 2."""
+    out: list[Cycle] = []
     for read, length in enumerate(spec.read_cycles):
         for offset in range(length):
             column = -1
@@ -192,12 +198,12 @@ def _cycles(spec: RunSpec) -> list[_Cycle]:
                 column = offset
             elif read == 2:
                 column = spec.read_cycles[1] + offset
-            out.append(_Cycle(len(out) + 1, read, offset, column))
+            out.append(Cycle(len(out) + 1, read, offset, column))
     return out
 
 
-def _cycle_values(
-    spec: RunSpec, t: _Tile, cyc: _Cycle, lut: np.ndarray, ref: np.ndarray | None
+def cycle_values(
+    spec: RunSpec, t: TileState, cyc: Cycle, lut: np.ndarray, ref: np.ndarray | None
 ) -> np.ndarray:
     """One cycle's stored value per cluster: ``(quality << 2) | base``, 0 for a no-call."""
     n = t.sample.size
@@ -219,7 +225,7 @@ def _cycle_values(
 # -- positions -----------------------------------------------------------------------
 
 
-def _patterned_coordinates(n: int) -> tuple[np.ndarray, np.ndarray]:
+def patterned_coordinates(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Read-name coordinates of a hexagonal well grid (NovaSeq s.locs)."""
     cols = max(1, int(np.ceil(np.sqrt(n))))
     i = np.arange(n)
@@ -227,7 +233,7 @@ def _patterned_coordinates(n: int) -> tuple[np.ndarray, np.ndarray]:
     return 1000 + 18 * col + 9 * (row % 2), 1000 + 16 * row
 
 
-def _random_coordinates(spec: RunSpec, lane: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+def random_coordinates(spec: RunSpec, lane: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     """Read-name coordinates of a random (non-patterned) tile, sorted along y like RTA's."""
     rng = _tile_rng(spec, lane, tile, 1 << 20)
     n = spec.clusters_per_tile

@@ -15,27 +15,28 @@ from typing import TYPE_CHECKING
 import numpy as np
 from isal import igzip
 
-from seqoia.illumina.simulate_clusters import BASES, _Cycle, _cycle_values, _Tile
+from seqoia.illumina.simulate_clusters import BASES, Cycle, TileState, cycle_values
 
 if TYPE_CHECKING:
     from seqoia.illumina.simulate import RunSpec, TruthSample
 
 CBCL_BINS: tuple[tuple[int, int], ...] = ((0, 0), (1, 12), (2, 23), (3, 37))
-_COMPRESS_LEVEL = 1  # isal level 1: the files are written once and read many times
+COMPRESS_LEVEL = 1  # isal level 1: the files are written once and read many times
 
 
 # -- binary files --------------------------------------------------------------------
 
 
 def _gzip(data: bytes) -> bytes:
-    return igzip.compress(data, _COMPRESS_LEVEL, mtime=0)  # mtime 0: same bytes per seed
+    return igzip.compress(data, COMPRESS_LEVEL, mtime=0)  # mtime 0: same bytes per seed
 
 
-def _filter_bytes(pf: np.ndarray) -> bytes:
+def filter_bytes(pf: np.ndarray) -> bytes:
+    """A ``.filter`` file: uint32 0, version 3, count, then one PF byte per cluster."""
     return struct.pack("<III", 0, 3, pf.size) + pf.astype(np.uint8).tobytes()
 
 
-def _locs_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+def locs_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
     """LOCS: int32 1, float32 1.0, uint32 count, then float32 (x, y) per cluster."""
     xy = np.empty((x.size, 2), dtype="<f4")
     # name coordinate = round(10 * v + 1000); +0.2 keeps rounding away from ties
@@ -62,20 +63,22 @@ def _cbcl_bytes(blocks: Sequence[tuple[int, int, int, bytes]], pf_excluded: bool
     return struct.pack("<HI", 1, 6 + len(body)) + body + b"".join(b[3] for b in blocks)
 
 
-def _write_cycle(
+def write_cycle(
     spec: RunSpec,
     cycle_dir: Path,
     lane: int,
     surface: int,
-    states: Sequence[_Tile],
-    cyc: _Cycle,
+    states: Sequence[TileState],
+    cyc: Cycle,
     lut: np.ndarray,
     ref: np.ndarray | None,
 ) -> None:
+    """Write one cycle of a file group (BCL per tile, or one CBCL per surface) into
+    ``cycle_dir``, and keep the truth rows' values."""
     pf_excluded = cyc.number in spec.pf_excluded_cycles
     blocks: list[tuple[int, int, int, bytes]] = []
     for t in states:
-        values = _cycle_values(spec, t, cyc, lut, ref)
+        values = cycle_values(spec, t, cyc, lut, ref)
         t.truth_values[:, cyc.number - 1] = values[t.truth_rows]
         if spec.format == "cbcl":
             kept = values[t.pf] if pf_excluded else values
@@ -95,7 +98,8 @@ def _write_cycle(
 # -- metadata ------------------------------------------------------------------------
 
 
-def _decode(codes: np.ndarray) -> str:
+def decode_bases(codes: np.ndarray) -> str:
+    """Base codes 0-3 as the letters ACGT."""
     return "".join(BASES[c] for c in codes.tolist())
 
 
@@ -103,7 +107,8 @@ def _us_date(yymmdd: str) -> str:
     return f"{int(yymmdd[2:4])}/{int(yymmdd[4:6])}/20{yymmdd[:2]} 10:00:00 AM"
 
 
-def _run_info_xml(spec: RunSpec) -> str:
+def run_info_xml(spec: RunSpec) -> str:
+    """RunInfo.xml of the simulated run: flow cell, reads and tiles."""
     novaseq = spec.format == "cbcl"
     reads, number = [], 0
     for i, cycles in enumerate(spec.read_cycles):
@@ -136,7 +141,8 @@ def _run_info_xml(spec: RunSpec) -> str:
     ])  # fmt: skip
 
 
-def _run_parameters_xml(spec: RunSpec) -> str:
+def run_parameters_xml(spec: RunSpec) -> str:
+    """RunParameters.xml as the instrument family of ``spec.format`` writes it."""
     r1, i1, i2, r2 = spec.read_cycles
     if spec.format == "cbcl":
         body = [
@@ -181,7 +187,8 @@ def _run_parameters_xml(spec: RunSpec) -> str:
     ])  # fmt: skip
 
 
-def _sample_sheet(spec: RunSpec, samples: Sequence[TruthSample]) -> str:
+def sample_sheet_csv(spec: RunSpec, samples: Sequence[TruthSample]) -> str:
+    """SampleSheet.csv (v1 or v2, ``spec.sample_sheet_version``) listing ``samples``."""
     r1, i1, i2, r2 = spec.read_cycles
     i5 = [",Index2", ",BarcodeMismatchesIndex2,1", f",Index2Cycles,{i2}"] if i2 else [""] * 3
     rows = [

@@ -15,7 +15,7 @@ from seqoia.genomics.qc import fastq_metrics
 from seqoia.genomics.tools import tool_versions
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
-from seqoia.tasks.runs import sample_centre, sample_records  # declares the run stages too
+from seqoia.tasks.runs import sample_centre, sample_records
 from seqoia.tasks.stage import InputSet, StageContext, StageResult
 
 

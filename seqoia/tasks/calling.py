@@ -5,7 +5,6 @@ from __future__ import annotations
 from seqoia.genomics.tools import tool_versions
 from seqoia.genomics.variants import CallParams
 from seqoia.genomics.variants import call_variants as call
-from seqoia.tasks import alignment  # noqa: F401 - declares markduplicates
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult

@@ -21,7 +21,6 @@ from seqoia.genomics.report import (
     write_report_html,
     write_report_json,
 )
-from seqoia.tasks import quality  # noqa: F401 - declares qc and its upstream
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.runs import sample_centre

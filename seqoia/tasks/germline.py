@@ -4,13 +4,16 @@
                        -> demux_stats (run)
         -> align -> markduplicates -> call_variants -> qc -> report -> deliver  (per sample)
 
-Importing this module declares every stage, in dependency order, into ``pipeline``.
+Importing this module declares every stage into ``pipeline`` and checks the graph they
+form, so that an unknown upstream stage or a cycle fails here, at import.
 """
 
 from __future__ import annotations
 
-# Each stage module imports the modules of its upstream stages, so any order works here.
+# Stage modules declare in any order: the graph is checked once all of them are imported.
 from seqoia.tasks import alignment, calling, delivery, quality, run_reports, runs  # noqa: F401
 from seqoia.tasks.registry import pipeline
+
+pipeline.check()
 
 __all__ = ["pipeline"]

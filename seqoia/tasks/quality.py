@@ -13,7 +13,6 @@ from seqoia.genomics.multiqc import write_bcftools_stats
 from seqoia.genomics.qc import compute_qc
 from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
 from seqoia.genomics.tools import tool_versions
-from seqoia.tasks import calling  # noqa: F401 - declares the upstream stages
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.runs import sample_records

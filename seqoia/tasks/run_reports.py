@@ -13,7 +13,6 @@ import shutil
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.illumina.demux_stats import DemuxStats
-from seqoia.tasks import quality, runs  # noqa: F401 - declares the upstream stages
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
 

@@ -9,7 +9,9 @@
 The function is pure: it reads ``ctx.inputs`` (local files of committed upstream
 manifests) and ``ctx.params`` and writes its outputs into ``ctx.out_dir``. The framework
 downloads, uploads, fingerprints, commits and retries. Mistakes in a declaration raise
-:class:`~seqoia.errors.DeclarationError` at import time.
+:class:`~seqoia.errors.DeclarationError` at import time: a stage's own options when it is
+declared, the graph (unknown upstream stages, cycles) when the pipeline module calls
+:meth:`Pipeline.check` after declaring every stage, in any order.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import DeclarationError
+from seqoia.tasks.graph import dependency_order
 from seqoia.vocabulary import ObjectInfo, Relation, SubjectKind, validate_name
 
 Isolation = Literal["process", "inline"]
@@ -154,13 +157,20 @@ class Stage:
 
 
 class Pipeline:
-    """A named set of stages forming a DAG, checked as it is declared."""
+    """A named set of stages forming a DAG.
+
+    Each stage's options are checked as it is declared; the graph once every stage is
+    declared, by :meth:`check` (which the pipeline's module calls last, and every query
+    calls before it answers).
+    """
 
     def __init__(self, name: str, *, import_path: str | None = None) -> None:
         self.name = validate_name(name, "pipeline name")
         #: ``module:attribute`` from which a stage's child process imports this pipeline.
         self.import_path = import_path
-        self.stages: dict[str, Stage] = {}
+        self._declared: dict[str, Stage] = {}
+        #: The declared stages in dependency order, once :meth:`check` has passed.
+        self._ordered: dict[str, Stage] | None = None
         self._downstream: dict[str, list[Stage]] = {}
 
     def stage(
@@ -218,7 +228,7 @@ class Pipeline:
             raise DeclarationError(f"{where}: {err}") from err
         if stage.name.startswith("_"):
             raise DeclarationError(f"{where}: names starting with '_' are reserved")
-        if stage.name in self.stages:
+        if stage.name in self._declared:
             raise DeclarationError(f"{where}: declared twice")
         if stage.kind not in get_args(SubjectKind):
             raise DeclarationError(f"{where}: unknown subject kind {stage.kind!r}")
@@ -246,15 +256,37 @@ class Pipeline:
             raise DeclarationError(f"{where}: tolerate_failures needs upstream stages")
         if not stage.source and not stage.needs:
             raise DeclarationError(f"{where}: needs upstream stages (or source=True)")
-        for upstream in stage.needs:
-            if upstream not in self.stages:
-                raise DeclarationError(f"{where}: unknown upstream stage {upstream!r}")
-        self.stages[stage.name] = stage
-        self._downstream[stage.name] = []
-        for upstream in stage.needs:
-            self._downstream[upstream].append(stage)
+        # Upstream stages may be declared later: check() looks at the graph as a whole.
+        self._declared[stage.name] = stage
+        self._ordered = None
+
+    def check(self) -> Pipeline:
+        """Check the graph of the declared stages and order them upstream first.
+
+        Raises :class:`DeclarationError` for an unknown upstream stage or a cycle. A
+        pipeline's module calls it after declaring its last stage, so that a mistake
+        fails at import. Every query calls it too; the work is done once, and again
+        after a stage is added. Rules that look at other stages belong here, not in add.
+        """
+        if self._ordered is None:
+            needs = {name: stage.needs for name, stage in self._declared.items()}
+            order = dependency_order(needs, self.name)
+            downstream: dict[str, list[Stage]] = {name: [] for name in order}
+            for name in order:
+                for upstream in self._declared[name].needs:
+                    downstream[upstream].append(self._declared[name])
+            self._downstream = downstream
+            self._ordered = {name: self._declared[name] for name in order}
+        return self
 
     # -- queries -----------------------------------------------------------------------
+    @property
+    def stages(self) -> dict[str, Stage]:
+        """Every stage by name, upstream stages first (see :meth:`check`)."""
+        self.check()
+        assert self._ordered is not None
+        return self._ordered
+
     def __getitem__(self, name: str) -> Stage:
         try:
             return self.stages[name]
@@ -265,12 +297,13 @@ class Pipeline:
 
     def downstream(self, name: str) -> list[Stage]:
         """Stages that need ``name`` directly."""
+        self.check()
         return list(self._downstream.get(name, []))
 
     def descendants(self, name: str) -> list[Stage]:
-        """``name`` and every stage that depends on it, in declaration (topological) order."""
+        """``name`` and every stage that depends on it, in dependency order."""
         wanted = {name}
-        for stage in self.stages.values():  # declaration order is topological
+        for stage in self.stages.values():  # upstream stages come first
             if any(upstream in wanted for upstream in stage.needs):
                 wanted.add(stage.name)
         return [s for s in self.stages.values() if s.name in wanted]

@@ -209,7 +209,7 @@ def test_a_chimeric_read_gets_a_supplementary_record_and_sa_tags(tmp_path: Path)
             for n, seq in ((1, r1), (2, r2)) for h in index.map(seq)]  # fmt: skip
     assert sum(h.read_num == 1 for h in hits) == 2
     lines: list[str] = []
-    align_module._format_pair(lines, "c1", r1, "F" * 200, r2, "F" * 100, hits, "x", 1000, False)
+    align_module.format_pair(lines, "c1", r1, "F" * 200, r2, "F" * 100, hits, "x", 1000, False)
     sam = tmp_path / "c.sam"
     header = "".join(f"@SQ\tSN:{c.name}\tLN:{c.length}\n" for c in data.reference.contigs)
     sam.write_text(header + "@RG\tID:x\tSM:X\n" + "".join(lines))

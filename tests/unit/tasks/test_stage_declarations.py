@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel, ConfigDict
 
@@ -33,11 +36,78 @@ def pipeline_with_source() -> Pipeline:
     return pipeline
 
 
-def test_a_stage_needing_an_undeclared_upstream_fails_at_declaration() -> None:
+def test_a_stage_needing_an_undeclared_upstream_fails_when_the_pipeline_is_checked() -> None:
     pipeline = pipeline_with_source()
+    pipeline.stage("markduplicates", kind="sample", version="1", needs=["align"])(nothing)
+    with pytest.raises(DeclarationError, match="'markduplicates'.*unknown upstream stage 'align'"):
+        pipeline.check()
+    # Every query checks first: an unchecked pipeline never answers with a broken graph.
     with pytest.raises(DeclarationError, match="unknown upstream stage 'align'"):
-        pipeline.stage("markduplicates", kind="sample", version="1", needs=["align"])(nothing)
-    assert "markduplicates" not in pipeline.stages
+        pipeline.downstream("demultiplex")
+    with pytest.raises(DeclarationError, match="unknown upstream stage 'align'"):
+        list(pipeline.stages)
+    # Declaring the missing stage mends it.
+    pipeline.stage("align", kind="sample", version="1", needs=["demultiplex"])(nothing)
+    assert list(pipeline.check().stages) == ["demultiplex", "align", "markduplicates"]
+
+
+def test_stages_declared_downstream_first_are_ordered_upstream_first() -> None:
+    pipeline = Pipeline("reverse")
+    pipeline.stage("report", kind="sample", version="1", needs=["call", "align"])(nothing)
+    pipeline.stage("call", kind="sample", version="1", needs=["align"])(nothing)
+    pipeline.stage("align", kind="sample", version="1", needs=["demultiplex"])(nothing)
+    pipeline.stage("demultiplex", kind="run", version="1", source=True)(nothing)
+    pipeline.check()
+    assert list(pipeline.stages) == ["demultiplex", "align", "call", "report"]
+    assert [s.name for s in pipeline.downstream("align")] == ["call", "report"]
+    assert [s.name for s in pipeline.descendants("align")] == ["align", "call", "report"]
+    assert pipeline.ancestors("report") == {"call", "align", "demultiplex"}
+    assert [s.name for s in pipeline.roots()] == ["demultiplex"]
+
+
+@pytest.mark.parametrize(
+    "needs, cycle",
+    [
+        ({"a": ["a"]}, "a -> a"),
+        ({"a": ["b"], "b": ["a"]}, "a -> b -> a"),
+        ({"a": ["root", "c"], "b": ["a"], "c": ["b"]}, "a -> b -> c -> a"),
+    ],
+)
+def test_stages_that_depend_on_each_other_fail_with_the_cycle_named(
+    needs: dict[str, list[str]], cycle: str
+) -> None:
+    pipeline = Pipeline("cyclic")
+    pipeline.stage("root", kind="run", version="1", source=True)(nothing)
+    for name, upstream in needs.items():
+        pipeline.stage(name, kind="sample", version="1", needs=upstream)(nothing)
+    with pytest.raises(DeclarationError, match=f"cycle: {cycle}$"):
+        pipeline.check()
+
+
+def test_a_pipeline_module_with_a_broken_graph_fails_at_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_pipeline.py").write_text(
+        "from seqoia.tasks.stage import Pipeline, StageResult\n"
+        "pipeline = Pipeline('broken')\n"
+        "done = lambda ctx: StageResult()\n"
+        "pipeline.stage('qc', kind='sample', version='1', needs=['aling'])(done)\n"
+        "pipeline.stage('align', kind='run', version='1', source=True)(done)\n"
+        "pipeline.check()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    expected = "unknown upstream stage 'aling'.*declared stages: qc, align"
+    with pytest.raises(DeclarationError, match=expected):
+        importlib.import_module("broken_pipeline")
+
+
+def test_the_germline_pipeline_is_checked_when_imported() -> None:
+    from seqoia.tasks.germline import pipeline
+
+    stages = list(pipeline.stages)
+    for name, stage in pipeline.stages.items():
+        assert all(stages.index(up) < stages.index(name) for up in stage.needs), name
+    assert stages[0] == "validate_run"
 
 
 def test_declaring_the_same_stage_name_twice_fails() -> None:

@@ -66,7 +66,12 @@ def _fastq_pairs(ctx: StageContext, demux: InputSet, centre: str | None) -> list
     version="1",
     params=AlignParams,
     reference=True,
-    fetch=lambda upstream, name: upstream == "demultiplex" and name.endswith(".fastq.gz"),
+    # A part's Undetermined reads belong to no sample: no aligner needs to download them.
+    fetch=lambda upstream, name: (
+        upstream == "demultiplex"
+        and name.endswith(".fastq.gz")
+        and not name.startswith("Undetermined")
+    ),
     queue="align",
 )
 def align(ctx: StageContext) -> StageResult:

@@ -29,12 +29,10 @@ def test_a_downstream_stage_sees_only_the_files_it_fetches_of_its_own_subject(
     assert "RTAComplete.txt" not in shown and "SampleSheet.csv" in shown
     assert any(name.startswith("Data/Intensities/BaseCalls/L001/") for name in shown)
     seen = demux.as_input(pipeline["align"], "SIM002")
-    # As the runner does: the sample's own FASTQ, and those of no subject (undetermined).
+    # As the runner does: the sample's own FASTQ; align does not fetch the undetermined reads.
     assert sorted(seen.files) == [
         "SIM002_S2_L001_R1_001.fastq.gz",
         "SIM002_S2_L001_R2_001.fastq.gz",
-        "Undetermined_S0_L001_R1_001.fastq.gz",
-        "Undetermined_S0_L001_R2_001.fastq.gz",
     ]
     assert seen.summary is demux.summary
     # A same-kind input keeps every file the stage fetches (align fetches none of validate_run).

@@ -22,7 +22,7 @@ from rich.text import Text
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
-from seqoia.intake.configure import build_intake, ensure_token, read_token
+from seqoia.intake.configure import build_intake, ensure_token, read_token, require_auth
 from seqoia.intake.events import ObjectCreated
 from seqoia.intake.server import IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
@@ -184,6 +184,7 @@ def intake(
             "`seqoia up` for everything in one process"
         )
     token = read_token(settings)
+    require_auth(settings, token, insecure_no_auth=insecure_no_auth)  # before any connection
     enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     actors = _connected_actors(settings, pipeline)
     server = _intake_server(settings, actors, token=token, insecure_no_auth=insecure_no_auth)

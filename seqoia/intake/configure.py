@@ -112,6 +112,16 @@ def served_buckets(settings: Settings, store: object) -> list[str] | None:
     return None
 
 
+def require_auth(settings: Settings, token: str | None, *, insecure_no_auth: bool) -> None:
+    """Refuse to go on without a token or SNS topics, unless explicitly insecure."""
+    if token is None and not comma_list(settings.intake_sns_topic_arns) and not insecure_no_auth:
+        raise ConfigurationError(
+            "the event intake refuses to start without authentication: set "
+            "SEQOIA_INTAKE_TOKEN (or SEQOIA_INTAKE_TOKEN_FILE) and/or "
+            "SEQOIA_INTAKE_SNS_TOPIC_ARNS; --insecure-no-auth accepts events from anyone"
+        )
+
+
 def build_intake(
     settings: Settings,
     submit: Callable[[ObjectCreated], None],
@@ -122,13 +132,8 @@ def build_intake(
     on_outcome: OnOutcome | None = None,
 ) -> IntakeServer:
     """The intake as the settings describe it (not started)."""
+    require_auth(settings, token, insecure_no_auth=insecure_no_auth)
     verifier = sns_verifier(settings)
-    if token is None and verifier is None and not insecure_no_auth:
-        raise ConfigurationError(
-            "the event intake refuses to start without authentication: set "
-            "SEQOIA_INTAKE_TOKEN (or SEQOIA_INTAKE_TOKEN_FILE) and/or "
-            "SEQOIA_INTAKE_SNS_TOPIC_ARNS; --insecure-no-auth accepts events from anyone"
-        )
     limits = IntakeLimits(
         max_body_bytes=settings.intake_max_body_bytes,
         max_records=settings.intake_max_records,

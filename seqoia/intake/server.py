@@ -381,6 +381,7 @@ class IntakeServer:
 class _Handler(BaseHTTPRequestHandler):
     intake: IntakeServer
     server_version = "seqoia-intake"
+    sys_version = ""  # no Python version in the Server header
     error_content_type = "application/json"
     error_message_format = '{"error": "%(code)d %(message)s"}'
 

@@ -100,13 +100,14 @@ def up(
 ) -> None:
     """Run everything in one process: workers, reconciler and event intake.
 
-    Without a configured intake token, a random one is written to the token file
-    (``SEQOIA_INTAKE_TOKEN_FILE``, default ``<scratch>/intake-token``) and its path printed.
+    Without a configured intake token, the one in the token file is used, or a random one
+    written there (``SEQOIA_INTAKE_TOKEN_FILE``, default ``<scratch>/intake-token``, mode
+    0600); its path is printed, never the token.
     """
     settings = _settings(ctx)
     if intake_port is not None:
         settings = settings.model_copy(update={"intake_port": intake_port})
-    token, written = (None, None) if insecure_no_auth else ensure_token(settings)
+    token, token_file = (None, None) if insecure_no_auth else ensure_token(settings)
     enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     runtime = build_runtime(settings, pipeline)
     stop = threading.Event()
@@ -124,9 +125,9 @@ def up(
             daemon=True,
         ).start()
         with intake_server.start() as server:
-            if written is not None:
+            if token_file is not None:
                 typer.echo(
-                    f"event intake token written to {written} (send it as "
+                    f"event intake token in {token_file} (send it as "
                     "'Authorization: Bearer TOKEN' or http://seqoia:TOKEN@host/events)"
                 )
             typer.echo(

@@ -31,39 +31,57 @@ def comma_list(value: str) -> list[str]:
 
 
 def read_token(settings: Settings) -> str | None:
-    """The configured token: ``intake_token``, else the content of ``intake_token_file``."""
+    """The configured token: ``intake_token``, else the content of ``intake_token_file``.
+
+    A token file that is configured but missing or empty is an error, not "no token".
+    """
     if settings.intake_token:
         return settings.intake_token
-    path = settings.intake_token_file
-    if path is None or not path.exists():
+    if settings.intake_token_file is None:
         return None
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise ConfigurationError(f"cannot read the intake token file {path}: {err}") from err
-    return token or None
+    token = _read_token_file(settings.intake_token_file)
+    if token is None:
+        raise ConfigurationError(
+            f"the intake token file {settings.intake_token_file} is missing or empty"
+        )
+    return token
 
 
 def ensure_token(settings: Settings) -> tuple[str, Path | None]:
-    """The configured token, or a new random one written (mode 0600) to the token file.
+    """The configured token, else the one in the token file, else a new random one.
 
-    Returns the token and the file it was written to (None when it was configured).
+    A new token is written (mode 0600) to ``intake_token_file``, by default
+    ``<scratch>/intake-token``, and kept there: the next ``seqoia up`` reuses it, so a
+    store's notification configuration keeps working. Returns the token and the file
+    holding it (None when it came from ``intake_token``).
     """
-    token = read_token(settings)
-    if token is not None:
-        return token, None
+    if settings.intake_token:
+        return settings.intake_token, None
     path = settings.intake_token_file or settings.scratch_dir / TOKEN_FILE_NAME
+    token = _read_token_file(path)
+    if token is not None:
+        return token, path
     token = new_token()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(token + "\n")
         os.replace(tmp, path)
     except OSError as err:
         raise ConfigurationError(f"cannot write the intake token file {path}: {err}") from err
     return token, path
+
+
+def _read_token_file(path: Path) -> str | None:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise ConfigurationError(f"cannot read the intake token file {path}: {err}") from err
+    return token or None
 
 
 def sns_verifier(settings: Settings) -> SnsSignatureVerifier | None:

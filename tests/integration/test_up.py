@@ -101,7 +101,7 @@ def test_seqoia_up_runs_a_dropped_run_from_an_s3_event(tmp_path: Path) -> None:
                     raise AssertionError(f"seqoia up did not start: {log}") from err
                 time.sleep(0.2)
         token_file = settings.scratch_dir / "intake-token"
-        while f"token written to {token_file}" not in (tmp_path / "up.log").read_text():
+        while f"token in {token_file}" not in (tmp_path / "up.log").read_text():
             assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
             time.sleep(0.1)
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600

@@ -166,7 +166,11 @@ class IntakeServer:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        handler = type("IntakeHandler", (_Handler,), {"intake": self})
+        handler = type(
+            "IntakeHandler",
+            (_Handler,),
+            {"intake": self, "timeout": limits.request_timeout_s},  # also bounds the handshake
+        )
         server_class = type(
             "IntakeHTTPServer",
             (PooledHTTPServer,),
@@ -386,10 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
     error_message_format = '{"error": "%(code)d %(message)s"}'
 
     def setup(self) -> None:
-        limits = self.intake.limits
-        self.timeout = limits.request_timeout_s
         super().setup()
-        deadline = time.monotonic() + limits.request_timeout_s
+        deadline = time.monotonic() + self.intake.limits.request_timeout_s
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()  # under the socket timeout set by setup
         self.rfile.close()

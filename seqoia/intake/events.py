@@ -17,8 +17,10 @@ up). :func:`parse_notification` unwraps each of them into :class:`ObjectCreated`
 * EventBridge ``Object Created`` events (keys not URL-encoded there).
 
 One bad record never loses the good ones: it becomes a line in
-:attr:`ParsedNotification.errors`. Only a payload that is wholly unusable (not JSON, no
-known shape) raises :class:`~seqoia.errors.EventError`. Every key passes
+:attr:`ParsedNotification.errors`; a time that does not parse is no reason to refuse a
+record (nothing routes on it). Only a payload that is wholly unusable (not JSON, nested
+too deeply, no known shape) raises :class:`~seqoia.errors.EventError`, and one with more
+records than a notification ever holds raises :class:`PayloadLimitError`. Every key passes
 :func:`~seqoia.storage.keys.validate_key`, so a hostile key never reaches a worker.
 """
 

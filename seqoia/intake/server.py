@@ -484,7 +484,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _unauthorized(self) -> None:
         self.intake.record("unknown", "unauthorized")
-        self._reply(401, {"error": "missing or wrong token"}, www_authenticate="Bearer")
+        # Both schemes are offered: SNS and RGW send Basic credentials from the endpoint URL.
+        challenge = 'Basic realm="seqoia-intake", Bearer realm="seqoia-intake"'
+        self._reply(401, {"error": "missing or wrong token"}, www_authenticate=challenge)
 
     def _reply(
         self,

@@ -340,17 +340,17 @@ class IntakeServer:
         self.record(source, "foreign_bucket", foreign)
         self.record(source, "invalid", len(parsed.errors))
         answer["ignored"] += duplicates + foreign
-        if parsed.errors:
+        if parsed.errors or foreign:
             # One line per request, however many records were bad.
+            first = f"; first: {loggable(parsed.errors[0])}" if parsed.errors else ""
             log.warning(
-                "refused %d of %d record(s) of a %s notification; first: %s",
+                "refused %d of %d record(s) of a %s notification, %d for other buckets%s",
                 len(parsed.errors),
                 parsed.records_seen,
                 source,
-                loggable(parsed.errors[0]),
+                foreign,
+                first,
             )
-        if foreign:
-            log.warning("ignored %d event(s) for buckets this intake does not serve", foreign)
         answer["errors"] = [*parsed.errors, *answer["errors"]]
         return (500 if failure is not None else 200), answer
 

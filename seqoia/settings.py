@@ -75,10 +75,49 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         300.0, gt=0, description="Period of the reconciling scan in `seqoia up`/`reconcile`"
     )
-    intake_host: str = Field("127.0.0.1", description="Bind address of the event webhook")
+    # -- event intake (seqoia intake / up): authentication, TLS and limits ------------
+    intake_host: str = Field(
+        "127.0.0.1",
+        description="Bind address of the event webhook (loopback unless set, also in the image)",
+    )
     intake_port: int = Field(8470, ge=0, le=65535, description="Port of the event webhook")
     intake_token: str | None = Field(
-        None, description="Shared token that event notifications must carry"
+        None,
+        description="Shared token (16+ characters) events must carry as `Authorization: "
+        "Bearer TOKEN` or as the HTTP Basic password (http://seqoia:TOKEN@host/events)",
+    )
+    intake_token_file: Path | None = Field(
+        None,
+        description="File holding the intake token (a mounted secret); `seqoia up` writes "
+        "a random one there when no token is set",
+    )
+    intake_sns_topic_arns: str = Field(
+        "",
+        description="Comma-separated SNS topic ARNs whose signed messages are accepted "
+        "without the token (enables SNS signature checks)",
+    )
+    intake_sns_allow_signature_v1: bool = Field(
+        False, description="Also accept SNS SignatureVersion 1 (SHA1) signatures"
+    )
+    intake_sns_replay_window_s: float = Field(
+        3600.0, gt=0, description="Refuse SNS messages whose Timestamp is further from now"
+    )
+    intake_buckets: str = Field(
+        "",
+        description="Comma-separated buckets whose events are accepted (default: the S3 "
+        "store's bucket, or the local store folder's name)",
+    )
+    intake_tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain: serve the webhook over HTTPS"
+    )
+    intake_tls_key_file: Path | None = Field(
+        None, description="PEM private key of intake_tls_cert_file"
+    )
+    intake_max_body_bytes: int = Field(1 << 20, ge=1, description="Largest notification body")
+    intake_max_records: int = Field(100, ge=1, description="Most records in one notification")
+    intake_threads: int = Field(8, ge=1, description="Connection threads of the webhook")
+    intake_request_timeout_s: float = Field(
+        10.0, gt=0, description="Time a request (headers and body) may take to arrive"
     )
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
     metrics_port: int = Field(9470, ge=0, le=65535, description="Port of /metrics")

@@ -21,6 +21,8 @@ from rich.text import Text
 
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
+from seqoia.errors import ConfigurationError
+from seqoia.intake.configure import build_intake, ensure_token, read_token, require_auth
 from seqoia.intake.events import ObjectCreated, Source
 from seqoia.intake.server import OUTCOMES, IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
@@ -55,15 +57,27 @@ def _connected_actors(settings: Settings, pipeline: str) -> Actors:
     return declare_actors(build_broker(settings), runtime)
 
 
-def _intake_server(settings: Settings, actors: Actors) -> IntakeServer:
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-no-auth",
+        help="Accept events from anyone (no token, no SNS signature): a laptop only",
+    ),
+]
+
+
+def _intake_server(
+    settings: Settings, actors: Actors, *, token: str | None, insecure_no_auth: bool
+) -> IntakeServer:
     def submit(event: ObjectCreated) -> None:
         actors.notify(event.key, bucket=event.bucket, etag=event.etag)
 
-    return IntakeServer(
-        settings.intake_host,
-        settings.intake_port,
-        settings.intake_token,
+    return build_intake(
+        settings,
         submit,
+        store=actors.runtime.store,
+        token=token,
+        insecure_no_auth=insecure_no_auth,
         on_outcome=event_recorder(get_args(Source), OUTCOMES),
     )
 
@@ -82,11 +96,18 @@ def up(
     ctx: typer.Context,
     pipeline: PipelineOption = DEFAULT_PIPELINE,
     intake_port: Annotated[int | None, typer.Option(help="Webhook port (0: any free port)")] = None,
+    insecure_no_auth: InsecureOption = False,
 ) -> None:
-    """Run everything in one process: workers, reconciler and event intake."""
+    """Run everything in one process: workers, reconciler and event intake.
+
+    Without a configured intake token, the one in the token file is used, or a random one
+    written there (``SEQOIA_INTAKE_TOKEN_FILE``, default ``<scratch>/intake-token``, mode
+    0600); its path is printed, never the token.
+    """
     settings = _settings(ctx)
     if intake_port is not None:
         settings = settings.model_copy(update={"intake_port": intake_port})
+    token, token_file = (None, None) if insecure_no_auth else ensure_token(settings)
     enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     runtime = build_runtime(settings, pipeline)
     stop = threading.Event()
@@ -94,13 +115,21 @@ def up(
         status = ReconcileStatus(runtime)
         reconciler = ObservedReconciler(runtime, workers.actors.enqueue_stage, status)
         queues = QueueCollector(workers.broker, workers.actors.queues())
+        intake_server = _intake_server(
+            settings, workers.actors, token=token, insecure_no_auth=insecure_no_auth
+        )
         metrics = serve_metrics(settings.metrics_host, settings.metrics_port, [queues, status])
         threading.Thread(
             target=_reconcile_forever,
             args=(reconciler, settings.reconcile_interval_s, stop),
             daemon=True,
         ).start()
-        with _intake_server(settings, workers.actors).start() as server:
+        with intake_server.start() as server:
+            if token_file is not None:
+                typer.echo(
+                    f"event intake token in {token_file} (send it as "
+                    "'Authorization: Bearer TOKEN' or http://seqoia:TOKEN@host/events)"
+                )
             typer.echo(
                 f"seqoia is up: store {runtime.store.url}, events at {server.url}/events, "
                 f"metrics at {metrics.url}"
@@ -140,14 +169,29 @@ def worker(
         actors.broker.close()
 
 
-def intake(ctx: typer.Context, pipeline: PipelineOption = DEFAULT_PIPELINE) -> None:
+def intake(
+    ctx: typer.Context,
+    pipeline: PipelineOption = DEFAULT_PIPELINE,
+    insecure_no_auth: InsecureOption = False,
+) -> None:
     """Serve the S3 event-notification webhook, turning records into messages."""
     settings = _settings(ctx)
+    if settings.broker_url.startswith("memory:"):
+        # The in-process broker would acknowledge every event and lose it with no worker
+        # to consume it: a silent loss of every notification.
+        raise ConfigurationError(
+            "seqoia intake needs a shared broker: SEQOIA_BROKER_URL is memory://, whose "
+            "messages no worker would ever see; set redis://... or amqp://..., or run "
+            "`seqoia up` for everything in one process"
+        )
+    token = read_token(settings)
+    require_auth(settings, token, insecure_no_auth=insecure_no_auth)  # before any connection
     enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     actors = _connected_actors(settings, pipeline)
+    server = _intake_server(settings, actors, token=token, insecure_no_auth=insecure_no_auth)
     queues = QueueCollector(actors.broker, actors.queues())
     metrics = serve_metrics(settings.metrics_host, settings.metrics_port, [queues])
-    with _intake_server(settings, actors).start() as server:
+    with server.start():
         typer.echo(f"event intake listening on {server.url}/events, metrics at {metrics.url}")
         _wait_for_signal()
 

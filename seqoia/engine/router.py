@@ -13,6 +13,8 @@ again before running, so duplicated, reordered or late events are harmless.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 
 from seqoia.engine.runtime import Runtime
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Files an instrument writes last (NovaSeq copy jobs: CopyComplete; RTA: RTAComplete).
 COMPLETION_MARKERS = frozenset({"CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml"})
 
+#: Pending grace messages remembered per process (expired ones are dropped past this).
+_MAX_PENDING_GRACE = 10_000
+
 #: enqueue(stage, subject, reason, delay_s)
 Enqueue = Callable[[str, str, str, float], None]
 
@@ -37,6 +42,9 @@ class Router:
     def __init__(self, runtime: Runtime, enqueue: Enqueue) -> None:
         self.rt = runtime
         self.enqueue = enqueue
+        #: (stage, run) -> when its pending grace message is due (time.monotonic()).
+        self._grace_due: dict[tuple[str, str], float] = {}
+        self._grace_lock = threading.Lock()
 
     def object_created(self, key: str) -> list[tuple[str, str]]:
         """React to a new object; returns the (stage, subject) pairs enqueued."""
@@ -53,7 +61,7 @@ class Router:
             pairs = [(stage.name, run) for stage in self.rt.pipeline.roots()]
             for stage_name, subject in pairs:
                 self.enqueue(stage_name, subject, f"run folder marker {path}", 0.0)
-                if delay_s:
+                if delay_s and self._first_grace(stage_name, subject, delay_s):
                     self.enqueue(stage_name, subject, f"grace after {path}", delay_s)
             return pairs
         manifest_ref = layout.split_manifest_key(key)
@@ -72,6 +80,21 @@ class Router:
                 return []
             return self.committed(manifest)
         return []
+
+    def _first_grace(self, stage: str, run: str, delay_s: float) -> bool:
+        """Whether no grace message for ``(stage, run)`` is pending in this process yet.
+
+        A repeated RTAComplete event (a flood, a replay) would otherwise schedule one
+        delayed message each; one pending message per run looks again just as well.
+        """
+        now = time.monotonic()
+        with self._grace_lock:
+            if self._grace_due.get((stage, run), 0.0) > now:
+                return False
+            if len(self._grace_due) >= _MAX_PENDING_GRACE:
+                self._grace_due = {k: due for k, due in self._grace_due.items() if due > now}
+            self._grace_due[(stage, run)] = now + delay_s
+            return True
 
     def committed(self, manifest: Manifest, *, fresh: bool = False) -> list[tuple[str, str]]:
         """Enqueue the downstream stages of a commit that are now ready.

@@ -17,8 +17,10 @@ up). :func:`parse_notification` unwraps each of them into :class:`ObjectCreated`
 * EventBridge ``Object Created`` events (keys not URL-encoded there).
 
 One bad record never loses the good ones: it becomes a line in
-:attr:`ParsedNotification.errors`. Only a payload that is wholly unusable (not JSON, no
-known shape) raises :class:`~seqoia.errors.EventError`. Every key passes
+:attr:`ParsedNotification.errors`; a time that does not parse is no reason to refuse a
+record (nothing routes on it). Only a payload that is wholly unusable (not JSON, nested
+too deeply, no known shape) raises :class:`~seqoia.errors.EventError`, and one with more
+records than a notification ever holds raises :class:`PayloadLimitError`. Every key passes
 :func:`~seqoia.storage.keys.validate_key`, so a hostile key never reaches a worker.
 """
 
@@ -49,6 +51,13 @@ _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$")
 _SNS_TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
 #: SQS body -> SNS envelope -> S3 records is the deepest real nesting; stop well after.
 _MAX_DEPTH = 4
+#: Records (and SQS messages) one payload may hold: AWS, MinIO and Ceph send one per
+#: notification, SQS at most 10 messages; a flood of records is refused as a whole.
+DEFAULT_MAX_RECORDS = 100
+
+
+class PayloadLimitError(EventError):
+    """A payload holds more records than one notification ever does (refused whole)."""
 
 
 class ObjectCreated(BaseModel):
@@ -116,6 +125,15 @@ class ParsedNotification:
     subscription_confirmation: SnsConfirmation | None = None
     #: The outermost transport recognised, or the caller's hint.
     source: Source | None = None
+    #: Records and SQS messages seen so far, against ``max_records``.
+    records_seen: int = 0
+    max_records: int | None = None
+
+    def count_record(self) -> None:
+        """Count one more record; refuse the payload once it holds too many."""
+        self.records_seen += 1
+        if self.max_records is not None and self.records_seen > self.max_records:
+            raise PayloadLimitError(f"payload holds more than {self.max_records} records")
 
 
 class _RecordError(Exception):
@@ -127,16 +145,26 @@ def parse_notification(
     *,
     source_hint: Source | None = None,
     verify_sns: SnsVerifier | None = None,
+    sns_only: bool = False,
+    max_records: int | None = DEFAULT_MAX_RECORDS,
 ) -> ParsedNotification:
     """Parse one notification payload of any supported shape.
 
     ``source_hint`` names the transport the caller knows the payload came through (an SQS
     consumer passes ``"sqs"``); without it the outermost recognised shape decides.
-    ``verify_sns`` is called on every SNS envelope before it is trusted.
-    Raises :class:`EventError` when the payload as a whole is unusable.
+    ``verify_sns`` is called on every SNS envelope before it is trusted; ``sns_only``
+    (for a caller that trusts nothing but a verified SNS signature) refuses any payload
+    that is not an SNS envelope at its top. Raises :class:`EventError` when the payload
+    as a whole is unusable, :class:`PayloadLimitError` when it holds more than
+    ``max_records`` records.
     """
     doc = _load(body, "payload")
-    result = ParsedNotification(source=source_hint)
+    if sns_only:
+        if verify_sns is None:
+            raise ValueError("sns_only needs verify_sns")
+        if not (isinstance(doc, dict) and doc.get("Type") in _SNS_TYPES):
+            raise EventError("payload is not an SNS message, and carries no token")
+    result = ParsedNotification(source=source_hint, max_records=max_records)
     _dispatch(doc, result, source_hint, "", 0, verify_sns)
     return result
 
@@ -161,6 +189,10 @@ def _load(body: bytes | str | dict[str, Any], what: str) -> Any:
         return json.loads(body)
     except json.JSONDecodeError as err:
         raise EventError(f"{what} is not valid JSON: {err.msg}", line=err.lineno) from err
+    except RecursionError as err:  # "[[[[...": the sender's fault, not a retryable fault
+        raise EventError(f"{what} nests JSON too deeply") from err
+    except ValueError as err:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise EventError(f"{what} is not usable JSON: {str(err)[:80]}") from err
 
 
 def _dispatch(
@@ -245,11 +277,14 @@ def _sqs_receive(
 ) -> None:
     for index, message in enumerate(messages):
         here = _join(where, f"SQS message {index}")
+        result.count_record()
         try:
             body = message.get("Body") if isinstance(message, dict) else None
             if not isinstance(body, str):
                 raise EventError(f"{here}: Body must be a string, not {_kind(body)}")
             _dispatch(_load(body, f"{here} Body"), result, source, here, depth + 1, verify_sns)
+        except PayloadLimitError:
+            raise
         except EventError as err:
             result.errors.append(str(err))
 
@@ -267,6 +302,7 @@ def _records(
         raise EventError(f"{_join(where, 'Records')} must be a list, not {_kind(records)}")
     for index, record in enumerate(records):
         here = _join(where, f"record {index}")
+        result.count_record()
         try:
             wrapped = _lambda_wrapped(record, here)
             if wrapped is not None:
@@ -275,6 +311,8 @@ def _records(
                 _dispatch(_load(payload, here), result, inner, here, depth + 1, verify_sns)
                 continue
             event = _s3_record(record, outer("s3"), here)
+        except PayloadLimitError:
+            raise
         except (EventError, _RecordError) as err:
             result.errors.append(str(err))
             continue
@@ -335,7 +373,7 @@ def _s3_record(record: Any, source: Source, where: str) -> ObjectCreated | None:
         etag=_etag(obj, f"{where}: s3.object"),
         size=_size(obj.get("size"), f"{where}: s3.object.size"),
         sequencer=_optional_string(obj, "sequencer", f"{where}: s3.object"),
-        event_time=_time(record.get("eventTime"), f"{where}: eventTime"),
+        event_time=_time(record.get("eventTime")),
         source=source,
     )
 
@@ -358,7 +396,7 @@ def _eventbridge(
             etag=_etag(obj, f"{here}: detail.object"),
             size=_size(obj.get("size"), f"{here}: detail.object.size"),
             sequencer=_optional_string(obj, "sequencer", f"{here}: detail.object"),
-            event_time=_time(doc.get("time"), f"{here}: time"),
+            event_time=_time(doc.get("time")),
             source=source,
         )
     except _RecordError as err:
@@ -432,15 +470,15 @@ def _size(value: Any, where: str) -> int | None:
     return size
 
 
-def _time(value: Any, where: str) -> datetime | None:
-    if value is None or value == "":
+def _time(value: Any) -> datetime | None:
+    """The event's time when it parses, else None: nothing routes on it, so a record is
+    never refused for it (Ceph RGW sends ``0.000000`` for a put it refused)."""
+    if not isinstance(value, str) or not value:
         return None
-    if not isinstance(value, str):
-        raise _RecordError(f"{where} must be an ISO 8601 string, not {_kind(value)}")
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError as err:
-        raise _RecordError(f"{where} is not an ISO 8601 time: {value!r:.40}") from err
+    except ValueError:
+        return None
     # moto writes local-looking times without a zone; every real store writes UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -3,193 +3,126 @@
 MinIO's and Ceph RGW's webhook targets and SNS HTTP(S) subscriptions POST notifications
 to ``/events``; each payload is parsed by :func:`~seqoia.intake.events.parse_notification`
 and every :class:`~seqoia.intake.events.ObjectCreated` is handed to ``submit`` (in
-production, ``object_created.send``). The intake is a stdlib ``ThreadingHTTPServer``: no
-framework, one thread per request, and nothing a sender does (garbage, a huge body, a
-failing ``submit``) stops it.
+production, ``object_created.send``).
 
-Authentication is a shared token, either as ``Authorization: Bearer <token>`` (what
-MinIO's ``auth_token`` sends: it prefixes ``Bearer`` to a one-word token) or as
-``?token=`` in the URL (SNS subscriptions cannot carry headers). SNS message signatures
-can be checked as well with :class:`SnsSignatureVerifier` (off unless passed in).
+Authenticated by default: a shared token in the ``Authorization`` header (Bearer, or the
+password of HTTP Basic; never in the URL, see :mod:`seqoia.intake.auth`) and/or SNS
+signatures checked by :class:`~seqoia.intake.sns.SnsSignatureVerifier`. Without either,
+the server refuses to exist unless ``insecure_no_auth`` says so out loud. TLS is served
+when an ``ssl.SSLContext`` is given; otherwise a TLS proxy belongs in front.
+
+Bounded: :class:`IntakeLimits` caps the body, the records per payload, the connection
+threads and the time a request may take to arrive. Duplicate keys in one payload become
+one event, rejected records one log line per request, and untrusted text is escaped
+before it reaches a log.
 
 Answers: 200 with ``{accepted, ignored, errors}``; 400 for an unusable payload (a retry
-would fail the same way); 401 bad token; 403 bad SNS signature; 411/413 for a missing or
-oversized body; 500 when ``submit`` failed, so that the sender retries (events are hints
-and duplicates are harmless).
+would fail the same way); 401 missing or wrong token; 403 bad SNS signature; 408 request
+too slow; 411/413 missing or oversized body or too many records; 503 all threads busy;
+500 only when ``submit`` failed, so that the sender retries (duplicates are harmless).
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
+import io
 import json
 import logging
-import re
 import socket
+import ssl
 import threading
-import urllib.request
+import time
 from collections import Counter
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from seqoia.errors import EventError
-from seqoia.intake.events import ObjectCreated, SnsConfirmation, parse_notification
+from seqoia.errors import ConfigurationError, EventError
+from seqoia.intake.auth import TokenCheck
+from seqoia.intake.events import (
+    DEFAULT_MAX_RECORDS,
+    ObjectCreated,
+    ParsedNotification,
+    PayloadLimitError,
+    SnsConfirmation,
+    parse_notification,
+)
+from seqoia.intake.http import DeadlineReader, PooledHTTPServer
+from seqoia.intake.sns import (
+    SnsSignatureError,
+    SnsSignatureVerifier,
+    fetch_url,
+    is_aws_sns_url,
+    sns_string_to_sign,
+)
+
+__all__ = [
+    "OUTCOMES",
+    "IntakeLimits",
+    "IntakeServer",
+    "SnsSignatureError",
+    "SnsSignatureVerifier",
+    "fetch_url",
+    "loggable",
+    "sns_string_to_sign",
+]
 
 log = logging.getLogger(__name__)
 
 Submit = Callable[[ObjectCreated], None]
 OnOutcome = Callable[[str, str], None]
+SnsVerifier = Callable[[dict[str, Any]], None]
 
-DEFAULT_CONFIRM_HOSTS = ("127.0.0.1", "localhost", "::1")
-DEFAULT_MAX_BODY_BYTES = 1 << 20  # S3 events are <= 64 KiB, SNS messages <= 256 KiB
 #: Bounded label values for the metrics hook (invariant 6).
 OUTCOMES = (
     "accepted",  # an ObjectCreated handed to submit
     "ignored",  # a valid record that is not a creation (removal, test event...)
+    "duplicate",  # the same bucket and key again in one payload: collapsed
+    "foreign_bucket",  # an event for a bucket this intake does not serve
     "invalid",  # one record refused (hostile key, wrong type, missing field)
     "submit_failed",  # submit raised
     "rejected",  # the whole payload unusable (400)
     "unauthorized",  # bad or missing token (401)
     "signature_invalid",  # SNS signature refused (403)
-    "too_large",  # body over max_body_bytes (413)
+    "too_large",  # body over max_body_bytes or records over max_records (413)
+    "timeout",  # the request did not arrive within request_timeout_s (408)
+    "busy",  # every connection thread busy and the backlog full (503)
     "confirmed",  # SNS subscription confirmed by GET SubscribeURL
-    "confirmation_logged",  # SubscribeURL not on the allowed hosts: left to an operator
+    "confirmation_logged",  # SubscribeURL not trusted: left to an operator
     "confirmation_failed",  # the GET of SubscribeURL failed
 )
 
 
-# -- SNS signatures ------------------------------------------------------------------
+@dataclass(frozen=True)
+class IntakeLimits:
+    """What one sender may cost the intake."""
+
+    #: S3 events are <= 64 KiB, SNS messages <= 256 KiB.
+    max_body_bytes: int = 1 << 20
+    max_records: int = DEFAULT_MAX_RECORDS
+    #: Connection threads; more connections wait in the backlog, then get 503.
+    threads: int = 8
+    backlog: int = 32
+    #: Request line, headers and body must all arrive within this time.
+    request_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if min(self.max_body_bytes, self.max_records, self.threads) < 1:
+            raise ValueError("intake limits must be positive")
+        if self.request_timeout_s <= 0:
+            raise ValueError("request_timeout_s must be positive")
 
 
-class SnsSignatureError(EventError):
-    """An SNS message's signature, certificate URL or topic is not trusted."""
+def loggable(text: object, limit: int = 200) -> str:
+    """``text`` safe for one log line: control characters escaped, length bounded.
 
-
-#: The fields SNS signs, in order, per message type (AWS "Verifying the signatures of
-#: Amazon SNS messages"); Subject is signed only when present.
-_SIGNED_FIELDS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        *("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
-    ),
-    "UnsubscribeConfirmation": (
-        *("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
-    ),
-}
-_AWS_CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
-
-
-def sns_string_to_sign(envelope: dict[str, Any]) -> bytes:
-    """The canonical text SNS signs for ``envelope``."""
-    kind = envelope.get("Type")
-    if kind not in _SIGNED_FIELDS:
-        raise SnsSignatureError(f"unknown SNS message Type {str(kind)[:40]!r}")
-    lines = []
-    for name in _SIGNED_FIELDS[kind]:
-        value = envelope.get(name)
-        if value is None and name == "Subject":
-            continue
-        if not isinstance(value, str):
-            raise SnsSignatureError(f"SNS {kind} has no string {name} to verify")
-        lines.append(f"{name}\n{value}\n")
-    return "".join(lines).encode("utf-8")
-
-
-def fetch_url(url: str, *, timeout_s: float = 10.0, max_bytes: int = 64 << 10) -> bytes:
-    """GET ``url`` without proxies or redirects (certificate fetches, confirmations)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-    with opener.open(urllib.request.Request(url, method="GET"), timeout=timeout_s) as reply:
-        return reply.read(max_bytes)
-
-
-class SnsSignatureVerifier:
-    """Check SNS ``SignatureVersion`` 1 (SHA1) and 2 (SHA256) RSA signatures.
-
-    The signing certificate is fetched from ``SigningCertURL`` only when that URL is
-    HTTPS on a host matching ``cert_host_pattern`` (AWS's ``sns.<region>.amazonaws.com``
-    by default), and cached. ``fetch_cert`` is pluggable so that tests (and closed
-    networks) can serve the certificate another way. ``allowed_topic_arns`` closes the
-    gap a valid signature leaves: anyone can sign messages from their own topic.
-    Needs the ``cryptography`` package.
+    Untrusted strings (a SubscribeURL, a TopicArn, a key in an error) could otherwise
+    forge log lines with a newline, or flood them.
     """
-
-    def __init__(
-        self,
-        *,
-        fetch_cert: Callable[[str], bytes] = fetch_url,
-        cert_host_pattern: re.Pattern[str] = _AWS_CERT_HOST,
-        allowed_topic_arns: Collection[str] | None = None,
-        max_cached_certs: int = 32,
-    ) -> None:
-        self._fetch_cert = fetch_cert
-        self._cert_host = cert_host_pattern
-        self._topics = frozenset(allowed_topic_arns) if allowed_topic_arns else None
-        self._certs: dict[str, Any] = {}
-        self._max_cached = max_cached_certs
-        self._lock = threading.Lock()
-
-    def __call__(self, envelope: dict[str, Any]) -> None:
-        """Return when ``envelope`` is authentic, else raise :class:`SnsSignatureError`."""
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        if self._topics is not None and envelope.get("TopicArn") not in self._topics:
-            raise SnsSignatureError("SNS message from a topic that is not allowed")
-        version = envelope.get("SignatureVersion")
-        if version not in ("1", "2"):
-            raise SnsSignatureError(f"unsupported SNS SignatureVersion {str(version)[:8]!r}")
-        try:
-            signature = base64.b64decode(str(envelope.get("Signature", "")), validate=True)
-        except ValueError as err:
-            raise SnsSignatureError("SNS Signature is not base64") from err
-        cert = self._certificate(envelope.get("SigningCertURL"))
-        now = datetime.now(UTC)
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise SnsSignatureError("SNS signing certificate is expired or not yet valid")
-        digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # v1 is SHA1 by definition
-        try:
-            cert.public_key().verify(
-                signature, sns_string_to_sign(envelope), padding.PKCS1v15(), digest
-            )
-        except InvalidSignature as err:
-            raise SnsSignatureError("SNS message signature does not match") from err
-
-    def _certificate(self, url: Any) -> Any:
-        from cryptography import x509
-
-        if not isinstance(url, str):
-            raise SnsSignatureError("SNS message has no SigningCertURL")
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not self._cert_host.match(parts.hostname or ""):
-            raise SnsSignatureError(f"SNS SigningCertURL host not allowed: {parts.hostname!r}")
-        if not parts.path.endswith(".pem"):
-            raise SnsSignatureError("SNS SigningCertURL does not name a .pem certificate")
-        with self._lock:
-            cert = self._certs.get(url)
-        if cert is None:
-            try:
-                cert = x509.load_pem_x509_certificate(self._fetch_cert(url))
-            except Exception as err:  # network, HTTP or PEM errors: all mean "untrusted"
-                raise SnsSignatureError(f"cannot load SNS signing certificate: {err}") from err
-            with self._lock:
-                if len(self._certs) >= self._max_cached:
-                    self._certs.pop(next(iter(self._certs)))
-                self._certs[url] = cert
-        return cert
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead a confirmation GET off the allowed hosts: refuse them."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-# -- the server ----------------------------------------------------------------------
+    value = str(text)
+    escaped = value[:limit].encode("unicode_escape").decode("ascii")
+    return escaped + ("..." if len(value) > limit else "")
 
 
 class IntakeServer:
@@ -202,26 +135,55 @@ class IntakeServer:
         token: str | None,
         submit: Submit,
         *,
-        allowed_confirm_hosts: Collection[str] = DEFAULT_CONFIRM_HOSTS,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        verify_sns: SnsVerifier | None = None,
+        insecure_no_auth: bool = False,
+        tls: ssl.SSLContext | None = None,
+        allowed_buckets: Collection[str] | None = None,
+        limits: IntakeLimits = IntakeLimits(),
         on_outcome: OnOutcome | None = None,
-        verify_sns: Callable[[dict[str, Any]], None] | None = None,
+        confirm_fetch: Callable[[str], bytes] | None = None,
         confirm_timeout_s: float = 10.0,
-        request_timeout_s: float = 30.0,
     ) -> None:
-        if token == "":
-            raise ValueError("token must be None (no authentication) or non-empty")
-        self._token = token.encode("utf-8") if token is not None else None
+        if token is None and verify_sns is None and not insecure_no_auth:
+            raise ConfigurationError(
+                "the event intake needs a token (SEQOIA_INTAKE_TOKEN) or SNS signature "
+                "checks (SEQOIA_INTAKE_SNS_TOPIC_ARNS); --insecure-no-auth accepts events "
+                "from anyone"
+            )
+        try:
+            self._token = TokenCheck(token) if token is not None else None
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from err
+        self.insecure = self._token is None and verify_sns is None
         self.submit = submit
-        self.allowed_confirm_hosts = frozenset(h.lower().strip("[]") for h in allowed_confirm_hosts)
-        self.max_body_bytes = max_body_bytes
-        self.on_outcome = on_outcome
         self.verify_sns = verify_sns
-        self.confirm_timeout_s = confirm_timeout_s
+        self.allowed_buckets = frozenset(allowed_buckets) if allowed_buckets is not None else None
+        self.limits = limits
+        self.on_outcome = on_outcome
+        self._confirm_fetch = confirm_fetch or (
+            lambda url: fetch_url(url, timeout_s=confirm_timeout_s)
+        )
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._httpd = _make_httpd(host, port, self, request_timeout_s)
+        handler = type(
+            "IntakeHandler",
+            (_Handler,),
+            {"intake": self, "timeout": limits.request_timeout_s},  # also bounds the handshake
+        )
+        server_class = type(
+            "IntakeHTTPServer",
+            (PooledHTTPServer,),
+            {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
+        )
+        self._httpd = server_class(
+            (host.strip("[]"), port),
+            handler,
+            threads=limits.threads,
+            backlog=limits.backlog,
+            tls=tls,
+            on_busy=lambda: self.record("unknown", "busy"),
+        )
 
     # -- lifecycle
 
@@ -233,15 +195,20 @@ class IntakeServer:
 
     @property
     def url(self) -> str:
-        """Base URL of the intake, e.g. ``http://127.0.0.1:8080``."""
+        """Base URL of the intake, e.g. ``https://127.0.0.1:8470``."""
         host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self._httpd.tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def start(self) -> IntakeServer:
         """Serve in a background thread."""
         if self._thread is None:
-            if self._token is None:
-                log.warning("event intake on %s accepts events without authentication", self.url)
+            if self.insecure:
+                log.warning(
+                    "INSECURE: event intake on %s accepts events from anyone "
+                    "(--insecure-no-auth); never expose it beyond this machine",
+                    self.url,
+                )
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
                 kwargs={"poll_interval": 0.1},  # how long stop() may wait
@@ -290,99 +257,168 @@ class IntakeServer:
                 except Exception:
                     log.exception("on_outcome hook failed for %s/%s", source, outcome)
 
-    # -- request handling (called from handler threads)
+    # -- request handling (called from pool threads)
 
-    def authorized(self, authorization: str | None, query: str) -> bool:
-        """Whether the request carries the token (header or ``?token=``)."""
-        if self._token is None:
-            return True
-        offered: list[str] = []
-        if authorization:
-            scheme, _, value = authorization.strip().partition(" ")
-            if scheme.lower() == "bearer":
-                offered.append(value.strip())
-        offered.extend(parse_qs(query).get("token", []))
-        # Compare every candidate, in constant time each, so timing says nothing.
-        ok = False
-        for candidate in offered:
-            ok |= hmac.compare_digest(candidate.encode("utf-8", "replace"), self._token)
-        return ok
+    def token_ok(self, authorization: str | None) -> bool:
+        """Whether the ``Authorization`` header carries the token."""
+        return self._token is not None and self._token(authorization)
 
-    def handle_payload(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Parse and submit one payload; return the HTTP status and JSON answer."""
+    def may_post(self, authorization: str | None) -> bool:
+        """Whether a POST may be read at all: a token, or a chance to prove an SNS origin."""
+        return self.insecure or self.verify_sns is not None or self.token_ok(authorization)
+
+    def handle_payload(self, body: bytes, *, token_ok: bool) -> tuple[int, dict[str, Any]]:
+        """Parse and submit one payload; return the HTTP status and JSON answer.
+
+        Without the token (``token_ok`` false) only an SNS message whose signature
+        verifies is trusted, unless the intake runs with ``insecure_no_auth``.
+        """
+        sns_only = not token_ok and not self.insecure
         try:
-            parsed = parse_notification(body, verify_sns=self.verify_sns)
+            parsed = parse_notification(
+                body,
+                verify_sns=self.verify_sns,
+                sns_only=sns_only,
+                max_records=self.limits.max_records,
+            )
         except SnsSignatureError as err:
             self.record("sns", "signature_invalid")
-            log.warning("refused an SNS message: %s", err)
+            log.warning("refused an SNS message: %s", loggable(err))
             return 403, {"error": str(err)}
+        except PayloadLimitError as err:
+            self.record("unknown", "too_large")
+            log.warning("refused a notification payload: %s", err)
+            return 413, {"error": str(err)}
         except EventError as err:
+            if sns_only:  # neither the token nor an SNS message: the caller answers 401
+                return 401, {"error": "missing or wrong token"}
             self.record("unknown", "rejected")
-            log.info("refused an unusable notification payload: %s", err)
+            log.info("refused an unusable notification payload: %s", loggable(err))
             return 400, {"error": str(err)}
+        return self._submit_all(parsed)
+
+    def _submit_all(self, parsed: ParsedNotification) -> tuple[int, dict[str, Any]]:
         source = parsed.source or "unknown"
         answer: dict[str, Any] = {"accepted": 0, "ignored": parsed.ignored, "errors": []}
         if parsed.subscription_confirmation is not None:
             outcome = self.confirm(parsed.subscription_confirmation)
             self.record("sns", outcome)
             answer["subscription"] = outcome
-        failed = 0
+        seen: set[tuple[str, str]] = set()
+        fresh: list[ObjectCreated] = []
+        duplicates = foreign = 0
         for event in parsed.events:
+            if (event.bucket, event.key) in seen:
+                duplicates += 1
+            elif self.allowed_buckets is not None and event.bucket not in self.allowed_buckets:
+                foreign += 1
+            else:
+                seen.add((event.bucket, event.key))
+                fresh.append(event)
+        failure: Exception | None = None
+        for event in fresh:
             try:
                 self.submit(event)
             except Exception as err:
-                failed += 1
-                log.exception("submit failed for an event from %s", event.source)
-                answer["errors"].append(f"submit failed: {type(err).__name__}")
+                # The broker is down: stop here, answer 500, and let the sender retry the
+                # whole payload (duplicates are harmless) instead of failing N times.
+                failure = err
                 self.record(event.source, "submit_failed")
-            else:
-                answer["accepted"] += 1
-                self.record(event.source, "accepted")
+                break
+            answer["accepted"] += 1
+            self.record(event.source, "accepted")
+        if failure is not None:
+            log.error(
+                "submit failed after %d of %d events: %s",
+                answer["accepted"],
+                len(fresh),
+                loggable(f"{type(failure).__name__}: {failure}"),
+            )
+            answer["errors"].append(f"submit failed: {type(failure).__name__}")
         self.record(source, "ignored", parsed.ignored)
+        self.record(source, "duplicate", duplicates)
+        self.record(source, "foreign_bucket", foreign)
         self.record(source, "invalid", len(parsed.errors))
-        for error in parsed.errors:
-            log.warning("refused a notification record: %s", error)
+        answer["ignored"] += duplicates + foreign
+        if parsed.errors or foreign:
+            # One line per request, however many records were bad.
+            first = f"; first: {loggable(parsed.errors[0])}" if parsed.errors else ""
+            log.warning(
+                "refused %d of %d record(s) of a %s notification, %d for other buckets%s",
+                len(parsed.errors),
+                parsed.records_seen,
+                source,
+                foreign,
+                first,
+            )
         answer["errors"] = [*parsed.errors, *answer["errors"]]
-        return (500 if failed else 200), answer
+        return (500 if failure is not None else 200), answer
 
     def confirm(self, confirmation: SnsConfirmation) -> str:
-        """Confirm an SNS subscription if its SubscribeURL is on an allowed host."""
-        parts = urlsplit(confirmation.subscribe_url)
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("http", "https") or host not in self.allowed_confirm_hosts:
+        """Confirm an SNS subscription, only to AWS SNS after a verified signature.
+
+        Anything else (no verifier, another host, plain HTTP) is left to an operator:
+        fetching a URL a message names is a request forgery waiting to happen.
+        """
+        url = confirmation.subscribe_url
+        if self.verify_sns is None or not is_aws_sns_url(url):
             log.warning(
                 "SNS subscription to %s awaits confirmation by an operator "
-                "(host %r is not allowed to be fetched): GET %s",
-                confirmation.topic_arn,
-                host,
-                confirmation.subscribe_url,
+                "(only signed confirmations from AWS SNS hosts are fetched): GET %s",
+                loggable(confirmation.topic_arn),
+                loggable(url, 600),
             )
             return "confirmation_logged"
         try:
-            fetch_url(confirmation.subscribe_url, timeout_s=self.confirm_timeout_s)
+            self._confirm_fetch(url)
         except Exception as err:
-            log.warning("confirming SNS subscription to %s failed: %s", confirmation.topic_arn, err)
+            log.warning(
+                "confirming SNS subscription to %s failed: %s",
+                loggable(confirmation.topic_arn),
+                loggable(err),
+            )
             return "confirmation_failed"
-        log.info("confirmed SNS subscription to %s", confirmation.topic_arn)
+        log.info("confirmed SNS subscription to %s", loggable(confirmation.topic_arn))
         return "confirmed"
-
-
-def _make_httpd(
-    host: str, port: int, intake: IntakeServer, request_timeout_s: float
-) -> ThreadingHTTPServer:
-    handler = type("IntakeHandler", (_Handler,), {"intake": intake, "timeout": request_timeout_s})
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server_class = type("IntakeHTTPServer", (ThreadingHTTPServer,), {"address_family": family})
-    httpd: ThreadingHTTPServer = server_class((host.strip("[]"), port), handler)
-    httpd.daemon_threads = True
-    return httpd
 
 
 class _Handler(BaseHTTPRequestHandler):
     intake: IntakeServer
     server_version = "seqoia-intake"
+    sys_version = ""  # no Python version in the Server header
     error_content_type = "application/json"
     error_message_format = '{"error": "%(code)d %(message)s"}'
+
+    def setup(self) -> None:
+        super().setup()
+        deadline = time.monotonic() + self.intake.limits.request_timeout_s
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()  # under the socket timeout set by setup
+        self.rfile.close()
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, deadline))
+
+    def handle_one_request(self) -> None:
+        # http.server's own version, with a timeout answered 408 instead of dropped.
+        self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            method = getattr(self, f"do_{self.command}", None)
+            if method is None:
+                self.send_error(501, "Unsupported method")
+                return
+            method()
+            self.wfile.flush()
+        except TimeoutError:
+            self.intake.record("unknown", "timeout")
+            self._reply(408, {"error": "request not received in time"})
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -395,11 +431,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         # MinIO checks that its webhook target is up with a HEAD before sending.
-        parts = urlsplit(self.path)
-        if parts.path == "/healthz":
+        path = urlsplit(self.path).path
+        if path == "/healthz":
             self._reply(200, None)
-        elif parts.path == "/events":
-            ok = self.intake.authorized(self.headers.get("Authorization"), parts.query)
+        elif path == "/events":
+            authorization = self.headers.get("Authorization")
+            ok = self.intake.insecure or self.intake.token_ok(authorization)
             self._reply(200 if ok else 401, None)
         else:
             self._reply(404, None)
@@ -407,41 +444,49 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         try:
             self._post()
+        except TimeoutError:
+            raise  # answered 408 by handle_one_request
         except Exception:
             log.exception("event intake failed on a request")
             self._reply(500, {"error": "internal error"})
 
     def _post(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path != "/events":
+        if urlsplit(self.path).path != "/events":
             self._reply(404, {"error": "not found"})
             return
-        if not self.intake.authorized(self.headers.get("Authorization"), parts.query):
-            self.intake.record("unknown", "unauthorized")
-            self._reply(401, {"error": "missing or wrong token"}, www_authenticate="Bearer")
+        authorization = self.headers.get("Authorization")
+        token_ok = self.intake.token_ok(authorization)
+        if not (token_ok or self.intake.may_post(authorization)):
+            self._unauthorized()
             return
         length_header = self.headers.get("Content-Length")
         if length_header is None or self.headers.get("Transfer-Encoding"):
             self._reply(411, {"error": "a Content-Length is required"})
             return
-        try:
-            length = int(length_header)
-        except ValueError:
-            length = -1
+        length = int(length_header) if length_header.strip().isdigit() else -1
         if length < 0:
             self._reply(400, {"error": "bad Content-Length"})
             return
-        if length > self.intake.max_body_bytes:
+        limit = self.intake.limits.max_body_bytes
+        if length > limit:
             self.intake.record("unknown", "too_large")
-            limit = self.intake.max_body_bytes
             self._reply(413, {"error": f"body of {length} bytes exceeds {limit}"})
             return
         body = self.rfile.read(length)
         if len(body) < length:
             self._reply(400, {"error": "body shorter than its Content-Length"})
             return
-        status, answer = self.intake.handle_payload(body)
+        status, answer = self.intake.handle_payload(body, token_ok=token_ok)
+        if status == 401:
+            self._unauthorized()
+            return
         self._reply(status, answer)
+
+    def _unauthorized(self) -> None:
+        self.intake.record("unknown", "unauthorized")
+        # Both schemes are offered: SNS and RGW send Basic credentials from the endpoint URL.
+        challenge = 'Basic realm="seqoia-intake", Bearer realm="seqoia-intake"'
+        self._reply(401, {"error": "missing or wrong token"}, www_authenticate=challenge)
 
     def _reply(
         self,
@@ -453,6 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         data = json.dumps(payload).encode("utf-8") if payload is not None else b""
         try:
+            self.connection.settimeout(5.0)  # the read deadline may have used up the time
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -465,11 +511,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+            self.wfile.flush()
         except OSError:
             log.debug("client went away before the answer %d", status)
         self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
-        # The query string may carry the token: log the path only.
+        # Access lines at debug level, path only, escaped: nothing a sender wrote is trusted.
         path = urlsplit(self.path).path if hasattr(self, "path") else "-"
-        log.debug("%s %s %s", self.address_string(), getattr(self, "command", "-"), path)
+        log.debug("%s %s %s", self.address_string(), loggable(self.command), loggable(path))

@@ -70,10 +70,14 @@ class Stack:
     targets: dict[str, str]  # job -> host:port of /metrics
 
 
+INTAKE_TOKEN = "prometheus-test-intake-token"
+
+
 def http_json(url: str, *, data: bytes | None = None, timeout_s: float = 10) -> Any:
     request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
     if data:
         request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {INTAKE_TOKEN}")
     with urllib.request.urlopen(request, timeout=timeout_s) as reply:
         return json.loads(reply.read())
 
@@ -117,6 +121,8 @@ def stack(redis_server: str, tmp_path: Path) -> Iterator[Stack]:
         "SEQOIA_RETRY_MAX_BACKOFF_S": "0.5",
         "SEQOIA_INCOMPLETE_RUN_AGE_S": "1",
         "SEQOIA_INTAKE_PORT": str(intake_port),
+        "SEQOIA_INTAKE_TOKEN": INTAKE_TOKEN,
+        "SEQOIA_INTAKE_BUCKETS": "seqoia",  # the bucket s3_notification names
         "SEQOIA_LOG_JSON": "1",
     }
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)

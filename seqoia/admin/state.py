@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from seqoia.engine.planner import Plan, Planner
+from seqoia.engine.planner import Plan, Planner, Waiting
 from seqoia.engine.router import COMPLETION_MARKERS
 from seqoia.engine.runtime import Runtime
+from seqoia.storage.failures import FailureRecord
 from seqoia.storage.manifest import Manifest, ManifestStore, read_json
 
 StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
@@ -61,8 +62,8 @@ class StageState:
     reason: str | None = None
     #: Committed, but with other inputs or parameters than now (a new generation is due).
     stale: bool = False
-    waiting_for: list[str] = field(default_factory=list)
-    failure: dict[str, Any] | None = None
+    waiting: list[Waiting] = field(default_factory=list)
+    failure: FailureRecord | None = None
     lease: dict[str, Any] | None = None
     #: The QC gate's verdict, for stages whose summary carries one.
     qc_passed: bool | None = None
@@ -70,6 +71,11 @@ class StageState:
     @property
     def pair(self) -> tuple[str, str]:
         return (self.stage, self.subject)
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """What the pair waits for, as text for people."""
+        return [str(w) for w in self.waiting]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,7 +91,7 @@ class StageState:
             "stale": self.stale,
             "fingerprint": self.fingerprint,
             "waiting_for": self.waiting_for,
-            "failure": self.failure,
+            "failure": self.failure.model_dump(mode="json") if self.failure else None,
             "lease": self.lease,
             "qc_passed": self.qc_passed,
         }
@@ -226,7 +232,7 @@ class StateReader:
         """Run folders in the inbox not marked done (what the reconciler visits)."""
         store, layout = self.rt.store, self.rt.layout
         done = set(store.list_children(layout.done_prefix()))
-        return [run for run in store.list_children(f"{layout.inbox}/") if run not in done]
+        return [run for run in store.list_children(layout.inbox_prefix()) if run not in done]
 
     def overview(self) -> list[RunState]:
         """The state of every active run."""
@@ -242,7 +248,7 @@ class StateReader:
         _mark_blocked(states)
         return RunState(
             run=run,
-            marked_done=self.rt.store.head(self.rt.layout.done_prefix() + run) is not None,
+            marked_done=self.rt.store.head(self.rt.layout.done_key(run)) is not None,
             completed_at=self._completed_at(run),
             samples=samples,
             families=families,
@@ -282,7 +288,7 @@ class StateReader:
             kind=plan.stage.kind,
             state="done",
             fingerprint=plan.fingerprint,
-            waiting_for=list(plan.waiting_for),
+            waiting=list(plan.waiting),
         )
         _describe_latest(state, plan.latest)
         if plan.up_to_date:
@@ -298,10 +304,10 @@ class StateReader:
             state.state = "waiting"
             return state
         state.state = "due"
-        failure = read_json(store, layout.failure_key(stage, subject))
-        if failure and failure.get("fingerprint") == plan.fingerprint:
+        failure = self.rt.failures.read(stage, subject)
+        if failure is not None and failure.current_for(plan.fingerprint):
             state.failure = failure
-            state.state = "failed" if failure.get("permanent") else "retrying"
+            state.state = "failed" if failure.permanent else "retrying"
         return state
 
     def _completed_at(self, run: str) -> datetime | None:
@@ -339,9 +345,8 @@ def _mark_blocked(states: list[StageState]) -> None:
     for state in states:  # pipeline order is topological: upstream states come first
         if state.state != "waiting":
             continue
-        for item in state.waiting_for:
-            stage, _, subject = item.partition("/")
-            upstream = by_pair.get((stage, subject))
+        for waiting in state.waiting:
+            upstream = by_pair.get(waiting.pair) if waiting.pair else None
             if upstream is not None and upstream.state in ("failed", "blocked"):
                 state.state = "blocked"
                 break

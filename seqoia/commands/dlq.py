@@ -34,7 +34,6 @@ from seqoia.commands.admin_common import (
     runtime_of,
 )
 from seqoia.engine.runtime import Runtime
-from seqoia.storage.manifest import read_json
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.deadletters import DeadLetter, DeadLetterQueues, dead_letter_queues
@@ -70,7 +69,7 @@ def _letters(ctx: typer.Context, pipeline: str) -> Iterator[tuple[Runtime, DeadL
 def _joined(rt: Runtime, letters: list[DeadLetter]) -> list[DeadLetter]:
     for letter in letters:
         if letter.pair is not None and letter.pair[0] in rt.pipeline.stages:
-            letter.failure = read_json(rt.store, rt.layout.failure_key(*letter.pair))
+            letter.failure = rt.failures.read(*letter.pair)
     return letters
 
 
@@ -133,9 +132,9 @@ def show(
     if letter.failure:
         f = letter.failure
         out.print(
-            f"failure record: {f.get('error_type', '')} at {f.get('at', '?')} "
-            f"on {f.get('worker', '?')}, "
-            f"{'permanent' if f.get('permanent') else 'transient'}"
+            f"failure record: {f.error_type} at {f.at.isoformat() if f.at else '?'} "
+            f"on {f.worker or '?'}, "
+            f"{'permanent' if f.permanent else 'transient'}"
         )
     out.print("error:", letter.error, markup=False)
     out.print("traceback:", markup=False)
@@ -158,9 +157,9 @@ def requeue(
         for letter in letters:
             if letter.pair is not None and letter.pair[0] in rt.pipeline.stages:
                 stage, subject = letter.pair
-                rt.store.delete(rt.layout.failure_key(stage, subject))
-                for run in runs_of(rt, rt.pipeline.stages[stage].kind, subject):
-                    rt.store.delete(rt.layout.done_prefix() + run)
+                rt.failures.reopen(
+                    [letter.pair], runs_of(rt, rt.pipeline.stages[stage].kind, subject)
+                )
         done = queues.requeue(letters)
     audit_log(rt).record(
         "dlq requeue",

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from seqoia.engine.observe import run_completed_at
 from seqoia.engine.planner import Plan, Planner, Waiting
-from seqoia.engine.router import COMPLETION_MARKERS
 from seqoia.engine.runtime import Runtime
 from seqoia.storage.failures import FailureRecord
-from seqoia.storage.manifest import Manifest, ManifestStore, read_json
+from seqoia.storage.manifest import ManifestStore, read_json
 
 StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
 STATES: tuple[StateName, ...] = (
@@ -39,9 +39,6 @@ STATES: tuple[StateName, ...] = (
     "waiting",
     "blocked",
 )
-#: Marker files in the order that says best when a run folder was complete.
-_MARKER_ORDER = ("CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml")
-assert set(_MARKER_ORDER) == set(COMPLETION_MARKERS)
 
 Outcome = Literal["incomplete", "in_progress", "done", "failed"]
 
@@ -65,7 +62,7 @@ class StageState:
     waiting: list[Waiting] = field(default_factory=list)
     failure: FailureRecord | None = None
     lease: dict[str, Any] | None = None
-    #: The QC gate's verdict, for stages whose summary carries one.
+    #: The QC gate's verdict, for the stage declared as the gate.
     qc_passed: bool | None = None
 
     @property
@@ -249,7 +246,7 @@ class StateReader:
         return RunState(
             run=run,
             marked_done=self.rt.store.head(self.rt.layout.done_key(run)) is not None,
-            completed_at=self._completed_at(run),
+            completed_at=run_completed_at(self.rt, run),
             samples=samples,
             families=families,
             stages=states,
@@ -290,7 +287,7 @@ class StateReader:
             fingerprint=plan.fingerprint,
             waiting=list(plan.waiting),
         )
-        _describe_latest(state, plan.latest)
+        _describe_latest(state, plan)
         if plan.up_to_date:
             return state
         # Only work that is not done costs more requests: a lease, a failure record.
@@ -310,14 +307,6 @@ class StateReader:
             state.state = "failed" if failure.permanent else "retrying"
         return state
 
-    def _completed_at(self, run: str) -> datetime | None:
-        prefix = self.rt.layout.run_prefix(run)
-        for name in _MARKER_ORDER:
-            info = self.rt.store.head(prefix + name)
-            if info is not None:
-                return info.modified
-        return None
-
 
 def plan_state(plan: Plan) -> str:
     """A one-word summary of a plan, for dry runs."""
@@ -326,7 +315,8 @@ def plan_state(plan: Plan) -> str:
     return "up to date" if plan.up_to_date else "due"
 
 
-def _describe_latest(state: StageState, latest: Manifest | None) -> None:
+def _describe_latest(state: StageState, plan: Plan) -> None:
+    latest = plan.latest
     if latest is None:
         return
     state.generation = latest.generation
@@ -334,9 +324,10 @@ def _describe_latest(state: StageState, latest: Manifest | None) -> None:
     state.worker = latest.worker
     state.duration_s = latest.duration_s
     state.reason = latest.reason
-    verdict = latest.summary.get("verdict")
-    if isinstance(verdict, dict) and isinstance(verdict.get("passed"), bool):
-        state.qc_passed = verdict["passed"]
+    gate = plan.stage.gate
+    verdict = gate.verdict(latest.summary) if gate is not None else None
+    if verdict is not None:
+        state.qc_passed = verdict.passed
 
 
 def _mark_blocked(states: list[StageState]) -> None:

@@ -85,9 +85,9 @@ class FailureLog:
             record = FailureRecord.model_validate_json(data)
         except ValidationError as err:
             # Ignoring it costs a retry at worst; crashing status or the runner costs more.
-            log.warning(
-                "ignored malformed failure record %s: %s", key, err.errors()[0].get("msg", err)
-            )
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            log.warning("ignored malformed failure record %s: %s %s", key, where, first["msg"])
             return None
         if record.pair != (stage, subject):
             log.warning("ignored failure record %s: it names %s/%s", key, *record.pair)

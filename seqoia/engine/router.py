@@ -43,23 +43,22 @@ class Router:
         inbox = layout.split_inbox_key(key)
         if inbox is not None:
             run, path = inbox
-            roots = [
-                stage
-                for stage in self.rt.pipeline.roots()
-                if stage.markers is not None and path in stage.markers.names
+            woken = [
+                (root.name, root.markers)
+                for root in self.rt.pipeline.roots()
+                if root.markers is not None and path in root.markers.names
             ]
-            if not roots:
+            if not woken:
                 return []
             validate_name(run, "run id")
             pairs = []
-            for stage in roots:
-                assert stage.markers is not None
-                pairs.append((stage.name, run))
-                self.enqueue(stage.name, run, f"run folder marker {path}", 0.0)
+            for name, markers in woken:
+                pairs.append((name, run))
+                self.enqueue(name, run, f"run folder marker {path}", 0.0)
                 # A marker written before the copy ends: look again once the grace has passed.
                 delay_s = self.rt.settings.rtacomplete_grace_s
-                if path in stage.markers.after_grace and delay_s:
-                    self.enqueue(stage.name, run, f"grace after {path}", delay_s)
+                if path in markers.after_grace and delay_s:
+                    self.enqueue(name, run, f"grace after {path}", delay_s)
             return pairs
         manifest_ref = layout.split_manifest_key(key)
         if manifest_ref is not None:

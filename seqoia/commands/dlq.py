@@ -69,7 +69,8 @@ def _letters(ctx: typer.Context, pipeline: str) -> Iterator[tuple[Runtime, DeadL
 def _joined(rt: Runtime, letters: list[DeadLetter]) -> list[DeadLetter]:
     for letter in letters:
         if letter.pair is not None and letter.pair[0] in rt.pipeline.stages:
-            letter.failure = rt.failures.read(*letter.pair)
+            record = rt.failures.read(*letter.pair)  # validated; joined as its JSON
+            letter.failure = record.model_dump(mode="json") if record else None
     return letters
 
 
@@ -132,9 +133,9 @@ def show(
     if letter.failure:
         f = letter.failure
         out.print(
-            f"failure record: {f.error_type} at {f.at.isoformat() if f.at else '?'} "
-            f"on {f.worker or '?'}, "
-            f"{'permanent' if f.permanent else 'transient'}"
+            f"failure record: {f.get('error_type', '')} at {f.get('at', '?')} "
+            f"on {f.get('worker', '?')}, "
+            f"{'permanent' if f.get('permanent') else 'transient'}"
         )
     out.print("error:", letter.error, markup=False)
     out.print("traceback:", markup=False)

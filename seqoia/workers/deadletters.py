@@ -25,7 +25,6 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from seqoia.errors import InputError
-from seqoia.storage.failures import FailureRecord
 
 #: Options that describe a past failure, dropped when a letter is sent again.
 _FAILURE_OPTIONS = ("retries", "traceback", "requeue_timestamp", "eta", "redis_message_id")
@@ -45,7 +44,7 @@ class DeadLetter:
     #: The broker's own handle (Redis message id, RabbitMQ delivery tag, stub proxy).
     handle: Any = None
     #: seqoia's failure record for ``(stage, subject)``, joined by the caller.
-    failure: FailureRecord | None = None
+    failure: dict[str, Any] | None = None
 
     @property
     def pair(self) -> tuple[str, str] | None:
@@ -56,14 +55,14 @@ class DeadLetter:
 
     @property
     def traceback(self) -> str | None:
-        if self.failure and self.failure.traceback:
-            return self.failure.traceback
+        if self.failure and self.failure.get("traceback"):
+            return str(self.failure["traceback"])
         return self.options.get("traceback")
 
     @property
     def error(self) -> str:
         if self.failure:
-            return self.failure.message
+            return str(self.failure.get("message", ""))
         tb = self.options.get("traceback") or ""
         lines = [line for line in tb.strip().splitlines() if line.strip()]
         return lines[-1] if lines else "(no failure recorded)"
@@ -92,7 +91,7 @@ class DeadLetter:
         }
         if full:
             data["kwargs"] = self.kwargs
-            data["failure"] = self.failure.model_dump(mode="json") if self.failure else None
+            data["failure"] = self.failure
             data["traceback"] = self.traceback
         return data
 

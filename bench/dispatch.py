@@ -41,7 +41,7 @@ import dramatiq  # noqa: E402
 
 from seqoia.engine.runtime import build_runtime  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
-from seqoia.tasks.stage import Pipeline, StageContext, StageResult  # noqa: E402
+from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult  # noqa: E402
 from seqoia.vocabulary import Relation  # noqa: E402
 from seqoia.workers.actors import declare_actors  # noqa: E402
 from seqoia.workers.broker import build_broker  # noqa: E402
@@ -75,7 +75,7 @@ def _declare(name: str, isolation: str) -> Pipeline:
     pipeline = Pipeline(name, import_path=f"bench.dispatch:{name}")
     pipeline.stage(
         "fanout", kind="run", version="1", source=True, isolation="inline",
-        source_ready=_marker, queue="runs",
+        source_ready=_marker, markers=RunFolderMarkers(("CopyComplete.txt",)), queue="runs",
     )(_fan_out)  # fmt: skip
     upstream = "fanout"
     for step in CHAIN:

@@ -159,7 +159,7 @@ class Collector:
         """Manifests and attempt files of every ``(stage, subject)``, from one listing."""
         generations: dict[Pair, dict[int, str]] = defaultdict(dict)
         attempts: dict[Pair, dict[str, list[ObjectInfo]]] = defaultdict(lambda: defaultdict(list))
-        for info in self.store.list(f"{self.layout.work}/"):
+        for info in self.store.list(self.layout.work_prefix()):
             parts = info.key.split("/")
             if len(parts) < 4 or parts[1].startswith("_"):
                 continue  # bookkeeping (_links, _leases, _audit, ...) is not garbage

@@ -286,11 +286,9 @@ class Reprocessor:
             return None
         if plan.latest is None:
             return "never committed"
-        failure = read_json(self.rt.store, self.rt.layout.failure_key(stage.name, plan.subject))
-        if failure and failure.get("fingerprint") == plan.fingerprint:
-            return "failed: retried ({})".format(
-                str(failure.get("message", "")).splitlines()[0][:80]
-            )
+        failure = self.rt.failures.read(stage.name, plan.subject)
+        if failure is not None and failure.current_for(plan.fingerprint):
+            return f"failed: retried ({failure.headline(80)})"
         return "not up to date: inputs, parameters or stage version changed"
 
     @staticmethod
@@ -334,13 +332,12 @@ class Reprocessor:
 
     def _waits_only_on(self, plan: Plan, changed: dict[Pair, Change]) -> bool:
         """Whether everything ``plan`` waits for is a pair that is about to run."""
-        pairs = [tuple(item.partition("/")[::2]) for item in plan.waiting_for]
-        return all(pair in changed for pair in pairs)
+        return all(w.pair is not None and w.pair in changed for w in plan.waiting)
 
     @staticmethod
     def _upstream_pairs(plan: Plan) -> list[Pair]:
         pairs = [(m.stage, m.subject) for m in plan.upstream]
-        pairs += [tuple(item.partition("/")[::2]) for item in plan.waiting_for]  # type: ignore[misc]
+        pairs += [w.pair for w in plan.waiting if w.pair is not None]
         return pairs
 
     # -- applying ----------------------------------------------------------------------------
@@ -349,10 +346,7 @@ class Reprocessor:
         store, layout = self.rt.store, self.rt.layout
         for (stage, subject), override in plan.overrides.items():
             store.put_bytes(layout.override_key(stage, subject), json.dumps(override).encode())
-        for change in plan.changes:
-            store.delete(layout.failure_key(change.stage, change.subject))
-        for run in plan.runs:
-            store.delete(layout.done_prefix() + run)
+        self.rt.failures.reopen([change.pair for change in plan.changes], plan.runs)
         for stage, subject in plan.first:
             enqueue(stage, subject, reason)
         return plan.first

@@ -16,30 +16,34 @@ from typing import Any
 from seqoia.admin.reprocess import Enqueue
 from seqoia.admin.targets import runs_of
 from seqoia.engine.runtime import Runtime
-from seqoia.storage.manifest import read_json
+from seqoia.storage.failures import FailureRecord
 
 
 @dataclass
 class FailedStage:
     """One failure record and what retrying it means."""
 
-    stage: str
-    subject: str
-    record: dict[str, Any]
+    record: FailureRecord
     #: False when the stage has committed (or its inputs changed) since it failed.
     current: bool
     runs: list[str]
+
+    @property
+    def stage(self) -> str:
+        return self.record.stage
+
+    @property
+    def subject(self) -> str:
+        return self.record.subject
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "subject": self.subject,
             "current": self.current,
-            "permanent": bool(self.record.get("permanent")),
-            "at": self.record.get("at"),
-            "error": str(self.record.get("message", "")).splitlines()[0][:200]
-            if self.record.get("message")
-            else "",
+            "permanent": self.record.permanent,
+            "at": self.record.at.isoformat() if self.record.at else None,
+            "error": self.record.headline(200),
             "runs": self.runs,
         }
 
@@ -48,8 +52,7 @@ def find_failures(
     rt: Runtime, *, run: str | None = None, stage: str | None = None
 ) -> list[FailedStage]:
     """Failure records, all or of one run's subjects, optionally of one stage."""
-    layout, pipeline = rt.layout, rt.pipeline
-    pairs: list[tuple[str, str]] = []
+    pipeline = rt.pipeline
     if run is not None:
         subjects = rt.manifests.subjects_of("run", run)
         pairs = [
@@ -59,20 +62,16 @@ def find_failures(
             for subject in subjects[s.kind]
         ]
     else:
-        prefix = layout.failures_prefix()
-        for info in rt.store.list(prefix + (f"{stage}/" if stage else "")):
-            name, _, file = info.key[len(prefix) :].partition("/")
-            if file.endswith(".json") and name in pipeline.stages:
-                pairs.append((name, file[: -len(".json")]))
+        pairs = [pair for pair in rt.failures.pairs(stage) if pair[0] in pipeline.stages]
     found = []
     for stage_name, subject in pairs:
-        record = read_json(rt.store, layout.failure_key(stage_name, subject))
+        record = rt.failures.read(stage_name, subject)
         if record is None:
             continue
         plan = rt.planner.plan(stage_name, subject)
-        current = not plan.up_to_date and record.get("fingerprint") == plan.fingerprint
+        current = not plan.up_to_date and record.current_for(plan.fingerprint)
         kind = pipeline.stages[stage_name].kind
-        found.append(FailedStage(stage_name, subject, record, current, runs_of(rt, kind, subject)))
+        found.append(FailedStage(record, current, runs_of(rt, kind, subject)))
     return found
 
 
@@ -80,16 +79,13 @@ def retry_failures(
     rt: Runtime, failures: list[FailedStage], enqueue: Enqueue, reason: str
 ) -> list[tuple[str, str]]:
     """Clear the records and done marks, and enqueue the current ones; returns what was sent."""
+    current = [f for f in failures if f.current]
+    for stale in failures:
+        if not stale.current:
+            rt.failures.clear(stale.stage, stale.subject)
+    rt.failures.reopen([f.record.pair for f in current], [run for f in current for run in f.runs])
     sent = []
-    reopened: set[str] = set()
-    for failure in failures:
-        rt.store.delete(rt.layout.failure_key(failure.stage, failure.subject))
-        if not failure.current:
-            continue
-        for run in failure.runs:
-            if run not in reopened:
-                rt.store.delete(rt.layout.done_prefix() + run)
-                reopened.add(run)
+    for failure in current:
         enqueue(failure.stage, failure.subject, reason)
         sent.append((failure.stage, failure.subject))
     return sent

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from seqoia.engine.planner import Plan, Planner
-from seqoia.engine.router import COMPLETION_MARKERS
+from seqoia.engine.observe import run_completed_at
+from seqoia.engine.planner import Plan, Planner, Waiting
 from seqoia.engine.runtime import Runtime
-from seqoia.storage.manifest import Manifest, ManifestStore, read_json
+from seqoia.storage.failures import FailureRecord
+from seqoia.storage.manifest import ManifestStore, read_json
 
 StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
 STATES: tuple[StateName, ...] = (
@@ -38,9 +39,6 @@ STATES: tuple[StateName, ...] = (
     "waiting",
     "blocked",
 )
-#: Marker files in the order that says best when a run folder was complete.
-_MARKER_ORDER = ("CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml")
-assert set(_MARKER_ORDER) == set(COMPLETION_MARKERS)
 
 Outcome = Literal["incomplete", "in_progress", "done", "failed"]
 
@@ -61,15 +59,20 @@ class StageState:
     reason: str | None = None
     #: Committed, but with other inputs or parameters than now (a new generation is due).
     stale: bool = False
-    waiting_for: list[str] = field(default_factory=list)
-    failure: dict[str, Any] | None = None
+    waiting: list[Waiting] = field(default_factory=list)
+    failure: FailureRecord | None = None
     lease: dict[str, Any] | None = None
-    #: The QC gate's verdict, for stages whose summary carries one.
+    #: The QC gate's verdict, for the stage declared as the gate.
     qc_passed: bool | None = None
 
     @property
     def pair(self) -> tuple[str, str]:
         return (self.stage, self.subject)
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """What the pair waits for, as text for people."""
+        return [str(w) for w in self.waiting]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,7 +88,7 @@ class StageState:
             "stale": self.stale,
             "fingerprint": self.fingerprint,
             "waiting_for": self.waiting_for,
-            "failure": self.failure,
+            "failure": self.failure.model_dump(mode="json") if self.failure else None,
             "lease": self.lease,
             "qc_passed": self.qc_passed,
         }
@@ -226,7 +229,7 @@ class StateReader:
         """Run folders in the inbox not marked done (what the reconciler visits)."""
         store, layout = self.rt.store, self.rt.layout
         done = set(store.list_children(layout.done_prefix()))
-        return [run for run in store.list_children(f"{layout.inbox}/") if run not in done]
+        return [run for run in store.list_children(layout.inbox_prefix()) if run not in done]
 
     def overview(self) -> list[RunState]:
         """The state of every active run."""
@@ -242,8 +245,8 @@ class StateReader:
         _mark_blocked(states)
         return RunState(
             run=run,
-            marked_done=self.rt.store.head(self.rt.layout.done_prefix() + run) is not None,
-            completed_at=self._completed_at(run),
+            marked_done=self.rt.store.head(self.rt.layout.done_key(run)) is not None,
+            completed_at=run_completed_at(self.rt, run),
             samples=samples,
             families=families,
             stages=states,
@@ -282,9 +285,9 @@ class StateReader:
             kind=plan.stage.kind,
             state="done",
             fingerprint=plan.fingerprint,
-            waiting_for=list(plan.waiting_for),
+            waiting=list(plan.waiting),
         )
-        _describe_latest(state, plan.latest)
+        _describe_latest(state, plan)
         if plan.up_to_date:
             return state
         # Only work that is not done costs more requests: a lease, a failure record.
@@ -298,19 +301,11 @@ class StateReader:
             state.state = "waiting"
             return state
         state.state = "due"
-        failure = read_json(store, layout.failure_key(stage, subject))
-        if failure and failure.get("fingerprint") == plan.fingerprint:
+        failure = self.rt.failures.read(stage, subject)
+        if failure is not None and failure.current_for(plan.fingerprint):
             state.failure = failure
-            state.state = "failed" if failure.get("permanent") else "retrying"
+            state.state = "failed" if failure.permanent else "retrying"
         return state
-
-    def _completed_at(self, run: str) -> datetime | None:
-        prefix = self.rt.layout.run_prefix(run)
-        for name in _MARKER_ORDER:
-            info = self.rt.store.head(prefix + name)
-            if info is not None:
-                return info.modified
-        return None
 
 
 def plan_state(plan: Plan) -> str:
@@ -320,7 +315,8 @@ def plan_state(plan: Plan) -> str:
     return "up to date" if plan.up_to_date else "due"
 
 
-def _describe_latest(state: StageState, latest: Manifest | None) -> None:
+def _describe_latest(state: StageState, plan: Plan) -> None:
+    latest = plan.latest
     if latest is None:
         return
     state.generation = latest.generation
@@ -328,9 +324,10 @@ def _describe_latest(state: StageState, latest: Manifest | None) -> None:
     state.worker = latest.worker
     state.duration_s = latest.duration_s
     state.reason = latest.reason
-    verdict = latest.summary.get("verdict")
-    if isinstance(verdict, dict) and isinstance(verdict.get("passed"), bool):
-        state.qc_passed = verdict["passed"]
+    gate = plan.stage.gate
+    verdict = gate.verdict(latest.summary) if gate is not None else None
+    if verdict is not None:
+        state.qc_passed = verdict.passed
 
 
 def _mark_blocked(states: list[StageState]) -> None:
@@ -339,9 +336,8 @@ def _mark_blocked(states: list[StageState]) -> None:
     for state in states:  # pipeline order is topological: upstream states come first
         if state.state != "waiting":
             continue
-        for item in state.waiting_for:
-            stage, _, subject = item.partition("/")
-            upstream = by_pair.get((stage, subject))
+        for waiting in state.waiting:
+            upstream = by_pair.get(waiting.pair) if waiting.pair else None
             if upstream is not None and upstream.state in ("failed", "blocked"):
                 state.state = "blocked"
                 break

@@ -58,15 +58,15 @@ def _checked_name(text: str, what: str) -> str:
 
 def known_subjects(rt: Runtime, kind: str) -> list[str]:
     """Every subject of ``kind`` the store knows (a listing of the history: error path only)."""
-    names = set(rt.store.list_children(f"{rt.layout.work}/_links/{kind}/"))
+    names = set(rt.store.list_children(rt.layout.kind_links_prefix(kind)))
     if kind == "run":
-        names |= set(rt.store.list_children(f"{rt.layout.inbox}/"))
+        names |= set(rt.store.list_children(rt.layout.inbox_prefix()))
     return sorted(names)
 
 
 def subject_exists(rt: Runtime, kind: str, subject: str) -> bool:
     """Whether the store knows ``subject`` as a ``kind`` (a run folder or any link)."""
-    if rt.store.list_children(f"{rt.layout.work}/_links/{kind}/{subject}/"):
+    if rt.store.list_children(rt.layout.subject_links_prefix(kind, subject)):
         return True
     return kind == "run" and bool(rt.store.list_children(rt.layout.run_prefix(subject)))
 

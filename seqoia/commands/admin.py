@@ -78,11 +78,7 @@ def _when(at: datetime | None) -> str:
 
 def _note(state: StageState) -> str:
     if state.failure:
-        return (
-            str(state.failure.get("message", "")).strip().splitlines()[0][:120]
-            if state.failure.get("message")
-            else "failed"
-        )
+        return state.failure.headline(120) or "failed"
     if state.state in ("waiting", "blocked"):
         return "waiting for " + "; ".join(state.waiting_for)[:120]
     if state.state == "running" and state.lease:

@@ -173,7 +173,7 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
             failed = [
                 stage
                 for stage in SAMPLE_STAGES
-                if runtime.store.exists(runtime.layout.failure_key(stage, spec.sample))
+                if runtime.failures.read(stage, spec.sample) is not None
             ]
             state = f"[red]{failed[0]} failed[/red]" if failed else "not run"
             table.add_row(spec.sample, spec.centre, state)

@@ -34,7 +34,6 @@ from seqoia.commands.admin_common import (
     runtime_of,
 )
 from seqoia.engine.runtime import Runtime
-from seqoia.storage.manifest import read_json
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.deadletters import DeadLetter, DeadLetterQueues, dead_letter_queues
@@ -70,7 +69,8 @@ def _letters(ctx: typer.Context, pipeline: str) -> Iterator[tuple[Runtime, DeadL
 def _joined(rt: Runtime, letters: list[DeadLetter]) -> list[DeadLetter]:
     for letter in letters:
         if letter.pair is not None and letter.pair[0] in rt.pipeline.stages:
-            letter.failure = read_json(rt.store, rt.layout.failure_key(*letter.pair))
+            record = rt.failures.read(*letter.pair)  # validated; joined as its JSON
+            letter.failure = record.model_dump(mode="json") if record else None
     return letters
 
 
@@ -158,9 +158,9 @@ def requeue(
         for letter in letters:
             if letter.pair is not None and letter.pair[0] in rt.pipeline.stages:
                 stage, subject = letter.pair
-                rt.store.delete(rt.layout.failure_key(stage, subject))
-                for run in runs_of(rt, rt.pipeline.stages[stage].kind, subject):
-                    rt.store.delete(rt.layout.done_prefix() + run)
+                rt.failures.reopen(
+                    [letter.pair], runs_of(rt, rt.pipeline.stages[stage].kind, subject)
+                )
         done = queues.requeue(letters)
     audit_log(rt).record(
         "dlq requeue",

@@ -7,9 +7,11 @@ leaving the block is a failure, permanent or transient by the error's ``permanen
 
 The base :class:`StageObserver` only binds the log context (stage, subject, attempt);
 :class:`StageMetrics` records seqoia's stage metrics and, after a commit, the metrics that
-need the manifest: the QC gate's failures per metric and the turnaround from the run's
-completion marker to the first commit of the delivery stage. A metric must never fail a
-stage: those lookups are guarded and logged.
+need the manifest: the QC gate's verdicts and failures per check, and the turnaround from
+the run's completion marker to the first commit of the delivery stage. Which stage is the
+gate or the delivery, how to read a verdict and which files mark a run complete are the
+pipeline's declarations (``role``, ``gate``, ``markers``): the engine knows no stage by
+name. A metric must never fail a stage: those lookups are guarded and logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,23 +33,15 @@ from seqoia.storage.manifest import Manifest
 if TYPE_CHECKING:
     from seqoia.engine.runner import Outcome
     from seqoia.engine.runtime import Runtime
-    from seqoia.tasks.stage import Pipeline
+    from seqoia.tasks.stage import GateVerdict, Pipeline
 
 log = logging.getLogger(__name__)
 
-#: The stage whose first commit means "delivered", when a pipeline has it.
-DELIVERY_STAGE = "deliver"
-#: The stage whose summary carries the QC gate's verdict.
-QC_STAGE = "qc"
-#: Completion markers in order of preference (CopyComplete is written after the copy).
-COMPLETION_MARKERS = ("CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml")
-
 
 def delivery_stage(pipeline: Pipeline) -> str:
-    """``deliver`` when the pipeline has it, else its last declared stage."""
-    if DELIVERY_STAGE in pipeline.stages:
-        return DELIVERY_STAGE
-    return list(pipeline.stages)[-1]
+    """The stage declared ``role="delivery"``, else the pipeline's last declared stage."""
+    stage = pipeline.with_role("delivery")
+    return stage.name if stage is not None else list(pipeline.stages)[-1]
 
 
 def bytes_under(folder: Path) -> int:
@@ -176,6 +171,7 @@ class StageMetrics(StageObserver):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.delivery = delivery_stage(runtime.pipeline)
+        self.gate = runtime.pipeline.with_role("qc_gate")
         self._series: dict[str, _StageSeries] = {}
         initialise_stage_series(runtime.pipeline)
 
@@ -193,8 +189,10 @@ class StageMetrics(StageObserver):
     def committed(self, manifest: Manifest) -> None:
         """Metrics read from a fresh commit; never raises."""
         try:
-            if manifest.stage == QC_STAGE:
-                record_qc_verdict(manifest.summary)
+            if self.gate is not None and self.gate.gate and manifest.stage == self.gate.name:
+                verdict = self.gate.gate.verdict(manifest.summary)
+                if verdict is not None:
+                    record_gate_verdict(verdict)
             if manifest.stage == self.delivery and manifest.generation == 1:
                 # Only the first delivery: a reprocessing months later is not a turnaround.
                 seconds = self.turnaround_s(manifest)
@@ -215,13 +213,8 @@ class StageMetrics(StageObserver):
             return None
         return max(0.0, (manifest.finished_at - max(completed)).total_seconds())
 
-    def completion_time(self, run: str) -> Any:
-        prefix = self.rt.layout.run_prefix(run)
-        for marker in COMPLETION_MARKERS:
-            info = self.rt.store.head(prefix + marker)
-            if info is not None:
-                return info.modified
-        return None
+    def completion_time(self, run: str) -> datetime | None:
+        return run_completed_at(self.rt, run)
 
 
 def initialise_stage_series(pipeline: Pipeline) -> None:
@@ -239,30 +232,30 @@ def initialise_stage_series(pipeline: Pipeline) -> None:
         metrics.stages_in_flight.labels(stage)
         metrics.stage_bytes_read.labels(stage)
         metrics.stage_bytes_written.labels(stage)
-    if QC_STAGE in pipeline.stages:
+    gate = pipeline.with_role("qc_gate")
+    if gate is not None and gate.gate is not None:
         for verdict in ("passed", "failed"):
             metrics.qc_verdicts.labels(verdict)
-        for metric in qc_metric_names():
-            metrics.qc_gate_failures.labels(metric)
+        for check in gate.gate.checks:
+            metrics.qc_gate_failures.labels(check)
 
 
-def qc_metric_names() -> list[str]:
-    """The metrics the germline QC gate checks (label values of gate failures)."""
-    try:
-        from seqoia.genomics.qc_gate import METRIC_LABELS
-    except ImportError:  # pragma: no cover - a pipeline without the genomics extras
-        return []
-    return list(METRIC_LABELS)
-
-
-def record_qc_verdict(summary: dict[str, Any]) -> None:
-    """Count the verdict and each failed check of a ``qc`` summary."""
-    verdict = summary.get("verdict")
-    if not isinstance(verdict, dict):
-        return
+def record_gate_verdict(verdict: GateVerdict) -> None:
+    """Count the QC gate's verdict and each check it failed."""
     metrics = m.metrics()
-    metrics.qc_verdicts.labels("passed" if verdict.get("passed") else "failed").inc()
-    for failure in verdict.get("failures") or ():
-        metric = failure.get("metric") if isinstance(failure, dict) else None
-        if isinstance(metric, str) and metric:
-            metrics.qc_gate_failures.labels(metric).inc()
+    metrics.qc_verdicts.labels("passed" if verdict.passed else "failed").inc()
+    for check in verdict.failed_checks:
+        metrics.qc_gate_failures.labels(check).inc()
+
+
+def run_completed_at(rt: Runtime, run: str) -> datetime | None:
+    """When the run folder was complete: its most telling completion marker's time.
+
+    The markers are the pipeline's roots' declaration (``markers``), most telling first.
+    """
+    prefix = rt.layout.run_prefix(run)
+    for marker in rt.pipeline.completion_markers():
+        info = rt.store.head(prefix + marker)
+        if info is not None:
+            return info.modified
+    return None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqoia.storage.base import ObjectStore
+from seqoia.storage.failures import FailureLog, FailureRecord
 from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import (
     FileRef,
@@ -21,6 +22,38 @@ from seqoia.storage.manifest import (
     read_json,
 )
 from seqoia.tasks.stage import Excluded, Pipeline, Stage
+
+#: Why a waiting pair's upstream member is awaited: it has not committed.
+NOT_COMMITTED = "not committed"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """One thing a plan waits for: an upstream pair (``stage`` and ``subject``), or else.
+
+    Callers that act on what is awaited (reprocess, status) read the fields; ``str()`` is
+    the human text shown by status and dry runs (``process/S1``, ``process: no sample
+    linked yet``, ``reference refs/demo/genome.fa``).
+    """
+
+    stage: str | None = None
+    subject: str | None = None
+    why: str = NOT_COMMITTED
+
+    @property
+    def pair(self) -> tuple[str, str] | None:
+        """The awaited ``(stage, subject)``, when it is one."""
+        if self.stage is None or self.subject is None:
+            return None
+        return (self.stage, self.subject)
+
+    def __str__(self) -> str:
+        if self.stage is not None and self.subject is not None:
+            pair = f"{self.stage}/{self.subject}"
+            return pair if self.why == NOT_COMMITTED else f"{pair} {self.why}"
+        if self.stage is not None:
+            return f"{self.stage}: {self.why}"
+        return self.why
 
 
 @dataclass
@@ -35,13 +68,18 @@ class Plan:
     salt: str | None = None
     reference: FileRef | None = None
     latest: Manifest | None = None
-    waiting_for: list[str] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     #: Fan-in members left out (stages declared ``tolerate_failures``).
     excluded: list[Excluded] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
-        return not self.waiting_for
+        return not self.waiting
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """What the plan waits for, as text for people."""
+        return [str(w) for w in self.waiting]
 
     @property
     def inputs(self) -> list[InputRef]:
@@ -101,6 +139,7 @@ class Planner:
         self.manifests = manifests
         self.reference_name = reference
         self.grace_s = grace_s
+        self.failures = FailureLog(manifests.store, manifests.layout)
 
     @property
     def store(self) -> ObjectStore:
@@ -123,7 +162,7 @@ class Planner:
         ``quick`` (the router's readiness check after each commit) stops at the first
         fan-in member that has not committed, looking first at members not yet seen
         committed: otherwise each of a family's or run's N members' commits re-reads all
-        N, O(N^2) listings per fan-in. ``waiting_for`` then names that one member only.
+        N, O(N^2) listings per fan-in. ``waiting`` then names that one member only.
         ``upstream_subjects``: what :meth:`upstream_subjects` just answered for some
         upstream stages, read by the caller in the same transition (not read twice).
         """
@@ -154,13 +193,13 @@ class Planner:
             else:
                 subjects = self.upstream_subjects(stage, subject, upstream)
             if not subjects:
-                plan.waiting_for.append(f"{upstream.name}: no {upstream.kind} linked yet")
+                plan.waiting.append(Waiting(upstream.name, why=f"no {upstream.kind} linked yet"))
             if quick and len(subjects) > 1 and not stage.tolerate_failures:
                 for other in subjects:
                     if not self.manifests.seen_committed(upstream.name, other) and (
                         self.manifests.latest(upstream.name, other) is None
                     ):
-                        plan.waiting_for.append(f"{upstream.name}/{other}")
+                        plan.waiting.append(Waiting(upstream.name, other))
                         return plan
             for other in subjects:
                 manifest = self.manifests.latest(upstream.name, other)
@@ -173,23 +212,23 @@ class Planner:
                 if failed is not None:
                     plan.excluded.append(failed)
                 else:
-                    plan.waiting_for.append(f"{upstream.name}/{other}")
+                    plan.waiting.append(Waiting(upstream.name, other))
         if stage.source and stage.needs:  # the listing of the run this subject belongs to
             plan.sources = next((list(m.sources) for m in plan.upstream if m.sources), [])
         return plan
 
-    def failed_for_good(self, plan: Plan) -> dict[str, Any] | None:
+    def failed_for_good(self, plan: Plan) -> FailureRecord | None:
         """The failure record of ``plan``'s pair if it failed permanently with these inputs.
 
         Such a pair is not retried until an admin acts (``seqoia retry``, a reprocess that
         changes its fingerprint); a record of other inputs or a transient fault is not.
         """
-        record = read_json(self.store, self.layout.failure_key(plan.stage.name, plan.subject))
-        if record and record.get("permanent") and record.get("fingerprint") == plan.fingerprint:
+        record = self.failures.read(plan.stage.name, plan.subject)
+        if record is not None and record.failed_for_good(plan.fingerprint):
             return record
         return None
 
-    def member_in_flight(self, plan: Plan) -> str | None:
+    def member_in_flight(self, plan: Plan) -> tuple[str, str] | None:
         """A fan-in member about to change, if any: running ``plan`` now would be wasted.
 
         During a reprocess every member still has its previous commit, so a run-level
@@ -222,7 +261,7 @@ class Planner:
                             not pair.up_to_date and self.failed_for_good(pair) is None
                         )
                     if verdicts[name, other]:
-                        return f"{name}/{other}"
+                        return (name, other)
         return None
 
     def permanent_failure(self, stage: Stage, subject: str) -> Excluded | None:
@@ -234,8 +273,7 @@ class Planner:
         """
         record = self.failed_for_good(self.plan(stage.name, subject))
         if record is not None:
-            message = str(record.get("message", "failed"))
-            return Excluded(stage.name, subject, stage.name, subject, message)
+            return Excluded(stage.name, subject, stage.name, subject, record.message)
         if self.manifests.latest(stage.name, subject) is not None:
             return None
         for name in stage.needs:
@@ -266,19 +304,19 @@ class Planner:
         key = self.layout.reference_key(self.reference_name)
         info = self.store.head(key)
         if info is None:
-            plan.waiting_for.append(f"reference {key}")
+            plan.waiting.append(Waiting(why=f"reference {key}"))
         else:
             plan.reference = FileRef(name="genome.fa", key=key, size=info.size, etag=info.etag)
 
     def _plan_sources(self, plan: Plan) -> None:
         listing = list(self.store.list(self.layout.run_prefix(plan.subject)))
         if not listing:
-            plan.waiting_for.append(f"run folder {plan.subject} is empty or absent")
+            plan.waiting.append(Waiting(why=f"run folder {plan.subject} is empty or absent"))
             return
         if plan.stage.source_ready is not None:
             reason = plan.stage.source_ready(listing, self.grace_s)
             if reason is not None:
-                plan.waiting_for.append(reason)
+                plan.waiting.append(Waiting(why=reason))
                 return
         prefix = self.layout.run_prefix(plan.subject)
         plan.sources = [

@@ -44,7 +44,7 @@ class Reconciler:
 
     def active_runs(self) -> list[str]:
         store, layout = self.rt.store, self.rt.layout
-        runs = store.list_children(f"{layout.inbox}/")
+        runs = store.list_children(layout.inbox_prefix())
         done = set(store.list_children(layout.done_prefix()))
         return [run for run in runs if run not in done]
 
@@ -105,7 +105,7 @@ class Reconciler:
                 report.enqueued.append((stage.name, subject))
         if not pending:
             rt.store.put_bytes(
-                rt.layout.done_prefix() + run,
+                rt.layout.done_key(run),
                 json.dumps({"at": datetime.now(UTC).isoformat()}).encode(),
             )
             report.runs_done.append(run)

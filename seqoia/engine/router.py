@@ -1,8 +1,9 @@
 """The router: turns "this object appeared" into "these stages may now be ready".
 
 Two kinds of objects matter:
-- a run folder's completion marker in the inbox -> the pipeline's source stages for that
-  run (other inbox objects, the thousands of base calls, cost nothing: no listing);
+- a run folder's completion marker in the inbox -> the pipeline's root stages that declare
+  it (``markers``) for that run (other inbox objects, the thousands of base calls, cost
+  nothing: no listing);
 - a committed manifest in the work area -> the downstream stages of that commit
   (fan-out from a run to its samples, fan-in from samples to their family).
 
@@ -25,9 +26,6 @@ from seqoia.tasks.stage import Stage
 from seqoia.vocabulary import validate_name
 
 log = logging.getLogger(__name__)
-
-#: Files an instrument writes last (NovaSeq copy jobs: CopyComplete; RTA: RTAComplete).
-COMPLETION_MARKERS = frozenset({"CopyComplete.txt", "RTAComplete.txt", "RunCompletionStatus.xml"})
 
 #: Pending grace messages remembered per process (expired ones are dropped past this).
 _MAX_PENDING_GRACE = 10_000
@@ -53,16 +51,27 @@ class Router:
         inbox = layout.split_inbox_key(key)
         if inbox is not None:
             run, path = inbox
-            if path not in COMPLETION_MARKERS:
+            woken = [
+                (root.name, root.markers)
+                for root in self.rt.pipeline.roots()
+                if root.markers is not None and path in root.markers.names
+            ]
+            if not woken:
                 return []
             validate_name(run, "run id")
-            # RTAComplete alone: look again once the copy grace period has passed.
-            delay_s = self.rt.settings.rtacomplete_grace_s if path == "RTAComplete.txt" else 0.0
-            pairs = [(stage.name, run) for stage in self.rt.pipeline.roots()]
-            for stage_name, subject in pairs:
-                self.enqueue(stage_name, subject, f"run folder marker {path}", 0.0)
-                if delay_s and self._first_grace(stage_name, subject, delay_s):
-                    self.enqueue(stage_name, subject, f"grace after {path}", delay_s)
+            pairs = []
+            for name, markers in woken:
+                pairs.append((name, run))
+                self.enqueue(name, run, f"run folder marker {path}", 0.0)
+                # A marker written before the copy ends: look again once the grace has
+                # passed, with one pending message per run however often the event comes.
+                delay_s = self.rt.settings.rtacomplete_grace_s
+                if (
+                    path in markers.after_grace
+                    and delay_s
+                    and self._first_grace(name, run, delay_s)
+                ):
+                    self.enqueue(name, run, f"grace after {path}", delay_s)
             return pairs
         manifest_ref = layout.split_manifest_key(key)
         if manifest_ref is not None:

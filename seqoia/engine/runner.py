@@ -28,7 +28,7 @@ from seqoia.engine.child import result_from_json, run_request
 from seqoia.engine.forkserver import fork_server
 from seqoia.engine.leases import LeaseKeeper
 from seqoia.engine.observe import AttemptWatch, StageObserver
-from seqoia.engine.planner import Plan
+from seqoia.engine.planner import Plan, Waiting
 from seqoia.engine.runtime import Runtime
 from seqoia.errors import (
     CommitConflictError,
@@ -38,6 +38,7 @@ from seqoia.errors import (
     StageFailedError,
     StageTimeoutError,
 )
+from seqoia.storage.failures import FailureRecord
 from seqoia.storage.manifest import FileRef, Manifest, utcnow
 from seqoia.tasks.stage import StageResult
 from seqoia.vocabulary import sha256_file
@@ -95,8 +96,8 @@ class StageRunner:
             return Outcome("failed_before", plan)
         in_flight = self.rt.planner.member_in_flight(plan)
         if in_flight is not None:  # that member's commit will route here again
-            plan.waiting_for.append(f"{in_flight} is about to change")
-            log.debug("%s/%s held back: %s is about to change", stage_name, subject, in_flight)
+            plan.waiting.append(Waiting(*in_flight, why="is about to change"))
+            log.debug("%s/%s held back: %s", stage_name, subject, plan.waiting[-1])
             return Outcome("not_ready", plan)
 
         attempt = new_attempt_id()
@@ -314,7 +315,7 @@ class StageRunner:
             winner = self.rt.manifests.latest(plan.stage.name, plan.subject)
             if winner is not None and winner.attempt == manifest.attempt:
                 # Our create succeeded but its answer was lost; the retry saw our own write.
-                self.rt.store.delete(self.rt.layout.failure_key(plan.stage.name, plan.subject))
+                self.rt.failures.clear(plan.stage.name, plan.subject)
                 return Outcome("committed", plan, winner)
             if not plan.stage.publish:  # published files share their keys with the winner's
                 self._discard(manifest)
@@ -325,7 +326,7 @@ class StageRunner:
                 f"{plan.stage.name}/{plan.subject} generation {manifest.generation} was "
                 "committed with other inputs meanwhile; planning again"
             ) from None
-        self.rt.store.delete(self.rt.layout.failure_key(plan.stage.name, plan.subject))
+        self.rt.failures.clear(plan.stage.name, plan.subject)
         return Outcome("committed", plan, manifest)
 
     def _discard(self, manifest: Manifest) -> None:
@@ -336,23 +337,20 @@ class StageRunner:
             log.warning("could not remove losing attempt %s: %s", manifest.attempt, err)
 
     def _record_failure(self, plan: Plan, attempt: str, err: SeqoiaError) -> None:
-        record = {
-            "stage": plan.stage.name,
-            "subject": plan.subject,
-            "attempt": attempt,
-            "fingerprint": plan.fingerprint,
-            "error_type": getattr(err, "error_type", "") or type(err).__name__,
-            "message": str(err)[:4000],
-            "permanent": bool(getattr(err, "permanent", False)),
-            "traceback": getattr(err, "traceback", "") or traceback.format_exc(limit=20),
-            "at": utcnow().isoformat(),
-            "worker": self.rt.settings.worker_id,
-        }
+        record = FailureRecord(
+            stage=plan.stage.name,
+            subject=plan.subject,
+            attempt=attempt,
+            fingerprint=plan.fingerprint,
+            error_type=getattr(err, "error_type", "") or type(err).__name__,
+            message=str(err)[:4000],
+            permanent=bool(getattr(err, "permanent", False)),
+            traceback=getattr(err, "traceback", "") or traceback.format_exc(limit=20),
+            at=utcnow(),
+            worker=self.rt.settings.worker_id,
+        )
         try:
-            self.rt.store.put_bytes(
-                self.rt.layout.failure_key(plan.stage.name, plan.subject),
-                json.dumps(record).encode(),
-            )
+            self.rt.failures.write(record)
         except SeqoiaError as store_err:
             log.warning(
                 "could not record failure of %s/%s: %s", plan.stage.name, plan.subject, store_err

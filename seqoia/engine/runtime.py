@@ -12,6 +12,7 @@ from seqoia.engine.planner import Planner
 from seqoia.errors import ConfigurationError
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
+from seqoia.storage.failures import FailureLog
 from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import ManifestStore
 from seqoia.storage.urls import open_store
@@ -52,6 +53,10 @@ class Runtime:
     @cached_property
     def manifests(self) -> ManifestStore:
         return ManifestStore(self.store, self.layout)
+
+    @cached_property
+    def failures(self) -> FailureLog:
+        return FailureLog(self.store, self.layout)
 
     @cached_property
     def planner(self) -> Planner:

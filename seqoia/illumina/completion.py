@@ -17,6 +17,10 @@ from seqoia.vocabulary import ObjectInfo
 COPY_COMPLETE = "CopyComplete.txt"
 RTA_COMPLETE = "RTAComplete.txt"
 COMPLETION_STATUS = "RunCompletionStatus.xml"
+#: Every completion marker, most telling first (CopyComplete is written after the copy).
+COMPLETION_MARKERS = (COPY_COMPLETE, RTA_COMPLETE, COMPLETION_STATUS)
+#: Markers that may be written before the copy has finished: they count after a grace.
+EARLY_MARKERS = frozenset({RTA_COMPLETE})
 _STATUS = re.compile(rb"<CompletionStatus>\s*([^<\s]+)\s*</CompletionStatus>")
 _MESSAGE = re.compile(rb"<ErrorDescription>\s*([^<]*)</ErrorDescription>")
 

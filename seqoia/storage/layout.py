@@ -36,6 +36,10 @@ class Layout:
     refs: str = "refs"
 
     # -- run folders -----------------------------------------------------------------
+    def inbox_prefix(self) -> str:
+        """Where run folders are (list its children for the run ids)."""
+        return f"{self.inbox}/"
+
     def run_prefix(self, run: str) -> str:
         return f"{self.inbox}/{validate_name(run, 'run id')}/"
 
@@ -48,6 +52,10 @@ class Layout:
         return run, path
 
     # -- stage outputs and manifests -------------------------------------------------
+    def work_prefix(self) -> str:
+        """Everything seqoia writes besides deliveries: outputs, manifests, bookkeeping."""
+        return f"{self.work}/"
+
     def stage_prefix(self, stage: str, subject: str) -> str:
         return f"{self.work}/{stage}/{subject}/"
 
@@ -72,8 +80,16 @@ class Layout:
         return None if generation is None else (parts[1], parts[2], generation)
 
     # -- derived bookkeeping -------------------------------------------------------------
+    def kind_links_prefix(self, kind: str) -> str:
+        """Links of every subject of ``kind`` (its children are the subjects' ids)."""
+        return f"{self.work}/_links/{kind}/"
+
+    def subject_links_prefix(self, kind: str, subject: str) -> str:
+        """Every link of one subject, to subjects of any kind."""
+        return f"{self.kind_links_prefix(kind)}{subject}/"
+
     def links_prefix(self, kind: str, subject: str, other_kind: str) -> str:
-        return f"{self.work}/_links/{kind}/{subject}/{other_kind}/"
+        return f"{self.subject_links_prefix(kind, subject)}{other_kind}/"
 
     def link_key(self, kind: str, subject: str, other_kind: str, other: str) -> str:
         return self.links_prefix(kind, subject, other_kind) + other
@@ -84,14 +100,19 @@ class Layout:
     def failure_key(self, stage: str, subject: str) -> str:
         return f"{self.work}/_failures/{stage}/{subject}.json"
 
-    def failures_prefix(self) -> str:
-        return f"{self.work}/_failures/"
+    def failures_prefix(self, stage: str | None = None) -> str:
+        """All failure records, or those of one stage."""
+        return f"{self.work}/_failures/" + (f"{stage}/" if stage else "")
 
     def override_key(self, stage: str, subject: str) -> str:
         return f"{self.work}/_overrides/{stage}/{subject}.json"
 
     def done_prefix(self) -> str:
         return f"{self.work}/_done/"
+
+    def done_key(self, run: str) -> str:
+        """The mark of a run the reconciler no longer visits."""
+        return self.done_prefix() + run
 
     def audit_prefix(self) -> str:
         return f"{self.work}/_audit/"

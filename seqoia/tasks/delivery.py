@@ -100,6 +100,7 @@ def report(ctx: StageContext) -> StageResult:
     publish=True,
     isolation="inline",
     queue="report",
+    role="delivery",
 )
 def deliver(ctx: StageContext) -> StageResult:
     """Publish reports, CRAM and VCF into ``outbox/<centre>/<sample>/``."""

@@ -8,15 +8,26 @@ so a laboratory changes them like any parameter (``seqoia reprocess --set qc.min
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from seqoia.genomics.multiqc import write_bcftools_stats
 from seqoia.genomics.qc import compute_qc
-from seqoia.genomics.qc_gate import QCThresholds, evaluate_gate
+from seqoia.genomics.qc_gate import METRIC_LABELS, QCThresholds, evaluate_gate
 from seqoia.genomics.tools import tool_versions
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.runs import sample_records
-from seqoia.tasks.stage import StageContext, StageResult
+from seqoia.tasks.stage import GateVerdict, QCGate, StageContext, StageResult
+
+
+def gate_verdict(summary: dict[str, Any]) -> GateVerdict | None:
+    """The verdict a ``qc`` summary carries (for metrics and status); ``None`` without one."""
+    verdict = summary.get("verdict")
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("passed"), bool):
+        return None
+    failed = (f.get("metric") for f in verdict.get("failures") or () if isinstance(f, dict))
+    return GateVerdict(verdict["passed"], tuple(m for m in failed if isinstance(m, str) and m))
+
 
 #: Sample-sheet sex -> the karyotype the QC predicts from coverage.
 _SEX = {"male": "XY", "female": "XX"}
@@ -31,6 +42,8 @@ _SEX = {"male": "XY", "female": "XX"}
     reference=True,
     fetch=lambda upstream, name: upstream in ("markduplicates", "call_variants"),
     queue="qc",
+    role="qc_gate",
+    gate=QCGate(verdict=gate_verdict, checks=tuple(METRIC_LABELS)),
 )
 def qc(ctx: StageContext) -> StageResult:
     """QC metrics and the gate's verdict -> ``<sample>.qc.json`` (and ``bcftools stats``

@@ -21,13 +21,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError, RunFolderError
-from seqoia.illumina.completion import COMPLETION_STATUS, check_completion_status, run_folder_ready
+from seqoia.illumina.completion import (
+    COMPLETION_MARKERS,
+    COMPLETION_STATUS,
+    EARLY_MARKERS,
+    check_completion_status,
+    run_folder_ready,
+)
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
-from seqoia.tasks.stage import StageContext, StageResult
+from seqoia.tasks.stage import RunFolderMarkers, StageContext, StageResult
 from seqoia.vocabulary import Relation, validate_name
 
 #: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them.
@@ -94,6 +100,7 @@ class ValidateRunParams(BaseModel):
     source=True,
     fetch_sources=lambda _run, name: _is_metadata(name),
     source_ready=run_folder_ready,
+    markers=RunFolderMarkers(COMPLETION_MARKERS, after_grace=EARLY_MARKERS),
     params=ValidateRunParams,
     isolation="inline",
     queue="runs",

@@ -117,6 +117,46 @@ class StageResult:
 
 
 StageFunction = Callable[[StageContext], StageResult]
+#: What a stage means to the engine beyond running it. The QC gate's commits carry the
+#: verdict counted by the metrics and shown by status; the delivery's first commit ends a
+#: run's turnaround. At most one stage of a pipeline holds each role.
+StageRole = Literal["qc_gate", "delivery"]
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """A QC gate's verdict as the engine needs it: passed, and the checks that failed."""
+
+    passed: bool
+    failed_checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QCGate:
+    """How the engine reads the QC gate stage's commits.
+
+    ``verdict`` reads a committed summary (``None`` when it carries no verdict);
+    ``checks`` names every check the gate may fail (bounded metric label values).
+    """
+
+    verdict: Callable[[dict[str, Any]], GateVerdict | None]
+    checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunFolderMarkers:
+    """Run-folder files whose arrival may complete the folder, most telling first.
+
+    The router wakes the root stage when one of them appears; status and metrics date a
+    run's completion by the first of them present. ``after_grace``: markers that may be
+    written before the copy has finished, so the root is looked at again after the grace
+    period.
+    """
+
+    names: tuple[str, ...]
+    after_grace: frozenset[str] = frozenset()
+
+
 #: Decides whether a run folder is complete: (listing, grace_s) -> None when ready, else
 #: why not. ``grace_s`` is how long to wait after a marker that is not the last one written.
 SourceReadiness = Callable[[list[ObjectInfo], float], "str | None"]
@@ -151,6 +191,21 @@ class Stage:
     #: A fan-in (a run's report over its samples) that goes ahead without the members that
     #: failed permanently, instead of waiting for an admin; ``ctx.excluded`` names them.
     tolerate_failures: bool = False
+    #: What the stage means to the engine (see :data:`StageRole`); ``gate`` goes with the
+    #: QC gate role.
+    role: StageRole | None = None
+    gate: QCGate | None = None
+    #: Root stages: the run-folder files that wake them (without, no inbox object does).
+    markers: RunFolderMarkers | None = None
+
+    def __post_init__(self) -> None:
+        where = f"stage {self.name!r}"
+        if self.role is not None and self.role not in get_args(StageRole):
+            raise DeclarationError(f"{where}: unknown role {self.role!r}")
+        if (self.role == "qc_gate") != (self.gate is not None):
+            raise DeclarationError(f"{where}: a QC gate declares role='qc_gate' and its gate")
+        if self.markers is not None and not (self.source and not self.needs):
+            raise DeclarationError(f"{where}: markers belong to a root source stage (no needs)")
 
     def wants(self, upstream: str, name: str) -> bool:
         return self.fetch is None or self.fetch(upstream, name)
@@ -191,6 +246,9 @@ class Pipeline:
         reference: bool = False,
         publish: bool = False,
         tolerate_failures: bool = False,
+        role: StageRole | None = None,
+        gate: QCGate | None = None,
+        markers: RunFolderMarkers | None = None,
     ) -> Callable[[StageFunction], StageFunction]:
         """Declare a stage; the decorated function is returned unchanged."""
 
@@ -213,6 +271,9 @@ class Pipeline:
                     reference=reference,
                     publish=publish,
                     tolerate_failures=tolerate_failures,
+                    role=role,
+                    gate=gate,
+                    markers=markers,
                 )
             )
             return fn
@@ -230,6 +291,9 @@ class Pipeline:
             raise DeclarationError(f"{where}: names starting with '_' are reserved")
         if stage.name in self._declared:
             raise DeclarationError(f"{where}: declared twice")
+        holder = self.with_role(stage.role) if stage.role is not None else None
+        if holder is not None:
+            raise DeclarationError(f"{where}: stage {holder.name!r} already is the {stage.role}")
         if stage.kind not in get_args(SubjectKind):
             raise DeclarationError(f"{where}: unknown subject kind {stage.kind!r}")
         if not _QUEUE.match(stage.queue):
@@ -322,6 +386,15 @@ class Pipeline:
     def roots(self) -> list[Stage]:
         """The stages a complete run folder starts: source stages with no upstream."""
         return [s for s in self.stages.values() if s.source and not s.needs]
+
+    def with_role(self, role: StageRole) -> Stage | None:
+        """The stage that holds ``role``, if one does."""
+        return next((s for s in self.stages.values() if s.role == role), None)
+
+    def completion_markers(self) -> tuple[str, ...]:
+        """Every root's run-folder markers, most telling first (for dating completion)."""
+        names = (name for root in self.roots() if root.markers for name in root.markers.names)
+        return tuple(dict.fromkeys(names))
 
     def queues(self) -> list[str]:
         return sorted({s.queue for s in self.stages.values()})

@@ -12,9 +12,17 @@ once per worker (a marker in the worker's cache folder), then succeeds on retry.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from seqoia.errors import ToolError
-from seqoia.tasks.stage import Pipeline, StageContext, StageResult
+from seqoia.tasks.stage import (
+    GateVerdict,
+    Pipeline,
+    QCGate,
+    RunFolderMarkers,
+    StageContext,
+    StageResult,
+)
 from tests.pipelines import toy
 
 pipeline = Pipeline("observed", import_path="tests.pipelines.observed:pipeline")
@@ -26,6 +34,7 @@ pipeline.stage(
     source=True,
     isolation="inline",
     source_ready=toy.copy_complete,
+    markers=RunFolderMarkers(("CopyComplete.txt",)),
     queue="runs",
 )(toy.ingest)
 pipeline.stage(
@@ -38,7 +47,18 @@ pipeline.stage(
 )(toy.process)
 
 
-@pipeline.stage("qc", kind="sample", needs=["process"], version="1", isolation="inline", queue="qc")
+def gate_verdict(summary: dict[str, Any]) -> GateVerdict | None:
+    verdict = summary.get("verdict")
+    if not isinstance(verdict, dict):
+        return None
+    failed = tuple(f["metric"] for f in verdict["failures"])
+    return GateVerdict(bool(verdict["passed"]), failed)
+
+
+@pipeline.stage(
+    "qc", kind="sample", needs=["process"], version="1", isolation="inline", queue="qc",
+    role="qc_gate", gate=QCGate(gate_verdict, checks=("mean_coverage", "duplicate_pct")),
+)  # fmt: skip
 def qc(ctx: StageContext) -> StageResult:
     text = ctx.one("process").file(".out").read_text()
     if "FLAKY" in text and ctx.cache_dir is not None:
@@ -59,8 +79,9 @@ def qc(ctx: StageContext) -> StageResult:
 
 
 @pipeline.stage(
-    "deliver", kind="sample", needs=["qc"], version="1", isolation="inline", queue="deliver"
-)
+    "deliver", kind="sample", needs=["qc"], version="1", isolation="inline", queue="deliver",
+    role="delivery",
+)  # fmt: skip
 def deliver(ctx: StageContext) -> StageResult:
     (ctx.out_dir / f"{ctx.subject}.delivered.txt").write_text("delivered")
     return StageResult(summary={"delivered": True})

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError
-from seqoia.tasks.stage import Pipeline, StageContext, StageResult
+from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult
 from seqoia.vocabulary import Relation
 
 pipeline = Pipeline("toy", import_path="tests.pipelines.toy:pipeline")
@@ -33,6 +33,7 @@ def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
     source=True,
     isolation="inline",
     source_ready=copy_complete,
+    markers=RunFolderMarkers(("CopyComplete.txt",)),
     queue="runs",
 )
 def ingest(ctx: StageContext) -> StageResult:

@@ -291,7 +291,10 @@ class Pipeline:
             raise DeclarationError(f"{where}: names starting with '_' are reserved")
         if stage.name in self._declared:
             raise DeclarationError(f"{where}: declared twice")
-        holder = self.with_role(stage.role) if stage.role is not None else None
+        # The stages declared so far, not the checked graph: upstream may come later.
+        holder = next(
+            (s for s in self._declared.values() if stage.role and s.role == stage.role), None
+        )
         if holder is not None:
             raise DeclarationError(f"{where}: stage {holder.name!r} already is the {stage.role}")
         if stage.kind not in get_args(SubjectKind):

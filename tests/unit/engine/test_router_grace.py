@@ -15,7 +15,8 @@ def test_repeated_rtacomplete_events_schedule_one_grace_message(tmp_path: Path) 
         scratch_dir=tmp_path / "scratch",
         rtacomplete_grace_s=600.0,
     )
-    runtime = build_runtime(settings, "tests.pipelines.toy:pipeline")
+    # The germline pipeline declares RTAComplete.txt as a marker that counts after a grace.
+    runtime = build_runtime(settings, "seqoia.tasks.germline:pipeline")
     sent: list[tuple[str, str, str, float]] = []
     router = Router(runtime, lambda *message: sent.append(message))
 

@@ -52,7 +52,7 @@ chrT\ttest\tCDS\t31\t50\t.\t+\t0\tParent=transcript:TXP
 chrT\ttest\texon\t71\t100\t.\t+\t.\tParent=transcript:TXP
 chrT\ttest\tCDS\t71\t100\t.\t+\t1\tParent=transcript:TXP
 chrT\ttest\texon\t121\t160\t.\t+\t.\tParent=transcript:TXP
-chrT\ttest\tCDS\t121\t151\t.\t+\t2\tParent=transcript:TXP
+chrT\ttest\tCDS\t121\t151\t.\t+\t1\tParent=transcript:TXP
 chrN\ttest\tgene\t41\t180\t.\t-\t.\tID=gene:GM;Name=GMINUS;biotype=protein_coding
 chrN\ttest\tmRNA\t41\t180\t.\t-\t.\tID=transcript:TXM;Parent=gene:GM;biotype=protein_coding
 chrN\ttest\texon\t151\t180\t.\t-\t.\tParent=transcript:TXM
@@ -60,7 +60,7 @@ chrN\ttest\tCDS\t151\t170\t.\t-\t0\tParent=transcript:TXM
 chrN\ttest\texon\t101\t130\t.\t-\t.\tParent=transcript:TXM
 chrN\ttest\tCDS\t101\t130\t.\t-\t1\tParent=transcript:TXM
 chrN\ttest\texon\t41\t80\t.\t-\t.\tParent=transcript:TXM
-chrN\ttest\tCDS\t50\t80\t.\t-\t2\tParent=transcript:TXM
+chrN\ttest\tCDS\t50\t80\t.\t-\t1\tParent=transcript:TXM
 """
 
 # (transcript, VCF chrom, pos, ref, alt, g., c. (without the transcript), p.)

@@ -9,14 +9,17 @@ Both are bgzipped, tabix-indexed VCFs looked up by position and allele:
 - gnomAD's sites VCFs: ``INFO/AF``, one value per ALT allele.
 
 A resource made on another assembly would give silently wrong answers, so opening one
-checks it against the reference: every ``##contig`` it declares must exist in the
-reference with the same length, at least one must, and a ``##reference``/``##assembly``
-header naming another assembly than the one expected is refused. Each refusal is an
-:class:`~seqoia.errors.InputError` naming the file (and the header line).
+checks it against the reference: every ``##contig`` it declares that the reference has
+must have the same length, and at least one must be the reference's (a file without
+them, like ClinVar's, must index at least one reference contig), and a
+``##reference``/``##assembly`` header naming another assembly than the one expected is
+refused. Each refusal is an
+:class:`AssemblyMismatchError` naming the file and the header line.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 
@@ -53,47 +56,81 @@ def same_assembly(a: str, b: str) -> bool:
     return any(a in group and b in group for group in ASSEMBLY_SYNONYMS)
 
 
+def _header_lines(path: Path) -> list[tuple[int, str]]:
+    """The ``##`` meta-information lines of a (bgzipped) VCF with their 1-based numbers."""
+    out = []
+    try:
+        with gzip.open(path, "rt") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.startswith("##"):
+                    break
+                out.append((number, line.rstrip("\n")))
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise FormatError(f"cannot read as a bgzipped VCF: {err}", file=str(path)) from err
+    return out
+
+
+_CONTIG = re.compile(r"^##contig=<(.*)>$")
+
+
 def check_assembly(
     path: Path, reference_fasta: Path, *, expected_assembly: str | None = None
 ) -> None:
-    """Refuse ``path`` unless its contigs and declared assembly match the reference."""
+    """Refuse ``path`` unless its contigs and declared assembly match the reference.
+
+    Files without ``##contig`` lines (ClinVar's has none) are judged on the contigs of
+    their index: at least one must be in the reference.
+    """
     name = str(path)
+    ref_name = Path(reference_fasta).name
     with pysam.FastaFile(str(reference_fasta)) as fasta:
         lengths = dict(zip(fasta.references, fasta.lengths, strict=True))
-    expected = expected_assembly or Path(reference_fasta).name
-    known = 0
-    with open_vcf(path) as vf:
-        for number, record in enumerate(vf.header.records, start=2):  # line 1: fileformat
-            key = record.key
-            if key in ("reference", "assembly") and record.value:
-                if not same_assembly(record.value, expected):
-                    raise AssemblyMismatchError(
-                        f"declares ##{key}={record.value}, but the reference is {expected}",
-                        file=name,
-                        line=number,
-                    )
-            elif key == "contig":
-                contig = record.get("ID")
-                length = record.get("length")
-                if contig not in lengths:
-                    raise AssemblyMismatchError(
-                        f"contig {contig!r} is not in the reference {Path(reference_fasta).name}"
-                        " (another assembly or naming?)",
-                        file=name,
-                        line=number,
-                    )
-                if length is not None and int(length) != lengths[contig]:
-                    raise AssemblyMismatchError(
-                        f"contig {contig} is {length} bp here but {lengths[contig]} bp in the"
-                        f" reference {Path(reference_fasta).name} (another assembly?)",
-                        file=name,
-                        line=number,
-                    )
-                known += 1
-    if known == 0:
+    expected = expected_assembly or ref_name
+    declared = 0
+    unknown: list[str] = []
+    for number, line in _header_lines(path):
+        key, _, value = line[2:].partition("=")
+        if key in ("reference", "assembly") and value:
+            if not same_assembly(value, expected):
+                raise AssemblyMismatchError(
+                    f"declares ##{key}={value}, but the reference is {expected}",
+                    file=name,
+                    line=number,
+                )
+            continue
+        match = _CONTIG.match(line)
+        if not match:
+            continue
+        fields = dict(item.split("=", 1) for item in match.group(1).split(",") if "=" in item)
+        contig, length = fields.get("ID"), fields.get("length")
+        if contig not in lengths:
+            # Resources declare every contig of their assembly (alts, decoys) and a
+            # reference may hold only the primary ones: judged below, all together.
+            unknown.append(str(contig))
+            continue
+        if length is not None and int(length) != lengths[contig]:
+            raise AssemblyMismatchError(
+                f"contig {contig} is {length} bp here but {lengths[contig]} bp in the"
+                f" reference {ref_name} (another assembly?)",
+                file=name,
+                line=number,
+            )
+        declared += 1
+    if unknown and declared == 0:
         raise AssemblyMismatchError(
-            "declares no ##contig lines, so its assembly cannot be checked", file=name
+            f"none of its ##contig lines ({', '.join(unknown[:5])}) names a contig of the"
+            f" reference {ref_name} (another assembly or naming?)",
+            file=name,
         )
+    if declared == 0:
+        with open_vcf(path) as vf:
+            indexed = list(vf.index.keys()) if vf.index is not None else []
+        if indexed and not any(contig in lengths for contig in indexed):
+            raise AssemblyMismatchError(
+                f"none of its contigs ({', '.join(indexed[:5])}) is in the reference"
+                f" {ref_name} (another assembly or naming?)",
+                file=name,
+            )
 
 
 def open_vcf(path: Path) -> pysam.VariantFile:
@@ -146,7 +183,8 @@ class _Resource:
         self.path = Path(path)
         check_assembly(self.path, reference_fasta, expected_assembly=expected_assembly)
         self._vcf = open_vcf(self.path)
-        self._contigs = set(self._vcf.header.contigs)
+        index = self._vcf.index
+        self._contigs = set(index.keys()) if index is not None else set()
 
     def _records(self, contig: str, pos: int, ref: str, alt: str):  # type: ignore[no-untyped-def]
         if contig not in self._contigs:

@@ -321,8 +321,7 @@ def write_resources(
     clin_header = [
         "##fileformat=VCFv4.1",
         "##source=ClinVar (simulated by seqoia.genomics.simulate_annotation)",
-        f"##reference={assembly}",
-        *(f"##contig=<ID={name},length={len(s)}>" for name, s in contigs.items()),
+        f"##reference={assembly}",  # like ClinVar's: no ##contig lines
         _info("CLNSIG", ".", "String", "Aggregate germline classification"),
         _info("CLNREVSTAT", ".", "String", "ClinVar review status of the classification"),
         _info("GENEINFO", "1", "String", "Gene(s) for the variant: symbol:gene id"),

@@ -19,6 +19,7 @@ Either the ``bcftools`` program or the bcftools compiled into pysam runs it (bot
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ import pysam
 import pysam.bcftools
 from pydantic import BaseModel, ConfigDict
 
+from seqoia.errors import FormatError, SeqoiaError, ToolError
 from seqoia.genomics.tools import run_command, run_pysam, want_binary
 
 log = logging.getLogger(__name__)
@@ -143,12 +145,30 @@ def run_csq(
         str(vcf),
     ]  # fmt: skip
     bcftools = want_binary("bcftools", use_binaries)
-    if bcftools:
-        run_command([bcftools, *args])
-    else:
-        run_pysam(pysam.bcftools.csq, *args[1:])
+    try:
+        if bcftools:
+            run_command([bcftools, *args])
+        else:
+            run_pysam(pysam.bcftools.csq, *args[1:])
+    except ToolError as err:
+        raise _input_error(err, vcf, gff3) from err
     pysam.tabix_index(str(out_vcf_gz), preset="vcf", force=True)
     return Path(out_vcf_gz)
+
+
+def _input_error(err: ToolError, vcf: Path, gff3: Path) -> SeqoiaError:
+    """Bad input is permanent, not a tool fault: say which file, so it is not retried."""
+    text = str(err).replace("\\n", "\n")
+    ref = re.search(r"does not match the VCF REF allele at (\S+?):(\d+) \.\. (.*)", text)
+    if ref:
+        return FormatError(
+            f"REF does not match the reference at {ref.group(1)}:{ref.group(2)} ({ref.group(3)})",
+            file=str(vcf),
+        )
+    gff = re.search(r"(GFF3 assumption failed[^\n']*)", text)
+    if gff:
+        return FormatError(gff.group(1), file=str(gff3))
+    return err
 
 
 VariantKey = tuple[str, int, str, str]  # contig, pos, ref, alt

@@ -4,7 +4,8 @@ The GFF3 is the one ``bcftools csq`` expects (``gene`` with ``ID=gene:…;Name=S
 ``mRNA``/``transcript`` with ``ID=transcript:…;Parent=gene:…``, ``exon`` and ``CDS`` with
 ``Parent=transcript:…``). Reading it is checked against the reference FASTA: a feature on
 an unknown contig, a feature past the contig's end, a CDS whose length is not a multiple
-of three, or a CDS outside its exons is a :class:`~seqoia.errors.FormatError` naming the
+of three, a CDS phase that disagrees with the CDS lengths before it, or a CDS outside
+its exons is a :class:`~seqoia.errors.FormatError` naming the
 file and the 1-based line.
 
 Coordinates are 1-based and inclusive, as in GFF3 and VCF.
@@ -141,6 +142,7 @@ class _Pending:
     line: int
     exons: list[Interval] = field(default_factory=list)
     cds: list[tuple[Interval, int]] = field(default_factory=list)  # (interval, line)
+    phases: dict[int, str] = field(default_factory=dict)  # line -> GFF3 phase column
 
 
 def read_gff3(gff3: Path, reference_fasta: Path) -> TranscriptModel:
@@ -215,6 +217,7 @@ def read_gff3(gff3: Path, reference_fasta: Path) -> TranscriptModel:
                 tx.exons.append(Interval(start, end))
             else:
                 tx.cds.append((Interval(start, end), number))
+                tx.phases[number] = cols[7]
     return _assemble(name, genes, pending)
 
 
@@ -255,6 +258,20 @@ def _assemble(
                         file=name,
                         line=line,
                     )
+            # Phase: bases to skip at a piece's 5' end to reach a codon, in transcript
+            # order; bcftools csq refuses a GFF3 where it disagrees with the lengths.
+            ordered = sorted(tx.cds, key=lambda c: c[0].start, reverse=tx.strand == "-")
+            before = 0
+            for iv, line in ordered:
+                expected = (3 - before % 3) % 3
+                if tx.phases.get(line) not in (str(expected), "."):
+                    raise FormatError(
+                        f"CDS phase {tx.phases.get(line)} of {tx.id}, expected {expected}"
+                        f" after {before} coding bases",
+                        file=name,
+                        line=line,
+                    )
+                before += iv.length
             cds_start = min(iv.start for iv, _ in tx.cds)
             cds_end = max(iv.end for iv, _ in tx.cds)
         symbol = genes[tx.gene_id][0]

@@ -27,41 +27,9 @@ from __future__ import annotations
 import pysam
 import pytest
 
-from seqoia.genomics.hgvs import OrientedTranscript, name_variant, reverse_complement
+from seqoia.genomics.hgvs import OrientedTranscript, name_variant
 from seqoia.genomics.transcripts import read_gff3
-
-PIECES = [
-    "TTGACCTGAGCTTGCAGTCA",  # 1-20
-    "CTTCGCCACC",  # 21-30
-    "ATGTGGCGAAAAAAGCTTGC",  # 31-50
-    "GTAAGTCTTTTCCCCTGCAG",  # 51-70
-    "TGAGGAGGAGTCCCATGGTCCATACGTCAC",  # 71-100
-    "GTGAGTAAAAACTTTTGCAG",  # 101-120
-    "CTTCCAGATCGACAACTGCGTGCCGAGCTGA",  # 121-151
-    "CTAAGTTGA",  # 152-160
-    "ACGTTGCAAGCTAGCTTACGGATCCAAGTTCGATCGATCG",  # 161-200
-]
-CHR_T = "".join(PIECES)
-CHR_N = reverse_complement(CHR_T)
-
-GFF3 = """##gff-version 3
-chrT\ttest\tgene\t21\t160\t.\t+\t.\tID=gene:GP;Name=GPLUS;biotype=protein_coding
-chrT\ttest\tmRNA\t21\t160\t.\t+\t.\tID=transcript:TXP;Parent=gene:GP;biotype=protein_coding
-chrT\ttest\texon\t21\t50\t.\t+\t.\tParent=transcript:TXP
-chrT\ttest\tCDS\t31\t50\t.\t+\t0\tParent=transcript:TXP
-chrT\ttest\texon\t71\t100\t.\t+\t.\tParent=transcript:TXP
-chrT\ttest\tCDS\t71\t100\t.\t+\t1\tParent=transcript:TXP
-chrT\ttest\texon\t121\t160\t.\t+\t.\tParent=transcript:TXP
-chrT\ttest\tCDS\t121\t151\t.\t+\t1\tParent=transcript:TXP
-chrN\ttest\tgene\t41\t180\t.\t-\t.\tID=gene:GM;Name=GMINUS;biotype=protein_coding
-chrN\ttest\tmRNA\t41\t180\t.\t-\t.\tID=transcript:TXM;Parent=gene:GM;biotype=protein_coding
-chrN\ttest\texon\t151\t180\t.\t-\t.\tParent=transcript:TXM
-chrN\ttest\tCDS\t151\t170\t.\t-\t0\tParent=transcript:TXM
-chrN\ttest\texon\t101\t130\t.\t-\t.\tParent=transcript:TXM
-chrN\ttest\tCDS\t101\t130\t.\t-\t1\tParent=transcript:TXM
-chrN\ttest\texon\t41\t80\t.\t-\t.\tParent=transcript:TXM
-chrN\ttest\tCDS\t50\t80\t.\t-\t1\tParent=transcript:TXM
-"""
+from tests.unit.genomics.mini_genome import CHR_N, CHR_T, PIECES, write_mini_genome
 
 # (transcript, VCF chrom, pos, ref, alt, g., c. (without the transcript), p.)
 CASES = [
@@ -148,12 +116,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def genome(tmp_path_factory: pytest.TempPathFactory) -> tuple[pysam.FastaFile, dict]:
-    folder = tmp_path_factory.mktemp("hgvs")
-    fasta = folder / "mini.fa"
-    fasta.write_text(f">chrT\n{CHR_T}\n>chrN\n{CHR_N}\n")
-    pysam.faidx(str(fasta))
-    gff = folder / "mini.gff3"
-    gff.write_text(GFF3)
+    fasta, gff = write_mini_genome(tmp_path_factory.mktemp("hgvs"))
     model = read_gff3(gff, fasta)
     handle = pysam.FastaFile(str(fasta))
     oriented = {tx_id: OrientedTranscript(tx, handle) for tx_id, tx in model.transcripts.items()}

@@ -222,7 +222,7 @@ def _report_allele(
                 population_af=af,
                 tier=tier,
                 finding=finding,
-                phase_set=phase,
+                haplotype=phase,
             )
         )
     return rows

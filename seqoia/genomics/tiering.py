@@ -75,7 +75,9 @@ class ReportedVariant(BaseModel):
     tier: Tier
     finding: Literal["primary", "secondary"] = "primary"
     promoted_by: InheritanceMode | None = None
-    phase_set: int | None = None  # haplotype index (0/1) of a phased het, else None
+    # Which haplotype (0/1) carries a phased het; compared as if all phased calls were one
+    # phase block (FORMAT/PS is not read yet).
+    haplotype: int | None = None
 
     @property
     def key(self) -> str:
@@ -133,7 +135,7 @@ def _compound_het_keys(variants: Sequence[ReportedVariant]) -> set[str]:
             # Phase known on both: they must sit on different haplotypes; otherwise the
             # pair is only possibly in trans, which is what an unphased call can say.
             if any(
-                v.phase_set is None or w.phase_set is None or v.phase_set != w.phase_set
+                v.haplotype is None or w.haplotype is None or v.haplotype != w.haplotype
                 for w in partners
             ):
                 keys.add(v.key)

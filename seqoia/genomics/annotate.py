@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pysam
 
@@ -22,6 +25,7 @@ from seqoia.genomics.known_variants import ClinvarResource, PopulationResource
 from seqoia.genomics.panels import Panel, read_panel
 from seqoia.genomics.tiering import (
     ReportedVariant,
+    Tier,
     TieringParams,
     Zygosity,
     base_tier,
@@ -79,6 +83,39 @@ def _consequence_for(transcript: Transcript, consequences: list[Consequence], c:
     return "non_coding" if not transcript.is_coding else "coding_sequence"
 
 
+@dataclass
+class _Context:
+    """What every allele of one VCF is annotated against."""
+
+    panel: Panel
+    secondary: Panel | None
+    clinvar: ClinvarResource
+    population: PopulationResource
+    genome: pysam.FastaFile
+    params: TieringParams
+    oriented: dict[str, OrientedTranscript] = field(default_factory=dict)
+
+    def orient(self, transcript: Transcript) -> OrientedTranscript:
+        tx = self.oriented.get(transcript.id)
+        if tx is None:
+            tx = self.oriented[transcript.id] = OrientedTranscript(transcript, self.genome)
+        return tx
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One ALT allele of one record, as the sample carries it."""
+
+    contig: str
+    pos: int
+    ref: str
+    alt: str
+    zygosity: Zygosity
+    haplotype: int | None
+    depth: int | None
+    vaf: float | None
+
+
 def annotate_and_tier(
     vcf: Path,
     reference_fasta: Path,
@@ -97,7 +134,7 @@ def annotate_and_tier(
 
     ``sample`` picks a column of a multi-sample VCF (default: the first).
     ``expected_assembly`` names the reference's assembly for the resources' header check
-    (default: the reference file's name).
+    (default: the reference file's name). Rows come sorted by tier, then position.
     """
     model = read_gff3(gff3, reference_fasta)
     the_panel = read_panel(panel, model)
@@ -111,84 +148,79 @@ def annotate_and_tier(
         pysam.FastaFile(str(reference_fasta)) as genome,
         tempfile.TemporaryDirectory(prefix="seqoia-csq-") as scratch,
     ):
+        context = _Context(the_panel, secondary, clinvar_db, population, genome, params)
         annotated = run_csq(
             vcf, reference_fasta, gff3, Path(scratch) / "csq.vcf.gz", use_binaries=use_binaries
         )
         consequences = read_consequences(annotated)
-        oriented: dict[str, OrientedTranscript] = {}
-        with pysam.VariantFile(str(annotated)) as vf:
-            samples = list(vf.header.samples)
-            if not samples:
-                raise FormatError("has no sample column", file=str(vcf))
-            if sample is not None and sample not in samples:
-                raise FormatError(f"has no sample {sample!r}", file=str(vcf))
-            column = sample or samples[0]
-            for rec in vf:
-                if params.pass_only and "PASS" not in rec.filter and len(rec.filter):
-                    continue
-                call = rec.samples[column]
-                for allele, alt in enumerate(rec.alts or (), start=1):
-                    if alt.startswith("<") or alt == "*":
-                        continue  # symbolic alleles have no sequence to name
-                    zygosity, phase = _zygosity(call, allele)
-                    if zygosity == "unknown":
-                        continue
-                    depth, vaf = _depth_vaf(rec, call, allele)
-                    if depth is not None and depth < params.min_depth:
-                        continue
-                    reported.extend(
-                        _report_allele(
-                            rec, alt, zygosity, phase, depth, vaf, model.overlapping(
-                                rec.chrom, rec.pos, rec.pos + len(rec.ref) - 1
-                            ),
-                            consequences.get((rec.chrom, rec.pos, rec.ref, alt), []),
-                            the_panel, secondary, clinvar_db, population, genome, oriented, params,
-                        )
-                    )  # fmt: skip
+        for call in _calls(annotated, vcf, sample, params):
+            end = call.pos + len(call.ref) - 1
+            key = (call.contig, call.pos, call.ref, call.alt)
+            reported += _report(
+                call,
+                model.overlapping(call.contig, call.pos, end),
+                consequences.get(key, []),
+                context,
+            )
     return sorted(promote(reported, params), key=lambda v: (v.tier, v.contig, v.pos, v.transcript))
 
 
-def _report_allele(
-    rec: pysam.VariantRecord,
-    alt: str,
-    zygosity: Zygosity,
-    phase: int | None,
-    depth: int | None,
-    vaf: float | None,
+def _calls(
+    annotated: Path, vcf: Path, sample: str | None, params: TieringParams
+) -> Iterator[_Call]:
+    """The sample's non-reference ALT alleles that pass the filters of ``params``."""
+    with pysam.VariantFile(str(annotated)) as vf:
+        samples = list(vf.header.samples)
+        if not samples:
+            raise FormatError("has no sample column", file=str(vcf))
+        if sample is not None and sample not in samples:
+            raise FormatError(f"has no sample {sample!r}", file=str(vcf))
+        column = sample or samples[0]
+        for rec in vf:
+            if params.pass_only and len(rec.filter) and "PASS" not in rec.filter:
+                continue
+            data = rec.samples[column]
+            for allele, alt in enumerate(rec.alts or (), start=1):
+                if alt.startswith("<") or alt == "*":
+                    continue  # symbolic alleles have no sequence to name
+                zygosity, haplotype = _zygosity(data, allele)
+                if zygosity == "unknown":
+                    continue
+                depth, vaf = _depth_vaf(rec, data, allele)
+                if depth is not None and depth < params.min_depth:
+                    continue
+                yield _Call(rec.chrom, rec.pos, rec.ref or "", alt, zygosity, haplotype, depth, vaf)
+
+
+def _report(
+    call: _Call,
     transcripts: list[Transcript],
     consequences: list[Consequence],
-    panel: Panel,
-    secondary: Panel | None,
-    clinvar_db: ClinvarResource,
-    population: PopulationResource,
-    genome: pysam.FastaFile,
-    oriented: dict[str, OrientedTranscript],
-    params: TieringParams,
+    context: _Context,
 ) -> list[ReportedVariant]:
     """One row per panel transcript the allele touches (none if it is not tiered)."""
-    contig, pos, ref = rec.chrom, rec.pos, rec.ref
-    clin = clinvar_db.lookup(contig, pos, ref, alt)
-    af = population.allele_frequency(contig, pos, ref, alt)
+    contig, pos, ref, alt = call.contig, call.pos, call.ref, call.alt
+    clin = context.clinvar.lookup(contig, pos, ref, alt)
+    af = context.population.allele_frequency(contig, pos, ref, alt)
     rows = []
     for transcript in transcripts:
-        if panel.covers(contig, pos, transcript):
+        finding: Literal["primary", "secondary"]
+        if context.panel.covers(contig, pos, transcript):
             finding = "primary"
-        elif secondary is not None and secondary.covers(contig, pos, transcript):
+        elif context.secondary is not None and context.secondary.covers(contig, pos, transcript):
             finding = "secondary"
         else:
             continue
-        tx = oriented.get(transcript.id)
-        if tx is None:
-            tx = oriented[transcript.id] = OrientedTranscript(transcript, genome)
+        tx = context.orient(transcript)
         c = tx.hgvs_c(pos, ref, alt)
-        consequence = _consequence_for(transcript, consequences, c)
         # A starred consequence lies downstream of a stop or frameshift on the same
         # haplotype: the protein never gets there. Phase is only known for phased calls.
         mine = [
             q
             for q in consequences
-            if q.transcript == transcript.id and not (q.starred and phase is not None)
+            if q.transcript == transcript.id and not (q.starred and call.haplotype is not None)
         ]
+        tier: Tier | None
         if finding == "secondary":
             tier = 1 if clin is not None and clin.is_pathogenic else None
         else:
@@ -198,7 +230,7 @@ def _report_allele(
                 population_af=af,
                 loss_of_function=any(q.is_loss_of_function for q in mine),
                 missense=any(q.is_missense for q in mine),
-                params=params,
+                params=context.params,
             )
         if tier is None:
             continue
@@ -212,17 +244,17 @@ def _report_allele(
                 transcript=transcript.id,
                 hgvs_c=c,
                 hgvs_p=tx.hgvs_p(pos, ref, alt),
-                hgvs_g=hgvs_g(genome, contig, pos, ref, alt),
-                consequence=consequence,
-                zygosity=zygosity,
-                depth=depth,
-                vaf=vaf,
+                hgvs_g=hgvs_g(context.genome, contig, pos, ref, alt),
+                consequence=_consequence_for(transcript, consequences, c),
+                zygosity=call.zygosity,
+                depth=call.depth,
+                vaf=call.vaf,
                 clinvar_significance=clin.significance if clin else None,
                 clinvar_review_status=clin.review_status if clin else None,
-                population_af=af,
+                population_af=float(f"{af:.6g}") if af is not None else None,  # float32 noise off
                 tier=tier,
                 finding=finding,
-                haplotype=phase,
+                haplotype=call.haplotype,
             )
         )
     return rows

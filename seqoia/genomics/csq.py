@@ -191,7 +191,7 @@ def read_consequences(annotated_vcf: Path) -> dict[VariantKey, list[Consequence]
             consequences, references = parse_bcsq(values)
             own.setdefault((rec.chrom, rec.pos), []).extend(consequences)
             for alt in rec.alts or ():
-                key = (rec.chrom, rec.pos, rec.ref, alt)
+                key = (rec.chrom, rec.pos, rec.ref or "", alt)
                 out[key] = list(consequences)
                 if references:
                     pending.append((key, references))

@@ -124,7 +124,7 @@ def check_assembly(
         )
     if declared == 0:
         with open_vcf(path) as vf:
-            indexed = list(vf.index.keys()) if vf.index is not None else []
+            indexed = [str(c) for c in vf.index] if vf.index is not None else []
         if indexed and not any(contig in lengths for contig in indexed):
             raise AssemblyMismatchError(
                 f"none of its contigs ({', '.join(indexed[:5])}) is in the reference"
@@ -190,7 +190,11 @@ class _Resource:
         if contig not in self._contigs:
             return
         for rec in self._vcf.fetch(contig, pos - 1, pos):
-            if rec.pos == pos and rec.ref.upper() == ref.upper() and alt in (rec.alts or ()):
+            if (
+                rec.pos == pos
+                and (rec.ref or "").upper() == ref.upper()
+                and alt in (rec.alts or ())
+            ):
                 yield rec
 
     def close(self) -> None:

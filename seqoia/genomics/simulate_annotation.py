@@ -364,7 +364,7 @@ def plant_variants(
             for p in planted
         )
     ]
-    order = {}
+    order: dict[str, int] = {}
     for v in [*truth, *planted]:
         order.setdefault(v.contig, len(order))
     return sorted([*kept, *planted], key=lambda v: (order[v.contig], v.pos))

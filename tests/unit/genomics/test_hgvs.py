@@ -87,6 +87,17 @@ CASES = [
     ("TXP", "chrT", 57, "CT", "C", "chrT:g.61del", "c.21-10del", None),
     # Intron 2's AAAAA (chrT 107-111): an extra A is a dup of the last one, c.51-10.
     ("TXP", "chrT", 106, "T", "TA", "chrT:g.111dup", "c.51-10dup", None),
+    # GAG GAG (Glu8 Glu9) replaced by AAA (Lys): in frame, one codon less. The protein
+    # A7 E8 E9 E10 S11 becomes A7 K8 E9 S10: after trimming the common ends, E8_E9 -> K.
+    (
+        "TXP", "chrT", 72, "GAGGAG", "AAA",
+        "chrT:g.72_77delinsAAA", "c.22_27delinsAAA", "p.(Glu8_Glu9delinsLys)",
+    ),
+    # The last exon-2 base and the first intron base: over the border, so p.?; the next
+    # base (chrT 102, T) differs from the first deleted one (C), so no shift either way.
+    ("TXP", "chrT", 99, "ACG", "A", "chrT:g.100_101del", "c.50_50+1del", "p.?"),
+    # TGA>TAA: still a stop.
+    ("TXP", "chrT", 150, "G", "A", "chrT:g.150G>A", "c.80G>A", "p.(Ter27=)"),
     # -- minus strand: chrN = reverse complement of chrT, position 201 - p ---------------
     ("TXM", "chrN", 166, "C", "T", "chrN:g.166C>T", "c.5G>A", "p.(Trp2Ter)"),
     ("TXM", "chrN", 164, "G", "C", "chrN:g.164G>C", "c.7C>G", "p.(Arg3Gly)"),

@@ -26,6 +26,7 @@ minus strand, so every rule below is written once, left to right.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -116,14 +117,15 @@ def shift_3prime(seq: str, start: int, ref: str, alt: str, limit: int) -> tuple[
     return start, alt
 
 
-def _describe(label: object, start: int, ref: str, alt: str, seq: str, prefix: str) -> str:
+def _describe(
+    name: Callable[[int], str], start: int, ref: str, alt: str, seq: str, prefix: str
+) -> str:
     """A nucleotide description in one coordinate system; ``label(i)`` names index i."""
-    name = label  # type: ignore[assignment]
     if ref and alt and len(ref) == 1 and len(alt) == 1:
-        return f"{prefix}{name(start)}{ref}>{alt}"  # type: ignore[operator]
+        return f"{prefix}{name(start)}{ref}>{alt}"
 
     def span(first: int, last: int) -> str:
-        return name(first) if first == last else f"{name(first)}_{name(last)}"  # type: ignore[operator]
+        return name(first) if first == last else f"{name(first)}_{name(last)}"
 
     if ref and not alt:
         return f"{prefix}{span(start, start + len(ref) - 1)}del"
@@ -131,7 +133,7 @@ def _describe(label: object, start: int, ref: str, alt: str, seq: str, prefix: s
         n = len(alt)
         if start >= n and seq[start - n : start] == alt:
             return f"{prefix}{span(start - n, start - 1)}dup"
-        return f"{prefix}{name(start - 1)}_{name(start)}ins{alt}"  # type: ignore[operator]
+        return f"{prefix}{name(start - 1)}_{name(start)}ins{alt}"
     return f"{prefix}{span(start, start + len(ref) - 1)}delins{alt}"
 
 

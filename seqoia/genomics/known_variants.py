@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pysam
 from pydantic import BaseModel, ConfigDict
@@ -186,7 +188,7 @@ class _Resource:
         index = self._vcf.index
         self._contigs = set(index.keys()) if index is not None else set()
 
-    def _records(self, contig: str, pos: int, ref: str, alt: str):  # type: ignore[no-untyped-def]
+    def _records(self, contig: str, pos: int, ref: str, alt: str) -> Iterator[pysam.VariantRecord]:
         if contig not in self._contigs:
             return
         for rec in self._vcf.fetch(contig, pos - 1, pos):
@@ -200,7 +202,7 @@ class _Resource:
     def close(self) -> None:
         self._vcf.close()
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -235,6 +237,6 @@ class PopulationResource(_Resource):
             if af is None:
                 return None
             values = af if isinstance(af, tuple) else (af,)
-            index = rec.alts.index(alt)
+            index = (rec.alts or ()).index(alt)
             return float(values[index]) if index < len(values) else None
         return None

@@ -140,6 +140,22 @@ def _build_gene(rng: random.Random, spec: GeneSpec) -> tuple[str, list[tuple[str
     return "".join(seq), features
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Maps a gene's 5'->3' index to genomic positions on its strand."""
+
+    start: int
+    length: int
+    strand: str
+
+    def genomic(self, i: int) -> int:
+        return self.start + i if self.strand == "+" else self.start + self.length - 1 - i
+
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        a, b = self.genomic(first), self.genomic(last)
+        return (min(a, b), max(a, b))
+
+
 def _read_fasta(path: Path) -> dict[str, str]:
     with pysam.FastaFile(str(path)) as fasta:
         return {name: fasta.fetch(name) for name in fasta.references}
@@ -174,15 +190,8 @@ def add_genes(
         seq = contigs[contig]
         contigs[contig] = seq[: start - 1] + forward + seq[start - 1 + length :]
 
-        def genomic(
-            i: int, start: int = start, length: int = length, strand: str = spec.strand
-        ) -> int:
-            return start + i if strand == "+" else start + length - 1 - i
-
-        def span(first: int, last: int, genomic=genomic) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-            a, b = genomic(first), genomic(last)
-            return (min(a, b), max(a, b))
-
+        place = _Placement(start, length, spec.strand)
+        genomic, span = place.genomic, place.span
         cds = [span(a, b) for kind, a, b in features if kind == "CDS"]
         utr5 = [span(a, b) for kind, a, b in features if kind == "five_prime_UTR"]
         utr3 = [span(a, b) for kind, a, b in features if kind == "three_prime_UTR"]

@@ -125,9 +125,12 @@ def _strip_prefix(ident: str) -> str:
 def _open_text(path: Path) -> Iterator[str]:
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    with opener(path, "rt") as fh:  # type: ignore[operator]
-        yield from fh
+    if gzipped:
+        with gzip.open(path, "rt") as fh:
+            yield from fh
+    else:
+        with open(path) as fh:
+            yield from fh
 
 
 @dataclass

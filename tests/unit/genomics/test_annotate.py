@@ -142,3 +142,19 @@ def test_a_clinvar_file_of_another_assembly_is_refused(case: Case) -> None:
     f = case.files
     with pytest.raises(AssemblyMismatchError, match=r"clinvar_grch37\.vcf\.gz:2: declares"):
         annotate_and_tier(case.vcf, f.reference, f.gff3, f.panel, other, f.gnomad, TieringParams())
+
+
+def test_the_annotation_library_imports_nothing_of_the_store_engine_or_stages() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seqoia.genomics.annotate, seqoia.genomics.simulate_annotation;"
+        "print(' '.join(m for m in sys.modules if m.startswith('seqoia.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "seqoia.genomics.annotate" in loaded
+    forbidden = ("seqoia.storage", "seqoia.engine", "seqoia.tasks", "seqoia.settings")
+    assert [m for m in loaded if m.startswith(forbidden)] == []

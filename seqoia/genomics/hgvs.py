@@ -18,10 +18,10 @@ minus strand, so every rule below is written once, left to right.
   downstream), as HGVS prescribes for up/downstream positions.
 - **Protein.** Predicted consequences are given in parentheses with three-letter codes:
   ``p.(Arg10Gly)``, ``p.(Trp24Ter)``, ``p.(Arg10GlyfsTer5)`` (the first changed amino acid
-  counts as 1 in ``fsTerN``), ``p.(Lys5del)``, ``p.(Lys5_Gly6insArg)``, ``p.(Lys5dup)``,
-  ``p.(Leu54=)``, ``p.(Ter110GlnextTer17)``; a change to the initiation codon is
-  ``p.(Met1?)``; a variant over an exon/intron border is ``p.?``; one outside the CDS
-  has no protein name (None).
+  counts as 1 in ``fsTerN`` and in ``extTerN``), ``p.(Lys5del)``,
+  ``p.(Lys5_Gly6insArg)``, ``p.(Lys5dup)``, ``p.(Leu54=)``, ``p.(Ter110GlnextTer17)``;
+  a change to the initiation codon is ``p.(Met1?)``; a variant over an exon/intron
+  border is ``p.?``; one outside the CDS has no protein name (None).
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ def describe_protein(ref_p: str, alt_p: str, cds_offset: int, ref_len: int, alt_
         return "p.?"
     if ref_p[i] == "*":  # the stop codon changed: an extension
         tail = alt_p.find("*", i)
-        length = str(tail - i) if tail >= 0 else "?"
+        length = str(tail - i + 1) if tail >= 0 else "?"  # the new residue counts as 1
         return f"p.(Ter{i + 1}{_aa(alt_p[i])}extTer{length})"
     if alt_p[i] == "*" and (ref_len == alt_len or (alt_len - ref_len) % 3):
         return f"p.({_aa(ref_p[i])}{i + 1}Ter)"

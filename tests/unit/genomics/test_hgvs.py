@@ -43,9 +43,10 @@ CASES = [
     ("TXP", "chrT", 49, "G", "A", "chrT:g.49G>A", "c.19G>A", "p.(Ala7Thr)"),
     ("TXP", "chrT", 71, "T", "A", "chrT:g.71T>A", "c.21T>A", "p.(Ala7=)"),  # GCT>GCA
     ("TXP", "chrT", 95, "C", "A", "chrT:g.95C>A", "c.45C>A", "p.(Tyr15Ter)"),  # TAC>TAA
-    # Stop lost: TGA>TGG reads on into the UTR: CTA (Leu) AGT (Ser) TGA (stop), so the
-    # new stop is the third codon after the changed one (the changed one counted as 0).
-    ("TXP", "chrT", 151, "A", "G", "chrT:g.151A>G", "c.81A>G", "p.(Ter27TrpextTer3)"),
+    # Stop lost: TGA>TGG reads on into the UTR: CTA (Leu) AGT (Ser) TGA (stop). As in
+    # fsTerN, the changed residue counts as 1 (Trp 1, Leu 2, Ser 3, stop 4): HGVS's own
+    # Hb Constant Spring, p.(Ter143GlnextTer32), adds 31 residues (Gln + 30).
+    ("TXP", "chrT", 151, "A", "G", "chrT:g.151A>G", "c.81A>G", "p.(Ter27TrpextTer4)"),
     # A two-base substitution is a delins: codon 5 AAG>TGG.
     ("TXP", "chrT", 43, "AA", "TG", "chrT:g.43_44delinsTG", "c.13_14delinsTG", "p.(Lys5Trp)"),
     # -- plus strand: splice-adjacent, intronic, UTR, flanks --------------------------
@@ -104,7 +105,7 @@ CASES = [
     ("TXM", "chrN", 169, "A", "G", "chrN:g.169A>G", "c.2T>C", "p.(Met1?)"),
     ("TXM", "chrN", 150, "C", "T", "chrN:g.150C>T", "c.20+1G>A", None),
     ("TXM", "chrN", 132, "T", "C", "chrN:g.132T>C", "c.21-2A>G", None),
-    ("TXM", "chrN", 50, "T", "C", "chrN:g.50T>C", "c.81A>G", "p.(Ter27TrpextTer3)"),
+    ("TXM", "chrN", 50, "T", "C", "chrN:g.50T>C", "c.81A>G", "p.(Ter27TrpextTer4)"),
     ("TXM", "chrN", 180, "G", "A", "chrN:g.180G>A", "c.-10C>T", None),
     ("TXM", "chrN", 45, "C", "T", "chrN:g.45C>T", "c.*5G>A", None),
     # The A run is T at chrN 157-162, flanked by C (156, 163). The VCF anchors left at

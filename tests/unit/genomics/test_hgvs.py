@@ -97,6 +97,12 @@ CASES = [
     # The last exon-2 base and the first intron base: over the border, so p.?; the next
     # base (chrT 102, T) differs from the first deleted one (C), so no shift either way.
     ("TXP", "chrT", 99, "ACG", "A", "chrT:g.100_101del", "c.50_50+1del", "p.?"),
+    # GGT TAA (Gly, stop) between codons 11 and 12: an in-frame insertion ending the
+    # protein, written as HGVS writes p.(Pro46_Asn47insSerSerTer).
+    (
+        "TXP", "chrT", 83, "C", "CGGTTAA",
+        "chrT:g.83_84insGGTTAA", "c.33_34insGGTTAA", "p.(Ser11_His12insGlyTer)",
+    ),
     # TGA>TAA: still a stop.
     ("TXP", "chrT", 150, "G", "A", "chrT:g.150G>A", "c.80G>A", "p.(Ter27=)"),
     # -- minus strand: chrN = reverse complement of chrT, position 201 - p ---------------

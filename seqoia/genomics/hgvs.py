@@ -323,12 +323,14 @@ def describe_protein(ref_p: str, alt_p: str, cds_offset: int, ref_len: int, alt_
         tail = alt_p.find("*", i)
         length = str(tail - i + 1) if tail >= 0 else "?"
         return f"p.({_aa(ref_p[i])}{i + 1}{_aa(alt_p[i])}fsTer{length})"
-    return _inframe(ref_p, alt_p, i, cds_offset, ref_len)
+    return _inframe(ref_p, alt_p, i, cds_offset, ref_len, alt_len)
 
 
-def _inframe(ref_p: str, alt_p: str, i: int, cds_offset: int, ref_len: int) -> str:
+def _inframe(ref_p: str, alt_p: str, i: int, cds_offset: int, ref_len: int, alt_len: int) -> str:
     """An in-frame change from the first differing amino acid ``i`` on."""
-    expected_stop = len(ref_p) - 1 + (len(alt_p) - len(ref_p))
+    # Where the old stop lands once the change adds or removes whole codons; a stop
+    # before it was made by the change itself.
+    expected_stop = len(ref_p) - 1 + (alt_len - ref_len) // 3
     truncated = alt_p.endswith("*") and alt_p.index("*") < expected_stop
     if truncated:
         # A stop codon created inside the change: what comes after it is not made.

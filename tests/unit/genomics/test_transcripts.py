@@ -1,0 +1,79 @@
+"""The GFF3 transcript model and its checks against the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqoia.errors import FormatError
+from seqoia.genomics.transcripts import Interval, read_gff3
+from tests.unit.genomics.mini_genome import GFF3, write_mini_genome
+
+
+def _with_line(gff: Path, number: int, new: str) -> Path:
+    lines = GFF3.splitlines()
+    lines[number - 1] = new
+    gff.write_text("\n".join(lines) + "\n")
+    return gff
+
+
+def test_read_gff3_builds_both_strands_with_exons_and_cds(tmp_path: Path) -> None:
+    fasta, gff = write_mini_genome(tmp_path)
+    model = read_gff3(gff, fasta)
+    plus, minus = model.transcripts["TXP"], model.transcripts["TXM"]
+    assert (plus.gene, plus.strand, plus.contig) == ("GPLUS", "+", "chrT")
+    assert plus.exons == (Interval(21, 50), Interval(71, 100), Interval(121, 160))
+    assert (plus.cds_start, plus.cds_end) == (31, 151)
+    assert minus.strand == "-" and minus.exons[0] == Interval(41, 80)
+    assert (minus.cds_start, minus.cds_end) == (50, 170)
+    assert model.has_gene("GMINUS") and not model.has_gene("BRCA1")
+    assert [t.id for t in model.overlapping("chrT", 60, 60)] == ["TXP"]
+    assert model.overlapping("chrT", 170, 180) == []
+
+
+def test_a_feature_on_an_unknown_contig_names_file_and_line(tmp_path: Path) -> None:
+    fasta, gff = write_mini_genome(tmp_path)
+    bad = "chr9\ttest\texon\t21\t50\t.\t+\t.\tParent=transcript:TXP"
+    _with_line(gff, 4, bad)
+    with pytest.raises(FormatError, match=r"mini\.gff3:4: contig 'chr9' is not in the reference"):
+        read_gff3(gff, fasta)
+
+
+def test_a_feature_past_the_contig_end_names_file_and_line(tmp_path: Path) -> None:
+    fasta, gff = write_mini_genome(tmp_path)
+    _with_line(gff, 8, "chrT\ttest\texon\t121\t260\t.\t+\t.\tParent=transcript:TXP")
+    with pytest.raises(FormatError, match=r"mini\.gff3:8: exon ends at 260, past the end of chrT"):
+        read_gff3(gff, fasta)
+
+
+def test_a_cds_not_a_multiple_of_three_names_its_last_cds_line(tmp_path: Path) -> None:
+    fasta, gff = write_mini_genome(tmp_path)
+    _with_line(gff, 9, "chrT\ttest\tCDS\t121\t150\t.\t+\t1\tParent=transcript:TXP")
+    with pytest.raises(FormatError, match=r"mini\.gff3:9: CDS of transcript TXP is 80 bp"):
+        read_gff3(gff, fasta)
+
+
+def test_a_cds_outside_its_exons_is_refused(tmp_path: Path) -> None:
+    fasta, gff = write_mini_genome(tmp_path)
+    _with_line(gff, 7, "chrT\ttest\tCDS\t68\t100\t.\t+\t1\tParent=transcript:TXP")
+    with pytest.raises(FormatError, match=r"mini\.gff3:7: CDS 68-100 of TXP is outside its exons"):
+        read_gff3(gff, fasta)
+
+
+def test_an_exon_before_its_transcript_and_a_short_line_are_format_errors(tmp_path: Path) -> None:
+    fasta, gff = write_mini_genome(tmp_path)
+    _with_line(gff, 4, "chrT\ttest\texon\t21\t50\t.\t+\t.\tParent=transcript:NOPE")
+    with pytest.raises(FormatError, match=r":4: exon names unknown transcript 'NOPE'"):
+        read_gff3(gff, fasta)
+    _with_line(gff, 2, "chrT\ttest\tgene\t21")
+    with pytest.raises(FormatError, match=r":2: expected 9 tab-separated columns, got 4"):
+        read_gff3(gff, fasta)
+
+
+def test_a_cds_phase_that_disagrees_with_the_lengths_is_refused(tmp_path: Path) -> None:
+    # 50 coding bases come before exon 3's CDS: 50 % 3 = 2, so 1 base completes a codon.
+    fasta, gff = write_mini_genome(tmp_path)
+    _with_line(gff, 9, "chrT\ttest\tCDS\t121\t151\t.\t+\t2\tParent=transcript:TXP")
+    with pytest.raises(FormatError, match=r"mini\.gff3:9: CDS phase 2 of TXP, expected 1"):
+        read_gff3(gff, fasta)

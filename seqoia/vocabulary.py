@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from seqoia.errors import InvalidKeyError
 
@@ -38,6 +38,28 @@ def validate_name(name: str, what: str = "name") -> str:
     return name
 
 
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def validate_relative_path(path: str, what: str = "file name") -> str:
+    """Check a relative POSIX path read from untrusted data (a manifest, a listing).
+
+    Each segment is non-empty and neither ``.`` nor ``..``; no leading ``/``, no
+    backslash, no control character, at most 1024 characters. Joined under a local
+    folder it therefore names something inside that folder.
+    """
+    shown = repr(path[:120]) if isinstance(path, str) else repr(path)
+    if not isinstance(path, str) or not path or len(path) > 1024:
+        raise InvalidKeyError(f"invalid {what} {shown}: empty or too long")
+    if path.startswith("/") or _UNSAFE_CHARS.search(path):
+        raise InvalidKeyError(
+            f"invalid {what} {shown}: absolute, or holds a backslash or control character"
+        )
+    if any(segment in ("", ".", "..") for segment in path.split("/")):
+        raise InvalidKeyError(f"invalid {what} {shown}: has an empty, '.' or '..' segment")
+    return path
+
+
 class Relation(BaseModel):
     """``kind/subject`` is related to ``other_kind/other`` (a run to its samples, ...)."""
 
@@ -47,6 +69,11 @@ class Relation(BaseModel):
     subject: str
     other_kind: SubjectKind
     other: str
+
+    @field_validator("subject", "other")
+    @classmethod
+    def _safe_subject(cls, value: str) -> str:
+        return validate_name(value, "subject")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ SubjectKind = Literal["run", "part", "sample", "family"]
 
 #: A subject or stage name: one path segment, safe in keys, file names and logs. ``\Z``
 #: (not ``$``, which also matches before a trailing newline) ends the match.
+#: The prescribing centres the embedded defaults accept (those of ``seqoia demo``); a
+#: site lists its own in ``SEQOIA_ALLOWED_CENTRES``. ``default`` is a row without Centre.
+DEFAULT_CENTRES = ("APHP", "CURIE", "GUSTAVE-ROUSSY", "default")
+
 NAME_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 
 

@@ -24,6 +24,7 @@ from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.intake.events import ObjectCreated
 from seqoia.intake.server import IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
+from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
@@ -102,8 +103,8 @@ def up(
         ).start()
         with _intake_server(settings, workers.actors).start() as server:
             typer.echo(
-                f"seqoia is up: store {runtime.store.url}, events at {server.url}/events, "
-                f"metrics at {metrics.url}"
+                f"seqoia is up: store {redact_url(runtime.store.url)}, "
+                f"events at {server.url}/events, metrics at {metrics.url}"
             )
             _wait_for_signal()
         stop.set()
@@ -213,6 +214,8 @@ def config(ctx: typer.Context) -> None:
         value = getattr(settings, name)
         if name == "intake_token" and value:
             value = "********"
+        elif isinstance(value, str) and "://" in value:
+            value = redact_url(value)  # a broker or store URL may carry a password
         table.add_row(
             *(
                 Text(cell)

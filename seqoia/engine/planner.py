@@ -96,11 +96,15 @@ class Planner:
         *,
         reference: str = "demo",
         grace_s: float = 0.0,
+        site_params: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.manifests = manifests
         self.reference_name = reference
         self.grace_s = grace_s
+        #: Per stage, parameter values the site's settings give (e.g. the allowed
+        #: centres); a run's override wins. Applied only to stages that have the field.
+        self.site_params = site_params or {}
 
     @property
     def store(self) -> ObjectStore:
@@ -129,7 +133,12 @@ class Planner:
         """
         stage = self.pipeline[stage_name]
         override = read_json(self.store, self.layout.override_key(stage.name, subject)) or {}
-        params = stage.params.model_validate(override.get("params", {}))
+        site = {
+            name: value
+            for name, value in self.site_params.get(stage.name, {}).items()
+            if name in stage.params.model_fields
+        }
+        params = stage.params.model_validate(site | override.get("params", {}))
         plan = Plan(
             stage=stage,
             subject=subject,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from seqoia.errors import InputError, RunFolderError
+from seqoia.errors import InputError, RunFolderError, SampleSheetError
 from seqoia.illumina.completion import COMPLETION_STATUS, check_completion_status, run_folder_ready
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
@@ -28,7 +28,7 @@ from seqoia.illumina.samplesheet import read_sample_sheet
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
-from seqoia.vocabulary import Relation, validate_name
+from seqoia.vocabulary import DEFAULT_CENTRES, Relation, validate_name
 
 #: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them.
 FASTQ_NAME = re.compile(
@@ -85,6 +85,9 @@ class ValidateRunParams(BaseModel):
     #: of a CBCL lane downloads the lane's CBCL files (a CBCL holds every tile of a
     #: surface), so tile ranges pay off for per-tile BCL and for lanes of many tiles.
     tiles_per_part: int = 0
+    #: Centres the ``Centre`` column may name: the site's list (``SEQOIA_ALLOWED_CENTRES``),
+    #: checked here, before any compute, rather than at delivery.
+    allowed_centres: tuple[str, ...] = DEFAULT_CENTRES
 
 
 @pipeline.stage(
@@ -129,7 +132,8 @@ def validate_run(ctx: StageContext) -> StageResult:
 
     samples: dict[str, dict[str, Any]] = {}
     for row in sheet.samples:
-        validate_name(row.sample_id, "Sample_ID")
+        check_sample_id(row, run)
+        check_centre(row, run, ctx.params.allowed_centres)
         record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
         if row.lane is not None:
             record["lanes"].append(row.lane)
@@ -211,8 +215,55 @@ def sample_records(ctx: StageContext) -> list[dict[str, Any]]:
 
 
 def sample_centre(ctx: StageContext) -> str:
-    """The prescribing centre of a sample stage's subject (several runs agree on it)."""
-    return sorted(r.get("centre") or "default" for r in sample_records(ctx))[0]
+    """The prescribing centre of a sample stage's subject; runs that disagree are an error.
+
+    A sample sequenced in several runs must be given one centre: delivering it to
+    whichever sorts first would send a patient's results to the wrong hospital.
+    """
+    by_run = {
+        item.subject: item.summary["samples"].get(ctx.subject, {}).get("centre") or "default"
+        for item in ctx.inputs["validate_run"]
+    }
+    centres = sorted(set(by_run.values()))
+    if len(centres) > 1:
+        given = ", ".join(f"{c} (run {r})" for r, c in sorted(by_run.items()))
+        raise SampleSheetError(
+            f"sample {ctx.subject} is given different centres by its runs: {given}; "
+            "correct the sample sheets and reprocess",
+            file="SampleSheet.csv",
+        )
+    return centres[0] if centres else "default"
+
+
+def check_sample_id(row: SampleRow, run: str) -> None:
+    """A Sample_ID must be a safe name; the message names row and column, not the value.
+
+    A sheet whose Sample_ID and Sample_Name columns were swapped puts a patient's name
+    here, and this message goes to logs and failure records.
+    """
+    try:
+        validate_name(row.sample_id, "Sample_ID")
+    except InputError:
+        raise SampleSheetError(
+            "column Sample_ID is not a pseudonymous identifier (letters, digits, '.', '_', "
+            "'+', '-'; were Sample_ID and Sample_Name swapped?)",
+            run=run,
+            file="SampleSheet.csv",
+            line=row.line,
+        ) from None
+
+
+def check_centre(row: SampleRow, run: str, allowed: tuple[str, ...]) -> None:
+    """The row's ``Centre`` must be one the site delivers to."""
+    centre = row.centre or "default"
+    if centre not in allowed:
+        raise SampleSheetError(
+            f"column Centre names {centre!r}, which is not an allowed centre "
+            f"({', '.join(sorted(allowed))}; setting SEQOIA_ALLOWED_CENTRES)",
+            run=run,
+            file="SampleSheet.csv",
+            line=row.line,
+        )
 
 
 class DemultiplexParams(BaseModel):

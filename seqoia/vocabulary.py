@@ -64,6 +64,41 @@ def validate_relative_path(path: str, what: str = "file name") -> str:
     return path
 
 
+#: The end of an Illumina FASTQ name after the sample part: ``_S1[_L001]_R1_001.fastq.gz``.
+FASTQ_TAIL = re.compile(r"_S\d+(?:_L\d{3})?_[RI][12]_001\.f(?:ast)?q\.gz\Z")
+
+
+#: What :func:`source_alias` makes of a file name.
+ALIAS_NAME = re.compile(
+    r"\Afastq-[0-9a-f]{16}(?:_S\d+(?:_L\d{3})?_[RI][12]_001)?\.f(?:ast)?q\.gz\Z"
+)
+
+
+def is_source_alias(name: str) -> bool:
+    """Whether ``name`` is an alias :func:`source_alias` made (it names no real file)."""
+    return ALIAS_NAME.match(name.rpartition("/")[2]) is not None
+
+
+def source_alias(name: str) -> str | None:
+    """The name a run-folder FASTQ is recorded under, or ``None`` for other files.
+
+    bcl2fastq names on-board FASTQ after ``Sample_Name`` (``<Sample_Name>_S1_L001_R1_001
+    .fastq.gz``), which may be a patient's name. Records (manifests, lineage) carry this
+    alias instead: the folder and the Illumina tail kept, the sample part replaced by a
+    digest of the whole name (``fastq-<16 hex>_S1_L001_R1_001.fastq.gz``). Only the
+    worker that lists the run folder sees the real name, to download it.
+    """
+    folder, _, base = name.rpartition("/")
+    if ALIAS_NAME.match(base):
+        return name  # already an alias
+    match = FASTQ_TAIL.search(base)
+    if match is None and not base.endswith((".fastq.gz", ".fq.gz")):
+        return None
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    tail = match.group(0) if match else ".fastq.gz"
+    return f"{folder}/fastq-{digest}{tail}" if folder else f"fastq-{digest}{tail}"
+
+
 class Relation(BaseModel):
     """``kind/subject`` is related to ``other_kind/other`` (a run to its samples, ...)."""
 

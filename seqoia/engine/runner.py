@@ -40,7 +40,7 @@ from seqoia.errors import (
     StageFailedError,
     StageTimeoutError,
 )
-from seqoia.storage.manifest import FileRef, Manifest, utcnow
+from seqoia.storage.manifest import FileRef, Manifest, public_source, utcnow
 from seqoia.storage.permissions import make_folders
 from seqoia.tasks.stage import StageResult
 from seqoia.vocabulary import sha256_file
@@ -127,7 +127,7 @@ class StageRunner:
                 generation=(plan.latest.generation + 1) if plan.latest else 1,
                 attempt=attempt,
                 inputs=plan.inputs,
-                sources=plan.sources,
+                sources=[public_source(ref) for ref in plan.sources],  # no FASTQ names
                 reference=plan.reference,
                 parameters=plan.params.model_dump(mode="json"),
                 tools=result.tools,

@@ -23,7 +23,14 @@ from seqoia.errors import InvalidKeyError, ObjectNotFoundError, PreconditionFail
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.keys import validate_key
 from seqoia.storage.layout import Layout
-from seqoia.vocabulary import Relation, SubjectKind, validate_name, validate_relative_path
+from seqoia.vocabulary import (
+    Relation,
+    SubjectKind,
+    is_source_alias,
+    source_alias,
+    validate_name,
+    validate_relative_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,24 @@ class FileRef(BaseModel):
     @classmethod
     def _safe_subject(cls, value: str | None) -> str | None:
         return None if value is None else validate_name(value, "subject")
+
+
+def public_source(ref: FileRef) -> FileRef:
+    """``ref`` as a manifest records it: a FASTQ under its alias (see ``source_alias``).
+
+    The key keeps the run folder's prefix with the alias in place of the file name, so
+    records name the run and lane but never a file named after a patient.
+    """
+    alias = source_alias(ref.name)
+    if alias is None or alias == ref.name or not ref.key.endswith(ref.name):
+        return ref
+    key = ref.key[: len(ref.key) - len(ref.name)] + alias
+    return ref.model_copy(update={"name": alias, "key": key})
+
+
+def is_alias(ref: FileRef) -> bool:
+    """Whether a recorded source stands for a file it does not name (a FASTQ alias)."""
+    return is_source_alias(ref.name)
 
 
 class InputRef(BaseModel):

@@ -28,11 +28,12 @@ from seqoia.illumina.samplesheet import read_sample_sheet
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
-from seqoia.vocabulary import DEFAULT_CENTRES, Relation, validate_name
+from seqoia.vocabulary import DEFAULT_CENTRES, Relation, source_alias, validate_name
 
-#: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them.
+#: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them;
+#: ``{Sample}`` is the Sample_ID, or the Sample_Name when the sheet has one.
 FASTQ_NAME = re.compile(
-    r"^(?P<sample>[A-Za-z0-9_-]+?)_S(?P<number>\d+)(?:_L(?P<lane>\d{3}))?_(?P<read>[RI][12])_001\.fastq\.gz$"
+    r"^(?P<sample>[^/]+?)_S(?P<number>\d+)(?:_L(?P<lane>\d{3}))?_(?P<read>[RI][12])_001\.fastq\.gz$"
 )
 METADATA = {
     "RunInfo.xml",
@@ -61,6 +62,32 @@ def fastq_files(listing: tuple[tuple[str, int], ...]) -> dict[str, list[dict[str
                 {"name": name, "lane": int(match["lane"] or 1), "read": match["read"]}
             )
     return dict(found)
+
+
+def fastq_owners(
+    listing: tuple[tuple[str, int], ...], rows: list[SampleRow]
+) -> tuple[dict[str, str], list[str]]:
+    """Which Sample_ID each on-board FASTQ belongs to, by its alias; aliases of no sample.
+
+    A file is named after the Sample_ID, or after the Sample_Name (bcl2fastq does so
+    when the column is filled; characters other than letters, digits, '-' and '_'
+    become '_'). Only the alias is returned: the Sample_Name stays in the sheet.
+    """
+    owner = {row.sample_id: row.sample_id for row in rows}
+    for row in rows:
+        if row.sample_name:
+            owner.setdefault(row.sample_name, row.sample_id)
+            owner.setdefault(re.sub(r"[^A-Za-z0-9_-]", "_", row.sample_name), row.sample_id)
+    owners: dict[str, str] = {}
+    strays: list[str] = []
+    for sample, files in fastq_files(listing).items():
+        for item in files:
+            alias = source_alias(item["name"]) or item["name"]
+            if sample in owner:
+                owners[alias] = owner[sample]
+            else:
+                strays.append(alias)
+    return owners, sorted(strays)
 
 
 def _sample_record(row: SampleRow) -> dict[str, Any]:
@@ -93,7 +120,7 @@ class ValidateRunParams(BaseModel):
 @pipeline.stage(
     "validate_run",
     kind="run",
-    version="2",
+    version="3",
     source=True,
     fetch_sources=lambda _run, name: _is_metadata(name),
     source_ready=run_folder_ready,
@@ -138,6 +165,9 @@ def validate_run(ctx: StageContext) -> StageResult:
         if row.lane is not None:
             record["lanes"].append(row.lane)
     warnings = []
+    owners, strays = fastq_owners(ctx.source_listing, sheet.samples)
+    # Keyed by Sample_ID from here on: a file named after a Sample_Name goes no further.
+    fastqs = _by_owner(fastqs, owners)
     if kind == "fastq":
         for sample, record in samples.items():
             if sample not in fastqs:
@@ -146,10 +176,10 @@ def validate_run(ctx: StageContext) -> StageResult:
                     f"{next(r.line for r in sheet.samples if r.sample_id == sample)}) "
                     "but the run folder has no FASTQ files for it"
                 )
-        for sample in sorted(set(fastqs) - set(samples)):
+        if strays:
             warnings.append(
-                f"FASTQ files of {sample} belong to no sample of SampleSheet.csv; ignored: "
-                + ", ".join(f["name"] for f in fastqs[sample])
+                f"{len(strays)} FASTQ file(s) belong to no sample of SampleSheet.csv "
+                "(neither Sample_ID nor Sample_Name); ignored: " + ", ".join(strays)
             )
 
     parts = _parts(ctx, run_info, samples, fastqs, kind)
@@ -176,9 +206,23 @@ def validate_run(ctx: StageContext) -> StageResult:
         "parts": {name: parse_part(name).model_dump() for name in parts},
         "warnings": warnings,
         "sheet_version": sheet.version,
+        "fastq_sources": owners,
     }
     (ctx.out_dir / "run.json").write_text(json.dumps(summary, indent=1))
     return StageResult(summary=summary, relations=relations)
+
+
+def _by_owner(
+    fastqs: dict[str, list[dict[str, Any]]], owners: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """``fastq_files`` regrouped by owning Sample_ID, each file under its alias."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for files in fastqs.values():
+        for item in files:
+            alias = source_alias(item["name"]) or item["name"]
+            if alias in owners:
+                found[owners[alias]].append(item | {"name": alias})
+    return dict(found)
 
 
 def _parts(
@@ -289,7 +333,7 @@ def _wants_for_demultiplex(part: str, name: str) -> bool:
     "demultiplex",
     kind="part",
     needs=["validate_run"],
-    version="2",
+    version="3",
     source=True,
     fetch_sources=_wants_for_demultiplex,
     params=DemultiplexParams,
@@ -309,13 +353,15 @@ def demultiplex(ctx: StageContext) -> StageResult:
     file_subjects: dict[str, str] = {}
     fastq: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if run_summary["kind"] == "fastq":
-        for sample, files in fastq_files(ctx.source_listing).items():
-            if sample not in samples:
-                continue
+        owners = run_summary.get("fastq_sources", {})
+        for files in fastq_files(ctx.source_listing).values():
             for item in files:
-                if item["lane"] != part.lane:
+                sample = owners.get(source_alias(item["name"]) or item["name"])
+                if sample not in samples or item["lane"] != part.lane:
                     continue
-                target = ctx.out_dir / Path(item["name"]).name
+                # Named by Sample_ID: the source may be named after a Sample_Name.
+                base = Path(item["name"]).name
+                target = ctx.out_dir / (sample + base[FASTQ_NAME.match(base).end("sample") :])
                 shutil.copyfile(ctx.source_dir / item["name"], target)
                 file_subjects[target.name] = sample
                 fastq[sample].append(item | {"name": target.name})

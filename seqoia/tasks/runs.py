@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError, RunFolderError, SampleSheetError
 from seqoia.illumina.completion import COMPLETION_STATUS, check_completion_status, run_folder_ready
+from seqoia.illumina.gzip_header import copy_without_name
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
@@ -362,7 +363,8 @@ def demultiplex(ctx: StageContext) -> StageResult:
                 # Named by Sample_ID: the source may be named after a Sample_Name.
                 base = Path(item["name"]).name
                 target = ctx.out_dir / (sample + base[FASTQ_NAME.match(base).end("sample") :])
-                shutil.copyfile(ctx.source_dir / item["name"], target)
+                # Without the gzip header's file name: it may be the Sample_Name's.
+                copy_without_name(ctx.source_dir / item["name"], target)
                 file_subjects[target.name] = sample
                 fastq[sample].append(item | {"name": target.name})
         stats: dict[str, Any] = {}

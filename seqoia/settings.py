@@ -32,8 +32,13 @@ def _default_scratch_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or (
         str(Path.home() / ".cache") if os.environ.get("HOME") else ""
     )
-    if cache and os.access(Path(cache).parent if not Path(cache).exists() else cache, os.W_OK):
-        return Path(cache) / "seqoia" / "scratch"
+    if cache:
+        existing = Path(cache)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if os.access(existing, os.W_OK):
+            return Path(cache) / "seqoia" / "scratch"
+    # No usable home (a container's nobody): a per-user name, checked for ownership.
     return Path(tempfile.gettempdir()) / f"seqoia-scratch-{os.getuid()}"
 
 

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def fastq_files(listing: tuple[tuple[str, int], ...]) -> dict[str, list[dict[str
 
 
 def fastq_owners(
-    listing: tuple[tuple[str, int], ...], rows: list[SampleRow]
+    listing: tuple[tuple[str, int], ...], rows: Sequence[SampleRow]
 ) -> tuple[dict[str, str], list[str]]:
     """Which Sample_ID each on-board FASTQ belongs to, by its alias; aliases of no sample.
 
@@ -362,7 +363,9 @@ def demultiplex(ctx: StageContext) -> StageResult:
                     continue
                 # Named by Sample_ID: the source may be named after a Sample_Name.
                 base = Path(item["name"]).name
-                target = ctx.out_dir / (sample + base[FASTQ_NAME.match(base).end("sample") :])
+                named = FASTQ_NAME.match(base)
+                assert named is not None  # fastq_files lists only names that match
+                target = ctx.out_dir / (sample + base[named.end("sample") :])
                 # Without the gzip header's file name: it may be the Sample_Name's.
                 copy_without_name(ctx.source_dir / item["name"], target)
                 file_subjects[target.name] = sample

@@ -8,6 +8,7 @@ reference planted in the cache.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -123,6 +124,11 @@ def test_a_reference_planted_in_the_cache_is_replaced_by_the_stores(
     assert cached_reference(rt.store, ref, cache).read_bytes() == genuine
     local.write_bytes(b">chr1\nGGGGGGGGGGGG\n")
     (local.parent / "genome.fa.sha256").write_text("0" * 64)
+    assert cached_reference(rt.store, ref, cache).read_bytes() == genuine
+    # Planted with a matching checksum file: this process remembers what it downloaded.
+    planted = b">chr1\nCCCCCCCCCCCC\n"
+    local.write_bytes(planted)
+    (local.parent / "genome.fa.sha256").write_text(hashlib.sha256(planted).hexdigest())
     assert cached_reference(rt.store, ref, cache).read_bytes() == genuine
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import zipfile
 from pathlib import Path
@@ -20,6 +21,7 @@ import pysam
 import pytest
 from prometheus_client import generate_latest
 
+from seqoia.admin.lineage import LineageReader
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import simulate_reads, simulate_reference, simulate_variants
 from seqoia.metrics import local_registry
@@ -138,6 +140,12 @@ def test_patient_names_stay_in_the_sample_sheet(
                                          for w in validated.summary["warnings"])  # fmt: skip
 
     assert any(is_source_alias(ref.name) for ref in validated.sources)
+    # The lineage of a patient-named inbox file still finds the runs that read it, and
+    # (beside the key asked about) names no one: that is what another patient's shows.
+    asked = f"{runtime.layout.run_prefix(RUN)}{FASTQ_DIR}/DUPONT_Marie_S1_L001_R1_001.fastq.gz"
+    lineage = json.dumps(LineageReader(runtime).of_key(asked).to_json())
+    assert "validate_run" in lineage
+    assert lineage.count("DUPONT") == json.dumps(asked).count("DUPONT")
     inbox = runtime.layout.run_prefix(RUN)
     reference = run_folder / "genome.fa"
     leaks: list[str] = []

@@ -26,6 +26,7 @@ from seqoia.intake.configure import build_intake, ensure_token, read_token, requ
 from seqoia.intake.events import ObjectCreated, Source
 from seqoia.intake.server import OUTCOMES, IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
+from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
@@ -131,8 +132,8 @@ def up(
                     "'Authorization: Bearer TOKEN' or http://seqoia:TOKEN@host/events)"
                 )
             typer.echo(
-                f"seqoia is up: store {runtime.store.url}, events at {server.url}/events, "
-                f"metrics at {metrics.url}"
+                f"seqoia is up: store {redact_url(runtime.store.url)}, "
+                f"events at {server.url}/events, metrics at {metrics.url}"
             )
             _wait_for_signal()
         stop.set()
@@ -257,6 +258,8 @@ def config(ctx: typer.Context) -> None:
         value = getattr(settings, name)
         if name == "intake_token" and value:
             value = "********"
+        elif isinstance(value, str) and "://" in value:
+            value = redact_url(value)  # a broker or store URL may carry a password
         table.add_row(
             *(
                 Text(cell)

@@ -427,11 +427,14 @@ def _sample(
         return None
     if not _SAMPLE_ID.fullmatch(sample_id):
         bad = sorted({c for c in sample_id if not _SAMPLE_ID.fullmatch(c)})
+        # Not the value: a sheet with Sample_ID and Sample_Name swapped holds a name here.
         issues.add(
-            f"Sample_ID {sample_id!r} has characters other than letters, digits, '-' and '_' "
-            f"({' '.join(repr(c) for c in bad)}); it becomes file names and object keys",
+            "column Sample_ID has characters other than letters, digits, '-' and '_' "
+            f"({' '.join(repr(c) for c in bad)}); it becomes file names and object keys "
+            "(were Sample_ID and Sample_Name swapped?)",
             row.line,
         )
+        sample_id = "Sample_ID"  # names the row in the messages below, not the value
     for key in ("index", "index2"):
         bases = str(values.get(key, "")).upper()
         values[key] = bases

@@ -16,13 +16,16 @@ import functools
 import glob
 import inspect
 import io
+import ipaddress
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 import boto3.exceptions
@@ -39,6 +42,7 @@ from seqoia.errors import (
 )
 from seqoia.storage.base import ObjectInfo, ObjectStore
 from seqoia.storage.keys import validate_key, validate_prefix
+from seqoia.storage.permissions import make_folders
 
 MIB = 1024 * 1024
 #: S3 refuses parts smaller than this (except the last).
@@ -92,6 +96,26 @@ def _encodable(operation: str) -> Callable[[_Method], _Method]:
     return decorate
 
 
+def check_endpoint(endpoint_url: str | None, *, allow_http: bool = False) -> None:
+    """Refuse a plain-HTTP endpoint beyond loopback: credentials and patient data in clear."""
+    if not endpoint_url:
+        return
+    parts = urlsplit(endpoint_url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise ConfigurationError(f"S3 endpoint {parts.scheme}:// is not http(s)://")
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost"
+    with suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if not loopback and not allow_http:
+        raise ConfigurationError(
+            f"S3 endpoint http://{host} is not encrypted: use https://, or accept the risk "
+            "explicitly with the store URL option allow_http=1 (S3Store(allow_http=True))"
+        )
+
+
 class S3Store(ObjectStore):
     """A bucket, or a key prefix inside one, seen as an :class:`ObjectStore`."""
 
@@ -102,7 +126,7 @@ class S3Store(ObjectStore):
         endpoint_url: str | None = None,
         region: str | None = None,
         prefix: str = "",
-        sse: str | None = None,
+        sse: str | None = "AES256",
         kms_key_id: str | None = None,
         access_key: str | None = None,
         secret_key: str | None = None,
@@ -111,9 +135,13 @@ class S3Store(ObjectStore):
         max_attempts: int = 10,
         retry_mode: str = "standard",
         max_pool_connections: int = 32,
+        allow_http: bool = False,
     ) -> None:
+        """``sse=None`` turns server-side encryption off (it is AES256 by default);
+        ``allow_http`` accepts a plain-HTTP endpoint that is not on this machine."""
         if not bucket:
             raise ConfigurationError("an S3 store needs a bucket name")
+        check_endpoint(endpoint_url, allow_http=allow_http)
         if sse is not None and sse not in _SSE_MODES:
             raise ConfigurationError(
                 f"unknown server-side encryption {sse!r}: use AES256 or aws:kms"
@@ -303,8 +331,9 @@ class S3Store(ObjectStore):
         full = self._key(key)
         tmp = path.with_name(f".seqoia-tmp.{uuid.uuid4().hex}.{path.name}"[:255])
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent, 0o700)
             self._client.download_file(self.bucket, full, str(tmp), Config=self._transfer)
+            os.chmod(tmp, 0o600)  # s3transfer creates it with the umask's mode
             os.replace(tmp, path)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             raise self._error("download", key, err) from err

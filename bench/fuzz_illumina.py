@@ -1,0 +1,183 @@
+"""Fuzz kinds for the Illumina parsers: sample sheets (v1, v2), RunInfo.xml,
+RunParameters.xml, BCL / BCL.gz, CBCL, ``.filter``, ``.locs`` and ``.clocs``.
+
+Seeds are the real files under ``tests/data/illumina`` (see their ``ORIGIN.md``). Each
+``check`` parses the bytes the way the pipeline reads them (binary formats from a file, as
+the readers take paths) and then uses the result as the next stage would: a sheet builds
+the demultiplexer's samples, read plan and barcode matcher; a RunInfo its layout, read
+plans and the per-lane, per-cycle loops of validation; a CBCL every tile's block. A clean
+refusal is any :class:`~seqoia.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, too
+
+from bench.fuzzing import FuzzKind  # noqa: E402
+from seqoia.errors import InputError  # noqa: E402
+from seqoia.illumina.barcodes import IndexMatcher  # noqa: E402
+from seqoia.illumina.bcl import read_bcl  # noqa: E402
+from seqoia.illumina.cbcl import CbclTileReader, read_cbcl_header  # noqa: E402
+from seqoia.illumina.demux import RunLayout, samples_from_sheet  # noqa: E402
+from seqoia.illumina.demux_config import ReadPlan  # noqa: E402
+from seqoia.illumina.filters import read_filter  # noqa: E402
+from seqoia.illumina.locs import read_clocs, read_locs  # noqa: E402
+from seqoia.illumina.models import ReadInfo, RunInfo, SampleSheet  # noqa: E402
+from seqoia.illumina.override_cycles import (  # noqa: E402
+    default_read_plan,
+    describe_run_reads,
+)
+from seqoia.illumina.runinfo import parse_run_info, parse_run_parameters  # noqa: E402
+from seqoia.illumina.samplesheet import (  # noqa: E402
+    parse_sample_sheet,
+    sheet_plan,
+    validate_sample_sheet,
+)
+
+__all__ = ["KINDS"]
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "illumina"
+NOVASEQ_RUN = DATA / "demux" / "bcl2fastr-novaseq-cbcl" / "190414_A00111_0296_AHJCWWDSXX"
+#: Clusters decoded at a time, as the demultiplexer's chunks bound memory.
+_CHUNK = 1 << 16
+
+
+def _files(pattern: str, limit: int = 8) -> list[bytes]:
+    """Distinct real files matching ``pattern`` under tests/data/illumina, in path order."""
+    out: list[bytes] = []
+    for path in sorted(DATA.rglob(pattern)):
+        data = path.read_bytes()
+        if data not in out:
+            out.append(data)
+        if len(out) == limit:
+            break
+    return out
+
+
+_RUN_INFO = parse_run_info((NOVASEQ_RUN / "RunInfo.xml").read_bytes())
+
+
+def _scratch(suffix: str, data: bytes) -> Path:
+    """Write a case where the readers want it: a file (one per process, reused)."""
+    folder = Path(os.environ.get("SEQOIA_FUZZ_DIR") or tempfile.gettempdir())
+    path = folder / f"seqoia-fuzz-{os.getpid()}{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+# -- sample sheets -------------------------------------------------------------------
+
+
+def _sheet_run(sheet: SampleSheet) -> RunInfo:
+    """The run a sheet describes in its own [Reads] (v2), else the real NovaSeq run."""
+    cycles = [sheet.reads.get(k, 0) for k in ("Read1Cycles", "Index1Cycles", "Index2Cycles",
+                                              "Read2Cycles")]  # fmt: skip
+    if not cycles[0]:
+        return _RUN_INFO
+    reads = [(c, k in (1, 2)) for k, c in enumerate(cycles) if c]
+    return _RUN_INFO.model_copy(update={"reads": tuple(
+        ReadInfo(number=n, cycles=c, is_index=i) for n, (c, i) in enumerate(reads, start=1)
+    )})  # fmt: skip
+
+
+def check_sample_sheet(data: bytes) -> None:
+    """Parse, validate against a RunInfo, then plan demultiplexing as the demux stage does."""
+    sheet = parse_sample_sheet(data)
+    run_info = _sheet_run(sheet)
+    validate_sample_sheet(data, run_info=run_info)  # reports, never raises
+    samples = samples_from_sheet(sheet.samples)
+    lengths = [max((len(s.index) for s in samples), default=0),
+               max((len(s.index2) for s in samples), default=0)]  # fmt: skip
+    ReadPlan.from_run_info(run_info, lengths)
+    for row in sheet.samples:
+        sheet_plan(sheet, row, run_info.reads)
+    lanes = {s.lane for s in samples} - {None} or {1}
+    for lane in sorted(lanes):
+        members = [s for s in samples if s.lane in (None, lane) and s.indexes]
+        # The demultiplexer matches one read plan per run: indexes of one shape (the sheet
+        # refuses other shapes within a lane unless OverrideCycles differ).
+        if members and len({tuple(map(len, s.indexes)) for s in members}) == 1:
+            n = len(members[0].indexes)
+            mismatches = (sheet.barcode_mismatches_index1, sheet.barcode_mismatches_index2)
+            IndexMatcher([s.indexes for s in members], mismatches[:n],
+                         owners=[s.sample_id for s in members])  # fmt: skip
+
+
+# -- RunInfo.xml, RunParameters.xml --------------------------------------------------
+
+
+def check_run_info(data: bytes) -> None:
+    """Parse, then walk what validation and demultiplexing derive from the layout."""
+    info = parse_run_info(data)
+    RunLayout.from_run_info(info)
+    ReadPlan.from_run_info(info)
+    describe_run_reads(info.reads)
+    default_read_plan(info.reads, [8, 8])
+    steps = 0
+    for _lane in range(1, info.lane_count + 1):  # validation's loop over lanes and cycles
+        for _cycle in range(1, info.total_cycles + 1):
+            steps += 1
+
+
+def check_run_parameters(data: bytes) -> None:
+    parse_run_parameters(data)
+
+
+# -- binary formats ------------------------------------------------------------------
+
+
+def check_bcl(data: bytes) -> None:
+    read_bcl(_scratch(".bcl", data))
+
+
+def check_bcl_gz(data: bytes) -> None:
+    read_bcl(_scratch(".bcl.gz", data))
+
+
+def check_cbcl(data: bytes) -> None:
+    """Header, then every tile's block in chunks (PF-only blocks: all clusters PF)."""
+    header = read_cbcl_header(_scratch(".cbcl", data))
+    for record in header.tiles:
+        with CbclTileReader(header, record.tile, cluster_count=record.cluster_count) as reader:
+            left = record.cluster_count
+            while left:
+                n = min(left, _CHUNK)
+                reader.read(n, np.ones(n, dtype=bool))
+                left -= n
+
+
+def check_filter(data: bytes) -> None:
+    read_filter(_scratch(".filter", data))
+
+
+def check_locs(data: bytes) -> None:
+    read_locs(_scratch(".locs", data))
+
+
+def check_clocs(data: bytes) -> None:
+    read_clocs(_scratch(".clocs", data))
+
+
+_CLEAN = (InputError,)
+_BCL = _files("*.bcl", 4)
+
+KINDS: dict[str, FuzzKind] = {
+    "samplesheet_v1": FuzzKind(_files("SampleSheet.csv"), check_sample_sheet, _CLEAN),
+    "samplesheet_v2": FuzzKind(_files("samplesheets/*.csv"), check_sample_sheet, _CLEAN),
+    "runinfo": FuzzKind(_files("RunInfo.xml"), check_run_info, _CLEAN),
+    "runparameters": FuzzKind(_files("RunParameters.xml"), check_run_parameters, _CLEAN),
+    "bcl": FuzzKind(_BCL, check_bcl, _CLEAN),
+    "bcl_gz": FuzzKind([gzip.compress(b, mtime=0) for b in _BCL], check_bcl_gz, _CLEAN),
+    "cbcl": FuzzKind(_files("*.cbcl", 6), check_cbcl, _CLEAN),
+    "filter": FuzzKind(_files("*.filter", 4), check_filter, _CLEAN),
+    "locs": FuzzKind(_files("*.locs", 3), check_locs, _CLEAN),
+    "clocs": FuzzKind(_files("*.clocs", 3), check_clocs, _CLEAN),
+}

@@ -24,6 +24,7 @@ case from its number.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import multiprocessing
 import os
@@ -131,10 +132,8 @@ class _Worker:
         self.conn.close()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the worker may be gone already
             self.conn.send(None)
-        except OSError:
-            pass
         self.process.join(5)
         if self.process.is_alive():
             self.kill()

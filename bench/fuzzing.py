@@ -15,6 +15,7 @@ reproduced by its number alone. The first ``len(seeds)`` cases are the seeds unc
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -62,20 +63,20 @@ WORDS: tuple[int, ...] = (
 )  # fmt: skip
 
 
+_DIGIT_RUN = re.compile(rb"[0-9]+")
+
+
 def _span(rng: random.Random, n: int) -> tuple[int, int]:
     a = rng.randrange(n + 1)
     return a, min(n, a + rng.choice((1, 2, 4, 8, 32, 256, n)))
 
 
 def _replace_number(data: bytearray, rng: random.Random, _: Sequence[bytes]) -> None:
-    starts = [i for i in range(len(data)) if 48 <= data[i] <= 57 and (i == 0 or not 48 <= data[i - 1] <= 57)]  # fmt: skip
-    if not starts:
+    runs = list(_DIGIT_RUN.finditer(data))
+    if not runs:
         return
-    a = rng.choice(starts)
-    b = a
-    while b < len(data) and 48 <= data[b] <= 57:
-        b += 1
-    data[a:b] = rng.choice(NUMBERS)
+    m = rng.choice(runs)
+    data[m.start() : m.end()] = rng.choice(NUMBERS)
 
 
 def _insert_token(data: bytearray, rng: random.Random, _: Sequence[bytes]) -> None:
@@ -100,7 +101,8 @@ def _set_byte(data: bytearray, rng: random.Random, _: Sequence[bytes]) -> None:
 def _set_word(data: bytearray, rng: random.Random, _: Sequence[bytes]) -> None:
     if len(data) >= 4:
         # Header fields sit at small offsets; aligned and unaligned both occur (CBCL).
-        at = rng.randrange(min(len(data) - 3, 64)) if rng.random() < 0.7 else rng.randrange(len(data) - 3)  # fmt: skip
+        near = rng.random() < 0.7
+        at = rng.randrange(min(len(data) - 3, 64) if near else len(data) - 3)
         data[at : at + 4] = rng.choice(WORDS).to_bytes(4, "little")
 
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 
 from seqoia.errors import FormatError
-from seqoia.illumina.bcl import MAX_PHRED, NO_CALL_QUALITY, InflateReader
+from seqoia.illumina.bcl import MAX_CLUSTERS_PER_TILE, MAX_PHRED, NO_CALL_QUALITY, InflateReader
 from seqoia.illumina.limits import MAX_TILES_PER_LANE
 
 __all__ = [
@@ -134,6 +134,9 @@ def read_cbcl_header(path: Path, *, run: str | None = None) -> CbclHeader:
     offset = header_size
     for i in range(n_tiles):
         tile, clusters, usize, csize = records[4 * i : 4 * i + 4]
+        if clusters > MAX_CLUSTERS_PER_TILE:
+            raise FormatError(f"CBCL tile {tile} declares {clusters} clusters (at most "
+                              f"{MAX_CLUSTERS_PER_TILE})", run=run, file=str(path))  # fmt: skip
         tiles.append(CbclTileRecord(tile, clusters, usize, csize, offset))
         offset += csize
     if offset > size:

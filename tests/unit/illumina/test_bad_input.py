@@ -94,11 +94,13 @@ def test_runinfo_numbers_and_encodings_are_clean_errors_with_their_line(
     assert message in err.message
 
 
-def _cbcl(header_size: int | None = None, bins: list[tuple[int, int]] | None = None) -> bytes:
+def _cbcl(
+    header_size: int | None = None, bins: list[tuple[int, int]] | None = None, clusters: int = 0
+) -> bytes:
     bins = bins if bins is not None else [(0, 0), (1, 7), (2, 11), (3, 22)]
     body = struct.pack("<BBI", 2, 2, len(bins))
     body += b"".join(struct.pack("<II", b, q) for b, q in bins)
-    body += struct.pack("<I", 1) + struct.pack("<IIII", 1101, 0, 0, 0) + b"\x01"
+    body += struct.pack("<I", 1) + struct.pack("<IIII", 1101, clusters, 0, 0) + b"\x01"
     size = header_size if header_size is not None else 6 + len(body)
     return struct.pack("<HI", 1, size) + body
 
@@ -119,6 +121,7 @@ def test_a_wellformed_cbcl_header_reads(tmp_path: Path) -> None:
         (_cbcl(header_size=0xFFFFFFFF), "out of range"),
         (_cbcl(bins=[(0, 0), (1, 256)]), "quality bin 1 maps to Phred 256 (at most 93)"),
         (_cbcl(bins=[(1, 2)] * 257), "257 quality bins"),
+        (_cbcl(clusters=0xFFFFFFFF), "tile 1101 declares 4294967295 clusters"),
     ],
 )
 def test_cbcl_header_sizes_and_qualities_out_of_range_are_format_errors(

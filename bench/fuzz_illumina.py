@@ -1,5 +1,6 @@
 """Fuzz kinds for the Illumina parsers: sample sheets (v1, v2), RunInfo.xml,
-RunParameters.xml, BCL / BCL.gz, CBCL, ``.filter``, ``.locs`` and ``.clocs``.
+RunParameters.xml, BCL / BCL.gz, CBCL, ``.filter``, ``.locs`` and ``.clocs``; and what
+``seqoia validate`` prints of a sheet (``validate_output``: never a control character).
 
 Seeds are the real files under ``tests/data/illumina`` (see their ``ORIGIN.md``). Each
 ``check`` parses the bytes the way the pipeline reads them (binary formats from a file, as
@@ -12,16 +13,22 @@ refusal is any :class:`~seqoia.errors.InputError`.
 from __future__ import annotations
 
 import gzip
+import io
+import json
 import os
 import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, too
 
 from bench.fuzzing import FuzzKind  # noqa: E402
+from seqoia.commands.printable import UNSAFE_CATEGORIES as UNSAFE  # noqa: E402
+from seqoia.commands.validate import print_report  # noqa: E402
 from seqoia.errors import InputError  # noqa: E402
 from seqoia.illumina.barcodes import IndexMatcher  # noqa: E402
 from seqoia.illumina.bcl import read_bcl  # noqa: E402
@@ -41,6 +48,7 @@ from seqoia.illumina.samplesheet import (  # noqa: E402
     sheet_plan,
     validate_sample_sheet,
 )
+from seqoia.illumina.validation import validate_path  # noqa: E402
 
 __all__ = ["KINDS"]
 
@@ -111,6 +119,20 @@ def check_sample_sheet(data: bytes) -> None:
                          owners=[s.sample_id for s in members])  # fmt: skip
 
 
+def check_validate_output(data: bytes) -> None:
+    """``seqoia validate SHEET`` never raises, and prints no control or format character
+    (an escape sequence in a sheet could rewrite the terminal); its JSON is ASCII."""
+    report = validate_path(_scratch("-SampleSheet.csv", data))
+    out = io.StringIO()
+    console = Console(file=out, color_system=None, highlight=False, soft_wrap=True, width=100)
+    print_report(report, console)
+    shown = [c for c in out.getvalue() if c != "\n" and unicodedata.category(c) in UNSAFE]
+    if shown:
+        raise AssertionError(f"validate printed {sorted(set(shown))!r}")
+    if not json.dumps(report.model_dump(mode="json"), ensure_ascii=True).isascii():
+        raise AssertionError("validate --json is not ASCII")
+
+
 # -- RunInfo.xml, RunParameters.xml --------------------------------------------------
 
 
@@ -172,6 +194,9 @@ _BCL = _files("*.bcl", 4)
 KINDS: dict[str, FuzzKind] = {
     "samplesheet_v1": FuzzKind(_files("SampleSheet.csv"), check_sample_sheet, _CLEAN),
     "samplesheet_v2": FuzzKind(_files("samplesheets/*.csv"), check_sample_sheet, _CLEAN),
+    "validate_output": FuzzKind(
+        _files("SampleSheet.csv") + _files("samplesheets/*.csv"), check_validate_output, ()
+    ),
     "runinfo": FuzzKind(_files("RunInfo.xml"), check_run_info, _CLEAN),
     "runparameters": FuzzKind(_files("RunParameters.xml"), check_run_parameters, _CLEAN),
     "bcl": FuzzKind(_BCL, check_bcl, _CLEAN),

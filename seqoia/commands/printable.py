@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["printable"]
+__all__ = ["UNSAFE_CATEGORIES", "printable"]
 
 #: Unicode categories never printed raw: controls (C0, DEL, C1 such as CSI U+009B),
 #: format characters (bidirectional overrides, zero-width joiners), line and paragraph
 #: separators, unassigned and surrogate code points.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Cs", "Co"})
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Cs", "Co"})
 
 
 def _escaped(char: str) -> str:
@@ -31,6 +31,6 @@ def printable(text: str) -> str:
     if text.isprintable():  # the common case, and a fast one
         return text
     return "".join(
-        _escaped(c) if c != " " and unicodedata.category(c) in _UNSAFE_CATEGORIES else c
+        _escaped(c) if c != " " and unicodedata.category(c) in UNSAFE_CATEGORIES else c
         for c in text
     )

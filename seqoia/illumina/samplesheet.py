@@ -81,12 +81,15 @@ _MISMATCH_KEYS = ("barcodemismatchesindex1", "barcodemismatchesindex2")
 #: Written by production sheet generators for "no such index read" on single-index rows.
 _NOT_APPLICABLE = {"na", "n/a"}
 
-#: Largest sheet read: 12,288 rows (384 samples x 4 oligos x 8 lanes) of 200 bytes is
-#: 2.5 MB; past 16 MiB it is not a sample sheet.
+#: Largest sheet read: MAX_DATA_ROWS rows of 200 bytes is 0.6 MB; past 16 MiB it is not
+#: a sample sheet.
 MAX_SHEET_BYTES = 16 << 20
-#: Most data rows: 384 samples x 4 index oligos (10x sets) x 8 lanes. Index collisions are
-#: checked pairwise within a lane, so this also bounds that check's time.
-MAX_DATA_ROWS = 384 * 4 * 8
+#: Most data rows: 384 samples in each of 8 lanes (or 96 four-oligo 10x sets per lane).
+#: Index collisions are checked pairwise within a lane, so this bounds that check's time.
+MAX_DATA_ROWS = 384 * 8
+#: Index collisions reported per lane: past this the sheet's indexes are wrong wholesale
+#: (a swapped column, no index at all) and the rest are counted, not listed.
+MAX_COLLISIONS_REPORTED = 20
 
 
 @dataclass
@@ -658,6 +661,16 @@ def _check_collisions(
     rows = list(first.values())
     # Tolerances once per sample: the pair loop is quadratic (384 samples, 73k pairs).
     tolerances = [(_tolerance(sheet, r, 1), _tolerance(sheet, r, 2)) for r in rows]
+    listed = hidden = 0
+
+    def collide(message: str, line: int) -> None:
+        nonlocal listed, hidden
+        if listed < MAX_COLLISIONS_REPORTED:
+            issues.add(message, line)
+            listed += 1
+        else:
+            hidden += 1
+
     for j, b in enumerate(rows):
         b1, b2 = tolerances[j]
         for i in range(j):
@@ -675,14 +688,16 @@ def _check_collisions(
             head = (f"index collision in {where}: {a.sample_id} (line {a.line}, {pair_a}) and "
                     f"{b.sample_id} (line {b.line}, {pair_b})")  # fmt: skip
             if d1 == 0 and d2 == 0:
-                issues.add(f"{head} have the same index; no mismatch setting can tell them "
-                           "apart", b.line)  # fmt: skip
+                collide(f"{head} have the same index; no mismatch setting can tell them "
+                        "apart", b.line)  # fmt: skip
                 continue
             fixes = []
             if d1:
                 fixes.append(f"BarcodeMismatchesIndex1 to {(d1 - 1) // 2}")
             if d2:
                 fixes.append(f"BarcodeMismatchesIndex2 to {(d2 - 1) // 2}")
-            issues.add(f"{head} differ by {d1} base(s) in index 1 and {d2} in index 2, so a "
-                       f"read within the allowed mismatches could match both; lower "
-                       f"{' or '.join(fixes)}", b.line)  # fmt: skip
+            collide(f"{head} differ by {d1} base(s) in index 1 and {d2} in index 2, so a "
+                    f"read within the allowed mismatches could match both; lower "
+                    f"{' or '.join(fixes)}", b.line)  # fmt: skip
+    if hidden:
+        issues.add(f"index collision in {where}: {hidden} more pair(s) not listed", rows[-1].line)

@@ -290,3 +290,27 @@ def test_one_bad_value_on_every_row_is_one_error_naming_the_lines() -> None:
             "BarcodeMismatchesIndex2 is 'x'; allowed values are 0, 1 and 2 (also on lines 6-20)",
         )
     ]
+
+
+# -- bounds on what a sheet makes the checks do ----------------------------------------
+
+
+def test_collisions_are_listed_up_to_a_bound_then_counted() -> None:
+    # A sheet whose index column went missing: every pair of its 30 samples collides.
+    rows = "\n".join(f"S{i}," for i in range(30))
+    found = validate_sample_sheet(f"[Data]\nSample_ID,index\n{rows}\n")
+
+    collisions = [e for e in found if e.message.startswith("index collision")]
+    assert len(collisions) == 21  # 20 listed, then the count
+    assert found[-1].message == "index collision in the run: 415 more pair(s) not listed"
+    assert found[-1].line == 32
+
+
+def test_a_sheet_with_more_rows_than_eight_full_lanes_is_refused() -> None:
+    rows = "\n".join(f"S{i},ACGTACGT" for i in range(3073))
+
+    found = validate_sample_sheet(f"[Data]\nSample_ID,index\n{rows}\n")
+
+    assert [(e.line, e.message) for e in found] == [
+        (3075, "[Data] has 3073 rows; a sheet has at most 3072")
+    ]

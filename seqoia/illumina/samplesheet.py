@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from seqoia.errors import SampleSheetError
 from seqoia.illumina.limits import MAX_CYCLES_PER_READ, MAX_LANES, parse_count
 from seqoia.illumina.models import ReadInfo, RunInfo, SampleRow, SampleSheet
@@ -646,8 +648,11 @@ def _tolerance(sheet: SampleSheet, sample: SampleRow, k: int) -> int:
     return sheet.barcode_mismatches_index1 if k == 1 else sheet.barcode_mismatches_index2
 
 
-def _hamming(a: str, b: str) -> int:
-    return sum(map(str.__ne__, a, b))
+def _index_matrix(rows: list[SampleRow], key: str) -> np.ndarray:
+    """One row of code points per sample (indexes of one length)."""
+    width = len(getattr(rows[0], key)) if rows else 0
+    codes = (ord(c) for r in rows for c in getattr(r, key))
+    return np.fromiter(codes, dtype=np.uint32, count=len(rows) * width).reshape(len(rows), width)
 
 
 def _check_collisions(
@@ -659,8 +664,13 @@ def _check_collisions(
     for row in rows:
         first.setdefault((row.sample_id, row.index, row.index2), row)
     rows = list(first.values())
-    # Tolerances once per sample: the pair loop is quadratic (384 samples, 73k pairs).
-    tolerances = [(_tolerance(sheet, r, 1), _tolerance(sheet, r, 2)) for r in rows]
+    # The pair test is quadratic (3,072 rows: 4.7 million pairs), so each row is compared
+    # with all earlier ones at once; indexes of one group have one length (checked before).
+    tol1 = np.array([_tolerance(sheet, r, 1) for r in rows], dtype=np.int64)
+    tol2 = np.array([_tolerance(sheet, r, 2) for r in rows], dtype=np.int64)
+    m1, m2 = _index_matrix(rows, "index"), _index_matrix(rows, "index2")
+    owners: dict[str, int] = {}
+    owner = np.array([owners.setdefault(r.sample_id, len(owners)) for r in rows])
     listed = hidden = 0
 
     def collide(message: str, line: int) -> None:
@@ -671,18 +681,16 @@ def _check_collisions(
         else:
             hidden += 1
 
-    for j, b in enumerate(rows):
-        b1, b2 = tolerances[j]
-        for i in range(j):
-            a = rows[i]
-            if a.sample_id == b.sample_id:
-                continue  # a duplicate, reported as such
-            d1 = _hamming(a.index, b.index)
-            if d1 > tolerances[i][0] + b1:
-                continue
-            d2 = _hamming(a.index2, b.index2)
-            if d2 > tolerances[i][1] + b2:
-                continue
+    for j in range(1, len(rows)):
+        d1s = (m1[:j] != m1[j]).sum(axis=1)
+        close = (d1s <= tol1[:j] + tol1[j]) & (owner[:j] != owner[j])  # same sample: fine
+        if not close.any():
+            continue
+        d2s = (m2[:j] != m2[j]).sum(axis=1)
+        close &= d2s <= tol2[:j] + tol2[j]
+        b = rows[j]
+        for i in np.flatnonzero(close).tolist():
+            a, d1, d2 = rows[i], int(d1s[i]), int(d2s[i])
             pair_a = "+".join(x for x in (a.index, a.index2) if x) or "no index"
             pair_b = "+".join(x for x in (b.index, b.index2) if x) or "no index"
             head = (f"index collision in {where}: {a.sample_id} (line {a.line}, {pair_a}) and "

@@ -107,7 +107,7 @@ def check_sample_sheet(data: bytes) -> None:
     ReadPlan.from_run_info(run_info, lengths)
     for row in sheet.samples:
         sheet_plan(sheet, row, run_info.reads)
-    lanes = {s.lane for s in samples} - {None} or {1}
+    lanes = {s.lane for s in samples if s.lane is not None} or {1}
     for lane in sorted(lanes):
         members = [s for s in samples if s.lane in (None, lane) and s.indexes]
         # The demultiplexer matches one read plan per run: indexes of one shape (the sheet

@@ -88,7 +88,7 @@ def _insert_token(data: bytearray, rng: random.Random, _: Sequence[bytes]) -> No
 
 
 def _flip(data: bytearray, rng: random.Random, _: Sequence[bytes]) -> None:
-    for _ in range(rng.choice((1, 1, 2, 8))):
+    for _flip_count in range(rng.choice((1, 1, 2, 8))):
         if data:
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
 

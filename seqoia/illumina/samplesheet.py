@@ -47,6 +47,7 @@ from seqoia.illumina.override_cycles import (
     check_read_plan,
     parse_override_cycles,
 )
+from seqoia.vocabulary import NAME_PATTERN
 
 _SAMPLE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _BASES = re.compile(r"[ACGTN]*")
@@ -517,6 +518,10 @@ def _sample(
             f"({' '.join(repr(c) for c in bad)}); it becomes file names and object keys",
             row.line,
         )
+    elif not NAME_PATTERN.match(sample_id):  # what the pipeline's keys accept
+        issues.add(f"Sample_ID {sample_id[:40]!r} must start with a letter or digit and have "
+                   "at most 128 characters; it becomes file names and object keys",
+                   row.line)  # fmt: skip
     for key in ("index", "index2"):
         bases = str(values.get(key, "")).upper()
         values[key] = bases

@@ -330,3 +330,15 @@ def test_the_largest_sheet_is_checked_for_collisions_in_seconds() -> None:
 
     assert time.perf_counter() - started < 5.0
     assert all(e.message.startswith("index collision in the run: ") for e in found)
+
+
+@pytest.mark.parametrize("sample_id", ["-S1", "_S1", "S" * 129])
+def test_sample_ids_the_pipeline_keys_would_refuse_are_reported_on_their_line(
+    sample_id: str,
+) -> None:
+    found = validate_sample_sheet(f"[Data]\nSample_ID,index\n{sample_id},ACGT\n")
+
+    assert [e.line for e in found] == [3]
+    assert "must start with a letter or digit and have at most 128 characters" in (found[0].message)
+    with pytest.raises(InvalidKeyError):
+        validate_name(sample_id, "Sample_ID")

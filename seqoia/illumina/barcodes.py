@@ -84,6 +84,15 @@ class IndexMatcher:
         self.mismatches = tuple(mismatches)
         self.indexes = [tuple(ix.upper().encode() for ix in row) for row in indexes]
         self.owners = tuple(owners) if owners is not None else tuple(map(str, range(len(indexes))))
+        longest = max((len(ix) for row in self.indexes for ix in row), default=0)
+        if longest > _MAX_LEN:
+            # Before the variants are enumerated: a 1,000-base index with 2 mismatches
+            # would make 8 million of them.
+            raise SampleSheetError(
+                f"an index of {longest} bases is longer than the {_MAX_LEN} this matcher "
+                "compares; shorten the indexes or set OverrideCycles to read fewer I cycles",
+                run=run,
+            )
         self._check_collisions(run)
         # Per index read: sorted variant codes -> id of a *set* of unique index ids, so
         # that a variant near two indexes of read j can still resolve through read j+1.

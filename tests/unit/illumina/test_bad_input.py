@@ -17,7 +17,14 @@ from typer.testing import CliRunner
 
 from seqoia.commands.printable import printable
 from seqoia.commands.validate import EXIT_INVALID, validate
-from seqoia.errors import FormatError, InputError, InvalidKeyError, RunFolderError
+from seqoia.errors import (
+    FormatError,
+    InputError,
+    InvalidKeyError,
+    RunFolderError,
+    SampleSheetError,
+)
+from seqoia.illumina.barcodes import IndexMatcher
 from seqoia.illumina.cbcl import read_cbcl_header
 from seqoia.illumina.limits import MAX_LANES, parse_count
 from seqoia.illumina.override_cycles import parse_override_cycles
@@ -342,3 +349,8 @@ def test_sample_ids_the_pipeline_keys_would_refuse_are_reported_on_their_line(
     assert "must start with a letter or digit and have at most 128 characters" in (found[0].message)
     with pytest.raises(InvalidKeyError):
         validate_name(sample_id, "Sample_ID")
+
+
+def test_matcher_refuses_indexes_longer_than_it_compares_before_enumerating_variants() -> None:
+    with pytest.raises(SampleSheetError, match="an index of 1000 bases is longer than the 21"):
+        IndexMatcher([("A" * 1000,), ("C" * 1000,)], [2])

@@ -354,3 +354,22 @@ def test_sample_ids_the_pipeline_keys_would_refuse_are_reported_on_their_line(
 def test_matcher_refuses_indexes_longer_than_it_compares_before_enumerating_variants() -> None:
     with pytest.raises(SampleSheetError, match="an index of 1000 bases is longer than the 21"):
         IndexMatcher([("A" * 1000,), ("C" * 1000,)], [2])
+
+
+def test_validate_says_in_one_line_when_the_check_itself_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug in seqoia (simulated: nothing in the parsers raises this any more) is not a
+    # verdict on the run: exit 2 and one line, no traceback.
+    def broken(path: Path) -> None:
+        raise RuntimeError("unexpected \x1b[2J state")
+
+    monkeypatch.setattr("seqoia.commands.validate.validate_path", broken)
+    sheet = tmp_path / "SampleSheet.csv"
+    sheet.write_text("[Data]\nSample_ID,index\nS1,ACGT\n")
+
+    result = CliRunner().invoke(_app(), ["validate", str(sheet)])
+
+    assert result.exit_code == 2
+    assert "the check failed (RuntimeError: unexpected \\x1b[2J state)" in result.output
+    assert "Traceback" not in result.output and "\x1b" not in result.output

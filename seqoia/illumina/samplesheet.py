@@ -232,8 +232,9 @@ def _decode(data: str | bytes, issues: _Issues) -> str:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         issues.add(
-            f"not UTF-8: byte 0x{data[err.start]:02X} at byte offset {err.start} (column "
-            f"{column}) cannot be decoded; save the sheet as UTF-8 (Excel: 'CSV UTF-8')",
+            f"not UTF-8: byte 0x{data[err.start]:02X} at byte offset {err.start} (byte "
+            f"{column} of the line) cannot be decoded; save the sheet as UTF-8 "
+            "(Excel: 'CSV UTF-8')",
             line,
         )
         raise _Fatal from None

@@ -127,8 +127,8 @@ def test_cp1252_sheet_is_refused_with_its_line_and_byte_offset() -> None:
     assert found == [
         (
             9,
-            f"not UTF-8: byte 0xC9 at byte offset {offset} (column 4) cannot be decoded; "
-            "save the sheet as UTF-8 (Excel: 'CSV UTF-8')",
+            f"not UTF-8: byte 0xC9 at byte offset {offset} (byte 4 of the line) cannot be "
+            "decoded; save the sheet as UTF-8 (Excel: 'CSV UTF-8')",
         )
     ]
     with pytest.raises(SampleSheetError) as err:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
 from bench.fuzz import discover, run_cases
+from bench.fuzz import main as fuzz_main
 from bench.fuzz_illumina import KINDS
 from bench.fuzzing import FuzzKind, case_bytes, mutate, outcome
 from seqoia.errors import InputError
@@ -87,3 +89,30 @@ def test_mutate_is_deterministic_per_rng_seed() -> None:
 
     assert mutate(data, random.Random(5)) == mutate(data, random.Random(5))
     assert len({mutate(data, random.Random(n)) for n in range(50)}) > 40
+
+
+def test_a_new_fuzz_module_is_discovered_by_its_file_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "benchcopy"
+    folder.mkdir()
+    (folder / "fuzz_extra.py").write_text(
+        "KINDS = {'extra': ([b'x'], lambda data: None, (ValueError,))}\n"
+    )
+    (folder / "fuzzing_helpers.py").write_text("KINDS = {'not_a_kind_module': None}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    kinds = discover(folder)
+
+    assert list(kinds) == ["extra"]
+    assert kinds["extra"].seeds == [b"x"] and kinds["extra"].clean == (ValueError,)
+
+
+def test_fuzz_command_prints_counts_and_exits_zero_without_failures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert fuzz_main(["--cases", "30", "--kinds", "runinfo,cbcl"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["kind", "cases", "accepted"]
+    assert any(line.split()[:2] == ["total", "60"] for line in out.splitlines())

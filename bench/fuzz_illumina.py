@@ -12,6 +12,7 @@ refusal is any :class:`~seqoia.errors.InputError`.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -19,6 +20,7 @@ import os
 import sys
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +75,16 @@ def _files(pattern: str, limit: int = 8) -> list[bytes]:
 _RUN_INFO = parse_run_info((NOVASEQ_RUN / "RunInfo.xml").read_bytes())
 
 
-def _scratch(suffix: str, data: bytes) -> Path:
-    """Write a case where the readers want it: a file (one per process, reused)."""
+@contextlib.contextmanager
+def _scratch(suffix: str, data: bytes) -> Iterator[Path]:
+    """The case as a file, where the readers want it; removed afterwards."""
     folder = Path(os.environ.get("SEQOIA_FUZZ_DIR") or tempfile.gettempdir())
     path = folder / f"seqoia-fuzz-{os.getpid()}{suffix}"
     path.write_bytes(data)
-    return path
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 # -- sample sheets -------------------------------------------------------------------
@@ -122,7 +128,8 @@ def check_sample_sheet(data: bytes) -> None:
 def check_validate_output(data: bytes) -> None:
     """``seqoia validate SHEET`` never raises, and prints no control or format character
     (an escape sequence in a sheet could rewrite the terminal); its JSON is ASCII."""
-    report = validate_path(_scratch("-SampleSheet.csv", data))
+    with _scratch("-SampleSheet.csv", data) as path:
+        report = validate_path(path)
     out = io.StringIO()
     console = Console(file=out, color_system=None, highlight=False, soft_wrap=True, width=100)
     print_report(report, console)
@@ -157,35 +164,42 @@ def check_run_parameters(data: bytes) -> None:
 
 
 def check_bcl(data: bytes) -> None:
-    read_bcl(_scratch(".bcl", data))
+    with _scratch(".bcl", data) as path:
+        read_bcl(path)
 
 
 def check_bcl_gz(data: bytes) -> None:
-    read_bcl(_scratch(".bcl.gz", data))
+    with _scratch(".bcl.gz", data) as path:
+        read_bcl(path)
 
 
 def check_cbcl(data: bytes) -> None:
     """Header, then every tile's block in chunks (PF-only blocks: all clusters PF)."""
-    header = read_cbcl_header(_scratch(".cbcl", data))
-    for record in header.tiles:
-        with CbclTileReader(header, record.tile, cluster_count=record.cluster_count) as reader:
-            left = record.cluster_count
-            while left:
-                n = min(left, _CHUNK)
-                reader.read(n, np.ones(n, dtype=bool))
-                left -= n
+    with _scratch(".cbcl", data) as path:
+        header = read_cbcl_header(path)
+        for record in header.tiles:
+            tile, count = record.tile, record.cluster_count
+            with CbclTileReader(header, tile, cluster_count=count) as reader:
+                left = count
+                while left:
+                    n = min(left, _CHUNK)
+                    reader.read(n, np.ones(n, dtype=bool))
+                    left -= n
 
 
 def check_filter(data: bytes) -> None:
-    read_filter(_scratch(".filter", data))
+    with _scratch(".filter", data) as path:
+        read_filter(path)
 
 
 def check_locs(data: bytes) -> None:
-    read_locs(_scratch(".locs", data))
+    with _scratch(".locs", data) as path:
+        read_locs(path)
 
 
 def check_clocs(data: bytes) -> None:
-    read_clocs(_scratch(".clocs", data))
+    with _scratch(".clocs", data) as path:
+        read_clocs(path)
 
 
 _CLEAN = (InputError,)

@@ -113,10 +113,11 @@ class TilePlan:
         sample's files, in cluster order, as bcl2fastq does; Picard names files by barcode,
         so there each row keeps its own.
         """
-        first: dict[tuple[str, int | None], int] = {}
+        # Keyed by Sample_ID alone: a tile is in one lane, so rows matched there are in it.
+        first: dict[str, int] = {}
         out = [-1]
         for i, s in enumerate(self.samples):
-            out.append(i if self.config.picard else first.setdefault((s.sample_id, s.lane), i))
+            out.append(i if self.config.picard else first.setdefault(s.sample_id, i))
         return np.asarray(out, dtype=np.int64)
 
     def file_name(self, group: int, lane: int, read: OutputRead) -> str:

@@ -287,6 +287,9 @@ def read_run_info(path: Path, *, run: str | None = None) -> RunInfo:
 
 def _read(path: Path, *, run: str | None) -> bytes:
     try:
+        if path.stat().st_size > MAX_XML_BYTES:  # refused before it is read into memory
+            raise RunFolderError(f"{path.stat().st_size} bytes is too large for an "
+                                 "instrument's XML file", run=run, file=path.name)  # fmt: skip
         return path.read_bytes()
     except OSError as err:
         raise RunFolderError(f"cannot read: {err.strerror}", run=run, file=path.name) from err

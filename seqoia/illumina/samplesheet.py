@@ -202,7 +202,9 @@ def read_sample_sheet(
 
 def _read(path: Path, run: str | None) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            # One byte past the bound is enough for the parser to refuse the size.
+            return fh.read(MAX_SHEET_BYTES + 1)
     except OSError as err:
         raise SampleSheetError(f"cannot read: {err.strerror}", run=run, file=path.name) from err
 

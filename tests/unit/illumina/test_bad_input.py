@@ -30,6 +30,7 @@ from seqoia.illumina.limits import MAX_LANES, parse_count
 from seqoia.illumina.override_cycles import parse_override_cycles
 from seqoia.illumina.runinfo import parse_run_info
 from seqoia.illumina.samplesheet import parse_sample_sheet, validate_sample_sheet
+from seqoia.illumina.validation import validate_run_folder
 from seqoia.vocabulary import validate_name
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "illumina"
@@ -373,3 +374,19 @@ def test_validate_says_in_one_line_when_the_check_itself_fails(
     assert result.exit_code == 2
     assert "the check failed (RuntimeError: unexpected \\x1b[2J state)" in result.output
     assert "Traceback" not in result.output and "\x1b" not in result.output
+
+
+def test_oversized_metadata_files_are_refused_without_reading_them_whole(tmp_path: Path) -> None:
+    run = tmp_path / "RUN1"
+    run.mkdir()
+    with (run / "RunInfo.xml").open("wb") as fh:  # sparse: 17 MiB that take no disk
+        fh.truncate(17 << 20)
+    with (run / "SampleSheet.csv").open("wb") as fh:
+        fh.truncate(17 << 20)
+
+    report = validate_run_folder(run, check_files=False)
+
+    assert [(e.file, e.message) for e in report.errors] == [
+        ("RunInfo.xml", "17825792 bytes is too large for an instrument's XML file"),
+        ("SampleSheet.csv", "16777217 bytes is too large for a sample sheet (at most 16 MiB)"),
+    ]

@@ -139,6 +139,8 @@ class S3Store(ObjectStore):
         self.bucket = bucket
         self.region = region
         self.endpoint_url = endpoint_url
+        #: The server-side encryption requested on every write (None: none asked).
+        self.sse = sse
         self._sse_args: dict[str, str] = {}
         if sse:
             self._sse_args["ServerSideEncryption"] = sse

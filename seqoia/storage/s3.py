@@ -249,7 +249,7 @@ class S3Store(ObjectStore):
             if self._if_match_form != form:
                 self._if_match_form = form
                 if form == _BARE:
-                    log.warning(
+                    log.info(
                         "s3://%s refuses quoted If-Match ETags (Ceph RGW does); "
                         "sending them bare from now on",
                         self.bucket,

@@ -229,6 +229,9 @@ class S3Store(ObjectStore):
         has the expected ETag the refusal was the server's parsing, not a conflict, and
         the bare form is tried. The form that succeeds is kept for this store.
         """
+        if not _unquoted(etag):
+            # RGW matches a bare If-Match as a prefix: an empty one would match anything.
+            raise PreconditionFailedError(key)
         forms = [self._if_match_form] if self._if_match_form else [_QUOTED, _BARE]
         for form in forms:
             args["IfMatch"] = _quoted(etag) if form == _QUOTED else _unquoted(etag)

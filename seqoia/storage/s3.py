@@ -223,14 +223,15 @@ class S3Store(ObjectStore):
         """PutObject with ``If-Match``, in the ETag form this server accepts.
 
         HTTP and AWS want the ETag quoted, as S3 returns it. Ceph RGW (16.x) refuses a
-        quoted ETag with 412 even when it matches and accepts only the bare one (which it
-        matches as a prefix; a full ETag makes that an exact match). Until a form has once
+        quoted ETag with 412 even when it matches and accepts only the bare one (it checks
+        that the header starts with the ETag, so a full ETag is an exact match; measured
+        ``<etag>zz`` -> 200, ``<etag minus 1>`` -> 412, ``*`` -> 200). Until a form has once
         succeeded, a 412 on the quoted form is checked with a HEAD: when the object still
         has the expected ETag the refusal was the server's parsing, not a conflict, and
         the bare form is tried. The form that succeeds is kept for this store.
         """
         if not _unquoted(etag):
-            # RGW matches a bare If-Match as a prefix: an empty one would match anything.
+            # No object has an empty ETag; servers differ on what an empty If-Match means.
             raise PreconditionFailedError(key)
         forms = [self._if_match_form] if self._if_match_form else [_QUOTED, _BARE]
         for form in forms:

@@ -23,7 +23,7 @@ from seqoia.workers.brokercheck import check_broker
 
 log = logging.getLogger(__name__)
 
-_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+_COLOUR = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 UNSAFE_STORE_HELP = (
     "Start even when the store fails its self-check (create-only or compare-and-swap "
@@ -64,7 +64,7 @@ def doctor(
 
 def echo_check(check: Check) -> None:
     """One line: verdict, subject, check name, what was seen."""
-    verdict = typer.style(f"{check.verdict:<4}", fg=_STYLE[check.verdict].split()[-1])
+    verdict = typer.style(f"{check.verdict:<4}", fg=_COLOUR[check.verdict], bold=True)
     typer.echo(f"{verdict}  {check.subject:<6} {check.name:<24} {check.detail}")
 
 

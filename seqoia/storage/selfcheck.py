@@ -131,7 +131,7 @@ def _compare_and_swap(store: ObjectStore, prefix: str) -> Check:
     key = prefix + "swap"
     first = store.put_bytes(key, b"one")
     try:
-        second = store.put_bytes(key, b"two", if_match=first)
+        store.put_bytes(key, b"two", if_match=first)
     except PreconditionFailedError:
         return Check(
             "store",
@@ -146,7 +146,6 @@ def _compare_and_swap(store: ObjectStore, prefix: str) -> Check:
         form = getattr(store, "if_match_form", None)
         how = f" (If-Match sent {form})" if form else ""
         return Check("store", name, "ok", f"matching ETag replaces, a stale one is refused{how}")
-    del second
     return Check("store", name, "fail", "a replace with a stale ETag overwrote the object")
 
 

@@ -25,6 +25,8 @@ from seqoia.workers.brokercheck import check_broker
 from tests.fixtures.ceph import CephRGW
 from tests.fixtures.servers import (
     S3_REGION,
+    ServerProcess,
+    free_port,
     fresh_bucket_name,
     make_bucket,
     rgw_store,
@@ -151,6 +153,36 @@ def test_seqoia_worker_refuses_to_start_on_a_versioned_bucket(rgw_server: CephRG
     assert result.returncode == 2, result.stdout + result.stderr
     assert "does not guarantee the commit protocol" in result.stderr
     assert "--unsafe-store" in result.stderr
+
+
+def test_seqoia_worker_with_unsafe_store_starts_and_says_so_loudly(
+    rgw_server: CephRGW, tmp_path: Path
+) -> None:
+    bad = versioned(rgw_store(rgw_server))
+    env = {
+        **os.environ,
+        **rgw_env(rgw_server),
+        "PYTHONPATH": str(REPO),
+        "SEQOIA_STORE_URL": f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}",
+        "SEQOIA_BROKER_URL": "memory://",
+        "SEQOIA_METRICS_PORT": str(free_port()),
+    }
+    worker = ServerProcess(
+        "seqoia-worker",
+        [sys.executable, "-m", "seqoia.cli", "worker", "--unsafe-store"],
+        tmp_path,
+        env=env,
+    )
+    worker.start()
+    try:
+        worker.wait_until(
+            lambda: "consuming" in worker.output_tail(), timeout_s=60, what="consuming"
+        )
+        output = worker.output_tail(100)
+        assert "UNSAFE STORE (--unsafe-store): bucket versioning failed" in output
+        assert "UNSAFE STORE (--unsafe-store): create-only PUT failed" in output
+    finally:
+        worker.stop()
 
 
 # -- brokers -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
@@ -146,11 +147,18 @@ def worker(
         list[str] | None, typer.Option("--queue", "-q", help="Consume only these queues")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Concurrent messages")] = None,
+    unsafe_store: Annotated[bool, typer.Option("--unsafe-store", help=UNSAFE_STORE_HELP)] = False,
 ) -> None:
-    """Consume stage and event messages from the broker until SIGTERM."""
+    """Consume stage and event messages from the broker until SIGTERM.
+
+    The store's self-check runs first (``seqoia doctor``'s store checks): a store that
+    does not enforce create-only or compare-and-swap writes is refused.
+    """
     settings = _settings(ctx)
     enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
-    actors = _connected_actors(settings, pipeline)
+    runtime = build_runtime(settings, pipeline)
+    guard_store(runtime.store, unsafe=unsafe_store)
+    actors = declare_actors(build_broker(settings), runtime)
     consumer = dramatiq.Worker(
         actors.broker,
         queues=set(queues) if queues else None,

@@ -17,6 +17,7 @@ import glob
 import inspect
 import io
 import ipaddress
+import logging
 import os
 import threading
 import uuid
@@ -52,6 +53,11 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _SSE_MODES = {"AES256", "aws:kms"}
 _RETRY_MODES = {"standard", "adaptive"}
+#: The two ways of sending an ETag in If-Match (see ``S3Store._replace``).
+_QUOTED = "quoted"
+_BARE = "bare"
+
+log = logging.getLogger(__name__)
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -161,6 +167,8 @@ class S3Store(ObjectStore):
         self.bucket = bucket
         self.region = region
         self.endpoint_url = endpoint_url
+        #: The server-side encryption requested on every write (None: none asked).
+        self.sse = sse
         self._sse_args: dict[str, str] = {}
         if sse:
             self._sse_args["ServerSideEncryption"] = sse
@@ -183,6 +191,7 @@ class S3Store(ObjectStore):
             max_concurrency=4,
         )
         self._multipart_threshold = multipart_threshold_bytes
+        self._if_match_form: str | None = None
         query = f"?endpoint_url={endpoint_url}" if endpoint_url else ""
         self.url = f"s3://{bucket}/{self.prefix}{query}"
 
@@ -227,19 +236,63 @@ class S3Store(ObjectStore):
         if if_none_match:
             args["IfNoneMatch"] = "*"
         if if_match is not None:
-            args["IfMatch"] = _quoted(if_match)
+            return self._replace(key, args, if_match)
         try:
             response = self._client.put_object(**args)
         except botocore.exceptions.ClientError as err:
-            code = _code(err)
-            conditional = if_none_match or if_match is not None
-            # If-Match on a missing key answers 404: the object is not the one expected.
-            if conditional and (code in _PRECONDITION or (if_match and code in _NOT_FOUND)):
+            if if_none_match and _code(err) in _PRECONDITION:
                 raise PreconditionFailedError(key) from err
             raise self._error("put", key, err) from err
         except botocore.exceptions.BotoCoreError as err:
             raise self._error("put", key, err) from err
         return _unquoted(response["ETag"])
+
+    def _replace(self, key: str, args: dict[str, Any], etag: str) -> str:
+        """PutObject with ``If-Match``, in the ETag form this server accepts.
+
+        HTTP and AWS want the ETag quoted, as S3 returns it. Ceph RGW (16.x) refuses a
+        quoted ETag with 412 even when it matches and accepts only the bare one (it checks
+        that the header starts with the ETag, so a full ETag is an exact match; measured
+        ``<etag>zz`` -> 200, ``<etag minus 1>`` -> 412, ``*`` -> 200). Until a form has once
+        succeeded, a 412 on the quoted form is checked with a HEAD: when the object still
+        has the expected ETag the refusal was the server's parsing, not a conflict, and
+        the bare form is tried. The form that succeeds is kept for this store.
+        """
+        if not _unquoted(etag):
+            # No object has an empty ETag; servers differ on what an empty If-Match means.
+            raise PreconditionFailedError(key)
+        forms = [self._if_match_form] if self._if_match_form else [_QUOTED, _BARE]
+        for form in forms:
+            args["IfMatch"] = _quoted(etag) if form == _QUOTED else _unquoted(etag)
+            try:
+                response = self._client.put_object(**args)
+            except botocore.exceptions.ClientError as err:
+                code = _code(err)
+                # If-Match on a missing key answers 404: not the object expected.
+                if code not in _PRECONDITION and code not in _NOT_FOUND:
+                    raise self._error("put", key, err) from err
+                if form == _QUOTED and self._if_match_form is None:
+                    current = self.head(key)
+                    if current is not None and current.etag == _unquoted(etag):
+                        continue  # a matching ETag refused: try the bare form
+                raise PreconditionFailedError(key) from err
+            except botocore.exceptions.BotoCoreError as err:
+                raise self._error("put", key, err) from err
+            if self._if_match_form != form:
+                self._if_match_form = form
+                if form == _BARE:
+                    log.info(
+                        "s3://%s refuses quoted If-Match ETags (Ceph RGW does); "
+                        "sending them bare from now on",
+                        self.bucket,
+                    )
+            return _unquoted(response["ETag"])
+        raise PreconditionFailedError(key)  # only reached when no form was left to try
+
+    @property
+    def if_match_form(self) -> str | None:
+        """``"quoted"`` or ``"bare"`` once a conditional replace has succeeded, else None."""
+        return self._if_match_form
 
     @_encodable("upload")
     def upload_file(self, key: str, path: Path) -> ObjectInfo:

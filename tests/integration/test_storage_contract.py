@@ -77,6 +77,13 @@ def test_replace_of_a_missing_key_is_refused(store: ObjectStore) -> None:
     assert store.head("absent") is None
 
 
+def test_replace_with_an_empty_etag_is_refused_and_leaves_the_object(store: ObjectStore) -> None:
+    store.put_bytes("ptr", b"v1")
+    with pytest.raises(PreconditionFailedError):
+        store.put_bytes("ptr", b"v2", if_match="")
+    assert store.get_bytes("ptr")[0] == b"v1"
+
+
 def test_eight_threads_racing_to_create_one_key_have_exactly_one_winner(
     store: ObjectStore,
 ) -> None:

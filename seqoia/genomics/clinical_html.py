@@ -45,7 +45,7 @@ footer { margin-top: 12px; font-size: 8pt; color: #555; }
 """
 
 # Column widths of the variant table (percent, summing to 100): HGVS names need room.
-_VARIANT_WIDTHS = (6, 8, 17, 15, 12, 11, 9, 13, 9)
+_VARIANT_WIDTHS = (6, 8, 17, 15, 12, 11, 10, 12, 9)
 
 
 def _table(

@@ -102,7 +102,9 @@ def qc_summary(report: ClinicalReport) -> str:
     if report.qc.passed:
         return "QC passed: every check met its threshold."
     count = len(report.qc.failures)
-    return f"QC FAILED: {count} check{'s' if count != 1 else ''} missed its threshold."
+    if count == 1:
+        return "QC FAILED: 1 check missed its threshold."
+    return f"QC FAILED: {count} checks missed their thresholds."
 
 
 def _value_text(value: float | int | str | None) -> str:

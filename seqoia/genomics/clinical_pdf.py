@@ -230,8 +230,8 @@ def render_clinical_pdf(report: ClinicalReport) -> bytes:
         canvas.saveState()
         canvas.setFont(styles.regular, 7)
         canvas.setFillColor(colors.HexColor("#555555"))
-        canvas.drawString(MARGIN, 8 * mm, footer)
-        canvas.drawRightString(A4[0] - MARGIN, 8 * mm, f"page {doc.page}")
+        canvas.drawString(MARGIN + FRAME_PADDING, 8 * mm, footer)
+        canvas.drawRightString(A4[0] - MARGIN - FRAME_PADDING, 8 * mm, f"page {doc.page}")
         canvas.restoreState()
 
     buffer = io.BytesIO()

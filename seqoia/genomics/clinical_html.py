@@ -44,9 +44,6 @@ ul { margin: 2px 0 6px 18px; padding: 0; }
 footer { margin-top: 12px; font-size: 8pt; color: #555; }
 """
 
-# Column widths of the variant table (percent, summing to 100): HGVS names need room.
-_VARIANT_WIDTHS = (6, 8, 17, 15, 12, 11, 10, 12, 9)
-
 
 def _table(
     columns: Sequence[str],
@@ -113,7 +110,7 @@ def render_clinical_html(report: ClinicalReport) -> str:
                 layout.VARIANT_COLUMNS,
                 layout.variant_rows(report),
                 css_class="variants",
-                widths=_VARIANT_WIDTHS,
+                widths=layout.VARIANT_WIDTHS_PCT,
                 mono=(2, 3),
             )
         )

@@ -26,6 +26,8 @@ VARIANT_COLUMNS: tuple[str, ...] = (
     "ClinVar",
     "Pop. AF",
 )
+# Relative widths of the variant table's columns (sum 100): HGVS names need the room.
+VARIANT_WIDTHS_PCT: tuple[int, ...] = (5, 8, 17, 15, 11, 12, 10, 13, 9)
 COVERAGE_COLUMNS: tuple[str, ...] = ("Gene", "Bases ≥ 20× (%)", "Low-coverage exons")
 FILE_COLUMNS: tuple[str, ...] = ("File", "Size", "SHA-256")
 QC_COLUMNS: tuple[str, ...] = ("Check", "Value", "Threshold", "Result")
@@ -147,7 +149,8 @@ def format_af(af: float | None) -> str:
 
 def variant_row(variant: ReportedVariant) -> tuple[str, ...]:
     depth = "—" if variant.depth is None else str(variant.depth)
-    vaf = "—" if variant.vaf is None else f"{variant.vaf * 100:.1f} %"
+    # A no-break space keeps "%" with its number when the cell wraps.
+    vaf = "—" if variant.vaf is None else f"{variant.vaf * 100:.1f}\u00a0%"
     clinvar = _readable(variant.clinvar_significance)
     if variant.clinvar_review_status:
         clinvar += f" ({_readable(variant.clinvar_review_status)})"

@@ -33,7 +33,6 @@ MARGIN = 12 * mm
 FRAME_PADDING = 6  # points, ReportLab's default frame padding on each side
 FRAME_WIDTH = A4[0] - 2 * MARGIN - 2 * FRAME_PADDING
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
-_VARIANT_WIDTHS = (6, 8, 17, 15, 12, 11, 10, 12, 9)
 
 
 def _register_fonts() -> tuple[str, str, str]:
@@ -67,6 +66,8 @@ class _Styles:
         self.body = ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=10.5)
         self.cell = ParagraphStyle("cell", fontName=regular, fontSize=7.5, leading=9)
         self.cell_bold = ParagraphStyle("cellb", parent=self.cell, fontName=bold)
+        # Narrow columns (the variant table's) keep whole words in their headers.
+        self.header_narrow = ParagraphStyle("hn", parent=self.cell_bold, fontSize=6.8)
         self.cell_mono = ParagraphStyle("cellm", parent=self.cell, fontName=mono, fontSize=7)
         self.fail = ParagraphStyle(
             "fail", parent=self.cell_bold, textColor=colors.HexColor("#b00020")
@@ -119,10 +120,12 @@ def _grid(
     *,
     mono: Sequence[int] = (),
     label_column: bool = False,
+    narrow_header: bool = False,
 ) -> Table:
     data = []
     if columns:
-        data.append([Paragraph(_text(c), styles.cell_bold) for c in columns])
+        header = styles.header_narrow if narrow_header else styles.cell_bold
+        data.append([Paragraph(_text(c), header) for c in columns])
     for row in rows:
         cells = []
         for i, value in enumerate(row):
@@ -189,8 +192,9 @@ def render_clinical_pdf(report: ClinicalReport) -> bytes:
                 styles,
                 layout.VARIANT_COLUMNS,
                 layout.variant_rows(report),
-                _VARIANT_WIDTHS,
+                layout.VARIANT_WIDTHS_PCT,
                 mono=(2, 3),
+                narrow_header=True,
             )
         )
         story.append(Spacer(1, 1.5 * mm))

@@ -89,7 +89,7 @@ def test_the_variant_table_lists_every_tiered_variant_most_urgent_first() -> Non
         "NP_000483.3:p.(Phe508del)",
         "inframe deletion",
         "homozygous",
-        "57 / 98.2 %",
+        "57 / 98.2\u00a0%",
     ]
     assert cftr[7] == "Pathogenic (criteria provided, multiple submitters, no conflicts)"
     assert cftr[8] == "0.0071"

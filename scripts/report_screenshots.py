@@ -35,6 +35,7 @@ CASES = {
     "preliminary": clinical_fixture.preliminary_report,
     "qc_failed": clinical_fixture.qc_failed_report,
     "final": clinical_fixture.final_report,
+    "long": clinical_fixture.long_report,
 }
 CHROMIUM_TIMEOUT_S = 90
 

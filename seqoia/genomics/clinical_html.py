@@ -37,7 +37,7 @@ tr { page-break-inside: avoid; }
 thead { display: table-header-group; }
 table.facts th { width: 32%; }
 td.mono, .mono { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace;
-  font-size: 8pt; word-break: break-all; }
+  font-size: 8pt; overflow-wrap: anywhere; }
 table.variants { font-size: 8pt; }
 td.fail { color: #b00020; font-weight: bold; }
 ul { margin: 2px 0 6px 18px; padding: 0; }
@@ -70,7 +70,11 @@ def _table(
             if cell == "FAIL":
                 classes.append("fail")
             attr = f' class="{" ".join(classes)}"' if classes else ""
-            parts.append(f"<td{attr}>{escape(cell)}</td>")
+            text = escape(cell)
+            if i in mono:
+                # HGVS: break after the accession ("NM_…:" then "c.…") before breaking anywhere.
+                text = text.replace(":", ":<wbr>")
+            parts.append(f"<td{attr}>{text}</td>")
         parts.append("</tr>")
     parts.append("</tbody></table>")
     return "".join(parts)

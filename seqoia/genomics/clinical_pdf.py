@@ -134,7 +134,11 @@ def _grid(
                 style = styles.fail
             elif label_column and i == 0:
                 style = styles.cell_bold
-            cells.append(Paragraph(_text(value), style))
+            text = _text(value)
+            if i in mono and ":" in text and len(value) > 12:
+                # HGVS: the accession on one line, the change on the next.
+                text = text.replace(":", ":<br/>", 1)
+            cells.append(Paragraph(text, style))
         data.append(cells)
     total = sum(widths_pct)
     table = Table(

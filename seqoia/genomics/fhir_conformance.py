@@ -275,9 +275,9 @@ class _Run:
                 if not self.profile_discriminated(slice_element, item):
                     return False
             elif kind == "type":
-                types = {t["code"] for t in slice_element.get("type", [])}
+                codes = {t["code"] for t in slice_element.get("type", [])}
                 actual = item.get("resourceType") if isinstance(item, dict) else None
-                if actual is not None and actual not in types:
+                if actual is not None and actual not in codes:
                     return False
             elif kind == "exists":
                 continue
@@ -286,6 +286,7 @@ class _Run:
     def value_discriminated(
         self, profile: _Profile, slice_element: Mapping[str, Any], disc_path: str, item: Any
     ) -> bool:
+        target: Mapping[str, Any] | None
         if disc_path == "$this":
             target, candidates = slice_element, [item]
         else:

@@ -224,3 +224,43 @@ def final_report() -> ClinicalReport:
     return preliminary_report().released(
         Release(by="Dr A. Martin", reason="reviewed tier 1-2 variants", at=RELEASED_AT)
     )
+
+
+def long_report() -> ClinicalReport:
+    """A final report that spans pages: 40 variants, a 120-base insertion's HGVS (one long
+    word), long ClinVar words and many low-coverage exons, to test wrapping on A4."""
+    inserted = "ACGT" * 30
+    long_one = _variant(
+        pos=43_047_700,
+        ref="A",
+        alt="A" + inserted,
+        gene="BRCA1",
+        hgvs_c=f"NM_007294.4:c.4986_4987ins{inserted}",
+        hgvs_p="NP_009225.1:p.(Ser1662_Val1663insThrTyrValArgThrTyrValArgThrTyrValArgThrTyr)",
+        hgvs_g=f"NC_000017.11:g.43047700_43047701ins{inserted}",
+        consequence="inframe_insertion&splice_region_variant&NMD_transcript_variant",
+        clinvar_significance="Conflicting_classifications_of_pathogenicity",
+        clinvar_review_status="criteria_provided,_conflicting_classifications",
+        tier=2,
+    )
+    many = tuple(
+        _variant(
+            pos=43_100_000 + i * 17,
+            hgvs_c=f"NM_007294.4:c.{100 + i}C>T",
+            hgvs_p=f"NP_009225.1:p.(Arg{34 + i}Cys)",
+            hgvs_g=f"NC_000017.11:g.{43_100_000 + i * 17}C>T",
+            tier=3,
+            population_af=0.0001 * i,
+        )
+        for i in range(38)
+    )
+    coverage = (
+        GeneCoverage(
+            gene="DMD",
+            pct_bases_20x=71.0,
+            low_coverage_exons=tuple(f"DMD exon {n} ({40 + n} %)" for n in range(1, 40)),
+        ),
+    )
+    return final_report().model_copy(
+        update={"variants": (*VARIANTS[:1], long_one, *many), "coverage": coverage}
+    )

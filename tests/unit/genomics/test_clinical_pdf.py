@@ -17,6 +17,7 @@ from seqoia.genomics.clinical_report import Release
 from tests.unit.genomics.clinical_fixture import (
     RELEASED_AT,
     final_report,
+    long_report,
     preliminary_report,
     qc_failed_report,
 )
@@ -90,8 +91,9 @@ def test_the_pdf_says_what_the_page_says(tmp_path: Path) -> None:
     assert "{'" not in flat
 
 
-def test_text_stays_within_the_page_margins(tmp_path: Path) -> None:
-    pdf = write_clinical_pdf(final_report(), tmp_path / "f.pdf")
+@pytest.mark.parametrize("build", [final_report, long_report])
+def test_text_stays_within_the_page_margins(tmp_path: Path, build) -> None:
+    pdf = write_clinical_pdf(build(), tmp_path / "f.pdf")
     html = tmp_path / "bbox.html"
     subprocess.run([_tool("pdftotext"), "-bbox", str(pdf), str(html)], check=True)
     boxes = [
@@ -105,3 +107,13 @@ def test_text_stays_within_the_page_margins(tmp_path: Path) -> None:
     right = max(x for _, x in boxes)
     assert left >= MARGIN - 0.5, left
     assert right <= A4_POINTS[0] - MARGIN + 0.5, right
+
+
+def test_a_long_report_spans_pages_and_repeats_the_variant_header(tmp_path: Path) -> None:
+    pdf = write_clinical_pdf(long_report(), tmp_path / "long.pdf")
+    assert int(_info(pdf)["Pages"]) >= 2
+    pages = _text(pdf).split("\f")
+    with_header = [p for p in pages if "HGVS c." in p and "Zygosity" in p]
+    assert len(with_header) >= 2
+    flat = " ".join(_text(pdf).split())
+    assert "DMD exon 39 (79 %)" in flat and "page 2" in flat

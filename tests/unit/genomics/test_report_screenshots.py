@@ -36,10 +36,12 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_report_page_fits_a4_width_and_is_pictured(script: ModuleType, tmp_path: Path) -> None:
-    # One case through the whole script (each Chromium start costs seconds on a shared box).
-    assert script.main(["--out", str(tmp_path), "--case", "qc_failed"]) == 0
-    assert _png_size(tmp_path / "qc_failed.html.png") == (794, 1123)
-    pages = sorted(tmp_path.glob("qc_failed.pdf-*.png"))
+    # One case through the whole script (each Chromium start costs seconds on a shared box):
+    # the longest one, with a 120-base insertion's HGVS and 40 variants over pages.
+    assert script.main(["--out", str(tmp_path), "--case", "long"]) == 0
+    assert _png_size(tmp_path / "long.html.png") == (794, 1123)
+    pages = sorted(tmp_path.glob("long.pdf-*.png"))
+    assert len(pages) >= 2
     assert pages, "pdftoppm wrote no page"
     width, height = _png_size(pages[0])
     assert abs(width - 595) <= 1 and abs(height - 842) <= 1  # A4 at 72 dpi, pixels rounded

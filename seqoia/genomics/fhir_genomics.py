@@ -29,7 +29,7 @@ from seqoia.genomics.tiering import ReportedVariant
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 HGVS = "http://varnomen.hgvs.org"
-HGNC = "http://www.genenames.org/geneId"
+HGNC = "http://www.genenames.org"  # the system of the IG's hgnc-vs
 REFSEQ = "http://www.ncbi.nlm.nih.gov/refseq"
 ENSEMBL = "http://www.ensembl.org"
 V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
+from seqoia.genomics.clinical_report import ReferenceGenome
+from seqoia.genomics.fhir_conformance import Package
 from seqoia.genomics.fhir_genomics import (
     VARIANT,
     build_genomics_bundle,
@@ -22,6 +25,8 @@ from tests.unit.genomics.clinical_fixture import (
     preliminary_report,
     qc_failed_report,
 )
+
+IG_DEFINITIONS = Path(__file__).parents[2] / "data" / "fhir-genomics-ig" / "definitions"
 
 
 def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -88,7 +93,7 @@ def test_variant_components_carry_hgvs_zygosity_frequency_and_source() -> None:
     )
     gene = _component(cftr, "48018-6")["valueCodeableConcept"]["coding"][0]
     assert gene == {
-        "system": "http://www.genenames.org/geneId",
+        "system": "http://www.genenames.org",
         "code": "HGNC:1884",
         "display": "CFTR",
     }
@@ -181,3 +186,33 @@ def test_grch38_chromosomes_have_refseq_accessions() -> None:
     assert chromosome_accession("chr17") == "NC_000017.11"
     assert chromosome_accession("X") == "NC_000023.11"
     assert chromosome_accession("chrUn_KI270302v1") is None
+
+
+def test_a_reference_without_refseq_accessions_keeps_its_own_names() -> None:
+    report = preliminary_report(
+        reference=ReferenceGenome(name="mini-genome", sha256="d" * 64),
+        variants=(VARIANTS[1].model_copy(update={"hgvs_g": "chr17:g.43057063dup"}),),
+    )
+    (variant,) = _variants(build_genomics_bundle(report, None))
+    assert _component(variant, "81290-9")["valueCodeableConcept"]["coding"][0]["code"] == (
+        "chr17:g.43057063dup"
+    )
+    assert _component(variant, "48013-7")["valueCodeableConcept"] == {"text": "mini-genome chr17"}
+    assert _component(variant, "62374-4") is None  # no assembly to name
+
+
+def test_coded_components_use_the_systems_of_the_igs_value_sets() -> None:
+    # The IG binds gene (hgnc-vs, extensible) and HGVS (hgvs-vs, required) to code systems.
+    package = Package.from_folder(IG_DEFINITIONS)
+    genes = package.expansion("http://hl7.org/fhir/uv/genomics-reporting/ValueSet/hgnc-vs")
+    hgvs = package.expansion("http://hl7.org/fhir/uv/genomics-reporting/ValueSet/hgvs-vs")
+    assert genes is not None and hgvs is not None
+    bundle = build_genomics_bundle(preliminary_report(), None, hgnc_ids={"CFTR": "HGNC:1884"})
+    for variant in _variants(bundle):
+        for loinc in ("48004-6", "81290-9"):
+            assert (
+                _component(variant, loinc)["valueCodeableConcept"]["coding"][0]["system"] in hgvs[1]
+            )
+        gene = _component(variant, "48018-6")["valueCodeableConcept"]
+        for coding in gene.get("coding", []):
+            assert coding["system"] in genes[1]

@@ -297,6 +297,8 @@ class _Run:
                     v for c in candidates if isinstance(c, dict) for _, v in _choice_values(c, step)
                 ]
         if target is None:
+            target = self.profiled_target(slice_element, disc_path)
+        if target is None:
             return False
         rule = _fixed_or_pattern(target)
         if rule is not None:
@@ -308,6 +310,23 @@ class _Run:
         if binding.get("strength") == "required" and binding.get("valueSet"):
             return any(self.bound(binding["valueSet"], c) is not False for c in candidates)
         return False
+
+    def profiled_target(
+        self, slice_element: Mapping[str, Any], disc_path: str
+    ) -> Mapping[str, Any] | None:
+        """The discriminating element in the profile of a slice's type (an extension slice
+        names its extension's profile and leaves ``url`` to it); for an extension whose
+        profile is not in the package, its URL is the value ``url`` must have."""
+        for element_type in slice_element.get("type", []):
+            for url in element_type.get("profile", []):
+                nested = self.package.profile(url)
+                if nested is not None:
+                    found = nested.elements.get(f"{nested.root}.{disc_path}")
+                    if found is not None:
+                        return found
+                elif disc_path == "url" and element_type.get("code") == "Extension":
+                    return {"fixedUri": url.split("|")[0]}
+        return None
 
     def profile_discriminated(self, slice_element: Mapping[str, Any], item: Any) -> bool:
         if not isinstance(item, dict) or "reference" not in item:

@@ -122,3 +122,16 @@ def test_too_many_values_for_a_slice_are_caught(package: Package) -> None:
 def test_seqoia_bundles_have_no_conformance_issue(package: Package, build) -> None:
     bundle = build_genomics_bundle(build(), b"%PDF-1.4 test")
     assert [str(i) for i in check_bundle(bundle, package)] == []
+
+
+def test_extensions_are_checked_against_their_own_profiles(
+    package: Package, examples: dict[str, dict[str, Any]]
+) -> None:
+    # The regions extension is reached through the element type's profile of the
+    # genomic-study-analysis profile; its "studied" part must carry a value.
+    analysis = _example(examples, "Procedure/analysisTumorRNA")
+    assert check_resource(analysis, package) == []
+    regions = next(e for e in analysis["extension"] if e["url"].endswith("analysis-regions"))
+    del regions["extension"][0]["valueReference"]
+    issues = [str(i) for i in check_resource(analysis, package)]
+    assert any("extension:studied" in i and "value[x]: has 0" in i for i in issues), issues

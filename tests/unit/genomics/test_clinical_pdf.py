@@ -117,3 +117,11 @@ def test_a_long_report_spans_pages_and_repeats_the_variant_header(tmp_path: Path
     assert len(with_header) >= 2
     flat = " ".join(_text(pdf).split())
     assert "DMD exon 39 (79 %)" in flat and "page 2" in flat
+
+
+def test_the_pdf_embeds_a_font_with_the_report_symbols(tmp_path: Path) -> None:
+    # ≥, ×, – and accents need DejaVu (fonts-dejavu-core); the fallback font lacks ≥.
+    pdf = write_clinical_pdf(qc_failed_report(), tmp_path / "q.pdf")
+    out = subprocess.run([_tool("pdffonts"), str(pdf)], capture_output=True, text=True, check=True)
+    fonts = out.stdout.splitlines()[2:]
+    assert any("DejaVuSans" in line and " yes " in line for line in fonts), out.stdout

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import subprocess
 import time
@@ -40,7 +41,7 @@ from seqoia.errors import (
 )
 from seqoia.storage.failures import FailureRecord
 from seqoia.storage.manifest import FileRef, Manifest, utcnow
-from seqoia.tasks.stage import StageResult
+from seqoia.tasks.stage import Stage, StageResult
 from seqoia.vocabulary import sha256_file
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class StageRunner:
                 inputs=plan.inputs,
                 sources=plan.sources,
                 reference=plan.reference,
+                resources=plan.resources,
                 parameters=plan.params.model_dump(mode="json"),
                 tools=result.tools,
                 outputs=outputs,
@@ -187,6 +189,7 @@ class StageRunner:
         cache_dir = self.rt.settings.scratch_dir / "cache"
         if plan.reference is not None:
             reference_fasta = self._cached_reference(plan.reference, cache_dir)
+        resources = {ref.name: str(self._cached_resource(ref, cache_dir)) for ref in plan.resources}
         out_dir = scratch / "out"
         try:
             os.mkdir(scratch)
@@ -210,6 +213,8 @@ class StageRunner:
             "source_listing": [(ref.name, ref.size) for ref in plan.sources],
             "reference_fasta": str(reference_fasta) if reference_fasta else None,
             "reference_key": plan.reference.key if plan.reference else None,
+            "resources": resources,
+            "completed_at": _completed_at(stage, plan.sources),
             "excluded": [dataclasses.asdict(e) for e in plan.excluded],
             "cache_dir": str(cache_dir),
             "attempt": attempt,
@@ -218,6 +223,15 @@ class StageRunner:
     def _cached_reference(self, ref: FileRef, cache_dir: Path) -> Path:
         """The reference FASTA in the worker's cache, downloaded once per ETag."""
         local = cache_dir / "refs" / (ref.etag or "unknown") / "genome.fa"
+        if not local.exists():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            self.rt.store.download_file(ref.key, local)  # atomic: no partial file
+        return local
+
+    def _cached_resource(self, ref: FileRef, cache_dir: Path) -> Path:
+        """A reference-area file in the worker's cache, downloaded once per ETag."""
+        tag = re.sub(r"[^A-Za-z0-9_-]", "", ref.etag or "") or "unknown"
+        local = cache_dir / "resources" / tag / ref.name
         if not local.exists():
             local.parent.mkdir(parents=True, exist_ok=True)
             self.rt.store.download_file(ref.key, local)  # atomic: no partial file
@@ -290,7 +304,7 @@ class StageRunner:
                     f"{plan.stage.name} did not say where to publish", permanent=True
                 )
             centre, _, subject = result.publish_to.partition("/")
-            prefix = self.rt.layout.outbox_prefix(centre, subject)
+            prefix = self.rt.layout.publish_prefix(plan.stage.publish_area, centre, subject)
         file_subjects = result.file_subjects
         refs = []
         for name in _files_under(out_dir):
@@ -355,6 +369,15 @@ class StageRunner:
             log.warning(
                 "could not record failure of %s/%s: %s", plan.stage.name, plan.subject, store_err
             )
+
+
+def _completed_at(stage: Stage, sources: list[FileRef]) -> str | None:
+    """A root stage's run completion: its most telling marker's store time, if recorded."""
+    if stage.markers is None:
+        return None
+    modified = {ref.name: ref.modified for ref in sources if ref.modified is not None}
+    found = next((modified[name] for name in stage.markers.names if name in modified), None)
+    return found.isoformat() if found else None
 
 
 def _size_of(path: Path) -> int:

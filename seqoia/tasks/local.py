@@ -93,7 +93,8 @@ def run_local(
     no other); a source stage reads the run folder ``source_dir``; a stage declared with
     ``reference=True`` gets ``reference_fasta``, prepared into ``cache_dir`` (by default
     ``work_dir/cache``). ``resources`` are the reference-area files a stage declared
-    (name -> local path); ``completed_at`` dates a root stage's run folder. Exceptions the stage raises propagate unchanged.
+    (name -> local path); ``completed_at`` dates a root stage's run folder. Exceptions
+    the stage raises propagate unchanged.
     """
     given = dict(inputs or {})
     unexpected = sorted(set(given) - set(stage.needs))

@@ -16,6 +16,7 @@ from seqoia.commands.demo import demo
 from seqoia.commands.demux import demux
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
 from seqoia.commands.outputs import outputs
+from seqoia.commands.release import release
 from seqoia.commands.validate import validate
 from seqoia.errors import SeqoiaError
 from seqoia.logs import configure_logging
@@ -62,6 +63,7 @@ app.command("demo")(demo)
 for admin_command in ADMIN_COMMANDS:
     app.command()(admin_command)
 app.command()(outputs)
+app.command()(release)
 app.add_typer(dlq_app, name="dlq")
 
 

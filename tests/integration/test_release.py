@@ -11,7 +11,6 @@ refuses a second release of one generation; a reprocess makes a generation to re
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -186,8 +185,8 @@ def test_a_second_release_of_one_generation_is_refused(reviewed) -> None:  # typ
 def test_override_releases_a_qc_failed_sample_and_says_so(reviewed) -> None:  # type: ignore[no-untyped-def]
     runtime, workers, _ = reviewed
     result = _cli(
-        runtime, workers, "release", POOR, "--by", "Dr Curie", "--reason", "resequencing impossible",
-        "--override-qc",
+        runtime, workers, "release", POOR, "--by", "Dr Curie",
+        "--reason", "resequencing impossible", "--override-qc",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     final = _clinical(

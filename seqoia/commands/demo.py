@@ -221,8 +221,10 @@ def _results_table(
     from seqoia.genomics.evaluate import evaluate_calls
 
     table = Table(title=f"seqoia demo — run {RUN_ID}")
-    for column in ("sample", "centre", "QC", "SNV P/R", "indel P/R", "tier 1", "sign-off"):
-        table.add_column(column)
+    for column in ("sample", "centre", "QC", "SNV P/R", "indel P/R"):
+        table.add_column(column, no_wrap=column != "centre")
+    table.add_column("tier 1 (gene, c., p.)", no_wrap=True)
+    table.add_column("sign-off", no_wrap=True)
     for spec in DEMO_SAMPLES:
         qc = runtime.manifests.latest("qc", spec.sample)
         calls = runtime.manifests.latest("call_variants", spec.sample)
@@ -292,7 +294,9 @@ def demo(
     """Simulate a run, process it end to end on the embedded defaults, print the results."""
     settings: Settings = ctx.obj
     settings = settings.model_copy(update={"broker_url": "memory://"})
-    console = Console(width=min(Console().width, 100))
+    # The table is laid out for 100 columns; a narrower terminal wraps the centre names.
+    probe = Console()
+    console = Console(width=min(probe.width, 100) if probe.is_terminal else 100)
     if fresh and settings.store_url.startswith("file://"):
         shutil.rmtree(settings.store_url.removeprefix("file://"), ignore_errors=True)
     runtime = build_runtime(settings)

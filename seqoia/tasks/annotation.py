@@ -7,8 +7,10 @@ calls. The panel comes from the sample sheet's ``Panel`` column, else from the c
 default panel, else from ``default_panel``; a panel the reference area does not hold is a
 permanent :class:`~seqoia.errors.InputError` naming the sample and the panel.
 
-Output: ``<sample>.variants.json`` (the tiered variants and the panel), and a summary with
-the panel and the tier-1 variants, for status and the report.
+It also measures how well the panel's genes were covered (% of coding bases at >= 20x,
+exons below 95 % named) in the sample's CRAM. Output: ``<sample>.variants.json`` (the
+tiered variants, the panel and its coverage), and a summary with the panel and the
+tier-1 variants, for status and the report.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import Field
 
 from seqoia.errors import InputError
 from seqoia.genomics.annotate import annotate_and_tier
+from seqoia.genomics.gene_coverage import panel_coverage
 from seqoia.genomics.panels import read_panel
 from seqoia.genomics.tiering import ReportedVariant, TieringParams
 from seqoia.genomics.tools import tool_versions
@@ -38,6 +41,7 @@ GNOMAD = "gnomad.vcf.gz"
 PANELS = "panels/"
 RESOURCES = (GFF3, f"{CLINVAR}?", f"{CLINVAR}.tbi?", f"{GNOMAD}?", f"{GNOMAD}.tbi?", PANELS)
 PANEL_SUFFIXES = (".txt", ".tsv", ".bed", ".bed.gz")
+CRAM = (".md.cram", ".md.cram.crai")
 #: Tier-1 variants listed in the manifest summary (the full list is in the JSON file).
 SUMMARY_TIER1 = 20
 
@@ -122,12 +126,12 @@ def _tier1(variants: list[ReportedVariant]) -> list[dict[str, Any]]:
 @pipeline.stage(
     "annotate",
     kind="sample",
-    needs=["validate_run", "call_variants"],
+    needs=["validate_run", "markduplicates", "call_variants"],
     version="1",
     params=AnnotateParams,
     reference=True,
     resources=RESOURCES,
-    fetch=lambda upstream, name: upstream == "call_variants",
+    fetch=lambda upstream, name: upstream == "call_variants" or name.endswith(CRAM),
     queue="call",
 )
 def annotate(ctx: StageContext) -> StageResult:
@@ -152,12 +156,16 @@ def annotate(ctx: StageContext) -> StageResult:
     variants = annotate_and_tier(
         calls, reference, gff3, panel, clinvar, gnomad, tiering, sample=None
     )
-    info = read_panel(panel, read_gff3(gff3, reference))
+    model = read_gff3(gff3, reference)
+    info = read_panel(panel, model)
     panel_json = {"name": info.name, "version": info.version, "genes": sorted(info.genes)}
+    cram = ctx.one("markduplicates").file(".md.cram")
+    coverage = panel_coverage(cram, reference, model, info.genes)
     out = {
         "sample": ctx.subject,
         "panel": panel_json,
         "panel_key": name,
+        "coverage": [c.model_dump(mode="json") for c in coverage],
         "variants": [v.model_dump(mode="json") for v in variants],
     }
     (ctx.out_dir / f"{ctx.subject}.variants.json").write_text(json.dumps(out, indent=1))

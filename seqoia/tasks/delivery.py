@@ -30,6 +30,7 @@ from seqoia.errors import StageFailedError
 from seqoia.genomics.clinical_files import write_clinical_files
 from seqoia.genomics.clinical_report import (
     ClinicalReport,
+    GeneCoverage,
     Laboratory,
     PanelInfo,
     ReferenceGenome,
@@ -94,15 +95,18 @@ def _tools(ctx: StageContext) -> dict[str, str]:
     return dict(sorted(tools.items()))
 
 
-def _annotated(ctx: StageContext) -> tuple[PanelInfo | None, tuple[ReportedVariant, ...]]:
+def _annotated(
+    ctx: StageContext,
+) -> tuple[PanelInfo | None, tuple[ReportedVariant, ...], tuple[GeneCoverage, ...]]:
     data = json.loads(ctx.one("annotate").file(".variants.json").read_text())
+    coverage = tuple(GeneCoverage.model_validate(c) for c in data.get("coverage", []))
     panel = data.get("panel")
     info = (
         PanelInfo(name=panel["name"], version=panel["version"], genes=tuple(panel["genes"]))
         if panel
         else None
     )
-    return info, tuple(ReportedVariant.model_validate(v) for v in data["variants"])
+    return info, tuple(ReportedVariant.model_validate(v) for v in data["variants"]), coverage
 
 
 @pipeline.stage(
@@ -130,7 +134,7 @@ def report(ctx: StageContext) -> StageResult:
     runs = sorted(s.subject for s in ctx.inputs["validate_run"])
     effective = run_completion(ctx)
     centre = sample_centre(ctx)
-    panel, variants = _annotated(ctx)
+    panel, variants, coverage = _annotated(ctx)
     clinical = ClinicalReport(
         laboratory=Laboratory(
             name=params.laboratory_name,
@@ -147,6 +151,7 @@ def report(ctx: StageContext) -> StageResult:
         panel=panel,
         qc=verdict,
         variants=variants,
+        coverage=coverage,
         files=tuple(files),
     )
     write_clinical_files(clinical, ctx.out_dir)

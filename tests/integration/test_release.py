@@ -110,8 +110,12 @@ def test_the_pipeline_stops_at_the_review_area_with_a_preliminary_report(reviewe
     tier1 = [v for v in report.variants if v.tier == 1]
     assert [(v.gene, v.hgvs_p) for v in tier1] == [(facts["gene"], "p.(Trp10Ter)")]
     assert report.panel is not None and report.panel.name == "Seqoia demo panel"
+    # Every panel gene's coverage at 30x is reported, nearly all of it at >= 20x.
+    assert [c.gene for c in report.coverage] == sorted(report.panel.genes)
+    assert all(c.pct_bases_20x > 80 for c in report.coverage), report.coverage
     poor = _clinical(runtime, layout.review_prefix("CURIE", POOR) + f"{POOR}.clinical.json")
     assert not poor.qc_passed
+    assert all(c.pct_bases_20x < 20 and c.low_coverage_exons for c in poor.coverage)
     state = StateReader(runtime).run(RUN)
     assert state.awaiting_release == [GOOD, POOR]
 

@@ -18,7 +18,7 @@ from seqoia.genomics.simulate_annotation import demo_pathogenic_variant, simulat
 from seqoia.tasks.germline import pipeline
 from seqoia.tasks.local import run_local
 from seqoia.tasks.stage import InputSet
-from tests.unit.genomics.annotation_fixture import write_vcf_gz
+from tests.unit.genomics.annotation_fixture import write_tiled_cram, write_vcf_gz
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,15 @@ def area(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "gnomad.vcf.gz.tbi": Path(f"{files.gnomad}.tbi"),
         "panels/demo.txt": files.panel,
     }
-    return {"reference": reference, "vcf": vcf, "resources": resources, "gene": genes[1]}
+    gene = genes[1]
+    cram = write_tiled_cram(reference, gene.contig, gene.start, gene.end, folder / "S1.md.cram")
+    return {
+        "reference": reference,
+        "vcf": vcf,
+        "cram": cram,
+        "resources": resources,
+        "gene": gene,
+    }
 
 
 def _inputs(area: dict[str, object], record: dict[str, object]) -> dict[str, list[InputSet]]:
@@ -58,7 +66,12 @@ def _inputs(area: dict[str, object], record: dict[str, object]) -> dict[str, lis
         {vcf.name: vcf, f"{vcf.name}.tbi": Path(f"{vcf}.tbi")},
         {},
     )
-    return {"validate_run": [run], "call_variants": [calls]}
+    cram = area["cram"]
+    assert isinstance(cram, Path)
+    md = InputSet(
+        "markduplicates", "S1", {cram.name: cram, f"{cram.name}.crai": Path(f"{cram}.crai")}, {}
+    )
+    return {"validate_run": [run], "markduplicates": [md], "call_variants": [calls]}
 
 
 def _run(tmp_path: Path, area: dict[str, object], record: dict[str, object], **kw: object):  # type: ignore[no-untyped-def]
@@ -85,6 +98,10 @@ def test_annotate_names_the_planted_stop_gain_tier_1_on_the_centres_default_pane
     assert out.summary["panel"]["name"] == "Seqoia demo panel"
     written = json.loads(out.files["S1.variants.json"].read_text())
     assert written["variants"][0]["clinvar_significance"] == "Pathogenic"
+    # The panel's genes: the one read end to end is covered, the others not at all.
+    coverage = {c["gene"]: c["pct_bases_20x"] for c in written["coverage"]}
+    assert coverage.pop(gene.symbol) == 100.0  # type: ignore[attr-defined]
+    assert set(coverage.values()) == {0.0} and len(coverage) == 3
 
 
 def test_a_stricter_max_af_is_a_parameter_of_the_stage(

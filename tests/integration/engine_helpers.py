@@ -142,7 +142,8 @@ def build_stack(
         redis_url = request.getfixturevalue("redis_server")
         rgw = request.getfixturevalue("rgw_server")
         bucket = rgw_store(rgw).bucket  # its user has the session's dummy AWS keys
-        store_url = f"s3://{bucket}?endpoint_url={rgw.endpoint}&region={S3_REGION}"
+        # SSE off explicitly: RGW 16.2 accepts SSE-S3 without applying it (seqoia doctor).
+        store_url = f"s3://{bucket}?endpoint_url={rgw.endpoint}&region={S3_REGION}&sse=none"
         settings = make_settings(store_url, redis_url, scratch, **overrides)
         _flush_redis(redis_url)
     elif name == "amqp":

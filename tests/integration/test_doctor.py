@@ -133,13 +133,13 @@ def test_seqoia_doctor_exits_zero_on_a_plain_bucket_and_one_on_a_versioned_one(
 ) -> None:
     env = rgw_env(rgw_server)
     plain = rgw_store(rgw_server)
-    url = f"s3://{plain.bucket}?endpoint_url={rgw_server.endpoint}"
+    url = f"s3://{plain.bucket}?endpoint_url={rgw_server.endpoint}&sse=none"
     ok = doctor_cli(url, env, "doctor", "--skip-broker")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "ok    store  create-only PUT" in ok.stdout
     assert "all checks passed" in ok.stdout
     bad = versioned(rgw_store(rgw_server))
-    url = f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}"
+    url = f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}&sse=none"
     refused = doctor_cli(url, env, "doctor", "--skip-broker")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "fail  store  bucket versioning" in refused.stdout
@@ -148,7 +148,7 @@ def test_seqoia_doctor_exits_zero_on_a_plain_bucket_and_one_on_a_versioned_one(
 
 def test_seqoia_worker_refuses_to_start_on_a_versioned_bucket(rgw_server: CephRGW) -> None:
     bad = versioned(rgw_store(rgw_server))
-    url = f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}"
+    url = f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}&sse=none"
     result = doctor_cli(url, rgw_env(rgw_server), "--broker", "memory://", "worker")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "does not guarantee the commit protocol" in result.stderr
@@ -163,7 +163,7 @@ def test_seqoia_worker_with_unsafe_store_starts_and_says_so_loudly(
         **os.environ,
         **rgw_env(rgw_server),
         "PYTHONPATH": str(REPO),
-        "SEQOIA_STORE_URL": f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}",
+        "SEQOIA_STORE_URL": f"s3://{bad.bucket}?endpoint_url={rgw_server.endpoint}&sse=none",
         "SEQOIA_BROKER_URL": "memory://",
         "SEQOIA_METRICS_PORT": str(free_port()),
     }

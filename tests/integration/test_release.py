@@ -148,14 +148,26 @@ def test_release_writes_the_final_report_files_and_an_audit_record(reviewed) -> 
     written = {i.key.removeprefix(prefix) for i in runtime.store.list(prefix)}
     assert {
         f"{GOOD}.clinical.json",
+        f"{GOOD}.clinical.html",
+        f"{GOOD}.clinical.pdf",
+        f"{GOOD}.clinical.fhir.json",
         f"{GOOD}.report.json",
         f"{GOOD}.report.html",
         f"{GOOD}.md.cram",
         f"{GOOD}.md.cram.crai",
         f"{GOOD}.bcftools.vcf.gz",
         f"{GOOD}.bcftools.vcf.gz.tbi",
-    } <= written
+    } == written
     final = _clinical(runtime, prefix + f"{GOOD}.clinical.json")
+    # The renderings are of the final report: the bundle says so, the PDF is attached.
+    bundle = json.loads(runtime.store.get_bytes(prefix + f"{GOOD}.clinical.fhir.json")[0])
+    statuses = {
+        e["resource"].get("status")
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    }
+    assert statuses == {"final"}
+    assert runtime.store.get_bytes(prefix + f"{GOOD}.clinical.pdf")[0].startswith(b"%PDF")
     assert final.status == "final" and final.release is not None
     assert (final.release.by, final.release.reason, final.release.qc_override) == (
         "Dr Lejeune",

@@ -143,9 +143,7 @@ class Layout:
     # -- review and release ----------------------------------------------------------------
     def review_prefix(self, centre: str, sample: str) -> str:
         """A sample's preliminary report, awaiting a biologist's release (never the outbox)."""
-        return (
-            f"{self.review}/{validate_name(centre, 'centre')}/{validate_name(sample, 'sample')}/"
-        )
+        return f"{self.review}/{validate_name(centre, 'centre')}/{validate_name(sample, 'sample')}/"
 
     def release_key(self, sample: str, generation: int) -> str:
         """The record (written last, create-only) of the release of one report generation."""

@@ -66,6 +66,7 @@ _COLUMNS: dict[str, str] = {
     "family": "family", "family_id": "family", "familyid": "family", "pair_id": "family",
     "role": "role", "relationship": "role",
     "sex": "sex", "gender": "sex",
+    "panel": "panel", "gene_panel": "panel", "genepanel": "panel",
 }  # fmt: skip
 _ROLES: dict[str, str] = {
     "proband": "proband", "index": "proband", "patient": "proband", "affected": "proband",

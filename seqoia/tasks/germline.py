@@ -2,7 +2,8 @@
 
     validate_run (run) -> demultiplex (per part: a lane or a tile range)
                        -> demux_stats (run)
-        -> align -> markduplicates -> call_variants -> qc -> report -> deliver  (per sample)
+        -> align -> markduplicates -> call_variants -> qc  (per sample)
+        -> annotate -> report -> deliver (review area)  -> seqoia release -> outbox
 
 Importing this module declares every stage into ``pipeline`` and checks the graph they
 form, so that an unknown upstream stage or a cycle fails here, at import.
@@ -11,7 +12,15 @@ form, so that an unknown upstream stage or a cycle fails here, at import.
 from __future__ import annotations
 
 # Stage modules declare in any order: the graph is checked once all of them are imported.
-from seqoia.tasks import alignment, calling, delivery, quality, run_reports, runs  # noqa: F401
+from seqoia.tasks import (  # noqa: F401
+    alignment,
+    annotation,
+    calling,
+    delivery,
+    quality,
+    run_reports,
+    runs,
+)
 from seqoia.tasks.registry import pipeline
 
 pipeline.check()

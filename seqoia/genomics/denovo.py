@@ -18,7 +18,8 @@ chromosome (:func:`seqoia.genomics.mendelian.parent_sources`): a son's chrX is s
 against his mother alone.
 
 A candidate passes when its posterior is at least ``min_posterior`` (0.9) and its reads
-agree: the child has ``min_child_dp`` reads (10), ``min_child_alt`` of them (3) and an
+agree: the child has ``min_child_dp`` reads (8, so that a son's
+hemizygous chrX at half depth still counts), ``min_child_alt`` of them (3) and an
 allele fraction of ``min_child_vaf`` (0.2, for a diploid call) on the new allele; each
 transmitting parent has ``min_parent_dp`` reads (10) and at most ``max_parent_alt`` (1)
 carrying the allele. Thresholds were chosen on simulated 30x trios (bench/trio.py).
@@ -44,7 +45,7 @@ class DeNovoParams(BaseModel):
     mutation_rate: float = Field(default=1e-8, gt=0, lt=1)
     heterozygosity: float = Field(default=1e-3, gt=0, lt=0.5)
     min_posterior: float = Field(default=0.9, ge=0, le=1)
-    min_child_dp: int = Field(default=10, ge=0)
+    min_child_dp: int = Field(default=8, ge=0)
     min_child_alt: int = Field(default=3, ge=0)
     min_child_vaf: float = Field(default=0.2, ge=0, le=1)
     min_parent_dp: int = Field(default=10, ge=0)

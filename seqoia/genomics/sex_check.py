@@ -22,14 +22,19 @@ from seqoia.genomics.qc import PredictedSex, predict_sex, sex_coverage_ratios
 
 
 def dosage_ratios(alignment: Path) -> tuple[float | None, float | None]:
-    """(chrX, chrY) reads per base over the autosomes', from an indexed BAM/CRAM."""
+    """(chrX, chrY) reads per base over the autosomes', from an indexed BAM/CRAM.
+
+    A BAM index holds the counts; a CRAM is read once (for a whole genome, pass the QC
+    stage's predicted sex to :func:`check_sex` instead).
+    """
     mode = "rc" if alignment.suffix == ".cram" else "rb"
     try:
         with pysam.AlignmentFile(str(alignment), mode) as handle:
             lengths = dict(zip(handle.references, handle.lengths, strict=True))
-            per_base = {
-                s.contig: s.mapped / lengths[s.contig] for s in handle.get_index_statistics()
-            }
+            mapped = {s.contig: s.mapped for s in handle.get_index_statistics()}
+            if not any(mapped.values()):  # a CRAM index has no counts: read the file
+                mapped = {c: handle.count(c) for c in lengths}
+            per_base = {c: mapped.get(c, 0) / lengths[c] for c in lengths}
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read alignment index: {err}", file=str(alignment)) from err
     return sex_coverage_ratios(per_base, lengths)

@@ -29,6 +29,7 @@ class Call:
     gq: int | None = None
     dp: int | None = None
     ad: tuple[int, int] | None = None  # (ref, alt) read counts
+    copies: int = 2  # ploidy the caller used, known even for a missing call
 
     @property
     def alt_count(self) -> int | None:
@@ -37,8 +38,8 @@ class Call:
 
     @property
     def ploidy(self) -> int:
-        """Number of alleles called (2 when missing: the default)."""
-        return 2 if self.alleles is None else len(self.alleles)
+        """Number of alleles called, or the caller's ploidy for a missing call."""
+        return self.copies if self.alleles is None else len(self.alleles)
 
     @property
     def is_het(self) -> bool:
@@ -88,7 +89,8 @@ def _call(sample: pysam.libcbcf.VariantRecordSample) -> Call:
     ad_pair = (int(ad[0]), int(ad[1])) if ad and len(ad) >= 2 and None not in ad[:2] else None
     gq = sample.get("GQ") if "GQ" in sample else None
     dp = sample.get("DP") if "DP" in sample else None
-    return Call(alleles, tuple(int(v) for v in pl) if pl else None, gq, dp, ad_pair)
+    copies = len(gt) if gt else 2
+    return Call(alleles, tuple(int(v) for v in pl) if pl else None, gq, dp, ad_pair, copies)
 
 
 def read_sites(vcf: Path, samples: Sequence[str] | None = None) -> Iterator[Site]:

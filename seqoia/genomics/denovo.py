@@ -130,8 +130,8 @@ def de_novo_posterior(
         transmit = [g / (len(pl) - 1) for g, pl in zip(genotypes, parents, strict=True)]
         mendel = _mendel(child_ploidy, transmit)
         mutated = _mutated(mendel)
-        for c, like in enumerate(child_like):
-            w = weight * like * ((1 - mutation_rate) * mendel[c] + mutation_rate * mutated[c])
+        for c, child_l in enumerate(child_like):
+            w = weight * child_l * ((1 - mutation_rate) * mendel[c] + mutation_rate * mutated[c])
             total += w
             if c > 0 and all(g == 0 for g in genotypes):
                 novel += w

@@ -41,6 +41,7 @@ Mode = Literal[
     "dominant_inherited",
 ]
 SiteKey = tuple[str, int, str, str]
+Origin = Literal["maternal", "paternal", "both", "de_novo", "unknown"]
 
 
 class VariantModes(BaseModel):
@@ -53,7 +54,7 @@ class VariantModes(BaseModel):
     ref: str
     alt: str
     gene: str | None
-    origin: Literal["maternal", "paternal", "both", "de_novo", "unknown"]
+    origin: Origin
     modes: tuple[Mode, ...]
 
 
@@ -64,8 +65,8 @@ def _carries(call: Call | None) -> bool | None:
     return call.has_alt
 
 
-def _origin(site: Site, proband: Call, mother: Call | None, father: Call | None,
-            de_novo: bool) -> str:  # fmt: skip
+def _origin(mother: Call | None, father: Call | None, de_novo: bool) -> Origin:
+    """Which parent the proband's allele came from, as far as confident calls tell."""
     if de_novo:
         return "de_novo"
     in_mother, in_father = _carries(mother), _carries(father)
@@ -107,7 +108,7 @@ def classify(
         mother = site.calls.get(mother_m.sample) if mother_m else None
         father = site.calls.get(father_m.sample) if father_m else None
         is_novo = site.key in novo
-        origin = _origin(site, proband, mother, father, is_novo)
+        origin = _origin(mother, father, is_novo)
         modes: list[Mode] = []
         if is_novo:
             modes.append("de_novo")
@@ -143,7 +144,7 @@ def classify(
                 gene=lookup(site.key),
                 origin=origin,
                 modes=tuple(modes),
-            )  # type: ignore[arg-type]  # fmt: skip
+            )
         )
     return _compound_heterozygous(results, sib_calls)
 

@@ -9,7 +9,7 @@ and inheritance checks all work on these, so they can be tested on hand-made sit
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,6 @@ class Site:
     calls: dict[str, Call]
     passing: bool = True
     qual: float | None = None
-    info: dict[str, object] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, int, str, str]:

@@ -84,7 +84,7 @@ class Pedigree(BaseModel):
         roles = {self.member(a).role, self.member(b).role}
         if "other" in roles:
             return "unknown"
-        if roles in ({"mother", "father"},):
+        if roles == {"mother", "father"}:
             return "unrelated"
         if roles & {"mother", "father"}:
             return "parent-child"

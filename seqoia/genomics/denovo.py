@@ -18,11 +18,13 @@ chromosome (:func:`seqoia.genomics.mendelian.parent_sources`): a son's chrX is s
 against his mother alone.
 
 A candidate passes when its posterior is at least ``min_posterior`` (0.9) and its reads
-agree: the child has ``min_child_dp`` reads (8, so that a son's
-hemizygous chrX at half depth still counts), ``min_child_alt`` of them (3) and an
+agree: the child has ``min_child_dp`` reads (10), ``min_child_alt`` of them (3) and an
 allele fraction of ``min_child_vaf`` (0.2, for a diploid call) on the new allele; each
 transmitting parent has ``min_parent_dp`` reads (10) and at most ``max_parent_alt`` (1)
-carrying the allele. Thresholds were chosen on simulated 30x trios (bench/trio.py).
+carrying the allele. Depths are per diploid call: a haploid call (a male's chrX) needs
+half, as it gets half the reads. Thresholds were chosen on simulated 30x trios
+(bench/trio.py); a parent with a stray read of the allele or under ~20 reads leaves the
+posterior below 0.9, the price of not calling inherited alleles de novo.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class DeNovoParams(BaseModel):
     mutation_rate: float = Field(default=1e-8, gt=0, lt=1)
     heterozygosity: float = Field(default=1e-3, gt=0, lt=0.5)
     min_posterior: float = Field(default=0.9, ge=0, le=1)
-    min_child_dp: int = Field(default=8, ge=0)
+    min_child_dp: int = Field(default=10, ge=0)
     min_child_alt: int = Field(default=3, ge=0)
     min_child_vaf: float = Field(default=0.2, ge=0, le=1)
     min_parent_dp: int = Field(default=10, ge=0)
@@ -138,6 +140,11 @@ def de_novo_posterior(
     return novel / total if total > 0 else 0.0
 
 
+def _depth_needed(diploid_depth: int, call: Call) -> int:
+    """The depth threshold for this call's ploidy: half for a haploid call."""
+    return -(-diploid_depth // 2) if call.ploidy == 1 else diploid_depth
+
+
 def _alt_reads(call: Call) -> int | None:
     return None if call.ad is None else call.ad[1]
 
@@ -174,15 +181,16 @@ def score_site(
     if posterior < params.min_posterior:
         reasons.append(f"posterior {posterior:.3g} < {params.min_posterior}")
     alt, dp = _alt_reads(kid), kid.dp or 0
-    if dp < params.min_child_dp:
-        reasons.append(f"child DP {dp} < {params.min_child_dp}")
+    if dp < _depth_needed(params.min_child_dp, kid):
+        reasons.append(f"child DP {dp} < {_depth_needed(params.min_child_dp, kid)}")
     if alt is None or alt < params.min_child_alt:
         reasons.append(f"child alt reads {alt} < {params.min_child_alt}")
     elif len(kid.alleles) == 2 and kid.ad and alt / max(1, sum(kid.ad)) < params.min_child_vaf:
         reasons.append(f"child allele fraction below {params.min_child_vaf}")
     for role, call in zip(sources, calls, strict=True):
-        if (call.dp or 0) < params.min_parent_dp:
-            reasons.append(f"{role} DP {call.dp} < {params.min_parent_dp}")
+        needed = _depth_needed(params.min_parent_dp, call)
+        if (call.dp or 0) < needed:
+            reasons.append(f"{role} DP {call.dp} < {needed}")
         parent_alt = _alt_reads(call)
         if parent_alt is not None and parent_alt > params.max_parent_alt:
             reasons.append(f"{role} has {parent_alt} alt reads")

@@ -101,3 +101,14 @@ def test_mendelian_error_rate_counts_only_confident_variant_sites() -> None:
     summary, errors = mendelian_errors(sites, "P", "M", "F")
     assert (summary.sites, summary.errors) == (2, 1) and summary.error_rate == 0.5
     assert errors[0] is sites[1]
+
+
+def test_a_haploid_parent_needs_half_the_depth() -> None:
+    daughter = Call((0, 1), HET, 99, 30, (15, 15))
+    mother = Call((0, 0), HOM_REF_30X, 99, 30, (30, 0))
+    thin_haploid_father = Call((0,), (0, 200), 99, 7, (7, 0))
+    on_x = score_site(_site(daughter, mother, thin_haploid_father, "chrX"), "P", "M", "F")
+    assert on_x is not None and on_x.passed, on_x
+    thin_diploid_father = Call((0, 0), (0, 90, 255), 99, 7, (7, 0))
+    on_autosome = score_site(_site(daughter, mother, thin_diploid_father), "P", "M", "F")
+    assert on_autosome is not None and "father DP 7 < 10" in on_autosome.reasons

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -64,6 +65,45 @@ def timed(label: str, fn: Callable[..., T], *args: object, **kwargs: object) -> 
     result = fn(*args, **kwargs)
     print(f"  {label}: {time.monotonic() - started:.1f} s", flush=True)
     return result
+
+
+def trio_dnm2(
+    vcf: Path, proband: str, father: str, mother: str, male: bool, chrx_length: int
+) -> set[tuple[str, int, str, str]] | None:
+    """Baseline: ``bcftools +trio-dnm2 --with-pAD`` calls with probability >= 0.9.
+
+    Parental AD rather than its default QS (our VCF has no FMT/QS). None when the
+    bcftools program or its plugin is missing.
+    """
+    bcftools = shutil.which("bcftools")
+    if bcftools is None:
+        return None
+    trio_arg = f"{'1X:' if male else ''}{proband},{father},{mother}"
+    command = [bcftools, "+trio-dnm2", "--with-pAD", "--dnm-tag", "DNM:prob",
+               "-X", f"chrX:1-{chrx_length}", "-p", trio_arg, str(vcf)]  # fmt: skip
+    annotated = subprocess.run(command, capture_output=True, check=False)
+    if annotated.returncode != 0:
+        return None
+    query = subprocess.run(
+        [
+            bcftools,
+            "query",
+            "-s",
+            proband,
+            "-i",
+            "FMT/DNM>=0.9",
+            "-f",
+            "%CHROM\t%POS\t%REF\t%ALT\n",
+        ],
+        input=annotated.stdout,
+        capture_output=True,
+        check=True,
+    )
+    calls = set()
+    for line in query.stdout.decode().splitlines():
+        contig, pos, ref, alt = line.split("\t")
+        calls.add((contig, int(pos), ref, alt))
+    return calls
 
 
 def truth_genotypes(vcf: Path, haploid_x: bool) -> dict[tuple[str, int, str, str], int]:
@@ -115,7 +155,14 @@ def reads_part(args: argparse.Namespace) -> dict[str, float]:
         "de novo recall": tally["dn_tp"] / tally["dn_planted"],
         "de novo precision": tally["dn_tp"] / tally["dn_called"] if tally["dn_called"] else 0.0,
         "Mendelian error rate (inherited sites)": tally["mendel_errors"] / tally["mendel_sites"],
+        "de novo recall, autosomes": tally["dn_auto_tp"] / tally["dn_auto_planted"],
     }
+    if tally["base_called"]:
+        results["baseline trio-dnm2 recall"] = tally["base_tp"] / tally["dn_planted"]
+        results["baseline trio-dnm2 precision"] = tally["base_tp"] / tally["base_called"]
+        results["baseline trio-dnm2 recall, autosomes"] = (
+            tally["base_auto_tp"] / tally["dn_auto_planted"]
+        )
     for role in ("proband", "mother", "father"):
         for kind in ("joint", "singleton"):
             results[f"{kind} accuracy {role}"] = (
@@ -178,6 +225,18 @@ def one_family(
             print(f"    {label}: {key} posterior {c.posterior:.3g} {'; '.join(c.reasons)}")
     for key in truth_dn - {(c.contig, c.pos, c.ref, c.alt) for c in candidates}:
         print(f"    missed (not called in the child): {key}")
+    autosomal = {k for k in truth_dn if k[0] not in ("chrX", "chrY")}
+    tally.update(dn_auto_planted=len(autosomal), dn_auto_tp=len(called & autosomal))
+    chrx = next(c.length for c in reference.contigs if c.name == "chrX")
+    baseline = trio_dnm2(joint_vcf, p, f, m, proband_sex == "XY", chrx)
+    if baseline is not None:
+        base_tp = len(baseline & truth_dn)
+        base_auto = {k for k in baseline if k[0] not in ("chrX", "chrY")}
+        tally.update(base_called=len(baseline), base_tp=base_tp, base_auto_called=len(base_auto),
+                     base_auto_tp=len(base_auto & autosomal))  # fmt: skip
+        print(f"  baseline bcftools +trio-dnm2 --with-pAD (DNM >= 0.9): called "
+              f"{len(baseline)}, true {base_tp}; autosomes "
+              f"{len(base_auto & autosomal)} / {len(autosomal)}")  # fmt: skip
 
     # Mendelian errors on inherited truth
     truths = {

@@ -2,18 +2,19 @@
 
 Part 1 (reads). A random reference with repeats (``simulate_reference``: autosomes of
 ``--genome-mbp`` in three contigs, plus chrX at 15 % and chrY at 5 % of that; a
-bacterial-size genome treated as diploid human-like chromosomes, no PAR) carries a
-simulated family (``simulate_family``: founders from one population, a son by meiosis
-with recombination, 40 de novo SNVs and indels). Each member is sequenced at
-``--coverage`` (2x150), aligned with seqoia's embedded aligner (mappy), duplicate-marked
-as the pipeline does (samtools markdup to CRAM), called jointly (``joint_call``, the son
-haploid on chrX/chrY) and alone. Prints de novo precision and recall against the planted
-set, the Mendelian error rate on truly inherited sites, and the genotype accuracy of
-joint and singleton calls at every true variant site of each member.
+bacterial-size genome treated as diploid human-like chromosomes, no PAR) carries
+``--families`` simulated families (``simulate_family``: founders from one population, a
+son or a daughter by meiosis with recombination, 40 de novo SNVs and indels). Each
+member is sequenced at ``--coverage`` (2x150), aligned with seqoia's embedded aligner
+(mappy), duplicate-marked as the pipeline does (samtools markdup to CRAM), called jointly
+(``joint_call``, a son haploid on chrX/chrY) and alone. Prints de novo precision and
+recall against the planted set (ours, and bcftools' ``+trio-dnm2 --with-pAD`` on the same
+VCF as the baseline), the Mendelian error rate on truly inherited sites, and the genotype
+accuracy of joint and singleton calls at every true variant site of each member.
 
 Part 2 (genotypes only, no reads; said so in the output). ``--swap-trios`` trios and a
 sibling each are simulated at the genotype level with the same population and meiosis
-code on 20,000 sites, with 0.5 % genotype errors and 2 % missing calls; each trio is
+code on 22 chromosomes x 1,000 sites, with 0.5 % genotype errors and 2 % missing calls; each trio is
 checked as declared, with the father swapped for another family's, with an unrelated
 mother, with the proband's own sample in the mother's place, and with the sibling
 declared as the mother. Every altered trio must be blocked, no correct one.

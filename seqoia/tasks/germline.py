@@ -4,6 +4,8 @@
                        -> demux_stats (run)
         -> align -> markduplicates -> call_variants -> qc  (per sample)
         -> annotate -> report -> deliver (review area)  -> seqoia release -> outbox
+    markduplicates of every family member (any run) -> family_analysis (family: joint
+        call, pedigree checks, de novo, inheritance) -> deliver_family (review area)
 
 Importing this module declares every stage into ``pipeline`` and checks the graph they
 form, so that an unknown upstream stage or a cycle fails here, at import.
@@ -17,6 +19,7 @@ from seqoia.tasks import (  # noqa: F401
     annotation,
     calling,
     delivery,
+    family,
     quality,
     run_reports,
     runs,

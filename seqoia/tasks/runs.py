@@ -33,6 +33,7 @@ from seqoia.illumina.gzip_header import copy_without_name
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
+from seqoia.tasks.family_members import check_sheet_families
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import RunFolderMarkers, StageContext, StageResult
@@ -174,6 +175,7 @@ def validate_run(ctx: StageContext) -> StageResult:
         record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
         if row.lane is not None:
             record["lanes"].append(row.lane)
+    check_sheet_families(sheet.samples, run)  # two probands, a female father ...
     warnings = []
     owners, strays = fastq_owners(ctx.source_listing, sheet.samples)
     # Keyed by Sample_ID from here on: a file named after a Sample_Name goes no further.

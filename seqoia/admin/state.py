@@ -65,6 +65,8 @@ class StageState:
     lease: dict[str, Any] | None = None
     #: The QC gate's verdict, for the stage declared as the gate.
     qc_passed: bool | None = None
+    #: A family fan-in's composition (``trio``, ``duo (no father) — left out: ...``).
+    composition: str | None = None
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -92,6 +94,7 @@ class StageState:
             "failure": self.failure.model_dump(mode="json") if self.failure else None,
             "lease": self.lease,
             "qc_passed": self.qc_passed,
+            "composition": self.composition,
         }
 
 
@@ -352,6 +355,8 @@ def _describe_latest(state: StageState, plan: Plan) -> None:
     state.worker = latest.worker
     state.duration_s = latest.duration_s
     state.reason = latest.reason
+    if plan.stage.kind == "family":
+        state.composition = latest.summary.get("composition")
     gate = plan.stage.gate
     verdict = gate.verdict(latest.summary) if gate is not None else None
     if verdict is not None:

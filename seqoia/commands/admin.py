@@ -86,6 +86,8 @@ def _note(state: StageState) -> str:
     parts = []
     if state.qc_passed is not None:
         parts.append("QC passed" if state.qc_passed else "QC FAILED")
+    if state.composition:
+        parts.append(state.composition[:120])
     if state.stale:
         parts.append("stale: a new generation is due")
     if state.reason and state.reason.startswith(("reprocess", "retry", "dlq")):

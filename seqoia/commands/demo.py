@@ -25,7 +25,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from seqoia.commands.demo_family import family_lines, write_demo_trio
 from seqoia.engine.runtime import Runtime, build_runtime
+from seqoia.genomics.simulate_family import FamilyTruth
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest
 from seqoia.workers.embedded import EmbeddedWorkers
@@ -63,7 +65,7 @@ DEMO_SAMPLES = (
 
 def _write_inputs(
     folder: Path, coverage: float, genome_kb: int
-) -> tuple[Path, Path, dict[str, Path], dict[str, Path]]:
+) -> tuple[Path, Path, dict[str, Path], dict[str, Path], FamilyTruth]:
     """Reference, run folder, one truth VCF per sample and the reference area's resources,
     written under ``folder``."""
     from seqoia.admin.refarea import reference_area
@@ -123,16 +125,26 @@ def _write_inputs(
         else:
             simulate_reads(reference, variants, r1, r2, coverage=coverage, seed=spec.seed, sex=sex)
         rows.append(
-            f"1,{spec.sample},{_index(number)},{_index(number + 40)},{spec.centre},{spec.sex}"
+            f"1,{spec.sample},{_index(number)},{_index(number + 40)},{spec.centre},{spec.sex},,"
+        )
+    # The family (issue 15): a trio with one known de novo variant in the child.
+    trio, members = write_demo_trio(
+        reference, fastq_dir, folder / "trio", len(DEMO_SAMPLES) + 1, coverage
+    )
+    for number, (sample, centre, sex, family, role) in enumerate(members, len(rows) + 1):
+        rows.append(
+            f"1,{sample},{_index(number)},{_index(number + 40)},{centre},{sex},{family},{role}"
         )
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\nRunName,seqoia-demo\nInstrumentPlatform,NovaSeqXSeries\n\n"
         "[Reads]\nRead1Cycles,150\nRead2Cycles,150\nIndex1Cycles,8\nIndex2Cycles,8\n\n"
         "[BCLConvert_Settings]\nSoftwareVersion,4.2.7\n\n"
-        "[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre,Sex\n" + "\n".join(rows) + "\n"
+        "[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre,Sex,Family,Role\n"
+        + "\n".join(rows)
+        + "\n"
     )
     (run / "CopyComplete.txt").write_text("")
-    return reference, run, truths, area
+    return reference, run, truths, area, trio
 
 
 def _index(n: int) -> str:
@@ -302,8 +314,8 @@ def demo(
     runtime = build_runtime(settings)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="seqoia-demo-") as tmp:
-        with console.status("simulating a reference and a run of 4 samples with known variants"):
-            reference, run, truths, area = _write_inputs(Path(tmp), coverage, genome_kb)
+        with console.status("simulating a reference, 4 samples and a trio with known variants"):
+            reference, run, truths, area, trio = _write_inputs(Path(tmp), coverage, genome_kb)
             marker = _upload(runtime, reference, area, run)
         console.print(f"run {RUN_ID} dropped into {runtime.store.url}/{runtime.layout.inbox}/")
         total = {"validate_run": 1, "demultiplex": 1} | {
@@ -336,6 +348,8 @@ def demo(
         for line in _where_lines(runtime):
             console.print(line, highlight=False)
         console.print(_run_report_line(runtime))
+        for line in family_lines(runtime, trio):
+            console.print(line, highlight=False)
     console.print(
         f"finished in {time.monotonic() - started:.0f} s; outbox: "
         f"{runtime.store.url}/{runtime.layout.outbox}/"

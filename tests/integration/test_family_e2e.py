@@ -152,7 +152,7 @@ def test_a_trio_over_two_runs_is_reported_and_a_swapped_trio_is_stopped(
     assert "trio" in next(line for line in rows if "│ FAM1 " in line)
     assert "SWAP-P / SWAP-M: declared parent-child, observed unrelated" in row
     state = json.loads(CliRunner().invoke(app, ["status", RUN1, "--json"], env=env).stdout)
-    fam = {s["subject"]: s for s in state["stages"] if s["stage"] == "family_analysis"}
+    fam = {s["subject"]: s for s in state["detail"] if s["stage"] == "family_analysis"}
     assert fam["SWAP"]["state"] == "failed"
     assert "SWAP-M / SWAP-F" in fam["SWAP"]["failure"]["message"]
     assert fam["FAM1"]["state"] == "done" and fam["FAM1"]["composition"] == "trio"

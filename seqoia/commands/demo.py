@@ -131,10 +131,7 @@ def _write_inputs(
     trio, members = write_demo_trio(
         reference, fastq_dir, folder / "trio", len(DEMO_SAMPLES) + 1, coverage
     )
-    for number, (sample, centre, sex, family, role) in enumerate(members, len(rows) + 1):
-        rows.append(
-            f"1,{sample},{_index(number)},{_index(number + 40)},{centre},{sex},{family},{role}"
-        )
+    rows += [f"1,{member}" for member in members]
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\nRunName,seqoia-demo\nInstrumentPlatform,NovaSeqXSeries\n\n"
         "[Reads]\nRead1Cycles,150\nRead2Cycles,150\nIndex1Cycles,8\nIndex2Cycles,8\n\n"

@@ -16,14 +16,17 @@ from seqoia.genomics.simulate_family import FamilyTruth, simulate_family
 DEMO_FAMILY = "DEMOFAM"
 DEMO_FAMILY_CENTRE = "APHP"
 _SEX = {"XX": "female", "XY": "male"}
+#: The members' (index, index2): far from the demo's other samples' indexes.
+_INDEXES = (("ACGTTGCA", "TGCAACGT"), ("GATCCTAG", "CTAGGATC"), ("CAGTGTCA", "GTCACAGT"))
 
 
 def write_demo_trio(
     reference: Path, fastq_dir: Path, work: Path, first_number: int, coverage: float
-) -> tuple[FamilyTruth, list[tuple[str, str, str, str, str]]]:
+) -> tuple[FamilyTruth, list[str]]:
     """Simulate the trio; its FASTQ into ``fastq_dir`` as sample numbers ``first_number``...
 
-    Returns the truth and one (sample, centre, sex, family, role) per member for the sheet.
+    Returns the truth and one ``Sample_ID,Index,Index2,Centre,Sex,Family,Role`` sheet row
+    (without the lane) per member.
     """
     truth = simulate_family(
         reference, work, family=DEMO_FAMILY, seed=2027, n_de_novo=1, coverage=coverage

@@ -21,15 +21,18 @@ analyse: the family fails, naming it. See docs/decisions.md.
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from seqoia.errors import InputError
 from seqoia.genomics.family import analyse_family
+from seqoia.genomics.family_fhir import build_family_bundle
 from seqoia.genomics.family_report import FamilyReport, LeftOut, write_family_report
 from seqoia.genomics.joint_calling import joint_call
 from seqoia.genomics.pedigree import PedigreeError
 from seqoia.genomics.tools import tool_versions
 from seqoia.genomics.variants import CallParams
+from seqoia.tasks.delivery import run_completion
 from seqoia.tasks.family_members import (
     composition,
     family_centre,
@@ -107,6 +110,9 @@ def family_analysis(ctx: StageContext) -> StageResult:
         analysis=analysis,
     )
     write_family_report(report, ctx.out_dir)
+    # Dated by the last run's completion, never the wall clock: same inputs, same bytes.
+    bundle = build_family_bundle(report, issued=run_completion(ctx))
+    (ctx.out_dir / f"{family}.family.fhir.json").write_text(json.dumps(bundle, indent=1))
     de_novo = [c for c in analysis.de_novo if c.passed]
     return StageResult(
         summary={

@@ -14,6 +14,7 @@ import pytest
 
 from seqoia.errors import InputError
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
+from seqoia.genomics.fhir_conformance import Package, check_bundle
 from seqoia.genomics.markdup import mark_duplicates
 from seqoia.genomics.pedigree import PedigreeError
 from seqoia.genomics.reference import prepare_reference
@@ -24,6 +25,7 @@ from seqoia.tasks.local import run_local
 from seqoia.tasks.stage import Excluded, InputSet
 
 FAMILY = "FAM1"
+IG = Path(__file__).parents[2] / "data" / "fhir-genomics-ig"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,8 @@ def _run(samples: dict[str, tuple[str, str]], name: str) -> InputSet:
         s: {"sample": s, "family": FAMILY, "role": role, "sex": sex, "centre": "APHP"}
         for s, (role, sex) in samples.items()
     }
-    return InputSet("validate_run", name, {}, {"samples": records})
+    done = {"RUN1": "2026-12-01T10:00:00+00:00", "RUN2": "2026-12-02T10:00:00+00:00"}[name]
+    return InputSet("validate_run", name, {}, {"samples": records, "completed_at": done})
 
 
 def _declared(truth: FamilyTruth) -> dict[str, tuple[str, str]]:
@@ -102,7 +105,32 @@ def test_a_trio_split_over_two_runs_is_analysed_and_finds_the_planted_de_novo(
         pipeline["deliver_family"], FAMILY, tmp_path / "deliver", inputs={"family_analysis": [out]}
     )
     assert delivered.result.publish_to == f"APHP/{FAMILY}"
-    assert sorted(delivered.files) == [f"{FAMILY}.family.html", f"{FAMILY}.family.json"]
+    assert sorted(delivered.files) == [
+        f"{FAMILY}.family.fhir.json",
+        f"{FAMILY}.family.html",
+        f"{FAMILY}.family.json",
+    ]
+    bundle = json.loads(out.files[f"{FAMILY}.family.fhir.json"].read_text())
+    resources = [e["resource"] for e in bundle["entry"]]
+    report = next(r for r in resources if r["resourceType"] == "DiagnosticReport")
+    assert report["issued"] == "2026-12-02T10:00:00+00:00"  # the last run's completion
+    assert report["conclusion"].startswith("Family FAM1: trio analysis")
+    de_novo = [
+        r
+        for r in resources
+        if r["resourceType"] == "Observation"
+        and any(c.get("valueCodeableConcept", {}).get("text") == "De novo" for c in r["component"])
+    ]
+    assert len(de_novo) == len(called)
+    germline = {
+        c["valueCodeableConcept"]["coding"][0]["code"]
+        for r in de_novo
+        for c in r["component"]
+        if c["code"]["coding"][0]["code"] == "48002-0"
+    }
+    assert germline == {"LA6683-2"}
+    package = Package.from_folder(IG / "definitions")
+    assert [str(i) for i in check_bundle(bundle, package)] == []
 
 
 def test_a_father_that_failed_for_good_leaves_a_duo_labelled_in_every_output(

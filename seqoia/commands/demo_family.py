@@ -36,7 +36,11 @@ def write_demo_trio(
         for read, path in ((1, member.r1), (2, member.r2)):
             target = fastq_dir / f"{member.sample}_S{number}_L001_R{read}_001.fastq.gz"
             shutil.move(path, target)
-        rows.append((member.sample, DEMO_FAMILY_CENTRE, _SEX[member.sex], DEMO_FAMILY, member.role))
+        index, index2 = _INDEXES[number - first_number]
+        rows.append(
+            f"{member.sample},{index},{index2},{DEMO_FAMILY_CENTRE},{_SEX[member.sex]},"
+            f"{DEMO_FAMILY},{member.role}"
+        )
     return truth, rows
 
 

@@ -53,7 +53,8 @@ def family_lines(runtime: Runtime, truth: FamilyTruth) -> list[str]:
         why = failure.headline(160) if failure else "not run"
         return [f"family {DEMO_FAMILY}: no analysis ({why}); planted de novo {planted}"]
     calls = analysed.summary.get("de_novo") or []
-    called = ", ".join(c.replace(":", " ", 1).replace(":", " ", 1) for c in calls) or "none"
+    # The summary's "chr2:89646:C>G" printed as the planted one is: "chr2:89646 C>G".
+    called = ", ".join(" ".join(c.rsplit(":", 1)) for c in calls) or "none"
     review = runtime.layout.review_prefix(DEMO_FAMILY_CENTRE, DEMO_FAMILY)
     return [
         f"family {DEMO_FAMILY} ({analysed.summary['composition']}): de novo called {called}; "

@@ -121,12 +121,12 @@ def build_family_bundle(report: FamilyReport, issued: datetime) -> dict[str, Any
         "result": [{"reference": f"urn:uuid:{o['id']}"} for o in observations],
         "conclusion": conclusion,
     }
-    resource = {
+    resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": patient,
         "identifier": [{"system": SAMPLE_SYSTEM, "value": proband}],
     }
-    entries = [resource, diagnostic, *observations]
+    entries: list[dict[str, Any]] = [resource, diagnostic, *observations]
     return {
         "resourceType": "Bundle",
         "id": _id(report.family, "bundle"),

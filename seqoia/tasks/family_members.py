@@ -139,11 +139,13 @@ def family_pedigree(
     """
     left_out = set(without)
     members = [
-        Member(
-            sample=sample,
-            role=record.get("role") if record.get("role") in FAMILY_ROLES else "other",
-            sex=record.get("sex") or "unknown",
-            affected=record.get("role") == "proband",
+        Member.model_validate(
+            {
+                "sample": sample,
+                "role": record.get("role") if record.get("role") in FAMILY_ROLES else "other",
+                "sex": record.get("sex") or "unknown",
+                "affected": record.get("role") == "proband",
+            }
         )
         for sample, (_run, record) in records.items()
         if sample not in left_out

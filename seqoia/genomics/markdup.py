@@ -76,7 +76,10 @@ def mark_duplicates(
     tmp_cram = out_cram.with_name(out_cram.name + ".tmp")
     with tempfile.TemporaryDirectory(prefix=".markdup-", dir=out_cram.parent) as scratch:
         stats_file = Path(scratch) / "markdup.txt"
-        args = ["markdup", "-@", str(max(1, threads)), "-f", str(stats_file),
+        # No -@: htslib's threaded CRAM encoder picks each block's codec from trials
+        # whose order depends on thread timing, so the same reads would give different
+        # bytes run to run; single-threaded encoding is reproducible.
+        args = ["markdup", "-f", str(stats_file),
                 "-T", str(Path(scratch) / "md"), "--reference", str(reference.fasta),
                 "-O", "cram,version=3.0"]  # fmt: skip
         if optical_distance > 0:

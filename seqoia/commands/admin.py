@@ -85,7 +85,8 @@ def _note(state: StageState) -> str:
         return f"on {state.lease.get('worker', '?')}"
     parts = []
     if state.qc_passed is not None:
-        parts.append("QC passed" if state.qc_passed else "QC FAILED")
+        failed = ", ".join(state.qc_failed_checks)
+        parts.append("QC passed" if state.qc_passed else f"QC FAILED: {failed or '?'}")
     if state.stale:
         parts.append("stale: a new generation is due")
     if state.reason and state.reason.startswith(("reprocess", "retry", "dlq")):
@@ -93,15 +94,25 @@ def _note(state: StageState) -> str:
     return "; ".join(parts)
 
 
+def _state_cell(state: StageState) -> Text:
+    """The state word; a committed QC gate that failed the sample says so, in red."""
+    if state.state == "done" and state.qc_passed is False:
+        return Text("done, QC failed", style="bold red")
+    return Text(state.state, style=_STATE_STYLE.get(state.state, ""))
+
+
 def _stage_table(title: str, states: list[StageState]) -> Table:
+    # Identifiers never wrap (a cut run id is useless); free text folds onto more lines.
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "subject", "state", "gen", "committed", "worker", "took", "note"):
+    for column in ("stage", "subject"):
+        table.add_column(column, no_wrap=True)
+    for column in ("state", "gen", "committed", "worker", "took", "note"):
         table.add_column(column, overflow="fold")
     for s in states:
         table.add_row(
             s.stage,
             s.subject,
-            Text(s.state, style=_STATE_STYLE.get(s.state, "")),
+            _state_cell(s),
             str(s.generation or "-"),
             _when(s.committed_at),
             s.worker or "-",
@@ -126,22 +137,49 @@ def _counts_cell(counts: dict[str, int]) -> Text:
     return text
 
 
+def _stages_cell(counts: dict[str, dict[str, int]], stage_names: list[str]) -> Text:
+    """Every stage's ``name done/total`` in one cell that wraps between stages.
+
+    One column per stage cut every header at 80-120 columns; this cell folds instead.
+    """
+    text = Text()
+    for name in stage_names:
+        if name not in counts:
+            continue
+        if text:
+            text.append("  ")
+        text.append(f"{name} ", style="bold")
+        text.append_text(_counts_cell(counts[name]))
+    return text
+
+
+def _outcome_cell(run: RunState) -> Text:
+    """The run's outcome; samples that the QC gate failed are counted beside ``done``."""
+    text = Text(run.outcome, style=_STATE_STYLE.get(run.outcome, ""))
+    failed = run.qc_failed_samples
+    if failed:
+        text.append(f", {len(failed)} QC failed", style="bold red")
+    return text
+
+
 def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
     table = Table(
         title="active runs (done/total per stage; ▶ running ✗ failed ↻ retrying … due ⊘ blocked)",
         title_justify="left",
     )
-    for column in ("run", "outcome", "age", "turnaround", "samples", *stage_names):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    table.add_column("outcome", overflow="fold")
+    for column in ("age", "turnaround", "samples"):
+        table.add_column(column, overflow="fold")
+    table.add_column("stages", overflow="fold", ratio=1)
     for run in runs:
-        counts = run.counts()
         table.add_row(
             run.run,
-            run.outcome,
+            _outcome_cell(run),
             _duration(run.age_s),
             _duration(run.turnaround_s),
             str(len(run.samples)),
-            *(_counts_cell(counts.get(name, {})) for name in stage_names),
+            _stages_cell(run.counts(), stage_names),
         )
     return table
 

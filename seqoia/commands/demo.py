@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -143,7 +144,8 @@ def _run_report_line(runtime: Runtime) -> str:
     if manifest is None:
         return "run report (MultiQC): not written"
     if "skipped" in manifest.summary:
-        return f"run report (MultiQC): skipped, {manifest.summary['skipped']}"
+        # escape: the install hint's ``seqoia[multiqc]`` would otherwise be eaten as markup
+        return f"run report (MultiQC): skipped, {escape(str(manifest.summary['skipped']))}"
     return (
         f"run report (MultiQC): {manifest.output('multiqc_report.html').key} "
         f"(seqoia outputs multiqc/{RUN_ID} --download DIR)"
@@ -153,18 +155,7 @@ def _run_report_line(runtime: Runtime) -> str:
 def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -> Table:
     from seqoia.genomics.evaluate import evaluate_calls
 
-    table = Table(title=f"seqoia demo — run {RUN_ID}")
-    for column in (
-        "sample",
-        "centre",
-        "QC",
-        "SNVs",
-        "indels",
-        "SNV P / R",
-        "indel P / R",
-        "report",
-    ):
-        table.add_column(column)
+    table = results_table(f"seqoia demo — run {RUN_ID}")
     for spec in DEMO_SAMPLES:
         qc = runtime.manifests.latest("qc", spec.sample)
         calls = runtime.manifests.latest("call_variants", spec.sample)
@@ -206,6 +197,22 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
             report_at,
         )
     return table
+
+
+# -- results table layout (hygiene: folds rather than cuts at 80-120 columns) ---------
+def results_table(title: str) -> Table:
+    """The demo's results table: ids never wrap, QC reasons and report paths fold whole."""
+    table = Table(title=title)
+    table.add_column("sample", no_wrap=True)
+    table.add_column("centre", overflow="fold")
+    table.add_column("QC", overflow="fold", ratio=2)
+    for column in ("SNVs", "indels", "SNV P / R", "indel P / R"):
+        table.add_column(column, overflow="fold")
+    table.add_column("report", overflow="fold", ratio=3)
+    return table
+
+
+# -- end of results table layout ------------------------------------------------------
 
 
 def demo(

@@ -102,21 +102,23 @@ def _state_cell(state: StageState) -> Text:
 
 
 def _stage_table(title: str, states: list[StageState]) -> Table:
-    # Identifiers never wrap (a cut run id is useless); free text folds onto more lines.
+    # Stage names never wrap; ids and free text fold onto more lines, whole (a run id cut
+    # with an ellipsis is useless), and the note takes what room is left.
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "subject"):
-        table.add_column(column, no_wrap=True)
-    for column in ("state", "gen", "committed", "worker", "took", "note"):
-        table.add_column(column, overflow="fold")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("state", overflow="fold")
+    table.add_column("gen", overflow="fold")
+    table.add_column("committed · worker · took", overflow="fold", ratio=2)
+    table.add_column("note", overflow="fold", ratio=3)
     for s in states:
+        when = f"{_when(s.committed_at)} · {s.worker or '-'} · {_duration(s.duration_s)}"
         table.add_row(
             s.stage,
             s.subject,
             _state_cell(s),
             str(s.generation or "-"),
-            _when(s.committed_at),
-            s.worker or "-",
-            _duration(s.duration_s),
+            when if s.committed_at else "-",
             _note(s),
         )
     return table
@@ -168,19 +170,15 @@ def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
         title_justify="left",
     )
     table.add_column("run", no_wrap=True)
-    table.add_column("outcome", overflow="fold")
-    for column in ("age", "turnaround", "samples"):
-        table.add_column(column, overflow="fold")
-    table.add_column("stages", overflow="fold", ratio=1)
+    table.add_column("outcome · samples · age · turnaround", overflow="fold", ratio=1)
+    table.add_column("stages", overflow="fold", ratio=2)
     for run in runs:
-        table.add_row(
-            run.run,
-            _outcome_cell(run),
-            _duration(run.age_s),
-            _duration(run.turnaround_s),
-            str(len(run.samples)),
-            _stages_cell(run.counts(), stage_names),
+        about = _outcome_cell(run)
+        about.append(
+            f" · {len(run.samples)} sample(s) · age {_duration(run.age_s)}"
+            f" · turnaround {_duration(run.turnaround_s)}"
         )
+        table.add_row(run.run, about, _stages_cell(run.counts(), stage_names))
     return table
 
 
@@ -461,12 +459,14 @@ def lineage(
     if report.file is not None:
         head += f"  sha256 {report.file.sha256}  {report.file.size} bytes"
     tree = Tree(head)
+    shown: set[str] = set()
     for node in report.roots:
-        _lineage_branch(tree, node)
+        _lineage_branch(tree, node, shown)
     console().print(tree)
 
 
-def _lineage_branch(parent: Tree, node: LineageNode) -> None:
+def _lineage_branch(parent: Tree, node: LineageNode, shown: set[str]) -> None:
+    """One generation; ``shown`` holds tool lists already printed (one chain shares them)."""
     m = node.manifest
     if m is None:
         parent.add(Text(f"{node.key}: manifest missing", style="red"))
@@ -483,21 +483,26 @@ def _lineage_branch(parent: Tree, node: LineageNode) -> None:
     if m.parameters:
         branch.add("parameters: " + ", ".join(f"{k}={v!r}" for k, v in m.parameters.items()))
     if m.tools:
-        branch.add("tools: " + ", ".join(f"{k} {v}" for k, v in m.tools.items()))
+        tools = ", ".join(f"{k} {v}" for k, v in m.tools.items())
+        branch.add("tools: same as above" if tools in shown else f"tools: {tools}")
+        shown.add(tools)
     if m.reference is not None:
         branch.add(f"reference: {m.reference.key} (etag {m.reference.etag})")
     if node.consumed:
         files = branch.add("files read from it:")
         for ref in node.consumed:
             files.add(f"{ref.name}  sha256 {ref.sha256}  {ref.size} bytes")
-    if m.sources:
-        sources = branch.add(f"run folder: {len(m.sources)} object(s)")
-        for ref in m.sources[:10]:
+    if node.sources:
+        above = f", {node.sources_shown_above} more shown above" if node.sources_shown_above else ""
+        sources = branch.add(f"run folder: {len(node.sources)} object(s){above}")
+        for ref in node.sources[:10]:
             sources.add(f"{ref.key}  etag {ref.etag}  {ref.size} bytes")
-        if len(m.sources) > 10:
-            sources.add(f"... {len(m.sources) - 10} more (--json lists 20)")
+        if len(node.sources) > 10:
+            sources.add(f"... {len(node.sources) - 10} more (--json lists 20)")
+    elif node.sources_shown_above:
+        branch.add(f"run folder: {node.sources_shown_above} object(s), shown above")
     for upstream in node.inputs:
-        _lineage_branch(branch, upstream)
+        _lineage_branch(branch, upstream, shown)
 
 
 # -- gc, audit --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -110,7 +111,11 @@ def audit_log(runtime: Runtime) -> AuditLog:
 
 def console() -> Console:
     # Resolved per call, so that a test runner's captured stdout is the one written to.
-    return Console(file=sys.stdout, width=max(100, Console(file=sys.stdout).width))
+    # A terminal's (or COLUMNS') width is honoured, tables fold to fit; a pipe gets 100.
+    probe = Console(file=sys.stdout)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(file=sys.stdout, width=max(100, probe.width))
 
 
 def print_json(data: Any) -> None:

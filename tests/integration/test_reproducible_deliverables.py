@@ -11,6 +11,7 @@ in the sample sheet, the other's is predicted from read dosage.
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pysam
@@ -143,3 +144,48 @@ def test_male_samples_are_called_haploid_on_chrx_and_chry(
             ploidy.setdefault(record.chrom, set()).add(len(record.samples[sample]["GT"]))
     assert ploidy["chr1"] == {2}
     assert ploidy["chrX"] == {1}
+
+
+def _sources(node: dict) -> list[str]:
+    found = [s["key"] for s in node.get("sources", [])]
+    for upstream in node.get("inputs", []):
+        found += _sources(upstream)
+    return found
+
+
+def test_lineage_of_a_delivered_file_lists_its_own_sample_sources_once(
+    two_runs: tuple[Runtime, Runtime],
+) -> None:
+    from seqoia.admin.lineage import LineageReader
+
+    runtime = two_runs[0]
+    key = f"{runtime.layout.outbox}/APHP/{DECLARED}/{DECLARED}.bcftools.vcf.gz"
+    report = LineageReader(runtime).of_key(key).to_json()
+    sources = [s for root in report["produced_by"] for s in _sources(root)]
+    assert len(sources) == len(set(sources))  # each run-folder object once
+    names = [s.rsplit("/", 1)[-1] for s in sources]
+    assert f"{DECLARED}_S1_L001_R1_001.fastq.gz" in names
+    assert f"{DECLARED}_S1_L001_R2_001.fastq.gz" in names
+    assert "SampleSheet.csv" in names
+    assert not any(name.startswith(PREDICTED) for name in names)
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_status_and_sample_fold_rather_than_cut_at_terminal_widths(
+    two_runs: tuple[Runtime, Runtime], columns: int
+) -> None:
+    from typer.testing import CliRunner
+
+    from seqoia.cli import app
+
+    runtime = two_runs[0]
+    env = {"SEQOIA_STORE_URL": runtime.settings.store_url, "COLUMNS": str(columns)}
+    for argv in (["status"], ["status", RUN], ["sample", DECLARED]):
+        result = CliRunner().invoke(app, argv, env=env)
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= columns, argv
+        # Rich marks a cut cell with a trailing ellipsis ("…" alone is the legend's "due")
+        assert not re.search(r"…\s*[│┃]", result.output), argv
+        cells = "".join(ch for ch in result.output if ch.isalnum() or ch in "_-")
+        assert RUN.replace("_", "") in cells.replace("_", ""), argv  # folded, never cut

@@ -200,7 +200,7 @@ def status(
     """Where active runs stand (per stage: done, running, failed, waiting), or one run in detail.
 
     Only runs not yet finished are read (the inbox minus runs marked done), so the cost
-    follows the active work. ``--json`` includes the number of store requests made.
+    follows the active work. --json includes the number of store requests made.
     """
     rt = runtime_of(ctx, pipeline, counting=True)
     started = time.perf_counter()
@@ -321,13 +321,13 @@ def reprocess(
         str | None, typer.Option("--from", help="Rerun this stage and everything downstream")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="New generation even with unchanged inputs")
+        bool, typer.Option("--force", metavar="", help="New generation even with unchanged inputs")
     ] = False,
     assignments: Annotated[
         list[str] | None, typer.Option("--set", help="STAGE.PARAM=VALUE (repeatable)")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would run, change nothing")
+        bool, typer.Option("--dry-run", metavar="", help="Print what would run, change nothing")
     ] = False,
     reason: ReasonOption = None,
     pipeline: PipelineOption = DEFAULT,
@@ -391,7 +391,9 @@ def retry(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Option(help="Only this run's failures")] = None,
     stage: Annotated[str | None, typer.Option(help="Only this stage's failures")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, change nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", metavar="", help="List, change nothing")
+    ] = False,
     reason: ReasonOption = None,
     pipeline: PipelineOption = DEFAULT,
     json_output: JsonOption = False,
@@ -509,7 +511,9 @@ def _lineage_branch(parent: Tree, node: LineageNode, shown: set[str]) -> None:
 @guarded
 def gc(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, delete nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", metavar="", help="Report, delete nothing")
+    ] = False,
     keep: Annotated[int, typer.Option(help="Generations kept per stage and subject", min=1)] = 1,
     grace: Annotated[
         float, typer.Option(help="Spare anything younger than this (seconds)", min=0)

@@ -40,7 +40,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 PipelineOption = Annotated[str, typer.Option("--pipeline", help="Pipeline, as module:attribute")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print JSON instead of tables")
+]
 ReasonOption = Annotated[
     str | None,
     typer.Option("--reason", help="Why (required for changes; written to the audit log)"),

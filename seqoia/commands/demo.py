@@ -224,7 +224,9 @@ def demo(
         int, typer.Option(help="Autosome size of the simulated genome, kb")
     ] = 1000,
     threads: Annotated[int, typer.Option(help="Stages running at once")] = 2,
-    fresh: Annotated[bool, typer.Option(help="Delete the demo's earlier store first")] = False,
+    fresh: Annotated[
+        bool, typer.Option(metavar="", help="Delete the demo's earlier store first")
+    ] = False,
 ) -> None:
     """Simulate a run, process it end to end on the embedded defaults, print the results."""
     settings: Settings = ctx.obj

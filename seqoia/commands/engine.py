@@ -63,6 +63,7 @@ InsecureOption = Annotated[
     bool,
     typer.Option(
         "--insecure-no-auth",
+        metavar="",
         help="Accept events from anyone (no token, no SNS signature): a laptop only",
     ),
 ]
@@ -103,7 +104,7 @@ def up(
     """Run everything in one process: workers, reconciler and event intake.
 
     Without a configured intake token, the one in the token file is used, or a random one
-    written there (``SEQOIA_INTAKE_TOKEN_FILE``, default ``<scratch>/intake-token``, mode
+    written there (SEQOIA_INTAKE_TOKEN_FILE, default <scratch>/intake-token, mode
     0600); its path is printed, never the token.
     """
     settings = _settings(ctx)
@@ -204,13 +205,15 @@ def reconcile(
     every: Annotated[
         float | None, typer.Option(help="Repeat every this many seconds (default: once)")
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print the report as JSON")
+    ] = False,
 ) -> None:
     """List the store and enqueue every stage that is due: lost messages lose nothing.
 
-    On the in-process broker (``memory://``, the default) no worker would ever receive
+    On the in-process broker (memory://, the default) no worker would ever receive
     the messages, so one pass runs the due stages right here until they are done;
-    ``--every`` is refused there (``seqoia up`` reconciles on its own).
+    --every is refused there ('seqoia up' reconciles on its own).
     """
     settings = _settings(ctx)
     if urlsplit(settings.broker_url).scheme == "memory":
@@ -284,7 +287,7 @@ def notify(
     keys: Annotated[list[str], typer.Argument(help="Object keys that appeared")],
     pipeline: PipelineOption = DEFAULT_PIPELINE,
 ) -> None:
-    """Send ``object_created`` for keys by hand, as the store's notifications would."""
+    """Send object-created events for keys by hand, as the store's notifications would."""
     actors = _connected_actors(_settings(ctx), pipeline)
     for key in keys:
         actors.notify(key)

@@ -200,14 +200,14 @@ class LineageReader:
         walk.manifests.add(key)
         if walk.sample is None and manifest.subject_kind == "sample":
             walk.sample = manifest.subject  # the chain of this sample's file
-        for ref in manifest.sources:
-            if walk.sample is not None and _other_sample(ref.key, walk.sample):
+        for source in manifest.sources:
+            if walk.sample is not None and _other_sample(source.key, walk.sample):
                 continue
-            if ref.key in walk.sources:
+            if source.key in walk.sources:
                 node.sources_shown_above += 1
             else:
-                walk.sources.add(ref.key)
-                node.sources.append(ref)
+                walk.sources.add(source.key)
+                node.sources.append(source)
         for ref in manifest.inputs:
             upstream_key = self.rt.layout.manifest_key(ref.stage, ref.subject, ref.generation)
             node.inputs.append(self._node(upstream_key, walk, manifest))

@@ -43,7 +43,8 @@ def call_variants(ctx: StageContext) -> StageResult:
         ctx.out_dir / f"{ctx.subject}.bcftools.vcf.gz",
         threads=ctx.threads,
         params=ctx.params,
-        sexes={ctx.subject: sex},
+        # An explicit ploidy preset (1, GRCh38...) is the laboratory's choice: it wins.
+        sexes={ctx.subject: sex} if ctx.params.ploidy == "2" else None,
         provenance=stage_provenance(ctx, reference.sha256),
     )
     summary = stats.model_dump(mode="json") | {

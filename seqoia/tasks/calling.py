@@ -51,5 +51,10 @@ def call_variants(ctx: StageContext) -> StageResult:
         "ti_tv": stats.ti_tv,
         "het_hom_ratio": stats.het_hom_ratio,
     }
-    ploidy = {"sex": sex, "source": "declared" if declared else "predicted", "predicted": predicted}
+    ploidy = {
+        "sex": sex,
+        "source": "declared" if declared else "predicted",
+        "predicted": predicted,
+        "sex_aware": ctx.params.ploidy == "2",  # else the --ploidy preset applied alone
+    }
     return StageResult(summary={"variants": summary, "ploidy": ploidy}, tools=tool_versions())

@@ -65,6 +65,8 @@ class StageState:
     lease: dict[str, Any] | None = None
     #: The QC gate's verdict, for the stage declared as the gate.
     qc_passed: bool | None = None
+    #: The checks the gate failed (metric names), when it failed.
+    qc_failed_checks: list[str] = field(default_factory=list)
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -92,6 +94,7 @@ class StageState:
             "failure": self.failure.model_dump(mode="json") if self.failure else None,
             "lease": self.lease,
             "qc_passed": self.qc_passed,
+            "qc_failed_checks": self.qc_failed_checks,
         }
 
 
@@ -128,6 +131,11 @@ class RunState:
             return None
         return max(0.0, (last - self.completed_at).total_seconds())
 
+    @property
+    def qc_failed_samples(self) -> list[str]:
+        """Subjects whose QC gate committed a failing verdict (their stage shows ``done``)."""
+        return sorted({s.subject for s in self.stages if s.qc_passed is False})
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Per stage, how many subjects are in each state."""
         result: dict[str, Counter[str]] = {}
@@ -157,6 +165,7 @@ class RunState:
             "last_commit_at": self.last_commit_at.isoformat() if self.last_commit_at else None,
             "samples": len(self.samples),
             "families": len(self.families),
+            "qc_failed": self.qc_failed_samples,
             "stages": self.counts(),
             "awaiting_release": self.awaiting_release,
         }
@@ -356,6 +365,7 @@ def _describe_latest(state: StageState, plan: Plan) -> None:
     verdict = gate.verdict(latest.summary) if gate is not None else None
     if verdict is not None:
         state.qc_passed = verdict.passed
+        state.qc_failed_checks = list(verdict.failed_checks)
 
 
 def _mark_blocked(states: list[StageState]) -> None:

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -171,7 +172,8 @@ def _run_report_line(runtime: Runtime) -> str:
     if manifest is None:
         return "run report (MultiQC): not written"
     if "skipped" in manifest.summary:
-        return f"run report (MultiQC): skipped, {manifest.summary['skipped']}"
+        # escape: the install hint's ``seqoia[multiqc]`` would otherwise be eaten as markup
+        return f"run report (MultiQC): skipped, {escape(str(manifest.summary['skipped']))}"
     return (
         f"run report (MultiQC): {manifest.output('multiqc_report.html').key} "
         f"(seqoia outputs multiqc/{RUN_ID} --download DIR)"
@@ -220,11 +222,7 @@ def _results_table(
 ) -> Table:
     from seqoia.genomics.evaluate import evaluate_calls
 
-    table = Table(title=f"seqoia demo — run {RUN_ID}")
-    for column in ("sample", "centre", "QC", "SNV P/R", "indel P/R"):
-        table.add_column(column, no_wrap=column != "centre")
-    table.add_column("tier 1 (gene, c., p.)", no_wrap=True)
-    table.add_column("sign-off", no_wrap=True)
+    table = results_table(f"seqoia demo — run {RUN_ID}")
     for spec in DEMO_SAMPLES:
         qc = runtime.manifests.latest("qc", spec.sample)
         calls = runtime.manifests.latest("call_variants", spec.sample)
@@ -280,6 +278,23 @@ def _where_lines(runtime: Runtime) -> list[str]:
     return lines
 
 
+# -- results table layout (folds rather than cuts at 80-120 columns) -------------------
+def results_table(title: str) -> Table:
+    """The demo's results table: ids never wrap; QC reasons, variants and sign-off fold."""
+    table = Table(title=title)
+    table.add_column("sample", no_wrap=True)
+    table.add_column("centre", overflow="fold")
+    table.add_column("QC", overflow="fold", ratio=2)
+    for column in ("SNV P/R", "indel P/R"):
+        table.add_column(column, overflow="fold")
+    table.add_column("tier 1 (gene, c., p.)", overflow="fold", ratio=3)
+    table.add_column("sign-off", overflow="fold", ratio=2)
+    return table
+
+
+# -- end of results table layout ------------------------------------------------------
+
+
 def demo(
     ctx: typer.Context,
     coverage: Annotated[
@@ -289,7 +304,9 @@ def demo(
         int, typer.Option(help="Autosome size of the simulated genome, kb")
     ] = 1000,
     threads: Annotated[int, typer.Option(help="Stages running at once")] = 2,
-    fresh: Annotated[bool, typer.Option(help="Delete the demo's earlier store first")] = False,
+    fresh: Annotated[
+        bool, typer.Option(metavar="", help="Delete the demo's earlier store first")
+    ] = False,
 ) -> None:
     """Simulate a run, process it end to end on the embedded defaults, print the results."""
     settings: Settings = ctx.obj

@@ -215,6 +215,13 @@ class Planner:
                     plan.waiting.append(Waiting(upstream.name, other))
         if stage.source and stage.needs:  # the listing of the run this subject belongs to
             plan.sources = next((list(m.sources) for m in plan.upstream if m.sources), [])
+        if stage.members_ready is not None and not plan.waiting:
+            summaries: dict[str, list[dict[str, Any]]] = {name: [] for name in stage.needs}
+            for manifest in plan.upstream:
+                summaries[manifest.stage].append(manifest.summary)
+            why = stage.members_ready(subject, summaries)
+            if why is not None:
+                plan.waiting.append(Waiting(why=why))
         return plan
 
     def failed_for_good(self, plan: Plan) -> FailureRecord | None:

@@ -50,7 +50,8 @@ _COLUMNS: dict[str, str] = {
     "index2": "index2",
     "overridecycles": "override_cycles",
     "centre": "centre", "center": "centre", "site": "centre",
-    "family": "family", "family_id": "family", "familyid": "family", "pair_id": "family",
+    "family": "family", "family_id": "family", "familyid": "family",
+    "pair_id": "pair", "pairid": "pair", "analysis": "analysis",
     "role": "role", "relationship": "role",
     "sex": "sex", "gender": "sex",
 }  # fmt: skip

@@ -3,6 +3,8 @@
     validate_run (run) -> demultiplex (per part: a lane or a tile range)
                        -> demux_stats (run)
         -> align -> markduplicates -> call_variants -> qc -> report -> deliver  (per sample)
+        markduplicates (tumour + normal) -> somatic -> copy_number -> pair_report
+                                         -> deliver_pair                   (per pair)
 
 Importing this module declares every stage into ``pipeline`` and checks the graph they
 form, so that an unknown upstream stage or a cycle fails here, at import.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 # Stage modules declare in any order: the graph is checked once all of them are imported.
 from seqoia.tasks import alignment, calling, delivery, quality, run_reports, runs  # noqa: F401
+from seqoia.tasks import pair_delivery, somatic  # noqa: F401  (tumour/normal pairs)
 from seqoia.tasks.registry import pipeline
 
 pipeline.check()

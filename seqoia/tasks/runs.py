@@ -31,6 +31,7 @@ from seqoia.illumina.completion import (
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
+from seqoia.tasks.pairs import analysis_of, sheet_pairs
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import RunFolderMarkers, StageContext, StageResult
@@ -96,7 +97,7 @@ class ValidateRunParams(BaseModel):
 @pipeline.stage(
     "validate_run",
     kind="run",
-    version="2",
+    version="3",
     source=True,
     fetch_sources=lambda _run, name: _is_metadata(name),
     source_ready=run_folder_ready,
@@ -134,10 +135,14 @@ def validate_run(ctx: StageContext) -> StageResult:
             file="SampleSheet.csv",
         )
 
+    pairs = sheet_pairs(sheet.samples, run=run)
+    pair_of = {row.sample_id: pair for pair, rows in pairs.items() for row in rows}
     samples: dict[str, dict[str, Any]] = {}
     for row in sheet.samples:
         validate_name(row.sample_id, "Sample_ID")
         record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
+        # The pair a tumour-only sample without Pair_ID forms alone is named after it.
+        record |= {"pair": pair_of.get(row.sample_id), "analysis": analysis_of(row) or None}
         if row.lane is not None:
             record["lanes"].append(row.lane)
     warnings = []
@@ -171,6 +176,10 @@ def validate_run(ctx: StageContext) -> StageResult:
             relations.append(
                 Relation(kind="family", subject=family, other_kind="sample", other=sample)
             )
+        if record["pair"]:  # tumour/normal pairs (seqoia.tasks.pairs)
+            pair = validate_name(record["pair"], "Pair_ID")
+            relations.append(Relation(kind="run", subject=run, other_kind="pair", other=pair))
+            relations.append(Relation(kind="pair", subject=pair, other_kind="sample", other=sample))
     summary = {
         "kind": kind,
         "flowcell": run_info.flowcell if run_info else run,

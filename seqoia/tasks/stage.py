@@ -157,6 +157,11 @@ class RunFolderMarkers:
     after_grace: frozenset[str] = frozenset()
 
 
+#: A fan-in whose membership the links alone do not settle (a pair's normal may come in a
+#: later run): (subject, upstream stage -> committed summaries) -> None when whole, else
+#: why the subject waits.
+MembersReady = Callable[[str, dict[str, list[dict[str, Any]]]], "str | None"]
+
 #: Decides whether a run folder is complete: (listing, grace_s) -> None when ready, else
 #: why not. ``grace_s`` is how long to wait after a marker that is not the last one written.
 SourceReadiness = Callable[[list[ObjectInfo], float], "str | None"]
@@ -197,6 +202,8 @@ class Stage:
     gate: QCGate | None = None
     #: Root stages: the run-folder files that wake them (without, no inbox object does).
     markers: RunFolderMarkers | None = None
+    #: Fan-ins that know from upstream summaries whether every member has come.
+    members_ready: MembersReady | None = None
 
     def __post_init__(self) -> None:
         where = f"stage {self.name!r}"
@@ -249,6 +256,7 @@ class Pipeline:
         role: StageRole | None = None,
         gate: QCGate | None = None,
         markers: RunFolderMarkers | None = None,
+        members_ready: MembersReady | None = None,
     ) -> Callable[[StageFunction], StageFunction]:
         """Declare a stage; the decorated function is returned unchanged."""
 
@@ -274,6 +282,7 @@ class Pipeline:
                     role=role,
                     gate=gate,
                     markers=markers,
+                    members_ready=members_ready,
                 )
             )
             return fn

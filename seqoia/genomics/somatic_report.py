@@ -197,8 +197,16 @@ def render_html(report: PairReport, windows: Sequence[Window]) -> str:
     out.append(
         _table(
             ["pair", "tumour", "normal", "mode", "centre", "runs"],
-            [[report.pair, report.tumour, report.normal or "none", report.mode,
-              report.centre, ", ".join(report.runs)]],
+            [
+                [
+                    report.pair,
+                    report.tumour,
+                    report.normal or "none",
+                    report.mode,
+                    report.centre,
+                    ", ".join(report.runs),
+                ]
+            ],
         )  # fmt: skip
     )
     if report.identity is not None:
@@ -213,16 +221,36 @@ def render_html(report: PairReport, windows: Sequence[Window]) -> str:
     out.append(
         _table(
             ["contig", "position", "ref", "alt", "tumour VAF", "tumour depth", "normal depth"],
-            [[v.contig, v.pos, v.ref, v.alt, f"{v.tumour_vaf:.3f}", v.tumour_depth,
-              "" if v.normal_depth is None else v.normal_depth] for v in report.variants],
+            [
+                [
+                    v.contig,
+                    v.pos,
+                    v.ref,
+                    v.alt,
+                    f"{v.tumour_vaf:.3f}",
+                    v.tumour_depth,
+                    "" if v.normal_depth is None else v.normal_depth,
+                ]
+                for v in report.variants
+            ],
         )  # fmt: skip
     )
     out.append("<h2>Copy number</h2>" + copy_number_svg(windows, report.segments))
     out.append(
         _table(
             ["contig", "start", "end", "windows", "log2 ratio", "BAF", "call"],
-            [[s.contig, s.start + 1, s.end, s.windows, f"{s.log2_ratio:+.3f}",
-              "" if s.baf is None else f"{s.baf:.3f}", s.call] for s in report.segments],
+            [
+                [
+                    s.contig,
+                    s.start + 1,
+                    s.end,
+                    s.windows,
+                    f"{s.log2_ratio:+.3f}",
+                    "" if s.baf is None else f"{s.baf:.3f}",
+                    s.call,
+                ]
+                for s in report.segments
+            ],
         )  # fmt: skip
     )
     out.append("<h2>Tools</h2>" + _table(["tool", "version"], sorted(report.tools.items())))
@@ -256,14 +284,19 @@ def build_pair_fhir_bundle(report: PairReport, *, issued: datetime) -> dict[str,
             {
                 "resourceType": "Observation",
                 "id": obs_id,
-                "meta": {"profile": [
-                    "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/variant"
-                ]},  # fmt: skip
+                "meta": {
+                    "profile": [
+                        "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/variant"
+                    ]
+                },  # fmt: skip
                 "status": "final",
-                "category": [_concept(
-                    "http://terminology.hl7.org/CodeSystem/observation-category",
-                    "laboratory", "Laboratory",
-                )],  # fmt: skip
+                "category": [
+                    _concept(
+                        "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "laboratory",
+                        "Laboratory",
+                    )
+                ],  # fmt: skip
                 "code": _concept(LOINC, "69548-6", "Genetic variant assessment"),
                 "subject": {"reference": f"urn:uuid:{patient}"},
                 "specimen": {"reference": f"urn:uuid:{specimen}"},
@@ -358,7 +391,9 @@ def write_pair_report(
     out_dir: Path, report: PairReport, windows: Sequence[Window], *, issued: datetime
 ) -> list[Path]:
     """``<name>.report.json``, ``<name>.report.html`` and ``<name>.fhir.json`` in ``out_dir``."""
-    paths = [out_dir / f"{report.name}.{tag}" for tag in ("report.json", "report.html", "fhir.json")]
+    paths = [
+        out_dir / f"{report.name}.{tag}" for tag in ("report.json", "report.html", "fhir.json")
+    ]
     paths[0].write_text(report.model_dump_json(indent=1))
     paths[1].write_text(render_html(report, windows))
     paths[2].write_text(json.dumps(build_pair_fhir_bundle(report, issued=issued), indent=1))

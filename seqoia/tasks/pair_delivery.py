@@ -60,9 +60,7 @@ def pair_report(ctx: StageContext) -> StageResult:
         mode=summary["mode"],
         centre=pair["centre"],
         runs=tuple(summary["runs"]),
-        identity=IdentityCheck.model_validate(summary["identity"])
-        if summary["identity"]
-        else None,
+        identity=IdentityCheck.model_validate(summary["identity"]) if summary["identity"] else None,
         somatic=summary["somatic"],
         variants=tuple(
             passed_variants(calls.file(".somatic.vcf.gz"), pair["tumour"], pair["normal"])

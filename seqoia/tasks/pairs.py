@@ -52,8 +52,7 @@ def analysis_of(row: SampleRow) -> str:
     value = (row.analysis or "").strip().lower()
     if value not in _ANALYSES:
         raise SampleSheetError(
-            f"{row.sample_id}: unknown Analysis {row.analysis!r} (expected tumour_only or "
-            "paired)",
+            f"{row.sample_id}: unknown Analysis {row.analysis!r} (expected tumour_only or paired)",
             file="SampleSheet.csv",
             line=row.line,
         )

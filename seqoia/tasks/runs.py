@@ -178,7 +178,8 @@ def validate_run(ctx: StageContext) -> StageResult:
             )
         if record["pair"]:  # tumour/normal pairs (seqoia.tasks.pairs)
             pair = validate_name(record["pair"], "Pair_ID")
-            relations.append(Relation(kind="run", subject=run, other_kind="pair", other=pair))
+            to_pair = Relation(kind="run", subject=run, other_kind="pair", other=pair)
+            relations += [to_pair] if to_pair not in relations else []
             relations.append(Relation(kind="pair", subject=pair, other_kind="sample", other=sample))
     summary = {
         "kind": kind,

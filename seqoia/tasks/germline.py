@@ -13,8 +13,9 @@ form, so that an unknown upstream stage or a cycle fails here, at import.
 from __future__ import annotations
 
 # Stage modules declare in any order: the graph is checked once all of them are imported.
+import seqoia.tasks.pair_delivery  # noqa: F401  (tumour/normal pairs)
+import seqoia.tasks.somatic  # noqa: F401
 from seqoia.tasks import alignment, calling, delivery, quality, run_reports, runs  # noqa: F401
-from seqoia.tasks import pair_delivery, somatic  # noqa: F401  (tumour/normal pairs)
 from seqoia.tasks.registry import pipeline
 
 pipeline.check()

@@ -20,6 +20,7 @@ from seqoia.genomics.simulate_pair import PairTruth, simulate_pair_fastq
 from seqoia.genomics.simulate_tumour import CopyEvent
 from seqoia.tasks.germline import pipeline
 from seqoia.tasks.local import LocalOutput, run_local
+from seqoia.tasks.stage import InputSet
 
 RUN = "261201_A00123_0050_AHPAIRXXXX"
 SHEET = (
@@ -164,3 +165,41 @@ def test_a_normal_of_another_patient_fails_the_identity_check_naming_both_sample
     message = str(caught.value)
     assert "T-02 and X-02 do not come from the same patient" in message
     assert caught.value.permanent
+
+
+def test_a_tumour_only_analysis_is_labelled_in_every_output(
+    pair_run: PairRun, tmp_path: Path
+) -> None:
+    record = {"sample": "T-01", "role": "tumour", "pair": "T-01", "analysis": "tumour_only",
+              "centre": "CURIE"}  # fmt: skip
+    validated = InputSet("validate_run", RUN, {}, {"samples": {"T-01": record}})
+    calls = run_local(
+        pipeline["somatic"], "T-01", tmp_path / "somatic", reference_fasta=pair_run.reference,
+        inputs={"validate_run": [validated], "markduplicates": [pair_run.crams["T-01"]]},
+        cache_dir=tmp_path / "c",
+    )  # fmt: skip
+    assert calls.summary["mode"] == "tumour-only" and calls.summary["identity"] is None
+    vcf = calls.files["T-01_tumour_only.somatic.vcf.gz"]
+    with pysam.VariantFile(str(vcf)) as records:
+        assert list(records.header.samples) == ["T-01"]
+        assert "##seqoia_somatic_mode=tumour-only" in str(records.header)
+    cnv = run_local(
+        pipeline["copy_number"], "T-01", tmp_path / "cnv", reference_fasta=pair_run.reference,
+        inputs={"somatic": [calls], "markduplicates": [pair_run.crams["T-01"]]},
+        cache_dir=tmp_path / "c",
+    )  # fmt: skip
+    assert cnv.summary["note"].startswith("tumour-only")
+    report = run_local(
+        pipeline["pair_report"], "T-01", tmp_path / "report",
+        inputs={"somatic": [calls], "copy_number": [cnv]},
+    )  # fmt: skip
+    data = json.loads(report.files["T-01_tumour_only.report.json"].read_text())
+    assert (data["mode"], data["normal"]) == ("tumour-only", None)
+    assert "Tumour-only analysis" in report.files["T-01_tumour_only.report.html"].read_text()
+    bundle = json.loads(report.files["T-01_tumour_only.fhir.json"].read_text())
+    diagnostic = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    )
+    assert diagnostic["conclusion"].startswith("TUMOUR-ONLY")

@@ -84,7 +84,7 @@ def passed_variants(vcf: Path, tumour: str, normal: str | None) -> list[SomaticV
                     SomaticVariant(
                         contig=rec.contig,
                         pos=rec.pos,
-                        ref=rec.ref,
+                        ref=str(rec.ref),
                         alt=alt,
                         tumour_vaf=float((t.get("AF") or (0.0,))[0]),
                         tumour_depth=int(t.get("DP") or 0),

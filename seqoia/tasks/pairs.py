@@ -75,7 +75,7 @@ def sheet_pairs(rows: Sequence[SampleRow], *, run: str) -> dict[str, list[Sample
             continue
         seen.add(row.sample_id)
         analysis = analysis_of(row)
-        where = {"run": run, "file": "SampleSheet.csv", "line": row.line}
+        where: dict[str, Any] = {"run": run, "file": "SampleSheet.csv", "line": row.line}
         if row.pair is None:
             if row.role == "tumour" and analysis != TUMOUR_ONLY:
                 raise SampleSheetError(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from seqoia.errors import IdentityMismatchError, InputError
-from seqoia.genomics.copynumber import CopyNumberParams, copy_number_segments
+from seqoia.genomics.copynumber import CopyNumberParams, Segment, Window, copy_number_segments
 from seqoia.genomics.identity import genotype_concordance
 from seqoia.genomics.somatic import SomaticParams, call_somatic
 from seqoia.genomics.somatic_report import write_segments_tsv
@@ -122,11 +122,12 @@ def copy_number(ctx: StageContext) -> StageResult:
     pair = ctx.one("somatic").summary["pair"]
     members = PairMembers.model_validate({k: v for k, v in pair.items() if k != "name"})
     name = members.name
-    if members.normal is None:
-        windows, segments = [], []  # depth ratios need a normal
-        note = "tumour-only: no copy-number analysis without a matched normal"
+    windows: list[Window] = []
+    segments: list[Segment] = []
+    tumour, normal = _crams(ctx, members)
+    if normal is None:  # depth ratios need a normal
+        note: str | None = "tumour-only: no copy-number analysis without a matched normal"
     else:
-        tumour, normal = _crams(ctx, members)
         windows, segments = copy_number_segments(
             tumour, normal, prepared_reference(ctx),
             pileup_bcf=ctx.one("somatic").file(".pileup.bcf"), params=ctx.params,

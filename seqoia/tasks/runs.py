@@ -29,9 +29,9 @@ from seqoia.illumina.completion import (
     run_folder_ready,
 )
 from seqoia.illumina.models import RunInfo, SampleRow
+from seqoia.illumina.pairs import analysis_of, sheet_pairs
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
-from seqoia.tasks.pairs import analysis_of, sheet_pairs
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import RunFolderMarkers, StageContext, StageResult

@@ -33,7 +33,9 @@ from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
 
-#: TMB territory until the reference area carries a transcript model (refs/<NAME>/genes.gff3).
+#: TMB territory until stages receive the reference area's transcript model
+#: (``refs/<NAME>/genes.gff3``, another change): then ``callable_mask(coding=
+#: coding_territory(read_gff3(...)))`` and ``coding=True`` count coding bases only.
 WHOLE_GENOME = "whole callable genome"
 
 

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(redis-server rabbitmq-server samtools bcftools tabix bwa minimap2 picard-tools libcommons-lang-java prometheus)
+debian_packages=(redis-server rabbitmq-server samtools bcftools tabix bwa minimap2 picard-tools libcommons-lang-java prometheus
+  ceph-mon ceph-osd radosgw ceph-common uuid-runtime  # a real S3 server (Ceph RGW)
+  poppler-utils fonts-dejavu-core chromium)  # clinical report PDF text/pictures, page width in a browser
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

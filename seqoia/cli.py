@@ -14,6 +14,7 @@ import typer
 from seqoia.commands.admin import ADMIN_COMMANDS, dlq_app
 from seqoia.commands.demo import demo
 from seqoia.commands.demux import demux
+from seqoia.commands.doctor import doctor
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
 from seqoia.commands.outputs import outputs
 from seqoia.commands.validate import validate
@@ -59,6 +60,7 @@ app.command("validate")(validate)
 
 app.command("demux")(demux)
 app.command("demo")(demo)
+app.command("doctor")(doctor)
 for admin_command in ADMIN_COMMANDS:
     app.command()(admin_command)
 app.command()(outputs)

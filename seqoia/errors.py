@@ -29,6 +29,10 @@ class DeclarationError(ConfigurationError):
     """A stage declaration is inconsistent (unknown upstream, duplicate name, bad queue)."""
 
 
+class UnsafeStoreError(ConfigurationError):
+    """The store failed its self-check: the manifest commit protocol is not guaranteed."""
+
+
 # -- input ---------------------------------------------------------------------------
 
 

@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from seqoia.redact import RedactingFilter
+
 #: Field names a context may carry, in output order.
 CONTEXT_FIELDS = ("stage", "subject", "attempt", "reason")
 
@@ -90,6 +92,7 @@ def configure_logging(*, verbose: bool = False, json_lines: bool = False) -> Non
     """Set up the root logger once, at the command line's edge."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
+    handler.addFilter(RedactingFilter())  # a library may log a URL with its password
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -9,14 +9,37 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from seqoia.vocabulary import DEFAULT_CENTRES
+
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _default_scratch_dir() -> Path:
+    """This user's own cache folder; a per-user name in the temporary folder without one.
+
+    Never a shared, predictable ``/tmp/seqoia-scratch``: another user could create it
+    first and plant files (a reference) there. The runner refuses a scratch folder it
+    does not own or that others can reach.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or (
+        str(Path.home() / ".cache") if os.environ.get("HOME") else ""
+    )
+    if cache:
+        existing = Path(cache)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if os.access(existing, os.W_OK):
+            return Path(cache) / "seqoia" / "scratch"
+    # No usable home (a container's nobody): a per-user name, checked for ownership.
+    return Path(tempfile.gettempdir()) / f"seqoia-scratch-{os.getuid()}"
 
 
 class Settings(BaseSettings):
@@ -37,8 +60,9 @@ class Settings(BaseSettings):
     outbox_area: str = Field("outbox", description="Key prefix of per-centre deliveries")
     refs_area: str = Field("refs", description="Key prefix of reference genomes")
     scratch_dir: Path = Field(
-        Path(os.environ.get("TMPDIR", "/tmp")) / "seqoia-scratch",
-        description="Local folder for stage inputs, outputs and the reference cache",
+        default_factory=_default_scratch_dir,
+        description="Local folder for stage inputs, outputs and the reference cache; "
+        "private to this user (0700), refused otherwise (default: ~/.cache/seqoia/scratch)",
     )
     worker_processes: int = Field(1, ge=1, description="Worker processes per `seqoia worker`")
     worker_threads: int = Field(
@@ -133,6 +157,33 @@ class Settings(BaseSettings):
     worker_id: str = Field(
         default_factory=_default_worker_id, description="Name of this worker in manifests"
     )
+
+    # -- security (issue 12): data at rest and what is accepted -----------------------
+    file_mode: str = Field(
+        "0600",
+        description="Mode of patient files in a local store (0600, or 0640/0660 to share "
+        "with the service's group); folders follow (0700/0750/0770)",
+    )
+    allowed_centres: str = Field(
+        ",".join(DEFAULT_CENTRES),
+        description="Comma-separated centres a sample sheet's Centre column may name; "
+        "checked at validate_run",
+    )
+
+    @field_validator("file_mode")
+    @classmethod
+    def _file_mode(cls, value: str) -> str:
+        from seqoia.storage.permissions import parse_file_mode
+
+        return f"{parse_file_mode(value):04o}"
+
+    @property
+    def file_mode_bits(self) -> int:
+        return int(self.file_mode, 8)
+
+    @property
+    def centres(self) -> frozenset[str]:
+        return frozenset(c.strip() for c in self.allowed_centres.split(",") if c.strip())
 
     @field_validator("inbox_area", "work_area", "outbox_area", "refs_area")
     @classmethod

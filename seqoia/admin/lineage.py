@@ -16,7 +16,7 @@ from typing import Any
 from seqoia.engine.runtime import Runtime
 from seqoia.errors import InputError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key
-from seqoia.storage.manifest import FileRef, Manifest
+from seqoia.storage.manifest import FileRef, Manifest, public_source
 
 #: Run-folder objects shown per source stage (a run folder holds thousands of base calls).
 MAX_SOURCES_SHOWN = 20
@@ -135,12 +135,15 @@ class LineageReader:
             return self._report(key, found[-1:])  # the newest delivery wrote what is there now
         if area == layout.inbox and len(parts) >= 3:
             run = parts[1]
+            # Run-folder FASTQ are recorded under their alias (no Sample_Name in records).
+            name = key[len(layout.run_prefix(run)) :]
+            recorded = public_source(FileRef(name=name, key=key, size=0)).key
             found = [
                 m
                 for stage in self.rt.pipeline
                 if stage.source
                 for m in self._history(stage.name, run)
-                if any(src.key == key for src in m.sources)
+                if any(src.key == recorded for src in m.sources)
             ]
             if not found:
                 raise InputError(f"{key} is a run-folder object that no stage has read yet")

@@ -171,6 +171,7 @@ class Reprocessor:
             Snapshot(runtime.manifests),
             reference=base.reference_name,
             grace_s=base.grace_s,
+            site_params=base.site_params,
         )
 
     def plan(

@@ -222,6 +222,7 @@ class StateReader:
             Snapshot(self.rt.manifests),
             reference=base.reference_name,
             grace_s=base.grace_s,
+            site_params=base.site_params,
         )
 
     # -- what is active ------------------------------------------------------------------

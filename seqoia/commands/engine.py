@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
@@ -26,6 +27,7 @@ from seqoia.intake.configure import build_intake, ensure_token, read_token, requ
 from seqoia.intake.events import ObjectCreated, Source
 from seqoia.intake.server import OUTCOMES, IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
+from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
@@ -131,8 +133,8 @@ def up(
                     "'Authorization: Bearer TOKEN' or http://seqoia:TOKEN@host/events)"
                 )
             typer.echo(
-                f"seqoia is up: store {runtime.store.url}, events at {server.url}/events, "
-                f"metrics at {metrics.url}"
+                f"seqoia is up: store {redact_url(runtime.store.url)}, "
+                f"events at {server.url}/events, metrics at {metrics.url}"
             )
             _wait_for_signal()
         stop.set()
@@ -145,11 +147,18 @@ def worker(
         list[str] | None, typer.Option("--queue", "-q", help="Consume only these queues")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Concurrent messages")] = None,
+    unsafe_store: Annotated[bool, typer.Option("--unsafe-store", help=UNSAFE_STORE_HELP)] = False,
 ) -> None:
-    """Consume stage and event messages from the broker until SIGTERM."""
+    """Consume stage and event messages from the broker until SIGTERM.
+
+    The store's self-check runs first (``seqoia doctor``'s store checks): a store that
+    does not enforce create-only or compare-and-swap writes is refused.
+    """
     settings = _settings(ctx)
     enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
-    actors = _connected_actors(settings, pipeline)
+    runtime = build_runtime(settings, pipeline)
+    guard_store(runtime.store, unsafe=unsafe_store)
+    actors = declare_actors(build_broker(settings), runtime)
     consumer = dramatiq.Worker(
         actors.broker,
         queues=set(queues) if queues else None,
@@ -257,6 +266,8 @@ def config(ctx: typer.Context) -> None:
         value = getattr(settings, name)
         if name == "intake_token" and value:
             value = "********"
+        elif isinstance(value, str) and "://" in value:
+            value = redact_url(value)  # a broker or store URL may carry a password
         table.add_row(
             *(
                 Text(cell)

@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from seqoia.errors import SeqoiaError
+from seqoia.errors import InvalidKeyError, SeqoiaError
 from seqoia.tasks.stage import Excluded, InputSet, Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
 
@@ -92,6 +92,26 @@ def run_request(pipeline: Pipeline, request: dict[str, Any]) -> dict[str, Any]:
         }
 
 
+def check_request_paths(request: dict[str, Any], attempt_dir: Path) -> None:
+    """Refuse a request whose working paths leave the attempt's folder (beside it).
+
+    The output, temporary, run and input paths are all made by the runner under the
+    attempt's scratch folder; a request edited by hand or built from forged data that
+    points elsewhere is refused before any folder is created.
+    """
+    root = Path(os.path.realpath(attempt_dir))
+    paths = [request["out_dir"], request["scratch"]]
+    if request.get("source_dir"):
+        paths.append(request["source_dir"])
+    for items in request["inputs"].values():
+        for item in items:
+            paths.extend(item["files"].values())
+    for path in paths:
+        real = Path(os.path.realpath(path))
+        if real == root or not real.is_relative_to(root):
+            raise InvalidKeyError(f"stage request path {path!r} is outside {attempt_dir}")
+
+
 def result_from_json(data: dict[str, Any]) -> StageResult:
     return StageResult(
         summary=data["summary"],
@@ -122,9 +142,10 @@ def serve_request(request_path: Path, *, parent: int) -> int:
 
     try:
         pipeline = load_pipeline(request["pipeline"])
+        check_request_paths(request, request_path.parent)
         # The worker made it; a request replayed by hand may find it cleaned up.
-        Path(request["out_dir"]).mkdir(parents=True, exist_ok=True)
-        Path(request["scratch"]).mkdir(parents=True, exist_ok=True)
+        Path(request["out_dir"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        Path(request["scratch"]).mkdir(mode=0o700, parents=True, exist_ok=True)
         outcome = run_request(pipeline, request)
     except SeqoiaError as err:
         outcome = {

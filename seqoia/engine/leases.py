@@ -9,12 +9,20 @@ Taking over an expired lease is a compare-and-swap on its ETag, so one worker wi
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
-from seqoia.errors import ObjectNotFoundError, PreconditionFailedError, StageBusyError
+from seqoia.errors import (
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StageBusyError,
+    StorageError,
+)
 from seqoia.storage.base import ObjectStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,13 +95,26 @@ class LeaseKeeper:
         return Lease(key, attempt, new_etag, started)
 
     def renew(self, lease: Lease) -> bool:
-        """Extend the lease; False if it was lost (taken over after expiring)."""
+        """Extend the lease; False (and a warning) if it was lost or could not be written.
+
+        A lost lease does not stop the attempt: the create-only manifest still decides
+        which attempt commits. The warning is what tells an operator that duplicates may
+        now run (a lease that silently never renews makes every stage look dead).
+        """
         try:
             lease.etag = self.store.put_bytes(
                 lease.key, self._body(lease.attempt, lease.started), if_match=lease.etag
             )
             return True
         except (PreconditionFailedError, ObjectNotFoundError):
+            log.warning(
+                "lease %s of attempt %s lost: it changed or vanished since our last renewal",
+                lease.key,
+                lease.attempt,
+            )
+            return False
+        except StorageError as err:  # transient: the next renewal tries again
+            log.warning("cannot renew lease %s of attempt %s: %s", lease.key, lease.attempt, err)
             return False
 
     def release(self, lease: Lease) -> None:

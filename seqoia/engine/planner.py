@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqoia.storage.base import ObjectStore
+from seqoia.errors import InvalidKeyError, RunFolderError
+from seqoia.storage.base import ObjectInfo, ObjectStore
 from seqoia.storage.failures import FailureLog, FailureRecord
 from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import (
@@ -19,6 +20,8 @@ from seqoia.storage.manifest import (
     Manifest,
     ManifestStore,
     fingerprint_of,
+    is_alias,
+    public_source,
     read_json,
 )
 from seqoia.tasks.stage import Excluded, Pipeline, Stage
@@ -108,7 +111,11 @@ class Plan:
                 "inputs": sorted(
                     (i.stage, i.subject, i.generation, i.attempt) for i in self.inputs
                 ),
-                "sources": sorted((s.key, s.etag, s.size) for s in self.sources),
+                # As recorded (FASTQ under their aliases), so that a plan from the
+                # listing and one from a manifest's record agree.
+                "sources": sorted(
+                    (s.key, s.etag, s.size) for s in map(public_source, self.sources)
+                ),
                 "salt": self.salt,
                 "reference": self.reference.etag if self.reference else None,
             }
@@ -134,12 +141,16 @@ class Planner:
         *,
         reference: str = "demo",
         grace_s: float = 0.0,
+        site_params: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.manifests = manifests
         self.reference_name = reference
         self.grace_s = grace_s
         self.failures = FailureLog(manifests.store, manifests.layout)
+        #: Per stage, parameter values the site's settings give (e.g. the allowed
+        #: centres); a run's override wins. Applied only to stages that have the field.
+        self.site_params = site_params or {}
 
     @property
     def store(self) -> ObjectStore:
@@ -168,7 +179,12 @@ class Planner:
         """
         stage = self.pipeline[stage_name]
         override = read_json(self.store, self.layout.override_key(stage.name, subject)) or {}
-        params = stage.params.model_validate(override.get("params", {}))
+        site = {
+            name: value
+            for name, value in self.site_params.get(stage.name, {}).items()
+            if name in stage.params.model_fields
+        }
+        params = stage.params.model_validate(site | override.get("params", {}))
         plan = Plan(
             stage=stage,
             subject=subject,
@@ -178,9 +194,12 @@ class Planner:
         )
         if stage.source and stage.needs:
             pass  # reads the run folder that its upstream run stage listed (below)
-        elif stage.source and plan.latest is not None:
+        elif (
+            stage.source and plan.latest is not None and not any(map(is_alias, plan.latest.sources))
+        ):
             # A run folder is immutable once complete: reuse the committed listing
-            # rather than listing thousands of base-call objects again.
+            # rather than listing thousands of base-call objects again. A record with
+            # FASTQ aliases does not name the files: those are listed again.
             plan.sources = list(plan.latest.sources)
         elif stage.source:
             self._plan_sources(plan)
@@ -214,7 +233,12 @@ class Planner:
                 else:
                     plan.waiting.append(Waiting(upstream.name, other))
         if stage.source and stage.needs:  # the listing of the run this subject belongs to
-            plan.sources = next((list(m.sources) for m in plan.upstream if m.sources), [])
+            recorded = next((list(m.sources) for m in plan.upstream if m.sources), [])
+            if any(map(is_alias, recorded)):  # FASTQ recorded by alias: list the real names
+                run = next(m.subject for m in plan.upstream if m.sources)
+                plan.sources = self._run_listing(run)
+            else:
+                plan.sources = recorded
         if stage.members_ready is not None and not plan.waiting:
             summaries: dict[str, list[dict[str, Any]]] = {name: [] for name in stage.needs}
             for manifest in plan.upstream:
@@ -325,8 +349,25 @@ class Planner:
             if reason is not None:
                 plan.waiting.append(Waiting(why=reason))
                 return
-        prefix = self.layout.run_prefix(plan.subject)
-        plan.sources = [
-            FileRef(name=info.key[len(prefix) :], key=info.key, size=info.size, etag=info.etag)
-            for info in listing
-        ]
+        plan.sources = self._refs(plan.subject, listing)
+
+    def _run_listing(self, run: str) -> list[FileRef]:
+        return self._refs(run, list(self.store.list(self.layout.run_prefix(run))))
+
+    def _refs(self, run: str, listing: list[ObjectInfo]) -> list[FileRef]:
+        """Source references of a run folder listing; an unsafe key is a run folder error."""
+        prefix = self.layout.run_prefix(run)
+        refs = []
+        for info in listing:
+            try:
+                refs.append(
+                    FileRef(
+                        name=info.key[len(prefix) :], key=info.key, size=info.size, etag=info.etag
+                    )
+                )
+            except InvalidKeyError as err:
+                # An S3 key may hold '..' or '//'; it must never become a local path.
+                raise RunFolderError(
+                    f"the run folder holds an unsafe object key: {err.message}", run=run
+                ) from None
+        return refs

@@ -29,7 +29,9 @@ from seqoia.engine.forkserver import fork_server
 from seqoia.engine.leases import LeaseKeeper
 from seqoia.engine.observe import AttemptWatch, StageObserver
 from seqoia.engine.planner import Plan, Waiting
+from seqoia.engine.refcache import cached_reference
 from seqoia.engine.runtime import Runtime
+from seqoia.engine.scratch import open_scratch, path_inside
 from seqoia.errors import (
     CommitConflictError,
     PreconditionFailedError,
@@ -39,7 +41,8 @@ from seqoia.errors import (
     StageTimeoutError,
 )
 from seqoia.storage.failures import FailureRecord
-from seqoia.storage.manifest import FileRef, Manifest, utcnow
+from seqoia.storage.manifest import FileRef, Manifest, public_source, utcnow
+from seqoia.storage.permissions import make_folders
 from seqoia.tasks.stage import StageResult
 from seqoia.vocabulary import sha256_file
 
@@ -77,6 +80,8 @@ class StageRunner:
         self.leases = LeaseKeeper(
             runtime.store, ttl_s=lease_ttl_s, worker=runtime.settings.worker_id
         )
+        #: Private to this user (0700), or refused: stages' inputs are patient data.
+        self.scratch_root = open_scratch(runtime.settings.scratch_dir)
 
     def execute(self, stage_name: str, subject: str, *, reason: str = "event") -> Outcome:
         """Bring ``(stage, subject)`` up to date, if it is ready and not already."""
@@ -106,7 +111,7 @@ class StageRunner:
             lease = self.leases.acquire(self.rt.layout.lease_key(stage_name, subject), attempt)
         stop_renewing = self.leases.keep_alive(lease) if lease else None
         watch.running(attempt)
-        scratch = self.rt.settings.scratch_dir / "attempts" / attempt
+        scratch = self.scratch_root / "attempts" / attempt
         started = utcnow()
         try:
             request, read_bytes = self._prepare(plan, attempt, scratch)
@@ -123,7 +128,7 @@ class StageRunner:
                 generation=(plan.latest.generation + 1) if plan.latest else 1,
                 attempt=attempt,
                 inputs=plan.inputs,
-                sources=plan.sources,
+                sources=[public_source(ref) for ref in plan.sources],  # no FASTQ names
                 reference=plan.reference,
                 parameters=plan.params.model_dump(mode="json"),
                 tools=result.tools,
@@ -160,8 +165,9 @@ class StageRunner:
                     continue
                 if not stage.wants(manifest.stage, ref.name):
                     continue
-                local = scratch / "in" / manifest.stage / manifest.subject / ref.name
-                local.parent.mkdir(parents=True, exist_ok=True)
+                # Names come from a manifest, which is data: check before creating.
+                local = path_inside(scratch, "in", manifest.stage, manifest.subject, ref.name)
+                make_folders(local.parent, 0o700)
                 store.download_file(ref.key, local)
                 read_bytes += _size_of(local)
                 files[ref.name] = str(local)
@@ -179,23 +185,23 @@ class StageRunner:
             source_dir = scratch / "run"
             for ref in plan.sources:
                 if stage.fetch_sources is None or stage.fetch_sources(plan.subject, ref.name):
-                    local = source_dir / ref.name
-                    local.parent.mkdir(parents=True, exist_ok=True)
+                    local = path_inside(scratch, "run", ref.name, what="run folder file")
+                    make_folders(local.parent, 0o700)
                     store.download_file(ref.key, local)
                     read_bytes += _size_of(local)
         reference_fasta = None
-        cache_dir = self.rt.settings.scratch_dir / "cache"
+        cache_dir = self.scratch_root / "cache"
         if plan.reference is not None:
-            reference_fasta = self._cached_reference(plan.reference, cache_dir)
+            reference_fasta = cached_reference(self.rt.store, plan.reference, cache_dir)
         out_dir = scratch / "out"
         try:
-            os.mkdir(scratch)
+            os.mkdir(scratch, 0o700)
         except FileExistsError:
             pass  # inputs were downloaded into it
         except FileNotFoundError:
-            os.makedirs(scratch, exist_ok=True)  # the worker's first attempt
-        os.mkdir(out_dir)
-        os.mkdir(scratch / "tmp")
+            make_folders(scratch, 0o700)  # the worker's first attempt
+        os.mkdir(out_dir, 0o700)
+        os.mkdir(scratch / "tmp", 0o700)
         threads = self.rt.settings.stage_threads or os.cpu_count() or 1
         return {
             "pipeline": self.rt.pipeline.import_path,
@@ -214,14 +220,6 @@ class StageRunner:
             "cache_dir": str(cache_dir),
             "attempt": attempt,
         }, read_bytes
-
-    def _cached_reference(self, ref: FileRef, cache_dir: Path) -> Path:
-        """The reference FASTA in the worker's cache, downloaded once per ETag."""
-        local = cache_dir / "refs" / (ref.etag or "unknown") / "genome.fa"
-        if not local.exists():
-            local.parent.mkdir(parents=True, exist_ok=True)
-            self.rt.store.download_file(ref.key, local)  # atomic: no partial file
-        return local
 
     def _run(self, plan: Plan, request: dict[str, Any], scratch: Path) -> StageResult:
         if plan.stage.isolation == "inline":

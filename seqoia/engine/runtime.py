@@ -65,6 +65,7 @@ class Runtime:
             self.manifests,
             reference=self.settings.reference,
             grace_s=self.settings.rtacomplete_grace_s,
+            site_params={"validate_run": {"allowed_centres": sorted(self.settings.centres)}},
         )
 
 
@@ -72,4 +73,5 @@ def build_runtime(settings: Settings, pipeline: str | Pipeline = DEFAULT_PIPELIN
     """Open the store and load the pipeline named in ``pipeline``."""
     if isinstance(pipeline, str):
         pipeline = load_pipeline(pipeline)
-    return Runtime(settings=settings, store=open_store(settings.store_url), pipeline=pipeline)
+    store = open_store(settings.store_url, file_mode=settings.file_mode_bits)
+    return Runtime(settings=settings, store=store, pipeline=pipeline)

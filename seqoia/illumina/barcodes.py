@@ -68,12 +68,31 @@ class IndexMatcher:
     """bcl2fastq-style matcher for the samples of one lane."""
 
     def __init__(
-        self, indexes: Sequence[Sequence[str]], mismatches: Sequence[int], *, run: str | None = None
+        self,
+        indexes: Sequence[Sequence[str]],
+        mismatches: Sequence[int],
+        *,
+        run: str | None = None,
+        owners: Sequence[str] | None = None,
     ) -> None:
-        """``indexes[s][j]``: sample s's index for index read j (same length for all s)."""
+        """``indexes[s][j]``: row s's index for index read j (same length for all s).
+
+        ``owners[s]`` names the sample of row s: rows of one sample (several barcodes of
+        one sample) may be close to each other, since their reads go to one place anyway.
+        """
         self.n_reads = len(mismatches)
         self.mismatches = tuple(mismatches)
         self.indexes = [tuple(ix.upper().encode() for ix in row) for row in indexes]
+        self.owners = tuple(owners) if owners is not None else tuple(map(str, range(len(indexes))))
+        longest = max((len(ix) for row in self.indexes for ix in row), default=0)
+        if longest > _MAX_LEN:
+            # Before the variants are enumerated: a 1,000-base index with 2 mismatches
+            # would make 8 million of them.
+            raise SampleSheetError(
+                f"an index of {longest} bases is longer than the {_MAX_LEN} this matcher "
+                "compares; shorten the indexes or set OverrideCycles to read fewer I cycles",
+                run=run,
+            )
         self._check_collisions(run)
         # Per index read: sorted variant codes -> id of a *set* of unique index ids, so
         # that a variant near two indexes of read j can still resolve through read j+1.
@@ -135,7 +154,7 @@ class IndexMatcher:
     def _check_collisions(self, run: str | None) -> None:
         seen: dict[tuple[bytes, ...], int] = {}
         for s, row in enumerate(self.indexes):
-            if row in seen:
+            if row in seen and self.owners[seen[row]] != self.owners[s]:
                 raise SampleSheetError(
                     f"samples {seen[row] + 1} and {s + 1} have the same index "
                     f"{'+'.join(x.decode() for x in row)}",
@@ -143,6 +162,8 @@ class IndexMatcher:
                 )
             seen[row] = s
         for a, b in combinations(range(len(self.indexes)), 2):
+            if self.owners[a] == self.owners[b]:
+                continue
             ra, rb = self.indexes[a], self.indexes[b]
             if all(hamming(ra[j], rb[j]) <= 2 * self.mismatches[j] for j in range(self.n_reads)):
                 raise SampleSheetError(

@@ -22,6 +22,8 @@ from seqoia.errors import FormatError
 __all__ = [
     "BCL_BASE_LUT",
     "BCL_QUAL_LUT",
+    "MAX_CLUSTERS_PER_TILE",
+    "MAX_PHRED",
     "NO_CALL_QUALITY",
     "BclCycleReader",
     "InflateReader",
@@ -34,6 +36,11 @@ _INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
 
 #: Quality given to a no-call, as bcl2fastq, BCL Convert and Picard write it (``#``).
 NO_CALL_QUALITY = 2
+#: Highest quality a FASTQ can carry (``~`` is Phred+33 93).
+MAX_PHRED = 93
+#: Most clusters a tile's file may declare: a NovaSeq S4 tile holds about 3 million, and
+#: a count past this is corruption that would otherwise size a buffer.
+MAX_CLUSTERS_PER_TILE = 1 << 26
 
 
 def _build_luts() -> tuple[np.ndarray, np.ndarray]:
@@ -139,9 +146,21 @@ class BclCycleReader:
         self._inflate = (
             InflateReader(self._fh, file=str(path), run=run) if self.path.suffix == ".gz" else None
         )
-        head = self._take(4)
+        try:
+            head = self._take(4)
+        except FormatError:
+            self.close()
+            raise
         self.cluster_count = int.from_bytes(head, "little")
         self._remaining = self.cluster_count
+        if self.cluster_count > MAX_CLUSTERS_PER_TILE:
+            self.close()
+            raise FormatError(
+                f"BCL file declares {self.cluster_count} clusters "
+                f"(at most {MAX_CLUSTERS_PER_TILE} in a tile)",
+                run=run,
+                file=str(path),
+            )
 
     def _take(self, n: int) -> bytes:
         if self._inflate is not None:

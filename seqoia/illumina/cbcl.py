@@ -21,7 +21,8 @@ from typing import BinaryIO
 import numpy as np
 
 from seqoia.errors import FormatError
-from seqoia.illumina.bcl import NO_CALL_QUALITY, InflateReader
+from seqoia.illumina.bcl import MAX_CLUSTERS_PER_TILE, MAX_PHRED, NO_CALL_QUALITY, InflateReader
+from seqoia.illumina.limits import MAX_TILES_PER_LANE
 
 __all__ = [
     "CbclHeader",
@@ -32,6 +33,16 @@ __all__ = [
     "read_cbcl_header",
     "read_cbcl_tile",
 ]
+
+
+#: Fixed fields of a header: version, size, bits per base and quality, bin and tile counts,
+#: and the trailing flag.
+_MIN_HEADER_BYTES = 2 + 4 + 1 + 1 + 4 + 4 + 1
+#: Quality bins a header may list: 2 bits of quality make 4; older drafts used up to 8.
+_MAX_BINS = 256
+#: A CBCL holds the tiles of one lane and surface.
+_MAX_TILES = MAX_TILES_PER_LANE
+_MAX_HEADER_BYTES = _MIN_HEADER_BYTES + 8 * _MAX_BINS + 16 * _MAX_TILES
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,13 @@ def read_cbcl_header(path: Path, *, run: str | None = None) -> CbclHeader:
             if len(head) < 6:
                 raise FormatError("CBCL file is truncated in its header", run=run, file=str(path))
             version, header_size = struct.unpack("<HI", head)
+            if not _MIN_HEADER_BYTES <= header_size <= _MAX_HEADER_BYTES:
+                raise FormatError(
+                    f"CBCL header size {header_size} is out of range "
+                    f"({_MIN_HEADER_BYTES} to {_MAX_HEADER_BYTES} bytes)",
+                    run=run,
+                    file=str(path),
+                )
             rest = fh.read(header_size - 6)
             size = fh.seek(0, 2)
     except FileNotFoundError as err:
@@ -82,10 +100,16 @@ def read_cbcl_header(path: Path, *, run: str | None = None) -> CbclHeader:
         raise FormatError(f"cannot read CBCL file: {err}", run=run, file=str(path)) from err
     try:
         bits_base, bits_qual, n_bins = struct.unpack_from("<BBI", rest, 0)
+        if n_bins > _MAX_BINS:
+            raise FormatError(f"CBCL header lists {n_bins} quality bins (at most {_MAX_BINS})",
+                              run=run, file=str(path))  # fmt: skip
         pos = 6
         pairs = struct.unpack_from(f"<{2 * n_bins}I", rest, pos)
         pos += 8 * n_bins
         (n_tiles,) = struct.unpack_from("<I", rest, pos)
+        if n_tiles > _MAX_TILES:
+            raise FormatError(f"CBCL header lists {n_tiles} tiles (at most {_MAX_TILES})",
+                              run=run, file=str(path))  # fmt: skip
         pos += 4
         records = struct.unpack_from(f"<{4 * n_tiles}I", rest, pos)
         pos += 16 * n_tiles
@@ -101,12 +125,18 @@ def read_cbcl_header(path: Path, *, run: str | None = None) -> CbclHeader:
     bins = [0] * (1 << bits_qual)
     for i in range(n_bins):
         b, q = pairs[2 * i], pairs[2 * i + 1]
+        if q > MAX_PHRED:
+            raise FormatError(f"CBCL quality bin {b} maps to Phred {q} (at most {MAX_PHRED})",
+                              run=run, file=str(path))  # fmt: skip
         if b < len(bins):
             bins[b] = q
     tiles = []
     offset = header_size
     for i in range(n_tiles):
         tile, clusters, usize, csize = records[4 * i : 4 * i + 4]
+        if clusters > MAX_CLUSTERS_PER_TILE:
+            raise FormatError(f"CBCL tile {tile} declares {clusters} clusters (at most "
+                              f"{MAX_CLUSTERS_PER_TILE})", run=run, file=str(path))  # fmt: skip
         tiles.append(CbclTileRecord(tile, clusters, usize, csize, offset))
         offset += csize
     if offset > size:

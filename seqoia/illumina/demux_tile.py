@@ -9,6 +9,7 @@ which worker finished first.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,21 @@ class TilePlan:
     def lane_samples(self, lane: int) -> list[int]:
         return [i for i, s in enumerate(self.samples) if s.lane in (None, lane)]
 
+    @functools.cached_property
+    def output_groups(self) -> np.ndarray:
+        """Matched row + 1 (0: undetermined) -> the row whose output takes its reads.
+
+        Rows of one Sample_ID in one lane (several barcodes of one sample) write to that
+        sample's files, in cluster order, as bcl2fastq does; Picard names files by barcode,
+        so there each row keeps its own.
+        """
+        # Keyed by Sample_ID alone: a tile is in one lane, so rows matched there are in it.
+        first: dict[str, int] = {}
+        out = [-1]
+        for i, s in enumerate(self.samples):
+            out.append(i if self.config.picard else first.setdefault(s.sample_id, i))
+        return np.asarray(out, dtype=np.int64)
+
     def file_name(self, group: int, lane: int, read: OutputRead) -> str:
         """Output file of a sample (position in ``samples``; -1 = undetermined)."""
         if self.config.picard:
@@ -147,7 +163,10 @@ def _matcher(plan: TilePlan, lane: int) -> IndexMatcher | PicardMatcher:
         else:
             n_reads = max((len(s.indexes) for s in members), default=0)
             _MATCHERS[key] = IndexMatcher(
-                [s.indexes for s in members], cfg.mismatches_for(n_reads), run=plan.run_id
+                [s.indexes for s in members],
+                cfg.mismatches_for(n_reads),
+                run=plan.run_id,
+                owners=[s.sample_id for s in members],
             )
     return _MATCHERS[key]
 
@@ -359,6 +378,7 @@ def _order_chunk(
     """Assign the clusters ``rows`` of a chunk to samples and put them in output order."""
     observed = [np.ascontiguousarray(base_lut[codes[r : r + n][:, rows].T]) for r, n in index_rows]
     group, mism = _assign(plan, ref.lane, observed, len(rows))
+    group = plan.output_groups[group + 1]
     order = np.argsort(group, kind="stable")
     bounds = [0, *(np.flatnonzero(np.diff(group[order])) + 1).tolist(), len(order)]
     if plan.config.picard:

@@ -31,13 +31,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from seqoia.errors import InputError, SampleSheetError
+from seqoia.illumina.limits import MAX_CYCLES_PER_READ, MAX_READS
 from seqoia.illumina.models import ReadInfo
 
 SegmentKind = Literal["Y", "I", "U", "N"]
 
 _PICARD_KINDS: dict[str, SegmentKind] = {"T": "Y", "B": "I", "M": "U", "S": "N"}
-_SEGMENT = re.compile(r"([YINU])(\d+|\*)?", re.IGNORECASE)
-_PICARD_SEGMENT = re.compile(r"(\d+)([TBMS])")
+# ASCII digits only: ``\d`` also matches other scripts' digits, which int() then accepts.
+_SEGMENT = re.compile(r"([YINU])([0-9]+|\*)?", re.IGNORECASE)
+_PICARD_SEGMENT = re.compile(r"([0-9]{1,4})([TBMS])")
 
 
 class _Frozen(BaseModel):
@@ -169,6 +171,8 @@ def parse_override_cycles(
     groups = [g.strip() for g in text.strip().split(";")]
     if not text.strip() or any(not g for g in groups):
         raise fail("empty read; expected e.g. 'Y151;I8;I8;Y151'")
+    if len(groups) > MAX_READS:
+        raise fail(f"{len(groups)} reads; a run has at most {MAX_READS}")
     if run_reads is not None and "*" in text and len(run_reads) != len(groups):
         raise fail(f"{len(groups)} reads, but the run has {len(run_reads)}")
     reads: list[ReadSegments] = []
@@ -186,7 +190,11 @@ def parse_override_cycles(
             if count == "*":
                 raw.append((kind, None))
             else:
-                length = int(count) if count else 1
+                # Four digits at most before int(): 9999 is past the bound already.
+                length = 1 if not count else int(count) if len(count) <= 4 else -1
+                if not 0 <= length <= MAX_CYCLES_PER_READ:
+                    raise fail(f"read {number}: {count[:10]} cycles; a read has at most "
+                               f"{MAX_CYCLES_PER_READ}")  # fmt: skip
                 if length == 0:
                     raise fail(f"read {number}: a segment of 0 cycles")
                 raw.append((kind, length))

@@ -27,9 +27,33 @@ from xml.etree.ElementTree import Element, TreeBuilder
 from xml.parsers import expat
 
 from seqoia.errors import RunFolderError
+from seqoia.illumina.limits import (
+    MAX_CYCLES_PER_READ,
+    MAX_LANES,
+    MAX_READS,
+    MAX_SURFACES,
+    MAX_SWATHS,
+    MAX_TILE_NUMBER,
+    MAX_TILES_PER_LANE,
+    MAX_TILES_PER_SWATH,
+    parse_count,
+)
 from seqoia.illumina.models import ReadInfo, RunInfo, RunParameters
 
 _TILE_NAMINGS = get_args(RunInfo.model_fields["tile_naming"].annotation)
+
+#: Largest XML file read: a NovaSeq RunInfo.xml listing every tile is about 100 KB.
+MAX_XML_BYTES = 16 << 20
+
+#: FlowcellLayout attribute -> (RunInfo field, largest value accepted).
+_LAYOUT: tuple[tuple[str, str, int], ...] = (
+    ("LaneCount", "lane_count", MAX_LANES),
+    ("SurfaceCount", "surface_count", MAX_SURFACES),
+    ("SwathCount", "swath_count", MAX_SWATHS),
+    ("TileCount", "tile_count", MAX_TILES_PER_SWATH),
+    ("SectionPerLane", "section_per_lane", MAX_TILES_PER_LANE),
+    ("LanePerSection", "lane_per_section", MAX_LANES),
+)
 
 
 class _Document:
@@ -49,6 +73,13 @@ def _local(tag: str) -> str:
 
 def parse_xml(data: bytes | str, *, file: str, run: str | None = None) -> _Document:
     """Parse an XML document safely; errors become :class:`RunFolderError` with the line."""
+    if len(data) > MAX_XML_BYTES:
+        raise RunFolderError(
+            f"{len(data)} bytes is too large for an instrument's XML file "
+            f"(at most {MAX_XML_BYTES >> 20} MiB)",
+            run=run,
+            file=file,
+        )
     builder = TreeBuilder()
     lines: dict[Element, int] = {}
     parser = expat.ParserCreate()
@@ -79,6 +110,16 @@ def parse_xml(data: bytes | str, *, file: str, run: str | None = None) -> _Docum
             file=file,
             line=err.lineno,
         ) from err
+    except (LookupError, ValueError) as err:
+        # An <?xml encoding="..."?> that Python does not know (LookupError), or one expat
+        # cannot switch to (ValueError: multi-byte encodings).
+        raise RunFolderError(
+            f"unreadable XML: {err}", run=run, file=file, line=parser.CurrentLineNumber or 1
+        ) from err
+    except RecursionError as err:
+        raise RunFolderError(
+            "XML nested too deeply", run=run, file=file, line=parser.CurrentLineNumber
+        ) from err
     return _Document(builder.close(), lines)
 
 
@@ -90,16 +131,30 @@ def _text(element: Element | None) -> str | None:
 
 
 def _int(
-    value: str | None, what: str, doc: _Document, element: Element, *, file: str, run: str | None
+    value: str | None,
+    what: str,
+    doc: _Document,
+    element: Element,
+    *,
+    file: str,
+    run: str | None,
+    low: int = 0,
+    high: int | None = None,
 ) -> int | None:
+    """An attribute's whole number in ``[low, high]``, None when absent or blank."""
     if value is None or value.strip() == "":
         return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise RunFolderError(
-            f"{what} is {value!r}, not a whole number", run=run, file=file, line=doc.line(element)
-        ) from None
+    number = parse_count(value)
+    line = doc.line(element)
+    if number is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise RunFolderError(f"{what} is {shown!r}, not a whole number in ASCII digits",
+                             run=run, file=file, line=line)  # fmt: skip
+    if number < low or (high is not None and number > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise RunFolderError(f"{what} is {number}; it must be {bound}",
+                             run=run, file=file, line=line)  # fmt: skip
+    return number
 
 
 def _flag(value: str | None) -> bool:
@@ -127,8 +182,10 @@ def parse_run_info(
         raise fail("<Run> has no Id", run_el)
     run = run or run_id
 
-    def integer(value: str | None, what: str, element: Element) -> int | None:
-        return _int(value, what, doc, element, file=file, run=run)
+    def integer(
+        value: str | None, what: str, element: Element, low: int = 0, high: int | None = None
+    ) -> int | None:
+        return _int(value, what, doc, element, file=file, run=run, low=low, high=high)
 
     flowcell = _text(run_el.find("Flowcell"))
     instrument = _text(run_el.find("Instrument"))
@@ -141,8 +198,13 @@ def parse_run_info(
     if reads_el is None or not reads_el.findall("Read"):
         raise fail("<Run> has no <Reads>/<Read>", reads_el if reads_el is not None else run_el)
     reads: list[ReadInfo] = []
-    for position, read_el in enumerate(reads_el.findall("Read"), start=1):
-        number = integer(read_el.get("Number") or read_el.get("Index"), "Read Number", read_el)
+    read_els = reads_el.findall("Read")
+    if len(read_els) > MAX_READS:
+        raise fail(f"{len(read_els)} <Read> elements; a run has at most {MAX_READS}", reads_el)
+    for position, read_el in enumerate(read_els, start=1):
+        number = integer(
+            read_el.get("Number") or read_el.get("Index"), "Read Number", read_el, 1, MAX_READS
+        )
         cycles = integer(read_el.get("NumCycles"), "Read NumCycles", read_el)
         if cycles is None:
             first = integer(read_el.get("FirstCycle"), "Read FirstCycle", read_el)
@@ -150,8 +212,9 @@ def parse_run_info(
             if first is None or last is None:
                 raise fail("<Read> has neither NumCycles nor FirstCycle/LastCycle", read_el)
             cycles = last - first + 1
-        if cycles < 1:
-            raise fail(f"read {number or position} has {cycles} cycles", read_el)
+        if not 1 <= cycles <= MAX_CYCLES_PER_READ:
+            raise fail(f"read {number or position} has {cycles} cycles; a read has from 1 to "
+                       f"{MAX_CYCLES_PER_READ}", read_el)  # fmt: skip
         reads.append(
             ReadInfo(
                 number=number or position,
@@ -169,18 +232,9 @@ def parse_run_info(
     tiles: list[str] = []
     if layout is None:
         raise fail("<Run> has no <FlowcellLayout>", run_el)
-    for attr, key in (
-        ("LaneCount", "lane_count"),
-        ("SurfaceCount", "surface_count"),
-        ("SwathCount", "swath_count"),
-        ("TileCount", "tile_count"),
-        ("SectionPerLane", "section_per_lane"),
-        ("LanePerSection", "lane_per_section"),
-    ):
-        value = integer(layout.get(attr), f"FlowcellLayout {attr}", layout)
+    for attr, key, high in _LAYOUT:
+        value = integer(layout.get(attr), f"FlowcellLayout {attr}", layout, 1, high)
         if value is not None:
-            if value < 1 and key == "lane_count":
-                raise fail(f"FlowcellLayout LaneCount is {value}", layout)
             fields[key] = value
     if "lane_count" not in fields:
         raise fail("<FlowcellLayout> has no LaneCount", layout)
@@ -190,17 +244,23 @@ def parse_run_info(
         if naming not in _TILE_NAMINGS:
             raise fail(f"unknown TileNamingConvention {naming!r}", tile_set)
         fields["tile_naming"] = naming
+    lane_count = cast(int, fields["lane_count"])
+    per_lane: dict[int, int] = {}
     for tile_el in layout.iter("Tile"):
         tile = _text(tile_el)
         if tile is None:
             continue
-        lane, _, tile_number = tile.partition("_")
-        if not (lane.isdigit() and tile_number.isdigit()):
-            raise fail(f"tile {tile!r} is not '<lane>_<tile>'", tile_el)
-        if not 1 <= int(lane) <= cast(int, fields["lane_count"]):
-            raise fail(
-                f"tile {tile!r} is in lane {lane}, but LaneCount is {fields['lane_count']}", tile_el
-            )
+        lane_text, _, tile_text = tile.partition("_")
+        lane, tile_number = parse_count(lane_text), parse_count(tile_text)
+        if lane is None or tile_number is None or not 1 <= tile_number <= MAX_TILE_NUMBER:
+            shown = tile if len(tile) <= 40 else tile[:40] + "..."
+            raise fail(f"tile {shown!r} is not '<lane>_<tile>' (tile 1 to {MAX_TILE_NUMBER})",
+                       tile_el)  # fmt: skip
+        if not 1 <= lane <= lane_count:
+            raise fail(f"tile {tile!r} is in lane {lane}, but LaneCount is {lane_count}", tile_el)
+        per_lane[lane] = per_lane.get(lane, 0) + 1
+        if per_lane[lane] > MAX_TILES_PER_LANE:
+            raise fail(f"lane {lane} lists more than {MAX_TILES_PER_LANE} tiles", tile_el)
         tiles.append(tile)
 
     try:
@@ -227,6 +287,9 @@ def read_run_info(path: Path, *, run: str | None = None) -> RunInfo:
 
 def _read(path: Path, *, run: str | None) -> bytes:
     try:
+        if path.stat().st_size > MAX_XML_BYTES:  # refused before it is read into memory
+            raise RunFolderError(f"{path.stat().st_size} bytes is too large for an "
+                                 "instrument's XML file", run=run, file=path.name)  # fmt: skip
         return path.read_bytes()
     except OSError as err:
         raise RunFolderError(f"cannot read: {err.strerror}", run=run, file=path.name) from err

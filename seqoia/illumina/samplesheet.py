@@ -9,7 +9,16 @@ spreadsheets and LIMSes, so a byte-order mark, CRLF, blank lines, quoted fields 
 trailing ``,,,,`` that spreadsheets pad rows with are all accepted.
 
 Every problem is a :class:`SampleSheetError` with the 1-based line it is on.
-:func:`parse_sample_sheet` raises the first; :func:`validate_sample_sheet` returns them all.
+:func:`parse_sample_sheet` raises the first; :func:`validate_sample_sheet` returns them all,
+with one message repeated on several lines collapsed into one error naming the lines.
+A sheet must be UTF-8 (a byte-order mark is fine): guessing another encoding would turn
+valid names elsewhere in the file into mojibake, so undecodable bytes are an error naming
+their line and byte offset. Numbers are ASCII digits within :mod:`~seqoia.illumina.limits`.
+
+One sample may take several rows of one lane with different indexes (10x Genomics
+four-oligo sets, a sample spread over index pairs): as bcl2fastq and BCL Convert do, the
+rows make one sample with several barcodes. The same Sample_ID twice with the same index
+in one lane is a duplicate.
 Besides the sheet's own rules (sample ids safe as file names and object keys, no
 duplicates within a lane, ACGTN indexes of one length per lane), the indexes are checked
 against the run's index reads and against each other: two samples of a lane *collide*
@@ -28,13 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from seqoia.errors import SampleSheetError
+from seqoia.illumina.limits import MAX_CYCLES_PER_READ, MAX_LANES, parse_count
 from seqoia.illumina.models import ReadInfo, RunInfo, SampleRow, SampleSheet
 from seqoia.illumina.override_cycles import (
     ReadPlan,
     check_read_plan,
     parse_override_cycles,
 )
+from seqoia.vocabulary import NAME_PATTERN
 
 _SAMPLE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _BASES = re.compile(r"[ACGTN]*")
@@ -69,6 +82,18 @@ _SEXES: dict[str, Literal["male", "female", "unknown"]] = {
     "u": "unknown", "unknown": "unknown", "0": "unknown",
 }  # fmt: skip
 _MISMATCH_KEYS = ("barcodemismatchesindex1", "barcodemismatchesindex2")
+#: Written by production sheet generators for "no such index read" on single-index rows.
+_NOT_APPLICABLE = {"na", "n/a"}
+
+#: Largest sheet read: MAX_DATA_ROWS rows of 200 bytes is 0.6 MB; past 16 MiB it is not
+#: a sample sheet.
+MAX_SHEET_BYTES = 16 << 20
+#: Most data rows: 384 samples in each of 8 lanes (or 96 four-oligo 10x sets per lane).
+#: Index collisions are checked pairwise within a lane, so this bounds that check's time.
+MAX_DATA_ROWS = 384 * 8
+#: Index collisions reported per lane: past this the sheet's indexes are wrong wholesale
+#: (a swapped column, no index at all) and the rest are counted, not listed.
+MAX_COLLISIONS_REPORTED = 20
 
 
 @dataclass
@@ -92,6 +117,32 @@ class _Issues:
 
     def add(self, message: str, line: int | None) -> None:
         self.found.append(SampleSheetError(message, run=self.run, file=self.file, line=line))
+
+    def collapsed(self) -> list[SampleSheetError]:
+        """In line order, one error per message: a message repeated on other lines (the
+        same bad setting on every row) names them instead of being repeated."""
+        by_message: dict[str, list[int | None]] = {}
+        for err in sorted(self.found, key=lambda e: e.line if e.line is not None else 0):
+            by_message.setdefault(err.message, []).append(err.line)
+        out = []
+        for message, lines in by_message.items():
+            others = sorted({n for n in lines[1:] if n is not None and n != lines[0]})
+            if others:
+                message = f"{message} (also on line{'s' if len(others) > 1 else ''} " \
+                          f"{_line_ranges(others)})"  # fmt: skip
+            out.append(SampleSheetError(message, run=self.run, file=self.file, line=lines[0]))
+        return out
+
+
+def _line_ranges(lines: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
+    spans: list[list[int]] = []
+    for n in lines:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
 
 
 class _Fatal(Exception):
@@ -152,7 +203,9 @@ def read_sample_sheet(
 
 def _read(path: Path, run: str | None) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            # One byte past the bound is enough for the parser to refuse the size.
+            return fh.read(MAX_SHEET_BYTES + 1)
     except OSError as err:
         raise SampleSheetError(f"cannot read: {err.strerror}", run=run, file=path.name) from err
 
@@ -168,28 +221,44 @@ def sheet_plan(
 # -- reading the CSV -----------------------------------------------------------------
 
 
-def _decode(data: str | bytes) -> str:
+def _decode(data: str | bytes, issues: _Issues) -> str:
+    """The sheet's text; bytes that are not UTF-8 are fatal (see the module docstring)."""
+    if len(data) > MAX_SHEET_BYTES:
+        issues.add(f"{len(data)} bytes is too large for a sample sheet "
+                   f"(at most {MAX_SHEET_BYTES >> 20} MiB)", None)  # fmt: skip
+        raise _Fatal
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel on Windows still saves CSV as cp1252.
-        return data.decode("cp1252", errors="replace")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        issues.add(
+            f"not UTF-8: byte 0x{data[err.start]:02X} at byte offset {err.start} (byte "
+            f"{column} of the line) cannot be decoded; save the sheet as UTF-8 "
+            "(Excel: 'CSV UTF-8')",
+            line,
+        )
+        raise _Fatal from None
 
 
-def _csv_rows(text: str) -> list[_Row]:
+def _csv_rows(text: str, issues: _Issues) -> list[_Row]:
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[_Row] = []
     previous = 0
-    for record in reader:
-        line = previous + 1
-        previous = reader.line_num
-        cells = [c.strip() for c in record]
-        while cells and not cells[-1]:
-            cells.pop()
-        if cells:
-            rows.append(_Row(line, cells))
+    try:
+        for record in reader:
+            line = previous + 1
+            previous = reader.line_num
+            cells = [c.strip() for c in record]
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                rows.append(_Row(line, cells))
+    except csv.Error as err:  # a field past csv's size limit, a NUL byte
+        issues.add(f"unreadable CSV: {err}", reader.line_num or 1)
+        raise _Fatal from None
     return rows
 
 
@@ -232,16 +301,15 @@ def _parse(
     data: str | bytes, *, file: str, run: str | None, run_info: RunInfo | None
 ) -> tuple[SampleSheet | None, list[SampleSheetError]]:
     issues = _Issues(file=file, run=run)
-    text = _decode(data)
-    rows = _csv_rows(text)
     sheet: SampleSheet | None = None
     try:
+        text = _decode(data, issues)
+        rows = _csv_rows(text, issues)
         sheet = _build(rows, text, issues, run_info)
         _check_samples(sheet, issues, run_info)
     except _Fatal:
         sheet = None
-    found = sorted(issues.found, key=lambda e: e.line if e.line is not None else 0)
-    return sheet, found
+    return sheet, issues.collapsed()
 
 
 def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | None) -> SampleSheet:
@@ -270,8 +338,12 @@ def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | Non
         return None
 
     mismatches = []
+    not_applicable: tuple[str, int] | None = None
     for key in _MISMATCH_KEYS:
         found = setting(key)
+        if found and key == _MISMATCH_KEYS[1] and found[0].strip().lower() in _NOT_APPLICABLE:
+            not_applicable = found  # fine while no sample has an index2: checked below
+            found = None
         mismatches.append(_mismatches(found[0], key, found[1], issues) if found else 1)
 
     override = setting("overridecycles")
@@ -287,6 +359,9 @@ def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | Non
         adapters.append(found[0].upper() if found else None)
 
     samples = _samples(sections[data_name], issues, run_info, reads)
+    if not_applicable and any(s.index2 for s in samples):
+        issues.add(f"BarcodeMismatchesIndex2 is {not_applicable[0]!r}, but samples have an "
+                   "index2; allowed values are 0, 1 and 2", not_applicable[1])  # fmt: skip
     return SampleSheet(
         version=version,
         header={key: value for key, value, _ in header.values()},
@@ -312,10 +387,15 @@ def _reads(section: _Section | None, version: int, issues: _Issues) -> dict[str,
             key, value = f"Read{number}Cycles", row.cells[0]
         else:
             key, value = row.cells[0], row.cells[1] if len(row.cells) > 1 else ""
-        if not value.isdigit():
-            issues.add(f"[Reads] {key}: {value!r} is not a number of cycles", row.line)
+        cycles = parse_count(value)
+        if cycles is None:
+            issues.add(f"[Reads] {key}: {value[:40]!r} is not a number of cycles", row.line)
             continue
-        reads[key] = int(value)
+        if cycles > MAX_CYCLES_PER_READ:
+            issues.add(f"[Reads] {key}: {cycles} cycles; a read has at most "
+                       f"{MAX_CYCLES_PER_READ}", row.line)  # fmt: skip
+            continue
+        reads[key] = cycles
     return reads
 
 
@@ -389,8 +469,17 @@ def _samples(
     head = section.rows[0]
     columns = [c.lower() for c in head.cells]
     if "sample_id" not in columns and "sampleid" not in columns:
+        fix = ""
+        if "sample_name" in columns or "samplename" in columns:
+            fix = ("; every sample needs a Sample_ID (it names the FASTQ files): add a "
+                   "Sample_ID column, or rename Sample_Name to Sample_ID if those names are "
+                   "the laboratory's sample ids")  # fmt: skip
         issues.add(f"[{section.name}] has no Sample_ID column (columns: "
-                   f"{', '.join(head.cells)})", head.line)  # fmt: skip
+                   f"{', '.join(head.cells)}){fix}", head.line)  # fmt: skip
+        raise _Fatal
+    if len(section.rows) - 1 > MAX_DATA_ROWS:
+        issues.add(f"[{section.name}] has {len(section.rows) - 1} rows; a sheet has at most "
+                   f"{MAX_DATA_ROWS}", section.rows[MAX_DATA_ROWS + 1].line)  # fmt: skip
         raise _Fatal
     for i, name in enumerate(columns):
         if name and name in columns[:i]:
@@ -428,24 +517,32 @@ def _sample(
         return None
     if not _SAMPLE_ID.fullmatch(sample_id):
         bad = sorted({c for c in sample_id if not _SAMPLE_ID.fullmatch(c)})
+        # Not the value: a sheet with Sample_ID and Sample_Name swapped holds a name here.
         issues.add(
-            f"Sample_ID {sample_id!r} has characters other than letters, digits, '-' and '_' "
-            f"({' '.join(repr(c) for c in bad)}); it becomes file names and object keys",
+            "column Sample_ID has characters other than letters, digits, '-' and '_' "
+            f"({' '.join(repr(c) for c in bad)}); it becomes file names and object keys "
+            "(were Sample_ID and Sample_Name swapped?)",
             row.line,
         )
+        sample_id = "Sample_ID"  # names the row in the messages below, not the value
+    elif not NAME_PATTERN.match(sample_id):  # what the pipeline's keys accept
+        issues.add("column Sample_ID must start with a letter or digit and have at most 128 "
+                   "characters; it becomes file names and object keys",
+                   row.line)  # fmt: skip
     for key in ("index", "index2"):
         bases = str(values.get(key, "")).upper()
         values[key] = bases
         if not _BASES.fullmatch(bases):
             issues.add(f"{sample_id}: {key} {bases!r} has bases other than ACGTN", row.line)
     if "lane" in values:
-        lane = str(values["lane"])
-        if not lane.isdigit() or int(lane) < 1:
-            issues.add(f"{sample_id}: Lane {lane!r} is not a lane number", row.line)
+        lane = parse_count(str(values["lane"]))
+        if lane is None or not 1 <= lane <= MAX_LANES:
+            issues.add(f"{sample_id}: Lane {str(values['lane'])[:40]!r} is not a lane number "
+                       f"(1 to {MAX_LANES})", row.line)  # fmt: skip
             values.pop("lane")
         else:
-            values["lane"] = int(lane)
-            if run_info is not None and int(lane) > run_info.lane_count:
+            values["lane"] = lane
+            if run_info is not None and lane > run_info.lane_count:
                 issues.add(f"{sample_id}: lane {lane}, but RunInfo.xml has "
                            f"{run_info.lane_count} lane(s)", row.line)  # fmt: skip
     if "role" in values:
@@ -462,6 +559,11 @@ def _sample(
         values["sex"] = sex
     for name, cell in extra.items():
         if name.lower() in _MISMATCH_KEYS and cell:
+            if name.lower() == _MISMATCH_KEYS[1] and cell.lower() in _NOT_APPLICABLE:
+                if values.get("index2"):
+                    issues.add(f"{sample_id}: BarcodeMismatchesIndex2 is {cell!r}, but the "
+                               "sample has an index2", row.line)  # fmt: skip
+                continue
             _mismatches(cell, name.lower(), row.line, issues)
     if values.get("override_cycles"):
         _check_override(str(values["override_cycles"]), row.line, issues, run_info, reads)
@@ -477,12 +579,15 @@ def _check_samples(sheet: SampleSheet, issues: _Issues, run_info: RunInfo | None
         _check_index_lengths(sheet, sample, run_reads, issues)
     for lane, rows in _by_lane(sheet.samples, run_info).items():
         where = f"lane {lane}" if lane is not None else "the run"
-        seen: dict[str, SampleRow] = {}
+        # One sample over several rows with different indexes is one sample with several
+        # barcodes; the same index twice is a duplicate.
+        seen: dict[tuple[str, str, str], SampleRow] = {}
         for sample in rows:
-            first = seen.setdefault(sample.sample_id, sample)
+            first = seen.setdefault((sample.sample_id, sample.index, sample.index2), sample)
             if first is not sample:
-                issues.add(f"Sample_ID {sample.sample_id!r} appears twice in {where} (first "
-                           f"at line {first.line})", sample.line)  # fmt: skip
+                same = " with the same index" if sample.index or sample.index2 else ""
+                issues.add(f"Sample_ID {sample.sample_id!r} appears twice in {where}{same} "
+                           f"(first at line {first.line})", sample.line)  # fmt: skip
         groups: dict[str | None, list[SampleRow]] = {}
         for sample in rows:
             groups.setdefault(sample.override_cycles or sheet.override_cycles, []).append(sample)
@@ -555,41 +660,64 @@ def _tolerance(sheet: SampleSheet, sample: SampleRow, k: int) -> int:
     return sheet.barcode_mismatches_index1 if k == 1 else sheet.barcode_mismatches_index2
 
 
-def _hamming(a: str, b: str) -> int:
-    return sum(map(str.__ne__, a, b))
+def _index_matrix(rows: list[SampleRow], key: str) -> np.ndarray:
+    """One row of code points per sample (indexes of one length)."""
+    width = len(getattr(rows[0], key)) if rows else 0
+    codes = (ord(c) for r in rows for c in getattr(r, key))
+    return np.fromiter(codes, dtype=np.uint32, count=len(rows) * width).reshape(len(rows), width)
 
 
 def _check_collisions(
     sheet: SampleSheet, rows: list[SampleRow], where: str, issues: _Issues
 ) -> None:
     """Pairs of samples a read could match both of (see the module docstring)."""
-    # Tolerances once per sample: the pair loop is quadratic (384 samples, 73k pairs).
-    tolerances = [(_tolerance(sheet, r, 1), _tolerance(sheet, r, 2)) for r in rows]
-    for j, b in enumerate(rows):
-        b1, b2 = tolerances[j]
-        for i in range(j):
-            a = rows[i]
-            if a.sample_id == b.sample_id:
-                continue  # a duplicate, reported as such
-            d1 = _hamming(a.index, b.index)
-            if d1 > tolerances[i][0] + b1:
-                continue
-            d2 = _hamming(a.index2, b.index2)
-            if d2 > tolerances[i][1] + b2:
-                continue
+    # A row repeating another's sample and index is reported as a duplicate, not again here.
+    first: dict[tuple[str, str, str], SampleRow] = {}
+    for row in rows:
+        first.setdefault((row.sample_id, row.index, row.index2), row)
+    rows = list(first.values())
+    # The pair test is quadratic (3,072 rows: 4.7 million pairs), so each row is compared
+    # with all earlier ones at once; indexes of one group have one length (checked before).
+    tol1 = np.array([_tolerance(sheet, r, 1) for r in rows], dtype=np.int64)
+    tol2 = np.array([_tolerance(sheet, r, 2) for r in rows], dtype=np.int64)
+    m1, m2 = _index_matrix(rows, "index"), _index_matrix(rows, "index2")
+    owners: dict[str, int] = {}
+    owner = np.array([owners.setdefault(r.sample_id, len(owners)) for r in rows])
+    listed = hidden = 0
+
+    def collide(message: str, line: int) -> None:
+        nonlocal listed, hidden
+        if listed < MAX_COLLISIONS_REPORTED:
+            issues.add(message, line)
+            listed += 1
+        else:
+            hidden += 1
+
+    for j in range(1, len(rows)):
+        d1s = (m1[:j] != m1[j]).sum(axis=1)
+        close = (d1s <= tol1[:j] + tol1[j]) & (owner[:j] != owner[j])  # same sample: fine
+        if not close.any():
+            continue
+        d2s = (m2[:j] != m2[j]).sum(axis=1)
+        close &= d2s <= tol2[:j] + tol2[j]
+        b = rows[j]
+        for i in np.flatnonzero(close).tolist():
+            a, d1, d2 = rows[i], int(d1s[i]), int(d2s[i])
             pair_a = "+".join(x for x in (a.index, a.index2) if x) or "no index"
             pair_b = "+".join(x for x in (b.index, b.index2) if x) or "no index"
             head = (f"index collision in {where}: {a.sample_id} (line {a.line}, {pair_a}) and "
                     f"{b.sample_id} (line {b.line}, {pair_b})")  # fmt: skip
             if d1 == 0 and d2 == 0:
-                issues.add(f"{head} have the same index; no mismatch setting can tell them "
-                           "apart", b.line)  # fmt: skip
+                collide(f"{head} have the same index; no mismatch setting can tell them "
+                        "apart", b.line)  # fmt: skip
                 continue
             fixes = []
             if d1:
                 fixes.append(f"BarcodeMismatchesIndex1 to {(d1 - 1) // 2}")
             if d2:
                 fixes.append(f"BarcodeMismatchesIndex2 to {(d2 - 1) // 2}")
-            issues.add(f"{head} differ by {d1} base(s) in index 1 and {d2} in index 2, so a "
-                       f"read within the allowed mismatches could match both; lower "
-                       f"{' or '.join(fixes)}", b.line)  # fmt: skip
+            collide(f"{head} differ by {d1} base(s) in index 1 and {d2} in index 2, so a "
+                    f"read within the allowed mismatches could match both; lower "
+                    f"{' or '.join(fixes)}", b.line)  # fmt: skip
+    if hidden:
+        issues.add(f"index collision in {where}: {hidden} more pair(s) not listed", rows[-1].line)

@@ -33,7 +33,7 @@ from seqoia.illumina.override_cycles import (
 )
 from seqoia.illumina.pairs import sheet_pairs
 from seqoia.illumina.runinfo import read_run_info, read_run_parameters
-from seqoia.illumina.samplesheet import load_sample_sheet
+from seqoia.illumina.samplesheet import MAX_SHEET_BYTES, load_sample_sheet
 
 BASECALLS = "Data/Intensities/BaseCalls"
 _FASTQ = re.compile(r"^(?P<name>.+?)(_S\d+)?(_L\d{3})?_R(?P<read>[12])_001\.fastq\.gz$")
@@ -162,7 +162,8 @@ def _sheet(
     path: Path, found: _Collect, run_info: RunInfo | None, run: str | None
 ) -> SampleSheet | None:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_SHEET_BYTES + 1)  # past the bound, the sheet is refused
     except OSError as err:
         found.error(path.name, f"cannot read: {err.strerror}")
         return None

@@ -19,6 +19,7 @@ from seqoia.intake.events import ObjectCreated
 from seqoia.intake.server import IntakeLimits, IntakeServer, OnOutcome
 from seqoia.intake.sns import SnsSignatureVerifier
 from seqoia.settings import Settings
+from seqoia.storage.permissions import make_folders
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ def ensure_token(settings: Settings) -> tuple[str, Path | None]:
         return token, path
     token = new_token()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The token file usually lives in the scratch folder, which must stay private:
+        # create missing folders 0700, as the stage runner would.
+        make_folders(path.parent, 0o700)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:

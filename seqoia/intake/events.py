@@ -353,6 +353,8 @@ def _s3_record(record: Any, source: Source, where: str) -> ObjectCreated | None:
     name = name.removeprefix("s3:")
     if not name.startswith("ObjectCreated:"):
         return None  # ObjectRemoved, ObjectRestore, s3:TestEvent...: valid, not ours
+    if _refused_write(record):
+        return None
     s3 = _object(record, "s3", where)
     bucket = _string(_object(s3, "bucket", f"{where}: s3"), "name", f"{where}: s3.bucket")
     obj = _object(s3, "object", f"{where}: s3")
@@ -376,6 +378,26 @@ def _s3_record(record: Any, source: Source, where: str) -> ObjectCreated | None:
         event_time=_time(record.get("eventTime")),
         source=source,
     )
+
+
+def _refused_write(record: dict[str, Any]) -> bool:
+    """Whether a Ceph record announces a PUT that RGW refused (and stored nothing for).
+
+    RGW (16.x) sends ``ObjectCreated:Put`` even for a conditional PUT it answered 412,
+    with the refused body's ETag and size and ``eventTime`` ``"0.000000"``: the event
+    time is the new object's mtime, which a refused write never gets. Every real write
+    has a real time. Counting such a record as ignored keeps it out of the error count;
+    routing it would be harmless too, since the router re-reads the store.
+    """
+    if not str(record.get("eventSource", "")).startswith("ceph:"):
+        return False
+    moment = record.get("eventTime")
+    if not isinstance(moment, str):
+        return False
+    try:
+        return float(moment) == 0.0
+    except ValueError:
+        return False  # an ISO time: a real write
 
 
 def _eventbridge(

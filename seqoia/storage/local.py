@@ -15,6 +15,9 @@ re-read files; a compare-and-swap always hashes the current bytes instead of tru
 Names starting with ``.seqoia-`` are reserved for temporary and lock files: they are
 never listed and no key may use them. A key cannot be both an object and a "folder"
 (``a`` and ``a/b``) in a file system; writing the second raises StorageError.
+
+Files are created 0600 and folders 0700 (patient data is nobody else's business), or
+the group mode given as ``file_mode`` (see :mod:`seqoia.storage.permissions`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from seqoia.errors import (
 )
 from seqoia.storage.base import ObjectInfo, ObjectStore
 from seqoia.storage.keys import validate_key, validate_prefix
+from seqoia.storage.permissions import DEFAULT_FILE_MODE, folder_mode_for, make_folders
 
 RESERVED = ".seqoia-"
 _LOCK_DIR = ".seqoia-locks"
@@ -59,11 +63,15 @@ _TRUSTED_FOLDERS = 4096
 class LocalStore(ObjectStore):
     """Objects as files under ``root``; ``fsync`` makes plain puts durable too."""
 
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, fsync: bool = True, file_mode: int = DEFAULT_FILE_MODE
+    ) -> None:
+        self._file_mode = file_mode
+        self._folder_mode = folder_mode_for(file_mode)
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            make_folders(root, self._folder_mode)
             self.root = Path(os.path.realpath(root))
-            (self.root / _LOCK_DIR).mkdir(exist_ok=True)
+            make_folders(self.root / _LOCK_DIR, 0o700)
         except OSError as err:
             raise StorageError(f"cannot open local store at {root}: {err}") from err
         self._root_str = str(self.root)
@@ -149,7 +157,7 @@ class LocalStore(ObjectStore):
         stripe = zlib.crc32(key.encode("utf-8", "surrogatepass")) % _LOCK_STRIPES
         lock_path = os.path.join(self._root_str, _LOCK_DIR, f"{stripe:04d}")
         # One open file description per call: flock then excludes other threads too.
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -222,7 +230,10 @@ class LocalStore(ObjectStore):
         for attempt in range(_MKDIR_ATTEMPTS):
             tmp = f"{folder}/{_temp_name()}"
             try:
-                return os.open(tmp, flags, 0o644), tmp
+                fd = os.open(tmp, flags, self._file_mode)
+                if self._file_mode != 0o600:  # exact group bits, whatever the umask
+                    os.fchmod(fd, self._file_mode)
+                return fd, tmp
             except FileExistsError:
                 continue  # a name drawn twice: draw again
             except FileNotFoundError:
@@ -230,7 +241,7 @@ class LocalStore(ObjectStore):
                 if attempt == _MKDIR_ATTEMPTS - 1:
                     raise
                 try:
-                    _make_folder(folder)
+                    _make_folder(folder, self._folder_mode)
                 except FileExistsError as err:  # a file sits where a folder must be
                     raise NotADirectoryError(errno.ENOTDIR, "not a folder", folder) from err
         raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
@@ -339,8 +350,9 @@ class LocalStore(ObjectStore):
             raise _storage_error("download", key, err) from err
         tmp = path.with_name(f"{_temp_name()}.{path.name}"[:255])
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with src, open(tmp, "xb") as dst:
+            make_folders(path.parent, self._folder_mode)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with src, open(fd, "wb") as dst:
                 # sendfile/copy_file_range under the hood: no bytes through Python.
                 _copy_fd(src.fileno(), dst.fileno())
             os.replace(tmp, path)
@@ -441,12 +453,14 @@ def _temp_name() -> str:
     return f"{RESERVED}tmp.{_TEMP_NAMES.getrandbits(128):032x}"
 
 
-def _make_folder(folder: str) -> None:
+def _make_folder(folder: str, mode: int) -> None:
     """``makedirs`` for the common case of one missing level, in one system call."""
     try:
-        os.mkdir(folder)
+        os.mkdir(folder, mode)
+        if mode != 0o700:
+            os.chmod(folder, mode)
     except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
+        make_folders(folder, mode)
     except FileExistsError:
         if not os.path.isdir(folder):
             raise

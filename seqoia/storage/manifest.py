@@ -17,12 +17,20 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from seqoia.errors import ObjectNotFoundError, PreconditionFailedError
+from seqoia.errors import InvalidKeyError, ObjectNotFoundError, PreconditionFailedError
 from seqoia.storage.base import ObjectStore
+from seqoia.storage.keys import validate_key
 from seqoia.storage.layout import Layout
-from seqoia.vocabulary import Relation, SubjectKind
+from seqoia.vocabulary import (
+    Relation,
+    SubjectKind,
+    is_source_alias,
+    source_alias,
+    validate_name,
+    validate_relative_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,41 @@ class FileRef(BaseModel):
     #: do not download it.
     subject: str | None = None
 
+    # Manifests are read back from the store, which anyone with write access could
+    # forge: names become local paths on workers, so they are checked like keys.
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return validate_relative_path(value, "file name")
+
+    @field_validator("key")
+    @classmethod
+    def _safe_key(cls, value: str) -> str:
+        return validate_key(value)
+
+    @field_validator("subject")
+    @classmethod
+    def _safe_subject(cls, value: str | None) -> str | None:
+        return None if value is None else validate_name(value, "subject")
+
+
+def public_source(ref: FileRef) -> FileRef:
+    """``ref`` as a manifest records it: a FASTQ under its alias (see ``source_alias``).
+
+    The key keeps the run folder's prefix with the alias in place of the file name, so
+    records name the run and lane but never a file named after a patient.
+    """
+    alias = source_alias(ref.name)
+    if alias is None or alias == ref.name or not ref.key.endswith(ref.name):
+        return ref
+    key = ref.key[: len(ref.key) - len(ref.name)] + alias
+    return ref.model_copy(update={"name": alias, "key": key})
+
+
+def is_alias(ref: FileRef) -> bool:
+    """Whether a recorded source stands for a file it does not name (a FASTQ alias)."""
+    return is_source_alias(ref.name)
+
 
 class InputRef(BaseModel):
     """A committed upstream manifest this generation was computed from."""
@@ -53,6 +96,11 @@ class InputRef(BaseModel):
     generation: int
     attempt: str
     fingerprint: str
+
+    @field_validator("stage", "subject", "attempt")
+    @classmethod
+    def _safe_names(cls, value: str) -> str:
+        return validate_name(value, "stage, subject or attempt")
 
 
 class Manifest(BaseModel):
@@ -81,6 +129,11 @@ class Manifest(BaseModel):
     started_at: datetime
     finished_at: datetime
     worker: str
+
+    @field_validator("stage", "subject", "attempt")
+    @classmethod
+    def _safe_names(cls, value: str) -> str:
+        return validate_name(value, "stage, subject or attempt")
 
     @property
     def duration_s(self) -> float:
@@ -135,7 +188,10 @@ class ManifestStore:
                 self._cache.move_to_end(key)
                 return cached
         data, _ = self.store.get_bytes(key)
-        manifest = Manifest.model_validate_json(data)
+        try:
+            manifest = Manifest.model_validate_json(data)
+        except InvalidKeyError as err:  # a forged or corrupt manifest: name where it is
+            raise InvalidKeyError(f"manifest {key}: {err.message}", file=err.file) from err
         self._remember(key, manifest)
         return manifest
 

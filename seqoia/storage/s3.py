@@ -16,13 +16,17 @@ import functools
 import glob
 import inspect
 import io
+import ipaddress
+import logging
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 import boto3.exceptions
@@ -39,6 +43,7 @@ from seqoia.errors import (
 )
 from seqoia.storage.base import ObjectInfo, ObjectStore
 from seqoia.storage.keys import validate_key, validate_prefix
+from seqoia.storage.permissions import make_folders
 
 MIB = 1024 * 1024
 #: S3 refuses parts smaller than this (except the last).
@@ -48,6 +53,11 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _SSE_MODES = {"AES256", "aws:kms"}
 _RETRY_MODES = {"standard", "adaptive"}
+#: The two ways of sending an ETag in If-Match (see ``S3Store._replace``).
+_QUOTED = "quoted"
+_BARE = "bare"
+
+log = logging.getLogger(__name__)
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -92,6 +102,26 @@ def _encodable(operation: str) -> Callable[[_Method], _Method]:
     return decorate
 
 
+def check_endpoint(endpoint_url: str | None, *, allow_http: bool = False) -> None:
+    """Refuse a plain-HTTP endpoint beyond loopback: credentials and patient data in clear."""
+    if not endpoint_url:
+        return
+    parts = urlsplit(endpoint_url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise ConfigurationError(f"S3 endpoint {parts.scheme}:// is not http(s)://")
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost"
+    with suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if not loopback and not allow_http:
+        raise ConfigurationError(
+            f"S3 endpoint http://{host} is not encrypted: use https://, or accept the risk "
+            "explicitly with the store URL option allow_http=1 (S3Store(allow_http=True))"
+        )
+
+
 class S3Store(ObjectStore):
     """A bucket, or a key prefix inside one, seen as an :class:`ObjectStore`."""
 
@@ -102,7 +132,7 @@ class S3Store(ObjectStore):
         endpoint_url: str | None = None,
         region: str | None = None,
         prefix: str = "",
-        sse: str | None = None,
+        sse: str | None = "AES256",
         kms_key_id: str | None = None,
         access_key: str | None = None,
         secret_key: str | None = None,
@@ -111,9 +141,13 @@ class S3Store(ObjectStore):
         max_attempts: int = 10,
         retry_mode: str = "standard",
         max_pool_connections: int = 32,
+        allow_http: bool = False,
     ) -> None:
+        """``sse=None`` turns server-side encryption off (it is AES256 by default);
+        ``allow_http`` accepts a plain-HTTP endpoint that is not on this machine."""
         if not bucket:
             raise ConfigurationError("an S3 store needs a bucket name")
+        check_endpoint(endpoint_url, allow_http=allow_http)
         if sse is not None and sse not in _SSE_MODES:
             raise ConfigurationError(
                 f"unknown server-side encryption {sse!r}: use AES256 or aws:kms"
@@ -133,6 +167,8 @@ class S3Store(ObjectStore):
         self.bucket = bucket
         self.region = region
         self.endpoint_url = endpoint_url
+        #: The server-side encryption requested on every write (None: none asked).
+        self.sse = sse
         self._sse_args: dict[str, str] = {}
         if sse:
             self._sse_args["ServerSideEncryption"] = sse
@@ -155,6 +191,7 @@ class S3Store(ObjectStore):
             max_concurrency=4,
         )
         self._multipart_threshold = multipart_threshold_bytes
+        self._if_match_form: str | None = None
         query = f"?endpoint_url={endpoint_url}" if endpoint_url else ""
         self.url = f"s3://{bucket}/{self.prefix}{query}"
 
@@ -199,19 +236,63 @@ class S3Store(ObjectStore):
         if if_none_match:
             args["IfNoneMatch"] = "*"
         if if_match is not None:
-            args["IfMatch"] = _quoted(if_match)
+            return self._replace(key, args, if_match)
         try:
             response = self._client.put_object(**args)
         except botocore.exceptions.ClientError as err:
-            code = _code(err)
-            conditional = if_none_match or if_match is not None
-            # If-Match on a missing key answers 404: the object is not the one expected.
-            if conditional and (code in _PRECONDITION or (if_match and code in _NOT_FOUND)):
+            if if_none_match and _code(err) in _PRECONDITION:
                 raise PreconditionFailedError(key) from err
             raise self._error("put", key, err) from err
         except botocore.exceptions.BotoCoreError as err:
             raise self._error("put", key, err) from err
         return _unquoted(response["ETag"])
+
+    def _replace(self, key: str, args: dict[str, Any], etag: str) -> str:
+        """PutObject with ``If-Match``, in the ETag form this server accepts.
+
+        HTTP and AWS want the ETag quoted, as S3 returns it. Ceph RGW (16.x) refuses a
+        quoted ETag with 412 even when it matches and accepts only the bare one (it checks
+        that the header starts with the ETag, so a full ETag is an exact match; measured
+        ``<etag>zz`` -> 200, ``<etag minus 1>`` -> 412, ``*`` -> 200). Until a form has once
+        succeeded, a 412 on the quoted form is checked with a HEAD: when the object still
+        has the expected ETag the refusal was the server's parsing, not a conflict, and
+        the bare form is tried. The form that succeeds is kept for this store.
+        """
+        if not _unquoted(etag):
+            # No object has an empty ETag; servers differ on what an empty If-Match means.
+            raise PreconditionFailedError(key)
+        forms = [self._if_match_form] if self._if_match_form else [_QUOTED, _BARE]
+        for form in forms:
+            args["IfMatch"] = _quoted(etag) if form == _QUOTED else _unquoted(etag)
+            try:
+                response = self._client.put_object(**args)
+            except botocore.exceptions.ClientError as err:
+                code = _code(err)
+                # If-Match on a missing key answers 404: not the object expected.
+                if code not in _PRECONDITION and code not in _NOT_FOUND:
+                    raise self._error("put", key, err) from err
+                if form == _QUOTED and self._if_match_form is None:
+                    current = self.head(key)
+                    if current is not None and current.etag == _unquoted(etag):
+                        continue  # a matching ETag refused: try the bare form
+                raise PreconditionFailedError(key) from err
+            except botocore.exceptions.BotoCoreError as err:
+                raise self._error("put", key, err) from err
+            if self._if_match_form != form:
+                self._if_match_form = form
+                if form == _BARE:
+                    log.info(
+                        "s3://%s refuses quoted If-Match ETags (Ceph RGW does); "
+                        "sending them bare from now on",
+                        self.bucket,
+                    )
+            return _unquoted(response["ETag"])
+        raise PreconditionFailedError(key)  # only reached when no form was left to try
+
+    @property
+    def if_match_form(self) -> str | None:
+        """``"quoted"`` or ``"bare"`` once a conditional replace has succeeded, else None."""
+        return self._if_match_form
 
     @_encodable("upload")
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
@@ -303,8 +384,9 @@ class S3Store(ObjectStore):
         full = self._key(key)
         tmp = path.with_name(f".seqoia-tmp.{uuid.uuid4().hex}.{path.name}"[:255])
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent, 0o700)
             self._client.download_file(self.bucket, full, str(tmp), Config=self._transfer)
+            os.chmod(tmp, 0o600)  # s3transfer creates it with the umask's mode
             os.replace(tmp, path)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             raise self._error("download", key, err) from err

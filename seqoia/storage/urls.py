@@ -3,9 +3,11 @@
 - ``file://seqoia-data`` (relative to ``base_dir`` or the current folder),
   ``file:///srv/seqoia`` (absolute); option ``?fsync=0`` trades durability of plain
   puts for speed (conditional puts are always synced).
-- ``s3://BUCKET[/prefix]?endpoint_url=http://minio:9000&region=eu-west-3&sse=AES256``
-  with ``kms_key_id``, ``path_style``, ``max_attempts``, ``retry_mode``,
-  ``multipart_threshold_bytes`` and ``create_bucket=1``. Credentials come from the
+- ``s3://BUCKET[/prefix]?endpoint_url=https://minio:9000&region=eu-west-3``
+  with ``sse`` (``AES256`` by default, ``aws:kms``, or ``none`` to turn it off),
+  ``kms_key_id``, ``path_style``, ``max_attempts``, ``retry_mode``,
+  ``multipart_threshold_bytes``, ``create_bucket=1`` and ``allow_http=1`` (a plain-HTTP
+  endpoint beyond loopback is refused without it). Credentials come from the
   standard AWS chain (environment, shared files, instance roles), never from the URL.
 
 Unknown schemes and unknown options are configuration errors, so a typo fails at
@@ -14,19 +16,21 @@ start-up rather than silently falling back to a default.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from seqoia.errors import ConfigurationError
+from seqoia.redact import redact_url
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.local import LocalStore
+from seqoia.storage.permissions import DEFAULT_FILE_MODE
+
+__all__ = ["open_store", "redact_url"]
 
 if TYPE_CHECKING:  # boto3 costs about a second to import: only S3 stores pay for it
     from seqoia.storage.s3 import S3Store
 
-_SECRET_PARAM = re.compile(r"secret|passw|token|credential|access_key|signature", re.IGNORECASE)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _S3_OPTIONS = {
@@ -39,12 +43,15 @@ _S3_OPTIONS = {
     "retry_mode",
     "multipart_threshold_bytes",
     "create_bucket",
+    "allow_http",
 }
 _FILE_OPTIONS = {"fsync"}
 
 
-def open_store(url: str, *, base_dir: Path | None = None) -> ObjectStore:
-    """Open the object store that ``url`` names."""
+def open_store(
+    url: str, *, base_dir: Path | None = None, file_mode: int = DEFAULT_FILE_MODE
+) -> ObjectStore:
+    """Open the object store that ``url`` names (``file_mode``: a local store's files)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigurationError(
@@ -52,7 +59,7 @@ def open_store(url: str, *, base_dir: Path | None = None) -> ObjectStore:
         )
     scheme = scheme.lower()
     if scheme == "file":
-        return _open_file(rest, base_dir)
+        return _open_file(rest, base_dir, file_mode)
     if scheme == "s3":
         return _open_s3(url)
     raise ConfigurationError(
@@ -60,7 +67,7 @@ def open_store(url: str, *, base_dir: Path | None = None) -> ObjectStore:
     )
 
 
-def _open_file(rest: str, base_dir: Path | None) -> LocalStore:
+def _open_file(rest: str, base_dir: Path | None, file_mode: int) -> LocalStore:
     path_text, _, query = rest.partition("?")
     options = _options(query, _FILE_OPTIONS, "file://")
     if not path_text:
@@ -68,7 +75,7 @@ def _open_file(rest: str, base_dir: Path | None) -> LocalStore:
     path = Path(path_text).expanduser()
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
-    return LocalStore(path, fsync=_flag(options.get("fsync", "1"), "fsync"))
+    return LocalStore(path, fsync=_flag(options.get("fsync", "1"), "fsync"), file_mode=file_mode)
 
 
 def _open_s3(url: str) -> S3Store:
@@ -88,6 +95,10 @@ def _open_s3(url: str) -> S3Store:
     for name in ("endpoint_url", "region", "sse", "kms_key_id", "retry_mode"):
         if name in options:
             kwargs[name] = options[name]
+    if str(kwargs.get("sse", "")).lower() in ("none", "off", "0", "false"):
+        kwargs["sse"] = None  # turned off explicitly: the only way to store in clear
+    if "allow_http" in options:
+        kwargs["allow_http"] = _flag(options["allow_http"], "allow_http")
     if "path_style" in options:
         kwargs["path_style"] = _flag(options["path_style"], "path_style")
     for name in ("max_attempts", "multipart_threshold_bytes"):
@@ -97,26 +108,6 @@ def _open_s3(url: str) -> S3Store:
     if _flag(options.get("create_bucket", "0"), "create_bucket"):
         store.create_bucket()
     return store
-
-
-def redact_url(url: str) -> str:
-    """Hide the password and secret-looking query values of any URL, for logs."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            user = parts.username or ""
-            host = netloc.rpartition("@")[2]
-            netloc = f"{user}:***@{host}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="/:"
-            )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "<unparseable URL>"
 
 
 def _options(query: str, known: set[str], scheme: str) -> dict[str, str]:

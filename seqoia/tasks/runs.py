@@ -15,12 +15,13 @@ import json
 import re
 import shutil
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from seqoia.errors import InputError, RunFolderError
+from seqoia.errors import InputError, RunFolderError, SampleSheetError
 from seqoia.illumina.completion import (
     COMPLETION_MARKERS,
     COMPLETION_STATUS,
@@ -28,6 +29,7 @@ from seqoia.illumina.completion import (
     check_completion_status,
     run_folder_ready,
 )
+from seqoia.illumina.gzip_header import copy_without_name
 from seqoia.illumina.models import RunInfo, SampleRow
 from seqoia.illumina.pairs import analysis_of, sheet_pairs
 from seqoia.illumina.runinfo import read_run_info
@@ -35,11 +37,12 @@ from seqoia.illumina.samplesheet import read_sample_sheet
 from seqoia.tasks.parts import RunPart, in_lane, parse_part, split_lanes
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import RunFolderMarkers, StageContext, StageResult
-from seqoia.vocabulary import Relation, validate_name
+from seqoia.vocabulary import DEFAULT_CENTRES, Relation, source_alias, validate_name
 
-#: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them.
+#: ``{Sample}_S{n}[_L00{lane}]_R{1|2}_001.fastq.gz`` as bcl2fastq and BCL Convert name them;
+#: ``{Sample}`` is the Sample_ID, or the Sample_Name when the sheet has one.
 FASTQ_NAME = re.compile(
-    r"^(?P<sample>[A-Za-z0-9_-]+?)_S(?P<number>\d+)(?:_L(?P<lane>\d{3}))?_(?P<read>[RI][12])_001\.fastq\.gz$"
+    r"^(?P<sample>[^/]+?)_S(?P<number>\d+)(?:_L(?P<lane>\d{3}))?_(?P<read>[RI][12])_001\.fastq\.gz$"
 )
 METADATA = {
     "RunInfo.xml",
@@ -70,6 +73,32 @@ def fastq_files(listing: tuple[tuple[str, int], ...]) -> dict[str, list[dict[str
     return dict(found)
 
 
+def fastq_owners(
+    listing: tuple[tuple[str, int], ...], rows: Sequence[SampleRow]
+) -> tuple[dict[str, str], list[str]]:
+    """Which Sample_ID each on-board FASTQ belongs to, by its alias; aliases of no sample.
+
+    A file is named after the Sample_ID, or after the Sample_Name (bcl2fastq does so
+    when the column is filled; characters other than letters, digits, '-' and '_'
+    become '_'). Only the alias is returned: the Sample_Name stays in the sheet.
+    """
+    owner = {row.sample_id: row.sample_id for row in rows}
+    for row in rows:
+        if row.sample_name:
+            owner.setdefault(row.sample_name, row.sample_id)
+            owner.setdefault(re.sub(r"[^A-Za-z0-9_-]", "_", row.sample_name), row.sample_id)
+    owners: dict[str, str] = {}
+    strays: list[str] = []
+    for sample, files in fastq_files(listing).items():
+        for item in files:
+            alias = source_alias(item["name"]) or item["name"]
+            if sample in owner:
+                owners[alias] = owner[sample]
+            else:
+                strays.append(alias)
+    return owners, sorted(strays)
+
+
 def _sample_record(row: SampleRow) -> dict[str, Any]:
     # Sample_Name may hold a patient's name: only pseudonymous fields leave the sheet.
     return {
@@ -92,12 +121,15 @@ class ValidateRunParams(BaseModel):
     #: of a CBCL lane downloads the lane's CBCL files (a CBCL holds every tile of a
     #: surface), so tile ranges pay off for per-tile BCL and for lanes of many tiles.
     tiles_per_part: int = 0
+    #: Centres the ``Centre`` column may name: the site's list (``SEQOIA_ALLOWED_CENTRES``),
+    #: checked here, before any compute, rather than at delivery.
+    allowed_centres: tuple[str, ...] = DEFAULT_CENTRES
 
 
 @pipeline.stage(
     "validate_run",
     kind="run",
-    version="3",
+    version="4",
     source=True,
     fetch_sources=lambda _run, name: _is_metadata(name),
     source_ready=run_folder_ready,
@@ -139,13 +171,17 @@ def validate_run(ctx: StageContext) -> StageResult:
     pair_of = {row.sample_id: pair for pair, rows in pairs.items() for row in rows}
     samples: dict[str, dict[str, Any]] = {}
     for row in sheet.samples:
-        validate_name(row.sample_id, "Sample_ID")
+        check_sample_id(row, run)
+        check_centre(row, run, ctx.params.allowed_centres)
         record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
         # The pair a tumour-only sample without Pair_ID forms alone is named after it.
         record |= {"pair": pair_of.get(row.sample_id), "analysis": analysis_of(row) or None}
         if row.lane is not None:
             record["lanes"].append(row.lane)
     warnings = []
+    owners, strays = fastq_owners(ctx.source_listing, sheet.samples)
+    # Keyed by Sample_ID from here on: a file named after a Sample_Name goes no further.
+    fastqs = _by_owner(fastqs, owners)
     if kind == "fastq":
         for sample, record in samples.items():
             if sample not in fastqs:
@@ -154,10 +190,10 @@ def validate_run(ctx: StageContext) -> StageResult:
                     f"{next(r.line for r in sheet.samples if r.sample_id == sample)}) "
                     "but the run folder has no FASTQ files for it"
                 )
-        for sample in sorted(set(fastqs) - set(samples)):
+        if strays:
             warnings.append(
-                f"FASTQ files of {sample} belong to no sample of SampleSheet.csv; ignored: "
-                + ", ".join(f["name"] for f in fastqs[sample])
+                f"{len(strays)} FASTQ file(s) belong to no sample of SampleSheet.csv "
+                "(neither Sample_ID nor Sample_Name); ignored: " + ", ".join(strays)
             )
 
     parts = _parts(ctx, run_info, samples, fastqs, kind)
@@ -189,9 +225,23 @@ def validate_run(ctx: StageContext) -> StageResult:
         "parts": {name: parse_part(name).model_dump() for name in parts},
         "warnings": warnings,
         "sheet_version": sheet.version,
+        "fastq_sources": owners,
     }
     (ctx.out_dir / "run.json").write_text(json.dumps(summary, indent=1))
     return StageResult(summary=summary, relations=relations)
+
+
+def _by_owner(
+    fastqs: dict[str, list[dict[str, Any]]], owners: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """``fastq_files`` regrouped by owning Sample_ID, each file under its alias."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for files in fastqs.values():
+        for item in files:
+            alias = source_alias(item["name"]) or item["name"]
+            if alias in owners:
+                found[owners[alias]].append(item | {"name": alias})
+    return dict(found)
 
 
 def _parts(
@@ -228,8 +278,55 @@ def sample_records(ctx: StageContext) -> list[dict[str, Any]]:
 
 
 def sample_centre(ctx: StageContext) -> str:
-    """The prescribing centre of a sample stage's subject (several runs agree on it)."""
-    return sorted(r.get("centre") or "default" for r in sample_records(ctx))[0]
+    """The prescribing centre of a sample stage's subject; runs that disagree are an error.
+
+    A sample sequenced in several runs must be given one centre: delivering it to
+    whichever sorts first would send a patient's results to the wrong hospital.
+    """
+    by_run = {
+        item.subject: item.summary["samples"].get(ctx.subject, {}).get("centre") or "default"
+        for item in ctx.inputs["validate_run"]
+    }
+    centres = sorted(set(by_run.values()))
+    if len(centres) > 1:
+        given = ", ".join(f"{c} (run {r})" for r, c in sorted(by_run.items()))
+        raise SampleSheetError(
+            f"sample {ctx.subject} is given different centres by its runs: {given}; "
+            "correct the sample sheets and reprocess",
+            file="SampleSheet.csv",
+        )
+    return centres[0] if centres else "default"
+
+
+def check_sample_id(row: SampleRow, run: str) -> None:
+    """A Sample_ID must be a safe name; the message names row and column, not the value.
+
+    A sheet whose Sample_ID and Sample_Name columns were swapped puts a patient's name
+    here, and this message goes to logs and failure records.
+    """
+    try:
+        validate_name(row.sample_id, "Sample_ID")
+    except InputError:
+        raise SampleSheetError(
+            "column Sample_ID is not a pseudonymous identifier (letters, digits, '.', '_', "
+            "'+', '-'; were Sample_ID and Sample_Name swapped?)",
+            run=run,
+            file="SampleSheet.csv",
+            line=row.line,
+        ) from None
+
+
+def check_centre(row: SampleRow, run: str, allowed: tuple[str, ...]) -> None:
+    """The row's ``Centre`` must be one the site delivers to."""
+    centre = row.centre or "default"
+    if centre not in allowed:
+        raise SampleSheetError(
+            f"column Centre names {centre!r}, which is not an allowed centre "
+            f"({', '.join(sorted(allowed))}; setting SEQOIA_ALLOWED_CENTRES)",
+            run=run,
+            file="SampleSheet.csv",
+            line=row.line,
+        )
 
 
 class DemultiplexParams(BaseModel):
@@ -255,7 +352,7 @@ def _wants_for_demultiplex(part: str, name: str) -> bool:
     "demultiplex",
     kind="part",
     needs=["validate_run"],
-    version="2",
+    version="3",
     source=True,
     fetch_sources=_wants_for_demultiplex,
     params=DemultiplexParams,
@@ -275,14 +372,19 @@ def demultiplex(ctx: StageContext) -> StageResult:
     file_subjects: dict[str, str] = {}
     fastq: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if run_summary["kind"] == "fastq":
-        for sample, files in fastq_files(ctx.source_listing).items():
-            if sample not in samples:
-                continue
+        owners = run_summary.get("fastq_sources", {})
+        for files in fastq_files(ctx.source_listing).values():
             for item in files:
-                if item["lane"] != part.lane:
+                sample = owners.get(source_alias(item["name"]) or item["name"])
+                if sample not in samples or item["lane"] != part.lane:
                     continue
-                target = ctx.out_dir / Path(item["name"]).name
-                shutil.copyfile(ctx.source_dir / item["name"], target)
+                # Named by Sample_ID: the source may be named after a Sample_Name.
+                base = Path(item["name"]).name
+                named = FASTQ_NAME.match(base)
+                assert named is not None  # fastq_files lists only names that match
+                target = ctx.out_dir / (sample + base[named.end("sample") :])
+                # Without the gzip header's file name: it may be the Sample_Name's.
+                copy_without_name(ctx.source_dir / item["name"], target)
                 file_subjects[target.name] = sample
                 fastq[sample].append(item | {"name": target.name})
         stats: dict[str, Any] = {}

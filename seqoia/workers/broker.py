@@ -32,6 +32,7 @@ from dramatiq.middleware import (
 )
 
 from seqoia.errors import ConfigurationError
+from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.workers.middleware import metrics_middleware
 
@@ -100,4 +101,5 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         raise ConfigurationError(
             f"unsupported broker URL scheme {scheme!r}: use memory://, redis:// or amqp://"
         )
+    log.info("broker %s", redact_url(url))  # never the password itself
     return broker

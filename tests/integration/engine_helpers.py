@@ -33,7 +33,7 @@ from seqoia.storage.manifest import Manifest
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.embedded import EmbeddedWorkers
-from tests.fixtures.servers import S3_REGION, fresh_bucket_name, make_bucket
+from tests.fixtures.servers import S3_REGION, fresh_bucket_name, make_bucket, rgw_store
 
 PIPELINE = "tests.pipelines.toy:pipeline"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +136,14 @@ def build_stack(
     elif name == "redis":
         redis_url: str = request.getfixturevalue("redis_server")
         store_url = s3_store_url(request.getfixturevalue("s3_server"))
+        settings = make_settings(store_url, redis_url, scratch, **overrides)
+        _flush_redis(redis_url)
+    elif name == "rgw":  # Redis + Ceph RGW; not in STACKS: for the tests that ask for it
+        redis_url = request.getfixturevalue("redis_server")
+        rgw = request.getfixturevalue("rgw_server")
+        bucket = rgw_store(rgw).bucket  # its user has the session's dummy AWS keys
+        # SSE off explicitly: RGW 16.2 accepts SSE-S3 without applying it (seqoia doctor).
+        store_url = f"s3://{bucket}?endpoint_url={rgw.endpoint}&region={S3_REGION}&sse=none"
         settings = make_settings(store_url, redis_url, scratch, **overrides)
         _flush_redis(redis_url)
     elif name == "amqp":

@@ -110,11 +110,12 @@ def test_bad_runs_fail_with_the_file_named_while_the_good_run_goes_on(
         b"<RunCompletionStatus><CompletionStatus>UserEndedEarly</CompletionStatus></RunCompletionStatus>",
     )
     runtime.store.put_bytes(failed + "CopyComplete.txt", b"")
-    # A run whose sample sheet repeats a sample id (on line 3 of the data section).
+    # A run whose sample sheet repeats a sample and its index (on line 3 of the data
+    # section; the same sample with another index would be a second barcode of it).
     sheet = runtime.layout.run_prefix("RUN_BADSHEET")
     runtime.store.put_bytes(
         sheet + "SampleSheet.csv",
-        b"[Header]\nFileFormatVersion,2\n[BCLConvert_Data]\nSample_ID,Index\nS1,ACGTACGT\nS1,TTGGCCAA\n",
+        b"[Header]\nFileFormatVersion,2\n[BCLConvert_Data]\nSample_ID,Index\nS1,ACGTACGT\nS1,ACGTACGT\n",
     )
     runtime.store.put_bytes(sheet + "CopyComplete.txt", b"")
     # A run with a truncated CBCL file.

@@ -77,6 +77,13 @@ def test_replace_of_a_missing_key_is_refused(store: ObjectStore) -> None:
     assert store.head("absent") is None
 
 
+def test_replace_with_an_empty_etag_is_refused_and_leaves_the_object(store: ObjectStore) -> None:
+    store.put_bytes("ptr", b"v1")
+    with pytest.raises(PreconditionFailedError):
+        store.put_bytes("ptr", b"v2", if_match="")
+    assert store.get_bytes("ptr")[0] == b"v1"
+
+
 def test_eight_threads_racing_to_create_one_key_have_exactly_one_winner(
     store: ObjectStore,
 ) -> None:
@@ -598,3 +605,77 @@ def test_open_read_of_s3_is_a_real_binary_stream(store: ObjectStore) -> None:
         assert isinstance(stream, io.BufferedIOBase | io.RawIOBase)
         assert stream.readline() == b"a\n"
         assert list(stream) == [b"b\n", b"c\n"]
+
+
+# -- security defaults (issue 12) ------------------------------------------------------------
+
+
+def test_server_side_encryption_is_on_by_default_and_off_only_when_asked(
+    s3_server: str,
+) -> None:
+    bucket = fresh_bucket_name()
+    make_bucket(s3_server, bucket)
+    default = open_store(f"s3://{bucket}?endpoint_url={s3_server}&region={S3_REGION}")
+    clear = open_store(f"s3://{bucket}?endpoint_url={s3_server}&region={S3_REGION}&sse=none")
+    assert isinstance(default, S3Store) and isinstance(clear, S3Store)
+    default.put_bytes("encrypted", b"x")
+    clear.put_bytes("clear", b"x")
+    assert default.client.head_object(Bucket=bucket, Key="encrypted")["ServerSideEncryption"] == (
+        "AES256"
+    )
+    assert "ServerSideEncryption" not in default.client.head_object(Bucket=bucket, Key="clear")
+    default.close()
+    clear.close()
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://minio.example:9000", "http://10.0.0.5:9000", "ftp://minio:21"]
+)
+def test_plain_http_endpoints_beyond_loopback_are_refused(endpoint: str) -> None:
+    with pytest.raises(ConfigurationError, match="endpoint"):
+        open_store(f"s3://bucket?endpoint_url={endpoint}")
+    with pytest.raises(ConfigurationError):
+        S3Store("bucket", endpoint_url=endpoint)
+
+
+def test_plain_http_is_accepted_on_loopback_or_when_explicitly_allowed() -> None:
+    for endpoint in ("http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000"):
+        S3Store("bucket", endpoint_url=endpoint, region=S3_REGION).close()
+    store = open_store("s3://bucket?endpoint_url=http://minio.example:9000&allow_http=1")
+    assert isinstance(store, S3Store)
+    store.close()
+    S3Store("bucket", endpoint_url="https://minio.example:9000", region=S3_REGION).close()
+
+
+def test_a_hostile_key_in_an_s3_run_folder_creates_nothing_outside_scratch(
+    s3_server: str, tmp_path: Path
+) -> None:
+    """S3 accepts ``..`` in keys: a run folder holding one must fail before any mkdir."""
+    from seqoia.engine.runner import StageRunner
+    from seqoia.engine.runtime import build_runtime
+    from seqoia.errors import RunFolderError
+    from seqoia.settings import Settings
+
+    bucket = fresh_bucket_name()
+    make_bucket(s3_server, bucket)
+    settings = Settings(
+        store_url=f"s3://{bucket}?endpoint_url={s3_server}&region={S3_REGION}",
+        scratch_dir=tmp_path / "scratch",
+        worker_id="unit",
+    )
+    runtime = build_runtime(settings, "tests.pipelines.toy:pipeline")
+    assert isinstance(runtime.store, S3Store)
+    runtime.store.put_bytes("inbox/R1/samples.tsv", b"S1\t-\tone\n")
+    # Written around the store's own key checks, as a sequencer's client could.
+    hostile = "inbox/R1/a/../../../../../../escaped/pwned.txt"
+    runtime.store.client.put_object(Bucket=bucket, Key=hostile, Body=b"x")
+    runtime.store.put_bytes("inbox/R1/CopyComplete.txt", b"")
+    listed = [info.key for info in runtime.store.list("inbox/R1/")]
+    assert hostile in listed  # the server kept the key as written: the test is real
+
+    with pytest.raises(RunFolderError, match="unsafe object key") as caught:
+        StageRunner(runtime).execute("ingest", "R1")
+    assert caught.value.permanent and caught.value.run == "R1"
+    assert not list(tmp_path.rglob("escaped"))
+    assert runtime.manifests.latest("ingest", "R1") is None
+    runtime.store.close()

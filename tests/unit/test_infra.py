@@ -142,3 +142,152 @@ def test_grafana_datasource_has_the_uid_the_dashboards_use() -> None:
     compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./grafana/dashboards:{path}:ro" in mounts
+
+
+# -- security (issue 12, item 17) -----------------------------------------------------------
+
+POLICIES = INFRA / "policies"
+BUCKET_ARN = "arn:aws:s3:::seqoia"
+
+
+def allowed(policy: dict, action: str, resource: str) -> bool:
+    """IAM's rule, enough for these policies: an explicit Deny wins, else any Allow."""
+    import fnmatch
+
+    def matches(statement: dict) -> bool:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        return any(fnmatch.fnmatchcase(action, a) for a in actions) and any(
+            fnmatch.fnmatchcase(resource, r) for r in resources
+        )
+
+    statements = policy["Statement"]
+    if any(s["Effect"] == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and matches(s) for s in statements)
+
+
+def policy(role: str) -> dict:
+    return json.loads((POLICIES / f"{role}.json").read_text())
+
+
+def test_a_sequencer_may_write_only_the_inbox_and_delete_nothing() -> None:
+    sequencer = policy("sequencer")
+    assert allowed(sequencer, "s3:PutObject", f"{BUCKET_ARN}/inbox/RUN1/SampleSheet.csv")
+    for key in ("work/align/S1/x.manifest.json", "outbox/APHP/S1/r.json", "refs/demo/genome.fa"):
+        assert not allowed(sequencer, "s3:PutObject", f"{BUCKET_ARN}/{key}"), key
+        assert not allowed(sequencer, "s3:GetObject", f"{BUCKET_ARN}/{key}"), key
+    assert not allowed(sequencer, "s3:DeleteObject", f"{BUCKET_ARN}/inbox/RUN1/SampleSheet.csv")
+
+
+def test_workers_cannot_write_or_delete_in_the_inbox_but_can_do_their_work() -> None:
+    worker = policy("worker")
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        assert not allowed(worker, action, f"{BUCKET_ARN}/inbox/RUN1/SampleSheet.csv")
+        assert not allowed(worker, action, f"{BUCKET_ARN}/refs/demo/genome.fa")
+        assert allowed(worker, action, f"{BUCKET_ARN}/work/align/S1/a/S1.bam")
+    assert allowed(worker, "s3:PutObject", f"{BUCKET_ARN}/outbox/APHP/S1/S1.vcf.gz")
+    assert allowed(worker, "s3:GetObject", f"{BUCKET_ARN}/inbox/RUN1/SampleSheet.csv")
+    assert allowed(worker, "s3:ListBucket", BUCKET_ARN)
+
+
+def test_intake_and_reconciler_hold_no_delete_and_almost_no_write() -> None:
+    intake, reconcile = policy("intake"), policy("reconcile")
+    for key in ("inbox/R/x", "work/a/S/x", "outbox/C/S/x"):
+        assert not allowed(intake, "s3:PutObject", f"{BUCKET_ARN}/{key}")
+        assert not allowed(intake, "s3:DeleteObject", f"{BUCKET_ARN}/{key}")
+        assert not allowed(reconcile, "s3:DeleteObject", f"{BUCKET_ARN}/{key}")
+        assert not allowed(reconcile, "s3:PutObject", f"{BUCKET_ARN}/{key}")
+    assert allowed(reconcile, "s3:PutObject", f"{BUCKET_ARN}/work/_done/RUN1")
+
+
+def test_no_compose_component_uses_the_stores_root_credentials() -> None:
+    compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
+    services = compose["services"]
+    roles = {"worker": "seqoia-worker", "intake": "seqoia-intake", "reconcile": "seqoia-reconcile"}
+    for name, user in roles.items():
+        env = services[name]["environment"]
+        assert env["AWS_ACCESS_KEY_ID"] == user, name
+        assert "MINIO_ROOT" not in json.dumps(env), name
+    setup = "\n".join(services["minio-setup"]["command"])
+    for role in ("sequencer", "worker", "intake", "reconcile"):
+        assert (POLICIES / f"{role}.json").exists()
+        assert f"seqoia-{role}" in setup or "seqoia-$$role" in setup
+    assert "./policies:/policies:ro" in services["minio-setup"]["volumes"]
+
+
+def test_compose_publishes_ports_on_loopback_only() -> None:
+    compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
+    published = [
+        (name, port) for name, service in compose["services"].items()
+        for port in service.get("ports", [])
+    ]  # fmt: skip
+    assert len(published) >= 5
+    for name, port in published:
+        assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_redis_requires_a_password_and_the_broker_urls_carry_one() -> None:
+    compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
+    command = compose["services"]["redis"]["command"]
+    assert "--requirepass" in command
+    broker = compose["x-seqoia"]["environment"]["SEQOIA_BROKER_URL"]
+    assert "REDIS_PASSWORD" in broker and "@redis:6379" in broker
+    settings = list(yaml.safe_load_all((INFRA / "k8s" / "config.yaml").read_text()))
+    data = next(d["data"] for d in settings if d and d["kind"] == "ConfigMap")
+    assert "SEQOIA_BROKER_URL" not in data  # it carries a password: it lives in a Secret
+    assert "rediss://" in (INFRA / "k8s" / "config.yaml").read_text()
+    for path in sorted((INFRA / "k8s").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["kind"] == "Deployment":
+                container = document["spec"]["template"]["spec"]["containers"][0]
+                refs = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
+                assert "seqoia-broker" in refs, document["metadata"]["name"]
+                assert any(r.startswith("seqoia-s3-") for r in refs), refs
+                assert "seqoia-s3" not in refs  # one store identity per role
+
+
+def test_store_urls_shipped_use_tls_or_say_they_do_not() -> None:
+    from seqoia.errors import ConfigurationError
+    from seqoia.storage.s3 import check_endpoint
+    from seqoia.storage.urls import open_store
+
+    compose = yaml.safe_load((INFRA / "compose.yaml").read_text())
+    url = compose["x-seqoia"]["environment"]["SEQOIA_STORE_URL"]
+    assert "allow_http=1" in url  # the compose network's plain HTTP, said explicitly
+    with pytest.raises(ConfigurationError):
+        open_store(url.replace("&allow_http=1", ""))
+    data = next(
+        d["data"]
+        for d in yaml.safe_load_all((INFRA / "k8s" / "config.yaml").read_text())
+        if d and d["kind"] == "ConfigMap"
+    )
+    endpoint = data["SEQOIA_STORE_URL"].split("endpoint_url=")[1].split("&")[0]
+    assert endpoint.startswith("https://")
+    check_endpoint(endpoint)
+    minio = compose["services"]["minio"]["environment"]
+    assert "MINIO_KMS_SECRET_KEY" in minio  # SSE-S3, on by default, needs a key on MinIO
+
+
+def test_network_policies_deny_by_default_and_open_only_intake_and_metrics() -> None:
+    documents = list(yaml.safe_load_all((INFRA / "k8s" / "network.yaml").read_text()))
+    policies = {d["metadata"]["name"]: d["spec"] for d in documents if d}
+    deny = policies["seqoia-default-deny"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    opened = sorted(
+        port["port"]
+        for spec in policies.values()
+        for rule in spec.get("ingress", [])
+        for port in rule["ports"]
+    )
+    assert opened == [8470, 9470]
+    for spec in policies.values():
+        for rule in spec.get("ingress", []):
+            assert rule.get("from"), "an ingress rule open to every pod and address"

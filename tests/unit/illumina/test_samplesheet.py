@@ -117,10 +117,29 @@ def test_bom_crlf_trailing_commas_blank_lines_and_quotes_are_accepted() -> None:
     assert sheet.samples[0].sample_name is None
 
 
-def test_cp1252_sheet_from_excel_is_decoded() -> None:
+def test_cp1252_sheet_is_refused_with_its_line_and_byte_offset() -> None:
+    # Guessing cp1252 would turn valid UTF-8 names elsewhere in the sheet into mojibake.
     text = sheet_v1("S1,Élodie-lib,P,1,ACGTACGT,TTGGCCAA").encode("cp1252")
 
-    sheet = parse_sample_sheet(text)
+    found = errors_of(text)  # type: ignore[arg-type]
+
+    offset = text.index(b"\xc9")
+    assert found == [
+        (
+            9,
+            f"not UTF-8: byte 0xC9 at byte offset {offset} (byte 4 of the line) cannot be "
+            "decoded; save the sheet as UTF-8 (Excel: 'CSV UTF-8')",
+        )
+    ]
+    with pytest.raises(SampleSheetError) as err:
+        parse_sample_sheet(text)
+    assert err.value.line == 9 and err.value.permanent
+
+
+def test_utf8_names_and_a_byte_order_mark_are_read() -> None:
+    text = "\ufeff" + sheet_v1("S1,Élodie-lib,P,1,ACGTACGT,TTGGCCAA")
+
+    sheet = parse_sample_sheet(text.encode("utf-8"))
 
     assert sheet.samples[0].sample_name == "Élodie-lib"
 
@@ -206,7 +225,17 @@ def test_missing_data_section_is_reported_at_the_end_of_the_file() -> None:
 def test_missing_sample_id_column_is_reported_on_the_header_line() -> None:
     found = errors_of("[Header]\n\n[Data]\nSample_Name,index\nA,ACGT\n")
 
-    assert found == [(4, "[Data] has no Sample_ID column (columns: Sample_Name, index)")]
+    assert found == [
+        (
+            4,
+            "[Data] has no Sample_ID column (columns: Sample_Name, index); every sample needs "
+            "a Sample_ID (it names the FASTQ files): add a Sample_ID column, or rename "
+            "Sample_Name to Sample_ID if those names are the laboratory's sample ids",
+        )
+    ]
+    assert errors_of("[Data]\nName,index\nA,ACGT\n") == [
+        (2, "[Data] has no Sample_ID column (columns: Name, index)")
+    ]
     with pytest.raises(SampleSheetError) as err:
         parse_sample_sheet("[Header]\n\n[Data]\nSample_Name,index\nA,ACGT\n", run="R1")
     assert str(err.value).startswith("run R1, SampleSheet.csv:4:")
@@ -223,7 +252,8 @@ def test_empty_and_unsafe_sample_ids_are_reported_on_their_lines() -> None:
 
     assert found[0] == (10, "empty Sample_ID")
     assert found[1][0] == 11
-    assert "Sample_ID 'S 3/x' has characters other than letters, digits" in found[1][1]
+    assert "column Sample_ID has characters other than letters, digits" in found[1][1]
+    assert "S 3/x" not in found[1][1]  # the value may be a patient's name (issue 12)
     assert "' ' '/'" in found[1][1]
     assert len(found) == 2
 
@@ -231,17 +261,35 @@ def test_empty_and_unsafe_sample_ids_are_reported_on_their_lines() -> None:
 def test_duplicate_sample_in_one_lane_names_the_first_line() -> None:
     found = errors_of(
         sheet_v1(
-            "S1,,P,1,ACGTACGT,TTGGCCAA", "S2,,P,1,CCAATTGG,GGTTAACC", "S1,,P,1,GGGGAAAA,CCCCTTTT"
+            "S1,,P,1,ACGTACGT,TTGGCCAA", "S2,,P,1,CCAATTGG,GGTTAACC", "S1,,P,1,ACGTACGT,TTGGCCAA"
         )
     )
 
-    assert found == [(11, "Sample_ID 'S1' appears twice in lane 1 (first at line 9)")]
+    assert found == [
+        (11, "Sample_ID 'S1' appears twice in lane 1 with the same index (first at line 9)")
+    ]
 
 
 def test_duplicate_without_lane_column_is_reported_for_the_run() -> None:
-    text = "[Data]\nSample_ID,index\nS1,ACGTACGT\nS1,CCAATTGG\n"
+    text = "[Data]\nSample_ID,index\nS1,ACGTACGT\nS1,ACGTACGT\n"
 
-    assert errors_of(text) == [(4, "Sample_ID 'S1' appears twice in the run (first at line 3)")]
+    assert errors_of(text) == [
+        (4, "Sample_ID 'S1' appears twice in the run with the same index (first at line 3)")
+    ]
+
+
+def test_one_sample_on_several_rows_with_different_indexes_is_one_sample() -> None:
+    # A 10x Genomics single-index set: four oligos, one sample (bcl2fastq merges them).
+    oligos = ["GTAATCTT", "TCCGGAAG", "AGGCCTGA", "CATTAGCC"]
+    rows = [f"1,S1,{o}," for o in oligos] + ["1,S2,CAGTACTG,", "2,S1,GTAATCTT,"]
+    text = sheet_v2(*rows)
+
+    sheet = parse_sample_sheet(text, run_info=run_info("Y28", "I8", "Y91"))
+
+    assert [(s.sample_id, s.lane, s.index) for s in sheet.samples[:4]] == [
+        ("S1", 1, o) for o in oligos
+    ]
+    assert validate_sample_sheet(text) == []
 
 
 def test_index_bases_other_than_acgtn_are_refused() -> None:
@@ -396,7 +444,7 @@ def test_lane_beyond_runinfo_and_bad_lane_values_are_refused() -> None:
 
     assert found == [
         (9, "S1: lane 3, but RunInfo.xml has 2 lane(s)"),
-        (10, "S2: Lane 'x' is not a lane number"),
+        (10, "S2: Lane 'x' is not a lane number (1 to 8)"),
     ]
 
 
@@ -425,7 +473,7 @@ def test_validate_returns_every_error_in_line_order_and_parse_raises_the_first()
     text = sheet_v1(
         "S1,,P,1,ACGTACGT,TTGGCCAA",
         "S 2,,P,1,CCAATTGG,GGTTAACC",
-        "S1,,P,1,GGGGAAAA,CCCCTTTT",
+        "S1,,P,1,ACGTACGT,TTGGCCAA",
         "S4,,P,1,ACGTACCA,TTGGCCTT",
         settings="\nBarcodeMismatchesIndex1,5",
     )

@@ -252,14 +252,15 @@ def test_validate_command_exits_zero_and_prints_the_summary_for_a_valid_run(
 
 def test_validate_command_exits_one_and_lists_file_line_messages(tmp_path: Path) -> None:
     sheet = tmp_path / "SampleSheet.csv"
-    sheet.write_text("[Data]\nSample_ID,index\nS1,ACGTACGT\nS1,CCAATTGG\n[Settings]\n[x]\n")
+    sheet.write_text("[Data]\nSample_ID,index\nS1,ACGTACGT\nS1,ACGTACGT\n[Settings]\n[x]\n")
 
     result = CliRunner().invoke(_app(), ["validate", str(sheet)])
 
     assert result.exit_code == 1
     assert "NOT valid" in result.output
-    assert "SampleSheet.csv:4: Sample_ID 'S1' appears twice in the run (first at line 3)" in (
-        result.output
+    assert (
+        "SampleSheet.csv:4: Sample_ID 'S1' appears twice in the run with the same index "
+        "(first at line 3)" in result.output
     )
 
 

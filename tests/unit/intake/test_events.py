@@ -114,6 +114,23 @@ def test_legacy_ceph_record_with_lower_case_etag_and_s3_prefix() -> None:
     assert event.size == 16
 
 
+def test_rgw_announcement_of_a_put_it_refused_with_412_is_ignored_not_an_event() -> None:
+    parsed = parse_notification(raw("ceph_rgw_refused_put.json"))
+    assert (parsed.events, parsed.errors, parsed.ignored) == ([], [], 1)
+
+
+def test_an_rgw_record_with_a_real_event_time_is_still_an_event() -> None:
+    doc = json.loads(raw("ceph_rgw_refused_put.json"))
+    doc["Records"][0]["eventTime"] = "2026-12-02T17:12:21.604899Z"
+    (event,) = parse_notification(json.dumps(doc).encode()).events
+    assert (event.key, event.size) == ("in/commit.json", 2)
+    # The zero time only means "refused" on Ceph: another source keeps its record.
+    doc["Records"][0]["eventTime"] = "0.000000"
+    doc["Records"][0]["eventSource"] = "aws:s3"
+    parsed = parse_notification(json.dumps(doc).encode())
+    assert parsed.events == [] and len(parsed.errors) == 1 and "eventTime" in parsed.errors[0]
+
+
 # -- SNS -----------------------------------------------------------------------------
 
 

@@ -1,0 +1,53 @@
+"""What Ceph RGW really pushes to the intake, and that a refused write's record is harmless.
+
+RGW announces ``ObjectCreated:Put`` even for a create-only PUT it refused with 412 (the
+loser of a manifest commit race), with the refused body's ETag and ``eventTime``
+``0.000000``. The intake must pass on the winner's record and ignore the loser's, never
+route a key with the loser's ETag. A non-persistent topic delivers inside the PUT, so
+every record has arrived when the PUT returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+
+from seqoia.errors import PreconditionFailedError
+from seqoia.intake.events import ObjectCreated
+from seqoia.intake.server import IntakeServer
+from tests.fixtures.ceph import CephRGW
+from tests.fixtures.servers import rgw_store
+
+TOKEN = "rgw-events-token"  # noqa: S105 - a test value
+
+
+def test_the_refused_write_of_a_commit_race_reaches_the_intake_as_ignored(
+    rgw_server: CephRGW,
+) -> None:
+    store = rgw_store(rgw_server)
+    received: list[ObjectCreated] = []
+    lock = threading.Lock()
+
+    def submit(event: ObjectCreated) -> None:
+        with lock:
+            received.append(event)
+
+    with IntakeServer("127.0.0.1", 0, TOKEN, submit).start() as intake:
+        port = intake.address[1]
+        rgw_server.push_events(
+            store.bucket,
+            f"http://seqoia:{TOKEN}@127.0.0.1:{port}/events?token={TOKEN}",
+            persistent=False,
+        )
+        key = "work/align/S1/manifest.json"
+        winner = store.put_bytes(key, b'{"attempt": "a1"}', if_none_match=True)
+        with pytest.raises(PreconditionFailedError):
+            store.put_bytes(key, b'{"attempt": "a2"}', if_none_match=True)
+        counts = intake.counts()
+    assert [(e.key, e.etag) for e in received] == [(key, winner)]
+    assert received[0].source == "s3" and received[0].event_time is not None
+    # The loser's record did arrive (RGW sends it) and was counted as ignored, not invalid.
+    assert counts["s3"] == {"accepted": 1, "ignored": 1}
+    assert hashlib.md5(b'{"attempt": "a2"}').hexdigest() not in {e.etag for e in received}

@@ -17,6 +17,7 @@ from seqoia.commands.demux import demux
 from seqoia.commands.doctor import doctor
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
 from seqoia.commands.outputs import outputs
+from seqoia.commands.release import release
 from seqoia.commands.validate import validate
 from seqoia.errors import SeqoiaError
 from seqoia.logs import configure_logging
@@ -64,6 +65,7 @@ app.command("doctor")(doctor)
 for admin_command in ADMIN_COMMANDS:
     app.command()(admin_command)
 app.command()(outputs)
+app.command()(release)
 app.add_typer(dlq_app, name="dlq")
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from seqoia.admin.release import ReleaseStatus, release_status
 from seqoia.engine.observe import run_completed_at
 from seqoia.engine.planner import Plan, Planner, Waiting
 from seqoia.engine.runtime import Runtime
@@ -104,6 +105,8 @@ class RunState:
     samples: list[str]
     families: list[str]
     stages: list[StageState]
+    #: Samples whose reviewed report awaits a biologist's release (``seqoia release``).
+    awaiting_release: list[str] = field(default_factory=list)
 
     @property
     def last_commit_at(self) -> datetime | None:
@@ -155,6 +158,7 @@ class RunState:
             "samples": len(self.samples),
             "families": len(self.families),
             "stages": self.counts(),
+            "awaiting_release": self.awaiting_release,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -173,12 +177,19 @@ class SampleState:
     runs: list[str]
     families: list[str]
     stages: list[StageState]
+    #: Sign-off of the latest reviewed report (``None`` before deliver put one up).
+    release: ReleaseStatus | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "sample": self.sample,
             "runs": self.runs,
             "families": self.families,
+            "release": (
+                self.release.model_dump(mode="json") | {"state": self.release.describe()}
+                if self.release
+                else None
+            ),
             "detail": [s.to_json() for s in self.stages],
         }
 
@@ -251,7 +262,17 @@ class StateReader:
             samples=samples,
             families=families,
             stages=states,
+            awaiting_release=self._awaiting_release(states),
         )
+
+    def _awaiting_release(self, states: list[StageState]) -> list[str]:
+        """Samples whose delivery committed and whose reviewed report has no release."""
+        delivery = self.rt.pipeline.with_role("delivery")
+        if delivery is None:
+            return []
+        delivered = [s.subject for s in states if s.stage == delivery.name and s.generation]
+        found = (release_status(self.rt, sample) for sample in delivered)
+        return [r.sample for r in found if r is not None and r.awaiting]
 
     def sample(self, sample: str) -> SampleState:
         planner = self._planner()
@@ -260,7 +281,13 @@ class StateReader:
         runs, families = subjects["run"], subjects["family"]
         states = self._states(planner, subjects)
         _mark_blocked(states)
-        return SampleState(sample=sample, runs=runs, families=families, stages=states)
+        return SampleState(
+            sample=sample,
+            runs=runs,
+            families=families,
+            stages=states,
+            release=release_status(self.rt, sample),
+        )
 
     def pair(self, stage: str, subject: str) -> StageState:
         return self._stage_state(self._planner(), stage, subject)

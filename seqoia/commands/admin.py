@@ -182,6 +182,7 @@ def status(
             f"turnaround {_duration(state.turnaround_s)}"
         )
         out.print(_stage_table(f"run {state.run}", state.stages))
+        _print_awaiting(state.awaiting_release)
         return
     runs = reader.overview()
     elapsed = time.perf_counter() - started
@@ -198,6 +199,16 @@ def status(
         typer.echo("no active runs")
         return
     console().print(_overview_table(runs, list(rt.pipeline.stages)))
+    _print_awaiting([sample for r in runs for sample in r.awaiting_release])
+
+
+def _print_awaiting(samples: list[str]) -> None:
+    """Reports a biologist has to sign off (the pipeline stops at the review area)."""
+    if samples:
+        console().print(
+            f"awaiting release: {', '.join(samples)} "
+            "(seqoia release SAMPLE --by NAME --reason TEXT)"
+        )
 
 
 @guarded
@@ -220,6 +231,8 @@ def sample(
             state.stages,
         )
     )
+    if state.release is not None:
+        console().print(f"release: {state.release.describe()}")
 
 
 @guarded

@@ -1,10 +1,14 @@
 """``seqoia demo``: the whole germline pipeline on simulated data, on the embedded defaults.
 
-It writes a reference genome and a FASTQ run folder of a few samples whose reads carry
-known variants (fixed seed), drops the run into the inbox with its completion marker
-last, runs every stage in-process with visible progress, and prints per sample the QC
-verdict, the variant counts, precision and recall against the known variants, and where
-the delivered report is. One sample is deliberately poor so that the QC gate shows.
+It writes a reference genome carrying a few annotated genes (with their GFF3, ClinVar,
+gnomAD and a gene panel in the reference area) and a FASTQ run folder of a few samples
+whose reads carry known variants, among them one ClinVar-pathogenic stop-gain per sample
+(fixed seed); drops the run into the inbox with its completion marker last, runs every
+stage in-process with visible progress, and prints per sample the QC verdict, precision
+and recall against the known variants, and the tier-1 variant found. The pipeline stops
+at the review area; the demo then signs off the passing samples itself (``--by demo``, as
+a biologist would with ``seqoia release``), so the outbox holds their final reports,
+while the deliberately poor sample fails the QC gate and stays awaiting release.
 """
 
 from __future__ import annotations
@@ -24,11 +28,21 @@ from rich.table import Table
 from seqoia.commands.demo_pair import PAIR_STAGES, add_demo_pair, pair_done, pair_results
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
+from seqoia.storage.manifest import Manifest
 from seqoia.workers.embedded import EmbeddedWorkers
 
 RUN_ID = "261129_A00123_0042_AHDEMOXXXX"
 FASTQ_DIR = "Analysis/1/Data/fastq"
-SAMPLE_STAGES = ("align", "markduplicates", "call_variants", "qc", "report", "deliver")
+SAMPLE_STAGES = (
+    "align",
+    "markduplicates",
+    "call_variants",
+    "annotate",
+    "qc",
+    "report",
+    "deliver",
+)
+RELEASED_BY = "demo"
 
 
 @dataclass(frozen=True)
@@ -50,14 +64,21 @@ DEMO_SAMPLES = (
 
 def _write_inputs(
     folder: Path, coverage: float, genome_kb: int
-) -> tuple[Path, Path, dict[str, Path]]:
-    """Reference, run folder and one truth VCF per sample, written under ``folder``."""
+) -> tuple[Path, Path, dict[str, Path], dict[str, Path]]:
+    """Reference, run folder, one truth VCF per sample and the reference area's resources,
+    written under ``folder``."""
+    from seqoia.admin.refarea import reference_area
     from seqoia.genomics.simulate import (
         simulate_poor_sample,
         simulate_reads,
         simulate_reference,
         simulate_variants,
         write_truth_vcf,
+    )
+    from seqoia.genomics.simulate_annotation import (
+        demo_pathogenic_variant,
+        plant_variants,
+        simulate_annotation,
     )
 
     reference = folder / "genome.fa"
@@ -68,6 +89,10 @@ def _write_inputs(
         sex_chromosomes=True,
         seed=2026,
     )
+    files, genes = simulate_annotation(reference, folder / "annotation", seed=2026)
+    area = reference_area(
+        files.gff3, {"demo": files.panel}, clinvar=files.clinvar, gnomad=files.gnomad
+    )
     run = folder / RUN_ID
     fastq_dir = run / FASTQ_DIR
     fastq_dir.mkdir(parents=True)
@@ -75,7 +100,8 @@ def _write_inputs(
     rows = []
     for number, spec in enumerate(DEMO_SAMPLES, start=1):
         sex: Literal["XX", "XY"] = "XY" if spec.sex == "male" else "XX"
-        variants = simulate_variants(reference, seed=spec.seed, sex=sex)
+        planted = demo_pathogenic_variant(genes, reference, number - 1)
+        variants = plant_variants(simulate_variants(reference, seed=spec.seed, sex=sex), [planted])
         truths[spec.sample] = write_truth_vcf(
             variants,
             folder / f"{spec.sample}.truth.vcf.gz",
@@ -107,7 +133,7 @@ def _write_inputs(
         "[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre,Sex\n" + "\n".join(rows) + "\n"
     )
     (run / "CopyComplete.txt").write_text("")
-    return reference, run, truths
+    return reference, run, truths, area
 
 
 def _index(n: int) -> str:
@@ -116,10 +142,12 @@ def _index(n: int) -> str:
     return "".join(bases[(n * 7 + i * (n + 3)) % 4] for i in range(8))
 
 
-def _upload(runtime: Runtime, reference: Path, run: Path) -> str:
-    """Reference into refs/, run folder into the inbox with its completion marker last."""
+def _upload(runtime: Runtime, reference: Path, area: dict[str, Path], run: Path) -> str:
+    """Reference area into refs/, run folder into the inbox with its completion marker last."""
+    from seqoia.admin.refarea import upload_reference_area
+
     store, layout = runtime.store, runtime.layout
-    store.upload_file(layout.reference_key(runtime.settings.reference), reference)
+    upload_reference_area(store, layout, runtime.settings.reference, reference, area)
     files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != "CopyComplete.txt")
     for path in [*files, run / "CopyComplete.txt"]:
         store.upload_file(layout.run_prefix(RUN_ID) + path.relative_to(run).as_posix(), path)
@@ -151,25 +179,56 @@ def _run_report_line(runtime: Runtime) -> str:
     )
 
 
-def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -> Table:
+def _tier1_text(annotated: Manifest | None) -> str:
+    """The first tier-1 variant as gene, c. and p. names (the transcript left out)."""
+    if annotated is None:
+        return ""
+    found = annotated.summary.get("tier1") or []
+    if not found:
+        return "none"
+    first = found[0]
+    more = f" (+{len(found) - 1})" if len(found) > 1 else ""
+    protein = first.get("hgvs_p") or ""
+    return f"{first['gene']} {first['hgvs_c'].split(':')[-1]} {protein}{more}".strip()
+
+
+def _release_passing(runtime: Runtime) -> dict[str, str]:
+    """Sign off each passing sample's reviewed report, as a biologist would."""
+    from seqoia.admin.release import release_sample, release_status
+
+    states: dict[str, str] = {}
+    for spec in DEMO_SAMPLES:
+        status = release_status(runtime, spec.sample)
+        if status is None:
+            states[spec.sample] = "not in review"
+        elif status.qc_passed and status.awaiting:
+            release_sample(
+                runtime,
+                spec.sample,
+                by=RELEASED_BY,
+                reason="seqoia demo: simulated data, tier-1 variant as planted",
+            )
+            states[spec.sample] = "[green]released[/green]"
+        elif status.awaiting:
+            states[spec.sample] = "[yellow]awaiting[/yellow]"
+        else:
+            states[spec.sample] = "released"
+    return states
+
+
+def _results_table(
+    runtime: Runtime, truths: dict[str, Path], reference: Path, released: dict[str, str]
+) -> Table:
     from seqoia.genomics.evaluate import evaluate_calls
 
     table = Table(title=f"seqoia demo — run {RUN_ID}")
-    for column in (
-        "sample",
-        "centre",
-        "QC",
-        "SNVs",
-        "indels",
-        "SNV P / R",
-        "indel P / R",
-        "report",
-    ):
-        table.add_column(column)
+    for column in ("sample", "centre", "QC", "SNV P/R", "indel P/R"):
+        table.add_column(column, no_wrap=column != "centre")
+    table.add_column("tier 1 (gene, c., p.)", no_wrap=True)
+    table.add_column("sign-off", no_wrap=True)
     for spec in DEMO_SAMPLES:
         qc = runtime.manifests.latest("qc", spec.sample)
         calls = runtime.manifests.latest("call_variants", spec.sample)
-        delivered = runtime.manifests.latest("deliver", spec.sample)
         if qc is None or calls is None:
             failed = [
                 stage
@@ -179,12 +238,7 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
             state = f"[red]{failed[0]} failed[/red]" if failed else "not run"
             table.add_row(spec.sample, spec.centre, state)
             continue
-        verdict = qc.summary["verdict"]
-        qc_text = (
-            "[green]pass[/green]"
-            if verdict["passed"]
-            else ("[red]FAIL[/red]: " + ", ".join(f["metric"] for f in verdict["failures"]))
-        )
+        passed = qc.summary["verdict"]["passed"]
         with tempfile.TemporaryDirectory() as tmp:
             vcf = Path(tmp) / "calls.vcf.gz"
             runtime.store.download_file(calls.output(f"{spec.sample}.bcftools.vcf.gz").key, vcf)
@@ -192,21 +246,39 @@ def _results_table(runtime: Runtime, truths: dict[str, Path], reference: Path) -
                 calls.output(f"{spec.sample}.bcftools.vcf.gz.tbi").key, Path(str(vcf) + ".tbi")
             )
             score = evaluate_calls(vcf, truths[spec.sample], reference)
-        variants = calls.summary["variants"]
-        report_at = ""
-        if delivered is not None:
-            report_at = next((r.key for r in delivered.outputs if r.name.endswith(".html")), "")
         table.add_row(
             spec.sample,
             spec.centre,
-            qc_text,
-            str(variants.get("snvs", "")),
-            str(variants.get("indels", "")),
-            f"{score.snv.precision:.3f} / {score.snv.recall:.3f}",
-            f"{score.indel.precision:.3f} / {score.indel.recall:.3f}",
-            report_at,
+            "[green]pass[/green]" if passed else "[red]FAIL[/red]",
+            f"{score.snv.precision:.2f}/{score.snv.recall:.2f}",
+            f"{score.indel.precision:.2f}/{score.indel.recall:.2f}",
+            _tier1_text(runtime.manifests.latest("annotate", spec.sample)),
+            released.get(spec.sample, ""),
         )
     return table
+
+
+def _where_lines(runtime: Runtime) -> list[str]:
+    """Where each sample's report is: the outbox once released, else the review area."""
+    from seqoia.admin.release import release_status
+
+    lines = []
+    for spec in DEMO_SAMPLES:
+        status = release_status(runtime, spec.sample)
+        qc = runtime.manifests.latest("qc", spec.sample)
+        if status is None or qc is None:
+            continue
+        if status.record is not None:
+            lines.append(f"{spec.sample}: final report in {status.record.outbox}")
+            continue
+        failed = ", ".join(f["metric"] for f in qc.summary["verdict"]["failures"])
+        review = runtime.layout.review_prefix(status.centre, spec.sample)
+        lines.append(
+            f"{spec.sample}: QC failed ({failed or 'gate'}); preliminary report in {review}, "
+            f"awaiting release (seqoia release {spec.sample} --by NAME --reason TEXT "
+            "--override-qc)"
+        )
+    return lines
 
 
 def demo(
@@ -223,17 +295,19 @@ def demo(
     """Simulate a run, process it end to end on the embedded defaults, print the results."""
     settings: Settings = ctx.obj
     settings = settings.model_copy(update={"broker_url": "memory://"})
-    console = Console()
+    # The table is laid out for 100 columns; a narrower terminal wraps the centre names.
+    probe = Console()
+    console = Console(width=min(probe.width, 100) if probe.is_terminal else 100)
     if fresh and settings.store_url.startswith("file://"):
         shutil.rmtree(settings.store_url.removeprefix("file://"), ignore_errors=True)
     runtime = build_runtime(settings)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="seqoia-demo-") as tmp:
         with console.status("simulating a reference and a run of 4 samples with known variants"):
-            reference, run, truths = _write_inputs(Path(tmp), coverage, genome_kb)
+            reference, run, truths, area = _write_inputs(Path(tmp), coverage, genome_kb)
             # -- the tumour/normal pair (seqoia.commands.demo_pair) --
             pair_truth = add_demo_pair(run, reference, Path(tmp) / "pair", len(DEMO_SAMPLES) + 1)
-            marker = _upload(runtime, reference, run)
+            marker = _upload(runtime, reference, area, run)
         console.print(f"run {RUN_ID} dropped into {runtime.store.url}/{runtime.layout.inbox}/")
         total = {"validate_run": 1, "demultiplex": 1} | {
             s: len(DEMO_SAMPLES) for s in SAMPLE_STAGES
@@ -261,7 +335,10 @@ def demo(
                 time.sleep(0.5)
             for stage, done in (_count_done(runtime) | pair_done(runtime)).items():
                 progress.update(tasks[stage], completed=done)
-        console.print(_results_table(runtime, truths, reference))
+        released = _release_passing(runtime)
+        console.print(_results_table(runtime, truths, reference, released))
+        for line in _where_lines(runtime):
+            console.print(line, highlight=False)
         console.print(pair_results(runtime, pair_truth))
         console.print(_run_report_line(runtime))
     console.print(

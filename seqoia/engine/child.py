@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ def build_context(pipeline: Pipeline, request: dict[str, Any]) -> tuple[StageCon
         reference_key=request.get("reference_key"),
         cache_dir=Path(request["cache_dir"]) if request.get("cache_dir") else None,
         excluded=tuple(Excluded(**e) for e in request.get("excluded", [])),
+        resources={name: Path(p) for name, p in (request.get("resources") or {}).items()},
+        completed_at=datetime.fromisoformat(request["completed_at"])
+        if request.get("completed_at")
+        else None,
     )
     return ctx, stage.fn
 

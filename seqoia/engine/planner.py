@@ -70,6 +70,8 @@ class Plan:
     sources: list[FileRef] = field(default_factory=list)
     salt: str | None = None
     reference: FileRef | None = None
+    #: Present reference-area resources the stage declared, by resource name.
+    resources: list[FileRef] = field(default_factory=list)
     latest: Manifest | None = None
     waiting: list[Waiting] = field(default_factory=list)
     #: Fan-in members left out (stages declared ``tolerate_failures``).
@@ -102,8 +104,11 @@ class Plan:
         # A member that failed and later commits changes the inputs, so a tolerant fan-in
         # runs again with it; the excluded set is part of the fingerprint only when set.
         excluded = {"excluded": sorted((e.stage, e.subject) for e in self.excluded)}
+        # Only stages that read resources carry them, so other fingerprints stay as they were.
+        resources = {"resources": sorted((r.name, r.etag) for r in self.resources)}
         return fingerprint_of(
             (excluded if self.excluded else {})
+            | (resources if self.stage.resources else {})
             | {
                 "stage": self.stage.name,
                 "version": self.stage.version,
@@ -205,6 +210,8 @@ class Planner:
             self._plan_sources(plan)
         if stage.reference:
             self._plan_reference(plan)
+        if stage.resources:
+            self._plan_resources(plan)
         for upstream_name in stage.needs:
             upstream = self.pipeline[upstream_name]
             if upstream_subjects is not None and upstream.name in upstream_subjects:
@@ -339,6 +346,23 @@ class Planner:
         else:
             plan.reference = FileRef(name="genome.fa", key=key, size=info.size, etag=info.etag)
 
+    def _plan_resources(self, plan: Plan) -> None:
+        """The reference-area files the stage declared; a missing required one is awaited."""
+        prefix = self.layout.reference_prefix(self.reference_name)
+        for wanted in plan.stage.resources:
+            name = wanted.rstrip("?")
+            if name.endswith("/"):  # a folder: every object under it, possibly none
+                found = list(self.store.list(prefix + name))
+            else:
+                info = self.store.head(prefix + name)
+                found = [info] if info is not None else []
+                if not found and not wanted.endswith("?"):
+                    plan.waiting.append(Waiting(why=f"reference resource {prefix}{name}"))
+            plan.resources += [
+                FileRef(name=i.key[len(prefix) :], key=i.key, size=i.size, etag=i.etag)
+                for i in found
+            ]
+
     def _plan_sources(self, plan: Plan) -> None:
         listing = list(self.store.list(self.layout.run_prefix(plan.subject)))
         if not listing:
@@ -362,7 +386,11 @@ class Planner:
             try:
                 refs.append(
                     FileRef(
-                        name=info.key[len(prefix) :], key=info.key, size=info.size, etag=info.etag
+                        name=info.key[len(prefix) :],
+                        key=info.key,
+                        size=info.size,
+                        etag=info.etag,
+                        modified=info.modified,
                     )
                 )
             except InvalidKeyError as err:

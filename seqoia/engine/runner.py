@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import subprocess
 import time
@@ -43,7 +44,7 @@ from seqoia.errors import (
 from seqoia.storage.failures import FailureRecord
 from seqoia.storage.manifest import FileRef, Manifest, public_source, utcnow
 from seqoia.storage.permissions import make_folders
-from seqoia.tasks.stage import StageResult
+from seqoia.tasks.stage import Stage, StageResult
 from seqoia.vocabulary import sha256_file
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class StageRunner:
                 inputs=plan.inputs,
                 sources=[public_source(ref) for ref in plan.sources],  # no FASTQ names
                 reference=plan.reference,
+                resources=plan.resources,
                 parameters=plan.params.model_dump(mode="json"),
                 tools=result.tools,
                 outputs=outputs,
@@ -193,6 +195,7 @@ class StageRunner:
         cache_dir = self.scratch_root / "cache"
         if plan.reference is not None:
             reference_fasta = cached_reference(self.rt.store, plan.reference, cache_dir)
+        resources = {ref.name: str(self._cached_resource(ref, cache_dir)) for ref in plan.resources}
         out_dir = scratch / "out"
         try:
             os.mkdir(scratch, 0o700)
@@ -216,10 +219,21 @@ class StageRunner:
             "source_listing": [(ref.name, ref.size) for ref in plan.sources],
             "reference_fasta": str(reference_fasta) if reference_fasta else None,
             "reference_key": plan.reference.key if plan.reference else None,
+            "resources": resources,
+            "completed_at": _completed_at(stage, plan.sources),
             "excluded": [dataclasses.asdict(e) for e in plan.excluded],
             "cache_dir": str(cache_dir),
             "attempt": attempt,
         }, read_bytes
+
+    def _cached_resource(self, ref: FileRef, cache_dir: Path) -> Path:
+        """A reference-area file in the worker's private cache, downloaded once per ETag."""
+        tag = re.sub(r"[^A-Za-z0-9_-]", "", ref.etag or "") or "unknown"
+        local = path_inside(cache_dir, "resources", tag, ref.name, what="reference resource")
+        if not local.exists():
+            make_folders(local.parent, 0o700)
+            self.rt.store.download_file(ref.key, local)  # atomic: no partial file
+        return local
 
     def _run(self, plan: Plan, request: dict[str, Any], scratch: Path) -> StageResult:
         if plan.stage.isolation == "inline":
@@ -288,7 +302,7 @@ class StageRunner:
                     f"{plan.stage.name} did not say where to publish", permanent=True
                 )
             centre, _, subject = result.publish_to.partition("/")
-            prefix = self.rt.layout.outbox_prefix(centre, subject)
+            prefix = self.rt.layout.publish_prefix(plan.stage.publish_area, centre, subject)
         file_subjects = result.file_subjects
         refs = []
         for name in _files_under(out_dir):
@@ -353,6 +367,15 @@ class StageRunner:
             log.warning(
                 "could not record failure of %s/%s: %s", plan.stage.name, plan.subject, store_err
             )
+
+
+def _completed_at(stage: Stage, sources: list[FileRef]) -> str | None:
+    """A root stage's run completion: its most telling marker's store time, if recorded."""
+    if stage.markers is None:
+        return None
+    modified = {ref.name: ref.modified for ref in sources if ref.modified is not None}
+    found = next((modified[name] for name in stage.markers.names if name in modified), None)
+    return found.isoformat() if found else None
 
 
 def _size_of(path: Path) -> int:

@@ -87,6 +87,8 @@ class SampleRow(_Frozen):
     #: Column ``Analysis``: ``tumour_only`` asks for a tumour's analysis without a normal.
     analysis: str | None = None
     sex: Literal["male", "female", "unknown"] | None = None
+    #: The gene panel of the clinical question (column ``Panel``); else the centre's.
+    panel: str | None = None
     line: int = 0
     #: Every other column, unchanged.
     extra: dict[str, str] = Field(default_factory=dict)

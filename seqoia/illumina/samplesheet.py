@@ -67,6 +67,7 @@ _COLUMNS: dict[str, str] = {
     "pair_id": "pair", "pairid": "pair", "analysis": "analysis",
     "role": "role", "relationship": "role",
     "sex": "sex", "gender": "sex",
+    "panel": "panel", "gene_panel": "panel", "genepanel": "panel",
 }  # fmt: skip
 _ROLES: dict[str, str] = {
     "proband": "proband", "index": "proband", "patient": "proband", "affected": "proband",

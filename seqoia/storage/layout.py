@@ -8,8 +8,11 @@
     work/_failures/<stage>/<subject>.json             last failure (a hint for status/retry)
     work/_overrides/<stage>/<subject>.json            admin parameter overrides / force salt
     work/_done/<run>                                  runs the reconciler no longer visits
-    outbox/<centre>/<sample>/...                      deliveries
+    review/<centre>/<sample>/...                      preliminary reports awaiting sign-off
+    work/_releases/<sample>/g000001.json              a biologist's release of a generation
+    outbox/<centre>/<sample>/g000001/...              released (final) reports and files
     refs/<name>/genome.fa                             reference genomes
+    refs/<name>/<resource>                            genes.gff3, clinvar.vcf.gz, panels/...
 
 Only manifests say what is done; every other bookkeeping object is derived and may be
 lost without losing work.
@@ -34,6 +37,7 @@ class Layout:
     work: str = "work"
     outbox: str = "outbox"
     refs: str = "refs"
+    review: str = "review"
 
     # -- run folders -----------------------------------------------------------------
     def inbox_prefix(self) -> str:
@@ -122,4 +126,32 @@ class Layout:
         return f"{self.outbox}/{validate_name(centre, 'centre')}/{validate_name(sample, 'sample')}/"
 
     def reference_key(self, name: str) -> str:
-        return f"{self.refs}/{validate_name(name, 'reference')}/genome.fa"
+        return f"{self.reference_prefix(name)}genome.fa"
+
+    def reference_prefix(self, name: str) -> str:
+        """The reference area of ``name``: the genome and its annotation resources."""
+        return f"{self.refs}/{validate_name(name, 'reference')}/"
+
+    def publish_prefix(self, area: str, centre: str, sample: str) -> str:
+        """Where a publishing stage writes: the ``review`` area or the ``outbox``."""
+        if area == "review":
+            return self.review_prefix(centre, sample)
+        if area == "outbox":
+            return self.outbox_prefix(centre, sample)
+        raise ValueError(f"unknown publishing area {area!r}")
+
+    # -- review and release ----------------------------------------------------------------
+    def review_prefix(self, centre: str, sample: str) -> str:
+        """A sample's preliminary report, awaiting a biologist's release (never the outbox)."""
+        return f"{self.review}/{validate_name(centre, 'centre')}/{validate_name(sample, 'sample')}/"
+
+    def release_key(self, sample: str, generation: int) -> str:
+        """The record (written last, create-only) of the release of one report generation."""
+        return f"{self.work}/_releases/{validate_name(sample, 'sample')}/g{generation:06d}.json"
+
+    def releases_prefix(self, sample: str) -> str:
+        return f"{self.work}/_releases/{validate_name(sample, 'sample')}/"
+
+    def release_prefix(self, centre: str, sample: str, generation: int) -> str:
+        """The outbox folder of one release: a new report generation is a new folder."""
+        return f"{self.outbox_prefix(centre, sample)}g{generation:06d}/"

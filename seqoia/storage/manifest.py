@@ -49,6 +49,9 @@ class FileRef(BaseModel):
     #: (a run's demultiplexing writes per-sample FASTQ); consumers of another subject
     #: do not download it.
     subject: str | None = None
+    #: Source objects only: when the store says the object was written (dates a run's
+    #: completion from its marker without another request).
+    modified: datetime | None = None
 
     # Manifests are read back from the store, which anyone with write access could
     # forge: names become local paths on workers, so they are checked like keys.
@@ -119,6 +122,8 @@ class Manifest(BaseModel):
     inputs: list[InputRef] = Field(default_factory=list)
     sources: list[FileRef] = Field(default_factory=list)
     reference: FileRef | None = None
+    #: Files of the reference area besides the genome (``refs/<name>/genes.gff3``, ...).
+    resources: list[FileRef] = Field(default_factory=list)
     parameters: dict[str, Any] = Field(default_factory=dict)
     tools: dict[str, str] = Field(default_factory=dict)
     outputs: list[FileRef] = Field(default_factory=list)

@@ -2,7 +2,8 @@
 
     validate_run (run) -> demultiplex (per part: a lane or a tile range)
                        -> demux_stats (run)
-        -> align -> markduplicates -> call_variants -> qc -> report -> deliver  (per sample)
+        -> align -> markduplicates -> call_variants -> qc  (per sample)
+        -> annotate -> report -> deliver (review area)  -> seqoia release -> outbox
         markduplicates (tumour + normal) -> somatic -> copy_number -> pair_report
                                          -> deliver_pair                   (per pair)
 
@@ -13,9 +14,17 @@ form, so that an unknown upstream stage or a cycle fails here, at import.
 from __future__ import annotations
 
 # Stage modules declare in any order: the graph is checked once all of them are imported.
-import seqoia.tasks.pair_delivery  # noqa: F401  (tumour/normal pairs)
-import seqoia.tasks.somatic  # noqa: F401
-from seqoia.tasks import alignment, calling, delivery, quality, run_reports, runs  # noqa: F401
+from seqoia.tasks import (  # noqa: F401
+    alignment,
+    annotation,
+    calling,
+    delivery,
+    pair_delivery,  # tumour/normal pairs
+    quality,
+    run_reports,
+    runs,
+    somatic,  # tumour/normal pairs
+)
 from seqoia.tasks.registry import pipeline
 
 pipeline.check()

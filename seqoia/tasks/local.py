@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ def run_local(
     cache_dir: Path | None = None,
     threads: int = 1,
     excluded: tuple[Excluded, ...] = (),
+    resources: Mapping[str, Path] | None = None,
+    completed_at: datetime | None = None,
 ) -> LocalOutput:
     """Run ``stage`` over ``subject`` in-process on local files; its outputs stay in
     ``work_dir/out``.
@@ -89,7 +92,9 @@ def run_local(
     maps upstream stage names to their outputs (every upstream stage the stage needs, and
     no other); a source stage reads the run folder ``source_dir``; a stage declared with
     ``reference=True`` gets ``reference_fasta``, prepared into ``cache_dir`` (by default
-    ``work_dir/cache``). Exceptions the stage raises propagate unchanged.
+    ``work_dir/cache``). ``resources`` are the reference-area files a stage declared
+    (name -> local path); ``completed_at`` dates a root stage's run folder. Exceptions
+    the stage raises propagate unchanged.
     """
     given = dict(inputs or {})
     unexpected = sorted(set(given) - set(stage.needs))
@@ -132,6 +137,8 @@ def run_local(
         reference_fasta=reference_fasta if stage.reference else None,
         cache_dir=(cache_dir or work_dir / "cache") if stage.reference else None,
         excluded=excluded,
+        resources=dict(resources or {}),
+        completed_at=completed_at,
     )
     result = stage.fn(ctx)
     if not isinstance(result, StageResult):

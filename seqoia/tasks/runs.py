@@ -108,6 +108,7 @@ def _sample_record(row: SampleRow) -> dict[str, Any]:
         "family": row.family,
         "role": row.role,
         "sex": row.sex,
+        "panel": row.panel,
         "index": row.index,
         "index2": row.index2,
     }
@@ -226,6 +227,8 @@ def validate_run(ctx: StageContext) -> StageResult:
         "warnings": warnings,
         "sheet_version": sheet.version,
         "fastq_sources": owners,
+        # The store's time of the completion marker: the reports' "effective" date.
+        "completed_at": ctx.completed_at.isoformat() if ctx.completed_at else None,
     }
     (ctx.out_dir / "run.json").write_text(json.dumps(summary, indent=1))
     return StageResult(summary=summary, relations=relations)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -92,6 +93,11 @@ class StageContext:
     #: Where the reference lives in the store (``refs/<name>/genome.fa``), for reports.
     reference_key: str | None = None
     cache_dir: Path | None = None
+    #: Stages declared with ``resources``: each present resource's name in the reference
+    #: area (``genes.gff3``, ``panels/rare.txt``) -> its file in the worker's cache.
+    resources: dict[str, Path] = field(default_factory=dict)
+    #: Root source stages: when the run folder was complete (its marker's store time).
+    completed_at: datetime | None = None
     #: Stages declared with ``tolerate_failures=True``: the members they go on without.
     excluded: tuple[Excluded, ...] = ()
 
@@ -121,6 +127,8 @@ StageFunction = Callable[[StageContext], StageResult]
 #: verdict counted by the metrics and shown by status; the delivery's first commit ends a
 #: run's turnaround. At most one stage of a pipeline holds each role.
 StageRole = Literal["qc_gate", "delivery"]
+#: Where a publishing stage writes: ``review`` (awaiting a biologist's release) or ``outbox``.
+PublishArea = Literal["review", "outbox"]
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,11 @@ class Stage:
     gate: QCGate | None = None
     #: Root stages: the run-folder files that wake them (without, no inbox object does).
     markers: RunFolderMarkers | None = None
+    #: Files of the reference area the stage reads, relative to ``refs/<name>/``: a file
+    #: (``genes.gff3``), an optional one (``clinvar.vcf.gz?``) or a folder (``panels/``).
+    #: Planned like the reference: their ETags are part of the fingerprint.
+    resources: tuple[str, ...] = ()
+    publish_area: PublishArea = "outbox"
     #: Fan-ins that know from upstream summaries whether every member has come.
     members_ready: MembersReady | None = None
 
@@ -213,6 +226,12 @@ class Stage:
             raise DeclarationError(f"{where}: a QC gate declares role='qc_gate' and its gate")
         if self.markers is not None and not (self.source and not self.needs):
             raise DeclarationError(f"{where}: markers belong to a root source stage (no needs)")
+        for name in self.resources:
+            bare = name.rstrip("?/")
+            if not bare or bare.startswith("/") or ".." in bare.split("/") or bare == "genome.fa":
+                raise DeclarationError(f"{where}: bad reference resource {name!r}")
+        if self.publish_area not in get_args(PublishArea):
+            raise DeclarationError(f"{where}: unknown publishing area {self.publish_area!r}")
 
     def wants(self, upstream: str, name: str) -> bool:
         return self.fetch is None or self.fetch(upstream, name)
@@ -256,6 +275,8 @@ class Pipeline:
         role: StageRole | None = None,
         gate: QCGate | None = None,
         markers: RunFolderMarkers | None = None,
+        resources: Iterable[str] = (),
+        publish_area: PublishArea = "outbox",
         members_ready: MembersReady | None = None,
     ) -> Callable[[StageFunction], StageFunction]:
         """Declare a stage; the decorated function is returned unchanged."""
@@ -282,6 +303,8 @@ class Pipeline:
                     role=role,
                     gate=gate,
                     markers=markers,
+                    resources=tuple(resources),
+                    publish_area=publish_area,
                     members_ready=members_ready,
                 )
             )

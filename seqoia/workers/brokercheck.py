@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from seqoia.redact import redact_url
 from seqoia.storage.selfcheck import Check
-from seqoia.storage.urls import redact_url
 
 
 def check_broker(url: str, queues: Iterable[str] = ()) -> list[Check]:

@@ -1,4 +1,4 @@
-"""The germline pipeline end to end, from a FASTQ run folder in the inbox to the outbox.
+"""The germline pipeline end to end, from a FASTQ run folder in the inbox to the review area.
 
 Runs on the embedded stack (memory:// + file://) and on real servers (redis:// + s3://
 through moto's HTTP server) with the same assertions: CRAM readable and indexed with the
@@ -23,6 +23,7 @@ import dramatiq
 import pysam
 import pytest
 
+from seqoia.admin.refarea import reference_area, upload_reference_area
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import (
@@ -31,6 +32,7 @@ from seqoia.genomics.simulate import (
     simulate_reference,
     simulate_variants,
 )
+from seqoia.genomics.simulate_annotation import simulate_annotation
 from seqoia.settings import Settings
 from seqoia.vocabulary import source_alias
 from seqoia.workers.actors import declare_actors
@@ -51,6 +53,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("germline")
     reference = root / "genome.fa"
     simulate_reference(reference, contigs={"chr1": 120_000, "chr2": 80_000}, seed=5)
+    simulate_annotation(reference, root / "annotation", seed=5)  # genes for `annotate`
     run = root / RUN
     fastq = run / FASTQ_DIR
     fastq.mkdir(parents=True)
@@ -83,7 +86,14 @@ def _pair(folder: Path, sample: str, number: int) -> tuple[Path, Path]:
 
 
 def _drop(runtime: Runtime, root: Path) -> str:
-    runtime.store.upload_file(runtime.layout.reference_key("demo"), root / "genome.fa")
+    notes = root / "annotation"
+    area = reference_area(
+        notes / "genes.gff3",
+        {"demo": notes / "panel.tsv"},
+        clinvar=notes / "clinvar.vcf.gz",
+        gnomad=notes / "gnomad.sites.vcf.gz",
+    )
+    upload_reference_area(runtime.store, runtime.layout, "demo", root / "genome.fa", area)
     run = root / RUN
     files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != "CopyComplete.txt")
     for path in [*files, run / "CopyComplete.txt"]:
@@ -154,14 +164,12 @@ def _check_results(runtime: Runtime, tmp: Path) -> None:
         for warning in validated.summary["warnings"]
     )
     assert STRAY not in manifests.related("run", RUN, "sample")
-    # Delivered into the centre's outbox: reports, CRAM and VCF with their indexes.
-    prefix = f"{runtime.layout.outbox}/APHP/{GOOD}/"
+    # Put up for review (never into the outbox before a release): the reports.
+    assert list(store.list(f"{runtime.layout.outbox}/")) == []
+    prefix = runtime.layout.review_prefix("APHP", GOOD)
     delivered = {info.key.removeprefix(prefix) for info in store.list(prefix)}
-    assert delivered == {
-        f"{GOOD}.md.cram",
-        f"{GOOD}.md.cram.crai",
-        f"{GOOD}.bcftools.vcf.gz",
-        f"{GOOD}.bcftools.vcf.gz.tbi",
+    assert delivered >= {
+        f"{GOOD}.clinical.json",
         f"{GOOD}.report.json",
         f"{GOOD}.report.html",
         f"{GOOD}.fhir.json",
@@ -173,7 +181,7 @@ def _check_results(runtime: Runtime, tmp: Path) -> None:
     kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
     assert {"DiagnosticReport", "Observation", "DocumentReference"} <= kinds
     poor = json.loads(
-        store.get_bytes(f"{runtime.layout.outbox}/CURIE/{POOR}/{POOR}.report.json")[0]
+        store.get_bytes(runtime.layout.review_prefix("CURIE", POOR) + f"{POOR}.report.json")[0]
     )
     assert poor["qc_passed"] is False
     _check_multiqc(runtime)
@@ -226,7 +234,7 @@ def test_fastq_run_is_delivered_on_the_embedded_stack(run_folder: Path, tmp_path
         Reconciler(runtime, workers.actors.enqueue_stage).run_pass()
         workers.wait_idle(timeout_s=300)
     rerun = {s for s in stages if runtime.manifests.generations(s, GOOD) != generations[s]}
-    assert rerun == {"call_variants", "qc", "report", "deliver"}
+    assert rerun == {"call_variants", "annotate", "qc", "report", "deliver"}
     assert runtime.manifests.latest("call_variants", GOOD).parameters["min_baseq"] == 15
     assert runtime.manifests.generations("call_variants", POOR) == generations_poor
 

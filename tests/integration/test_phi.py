@@ -22,8 +22,10 @@ import pytest
 from prometheus_client import generate_latest
 
 from seqoia.admin.lineage import LineageReader
+from seqoia.admin.refarea import reference_area, upload_reference_area
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import simulate_reads, simulate_reference, simulate_variants
+from seqoia.genomics.simulate_annotation import simulate_annotation
 from seqoia.metrics import local_registry
 from seqoia.settings import Settings
 from seqoia.vocabulary import is_source_alias
@@ -48,6 +50,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("phi")
     reference = root / "genome.fa"
     simulate_reference(reference, contigs={"chr1": 60_000, "chr2": 40_000}, seed=21)
+    simulate_annotation(reference, root / "annotation", seed=21)  # genes for `annotate`
     variants = simulate_variants(reference, seed=22)
     fastq = root / RUN / FASTQ_DIR
     fastq.mkdir(parents=True)
@@ -79,7 +82,9 @@ def _pair(folder: Path, name: str, number: int) -> tuple[Path, Path]:
 
 
 def _drop(runtime: Runtime, root: Path) -> str:
-    runtime.store.upload_file(runtime.layout.reference_key("demo"), root / "genome.fa")
+    notes = root / "annotation"
+    area = reference_area(notes / "genes.gff3", {"demo": notes / "panel.tsv"})
+    upload_reference_area(runtime.store, runtime.layout, "demo", root / "genome.fa", area)
     run = root / RUN
     files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != "CopyComplete.txt")
     for path in [*files, run / "CopyComplete.txt"]:

@@ -18,9 +18,11 @@ import pysam
 import pytest
 from typer.testing import CliRunner
 
+from seqoia.admin.refarea import reference_area, upload_reference_area
 from seqoia.cli import app
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import simulate_reference
+from seqoia.genomics.simulate_annotation import simulate_annotation
 from seqoia.illumina.demux import demultiplex as demultiplex_folder
 from seqoia.illumina.simulate import RunSpec, RunTruth, write_run_folder
 from seqoia.settings import Settings
@@ -54,6 +56,7 @@ def two_lanes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Run
     root = tmp_path_factory.mktemp("parts")
     reference = root / "genome.fa"
     simulate_reference(reference, contigs={"chr1": 60_000, "chr2": 40_000}, seed=11)
+    simulate_annotation(reference, root / "annotation", seed=11)  # genes for `annotate`
     spec = RunSpec(
         format="cbcl",
         lanes=2,
@@ -86,7 +89,11 @@ def test_each_lane_is_its_own_stage_and_every_sample_gets_both_lanes(
     reference, folder, truth = two_lanes
     run = truth.run_id
     runtime = _runtime(tmp_path)
-    runtime.store.upload_file(runtime.layout.reference_key(runtime.settings.reference), reference)
+    notes = reference.parent / "annotation"
+    area = reference_area(notes / "genes.gff3", {"demo": notes / "panel.tsv"})
+    upload_reference_area(
+        runtime.store, runtime.layout, runtime.settings.reference, reference, area
+    )
     marker = _drop(runtime, folder, run)
     with EmbeddedWorkers(runtime, threads=2) as workers:
         workers.actors.notify(marker)

@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pysam
+
 from seqoia.genomics.simulate import simulate_reference
 from seqoia.genomics.simulate_annotation import (
     AnnotationFiles,
@@ -41,9 +43,34 @@ def annotated_reference() -> AnnotatedReference:
 
 def write_vcf_gz(path: Path, text: str) -> Path:
     """bgzip and tabix-index a VCF given as text."""
-    import pysam
 
     with pysam.BGZFile(str(path), "wb", index=None) as fh:  # type: ignore[arg-type]
         fh.write(text.encode())
     pysam.tabix_index(str(path), preset="vcf", force=True)
     return path
+
+
+def write_tiled_cram(reference: Path, contig: str, start: int, end: int, out: Path) -> Path:
+    """A sorted, indexed CRAM of 100 bp reads every 4 bp over ``[start, end]`` (1-based)."""
+    with pysam.FastaFile(str(reference)) as fasta:
+        lengths = dict(zip(fasta.references, fasta.lengths, strict=True))
+        sequence = fasta.fetch(contig)
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"},
+              "SQ": [{"SN": n, "LN": length} for n, length in lengths.items()]}  # fmt: skip
+    bam = out.with_suffix(".bam")
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as writer:
+        for number, first in enumerate(range(start - 1 - 96, end, 4)):
+            if first < 0:
+                continue
+            read = pysam.AlignedSegment(writer.header)
+            read.query_name = f"r{number}"
+            read.reference_id = writer.header.get_tid(contig)
+            read.reference_start = first
+            read.mapping_quality = 60
+            read.cigarstring = "100M"
+            read.query_sequence = sequence[first : first + 100]
+            read.query_qualities = pysam.qualitystring_to_array("I" * 100)
+            writer.write(read)
+    pysam.view("-C", "-T", str(reference), "-o", str(out), str(bam), catch_stdout=False)
+    pysam.index(str(out))
+    return out

@@ -10,7 +10,8 @@ normal may come in a later run (:func:`seqoia.tasks.pairs.pair_waiting`). It che
 first that both samples share one germline (identity); a mismatch is an
 :class:`~seqoia.errors.IdentityMismatchError` naming both samples, a permanent failure
 that no retry repeats. Then the somatic calls (``<tumour>_vs_<normal>.somatic.vcf.gz``)
-and the tumour mutational burden over the pair's callable territory. ``copy_number``
+and the tumour mutational burden over the pair's callable territory (coding bases only
+when the reference area has ``genes.gff3``). ``copy_number``
 segments the tumour/normal depth ratio with the pileup's B-allele fractions. The pair's
 stages do not tolerate a failed member: a pair cannot go on without its tumour or normal.
 """
@@ -26,17 +27,17 @@ from seqoia.genomics.copynumber import CopyNumberParams, Segment, Window, copy_n
 from seqoia.genomics.identity import genotype_concordance
 from seqoia.genomics.somatic import SomaticParams, call_somatic
 from seqoia.genomics.somatic_report import write_segments_tsv
-from seqoia.genomics.tmb import callable_mask, tumour_mutational_burden
+from seqoia.genomics.tmb import callable_mask, coding_territory, tumour_mutational_burden
 from seqoia.genomics.tools import tool_versions
+from seqoia.genomics.transcripts import read_gff3
 from seqoia.tasks.pairs import PairMembers, pair_members, pair_waiting
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.stage import StageContext, StageResult
 
-#: TMB territory until stages receive the reference area's transcript model
-#: (``refs/<NAME>/genes.gff3``, another change): then ``callable_mask(coding=
-#: coding_territory(read_gff3(...)))`` and ``coding=True`` count coding bases only.
-WHOLE_GENOME = "whole callable genome"
+#: The reference area's transcript model: TMB counts its coding bases when it is there,
+#: and the whole callable genome (labelled so) when it is not.
+GFF3 = "genes.gff3"
 
 
 def members_of(ctx: StageContext) -> PairMembers:
@@ -54,6 +55,15 @@ def _crams(ctx: StageContext, members: PairMembers) -> tuple[Path, Path | None]:
     return found[members.tumour], normal
 
 
+def _named(ctx: StageContext, path: Path, name: str) -> Path:
+    """``path`` linked into scratch under its resource name (readers go by the suffix)."""
+    target = ctx.scratch / "resources" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.symlink_to(path.resolve())
+    return target
+
+
 def _wants_cram(upstream: str, name: str) -> bool:
     return upstream != "markduplicates" or name.endswith((".md.cram", ".md.cram.crai"))
 
@@ -67,6 +77,7 @@ def _wants_cram(upstream: str, name: str) -> bool:
     reference=True,
     fetch=_wants_cram,
     members_ready=lambda pair, upstream: pair_waiting(pair, upstream),
+    resources=(f"{GFF3}?",),
     queue="call",
 )
 def somatic(ctx: StageContext) -> StageResult:
@@ -91,14 +102,18 @@ def somatic(ctx: StageContext) -> StageResult:
                 f"pair {ctx.subject}: identity check failed: {check.message}"
             )
         identity = check.model_dump(mode="json")
-    mask = callable_mask(tumour, normal, reference)
-    burden = tumour_mutational_burden(vcf, mask, coding=False)
+    coding = None
+    if GFF3 in ctx.resources:
+        gff3 = _named(ctx, ctx.resources[GFF3], GFF3)
+        coding = coding_territory(read_gff3(gff3, reference.fasta))
+    mask = callable_mask(tumour, normal, reference, coding=coding)
+    burden = tumour_mutational_burden(vcf, mask, coding=coding is not None)
     summary = {
         "pair": members.model_dump(mode="json") | {"name": name},
         "mode": stats.mode,
         "identity": identity,
         "somatic": stats.model_dump(mode="json"),
-        "tmb": burden.model_dump(mode="json") | {"territory": WHOLE_GENOME},
+        "tmb": burden.model_dump(mode="json"),
         "reference": {"name": ctx.reference_key or "", "sha256": reference.sha256},
         "runs": sorted(s.subject for s in ctx.inputs["validate_run"]),
     }

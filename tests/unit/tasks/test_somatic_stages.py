@@ -203,3 +203,32 @@ def test_a_tumour_only_analysis_is_labelled_in_every_output(
         if e["resource"]["resourceType"] == "DiagnosticReport"
     )
     assert diagnostic["conclusion"].startswith("TUMOUR-ONLY")
+
+
+GFF3 = """##gff-version 3
+chr1\ttest\tgene\t20001\t50000\t.\t+\t.\tID=gene:G1;Name=G1;biotype=protein_coding
+chr1\ttest\tmRNA\t20001\t50000\t.\t+\t.\tID=transcript:T1;Parent=gene:G1;biotype=protein_coding
+chr1\ttest\texon\t20001\t50000\t.\t+\t.\tParent=transcript:T1
+chr1\ttest\tCDS\t20001\t50000\t.\t+\t0\tID=CDS:T1;Parent=transcript:T1
+"""
+
+
+def test_tmb_counts_coding_bases_only_when_the_reference_area_has_a_gff3(
+    pair_run: PairRun, tmp_path: Path
+) -> None:
+    gff3 = tmp_path / "cached-genes"  # the worker's cache names files as it likes
+    gff3.write_text(GFF3)
+    calls = run_local(
+        pipeline["somatic"], "P-01", tmp_path / "somatic", reference_fasta=pair_run.reference,
+        inputs={"validate_run": [pair_run.validated],
+                "markduplicates": [pair_run.crams["T-01"], pair_run.crams["N-01"]]},
+        cache_dir=tmp_path / "c", resources={"genes.gff3": gff3},
+    )  # fmt: skip
+    tmb = calls.summary["tmb"]
+    assert tmb["territory"] == "coding"
+    assert 25_000 < tmb["callable_bp"] <= 30_000  # chr1:20001-50000, where callable
+    with pysam.VariantFile(str(calls.files["T-01_vs_N-01.somatic.vcf.gz"])) as vcf:
+        inside = sum(
+            1 for r in vcf if "PASS" in r.filter and r.contig == "chr1" and 20_000 < r.pos <= 50_000
+        )
+    assert tmb["mutations"] == inside > 0

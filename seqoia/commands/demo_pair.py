@@ -94,6 +94,12 @@ def pair_results(runtime: Runtime, truth: PairTruth) -> Table:
         "TMB", f"{tmb['per_mb']:.1f} per Mb ({tmb['mutations']} over {tmb['callable_bp']:,} bp, "
         f"{tmb['territory']})"
     )  # fmt: skip
+    genome = calls.summary.get("tmb_genome")
+    if genome is not None and genome["territory"] != tmb["territory"]:
+        table.add_row(
+            "TMB, whole genome", f"{genome['per_mb']:.1f} per Mb ({genome['mutations']} over "
+            f"{genome['callable_bp']:,} callable bp)"
+        )  # fmt: skip
     cnv = runtime.manifests.latest("copy_number", PAIR)
     shown = [
         f"{s['call']} {s['contig']}:{s['start'] + 1}-{s['end']} (log2 {s['log2_ratio']:+.2f})"

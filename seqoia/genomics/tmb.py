@@ -68,13 +68,18 @@ def callable_mask(
     if normal is not None:
         for contig, covered in depth_mask(normal, reference, min_normal_depth).items():
             mask[contig] &= covered
-    if coding is not None:
-        for contig, covered in mask.items():
-            in_coding = np.zeros_like(covered)
-            for start, end in coding.get(contig, []):
-                in_coding[start:end] = True
-            mask[contig] = covered & in_coding
-    return mask
+    return mask if coding is None else restrict_mask(mask, coding)
+
+
+def restrict_mask(mask: dict[str, np.ndarray], coding: Intervals) -> dict[str, np.ndarray]:
+    """``mask`` inside ``coding`` only (a new mask; ``mask`` is left as it is)."""
+    out = {}
+    for contig, covered in mask.items():
+        in_coding = np.zeros_like(covered)
+        for start, end in coding.get(contig, []):
+            in_coding[start:end] = True
+        out[contig] = covered & in_coding
+    return out
 
 
 def tumour_mutational_burden(

@@ -27,7 +27,12 @@ from seqoia.genomics.copynumber import CopyNumberParams, Segment, Window, copy_n
 from seqoia.genomics.identity import genotype_concordance
 from seqoia.genomics.somatic import SomaticParams, call_somatic
 from seqoia.genomics.somatic_report import write_segments_tsv
-from seqoia.genomics.tmb import callable_mask, coding_territory, tumour_mutational_burden
+from seqoia.genomics.tmb import (
+    callable_mask,
+    coding_territory,
+    restrict_mask,
+    tumour_mutational_burden,
+)
 from seqoia.genomics.tools import tool_versions
 from seqoia.genomics.transcripts import read_gff3
 from seqoia.tasks.pairs import PairMembers, pair_members, pair_waiting
@@ -106,14 +111,21 @@ def somatic(ctx: StageContext) -> StageResult:
     if GFF3 in ctx.resources:
         gff3 = _named(ctx, ctx.resources[GFF3], GFF3)
         coding = coding_territory(read_gff3(gff3, reference.fasta))
-    mask = callable_mask(tumour, normal, reference, coding=coding)
-    burden = tumour_mutational_burden(vcf, mask, coding=coding is not None)
+    # The callable genome once; the coding TMB is the clinical figure when a transcript
+    # model exists, and the genome-wide one stays beside it for comparison.
+    callable_genome = callable_mask(tumour, normal, reference)
+    genome_wide = tumour_mutational_burden(vcf, callable_genome, coding=False)
+    burden = genome_wide
+    if coding is not None:
+        mask = restrict_mask(callable_genome, coding)
+        burden = tumour_mutational_burden(vcf, mask, coding=True)
     summary = {
         "pair": members.model_dump(mode="json") | {"name": name},
         "mode": stats.mode,
         "identity": identity,
         "somatic": stats.model_dump(mode="json"),
         "tmb": burden.model_dump(mode="json"),
+        "tmb_genome": genome_wide.model_dump(mode="json"),
         "reference": {"name": ctx.reference_key or "", "sha256": reference.sha256},
         "runs": sorted(s.subject for s in ctx.inputs["validate_run"]),
     }

@@ -232,3 +232,6 @@ def test_tmb_counts_coding_bases_only_when_the_reference_area_has_a_gff3(
             1 for r in vcf if "PASS" in r.filter and r.contig == "chr1" and 20_000 < r.pos <= 50_000
         )
     assert tmb["mutations"] == inside > 0
+    genome = calls.summary["tmb_genome"]
+    assert genome["territory"] == "whole callable genome"
+    assert genome["callable_bp"] > 150_000 and genome["mutations"] > tmb["mutations"]

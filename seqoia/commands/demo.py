@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from seqoia.commands.demo_pair import PAIR_STAGES, add_demo_pair, pair_done, pair_results
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest
@@ -321,11 +322,14 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="seqoia-demo-") as tmp:
         with console.status("simulating a reference and a run of 4 samples with known variants"):
             reference, run, truths, area = _write_inputs(Path(tmp), coverage, genome_kb)
+            # -- the tumour/normal pair (seqoia.commands.demo_pair) --
+            pair_truth = add_demo_pair(run, reference, Path(tmp) / "pair", len(DEMO_SAMPLES) + 1)
             marker = _upload(runtime, reference, area, run)
         console.print(f"run {RUN_ID} dropped into {runtime.store.url}/{runtime.layout.inbox}/")
         total = {"validate_run": 1, "demultiplex": 1} | {
             s: len(DEMO_SAMPLES) for s in SAMPLE_STAGES
         }
+        total |= dict.fromkeys(PAIR_STAGES, 1)
         with (
             EmbeddedWorkers(runtime, threads=threads) as workers,
             Progress(
@@ -339,19 +343,20 @@ def demo(
             tasks = {stage: progress.add_task(stage, total=n) for stage, n in total.items()}
             workers.actors.notify(marker)
             while True:
-                for stage, done in _count_done(runtime).items():
+                for stage, done in (_count_done(runtime) | pair_done(runtime)).items():
                     progress.update(tasks[stage], completed=done)
                 if workers.is_idle():
                     time.sleep(1.0)  # a stage may be between commit and routing
                     if workers.is_idle():
                         break
                 time.sleep(0.5)
-            for stage, done in _count_done(runtime).items():
+            for stage, done in (_count_done(runtime) | pair_done(runtime)).items():
                 progress.update(tasks[stage], completed=done)
         released = _release_passing(runtime)
         console.print(_results_table(runtime, truths, reference, released))
         for line in _where_lines(runtime):
             console.print(line, highlight=False)
+        console.print(pair_results(runtime, pair_truth))
         console.print(_run_report_line(runtime))
     console.print(
         f"finished in {time.monotonic() - started:.0f} s; outbox: "

@@ -31,6 +31,7 @@ from seqoia.illumina.override_cycles import (
     describe_run_reads,
     parse_override_cycles,
 )
+from seqoia.illumina.pairs import sheet_pairs
 from seqoia.illumina.runinfo import read_run_info, read_run_parameters
 from seqoia.illumina.samplesheet import MAX_SHEET_BYTES, load_sample_sheet
 
@@ -176,6 +177,11 @@ def _sheet(
     sheet, errors = load_sample_sheet(data, file=path.name, run=run, run_info=run_info)
     for problem in errors:
         found.failed(problem, path.name)
+    if sheet is not None:  # tumour/normal pairs: the first problem, with its line
+        try:
+            sheet_pairs(sheet.samples, run=run)
+        except InputError as err:
+            found.failed(err, path.name)
     if sheet is not None and run_info is not None:
         _sheet_warnings(sheet, run_info, found, path.name)
     return sheet

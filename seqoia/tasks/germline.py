@@ -4,6 +4,8 @@
                        -> demux_stats (run)
         -> align -> markduplicates -> call_variants -> qc  (per sample)
         -> annotate -> report -> deliver (review area)  -> seqoia release -> outbox
+        markduplicates (tumour + normal) -> somatic -> copy_number -> pair_report
+                                         -> deliver_pair                   (per pair)
 
 Importing this module declares every stage into ``pipeline`` and checks the graph they
 form, so that an unknown upstream stage or a cycle fails here, at import.
@@ -17,9 +19,11 @@ from seqoia.tasks import (  # noqa: F401
     annotation,
     calling,
     delivery,
+    pair_delivery,  # tumour/normal pairs
     quality,
     run_reports,
     runs,
+    somatic,  # tumour/normal pairs
 )
 from seqoia.tasks.registry import pipeline
 

@@ -317,3 +317,18 @@ def test_a_fastq_run_folder_still_needs_each_samples_r2(tmp_path: Path) -> None:
 
     assert not report.ok
     assert any("DEMO-002: no DEMO-002_*R2_001.fastq.gz" in m for m in messages(report))
+
+
+def test_a_sample_sheet_alone_reports_a_pair_with_two_normals_at_its_line(tmp_path: Path) -> None:
+    sheet = tmp_path / "SampleSheet.csv"
+    sheet.write_text(
+        "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\n"
+        "Lane,Sample_ID,Index,Index2,Pair_ID,Role\n"
+        "1,T-01,ACGTACGT,TTGGCCAA,P-01,tumour\n"
+        "1,N-01,CATGCATG,GGAATTCC,P-01,normal\n"
+        "1,N-02,GTCAGTCA,CCTTAAGG,P-01,normal\n"
+    )
+    report = validate_path(sheet)
+    assert not report.ok
+    assert [(e.file, e.line) for e in report.errors] == [("SampleSheet.csv", 8)]
+    assert "pair P-01 has two normals: N-01 and N-02" in report.errors[0].message

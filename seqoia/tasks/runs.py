@@ -136,7 +136,8 @@ class ValidateRunParams(BaseModel):
     source_ready=run_folder_ready,
     markers=RunFolderMarkers(COMPLETION_MARKERS, after_grace=EARLY_MARKERS),
     params=ValidateRunParams,
-    isolation="inline",
+    # A process of its own, like the heavy stages: a sample sheet or RunInfo is untrusted
+    # input, so its parsing runs under the stage time limit and cannot take the worker down.
     queue="runs",
 )
 def validate_run(ctx: StageContext) -> StageResult:

@@ -39,9 +39,11 @@ def main(
     scratch: Annotated[
         Path | None, typer.Option(help="Scratch folder (SEQOIA_SCRATCH_DIR)")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", metavar="", help="Log at INFO level")
+    ] = False,
     log_json: Annotated[
-        bool, typer.Option("--log-json", help="Log JSON lines (SEQOIA_LOG_JSON)")
+        bool, typer.Option("--log-json", metavar="", help="Log JSON lines (SEQOIA_LOG_JSON)")
     ] = False,
 ) -> None:
     """Global options apply to every command."""

@@ -89,6 +89,10 @@ class FormatError(InputError):
     """A data file (BCL, CBCL, FASTQ, gzip, ...) is truncated or corrupt."""
 
 
+class IdentityMismatchError(InputError):
+    """Two samples said to come from one patient (a tumour and its normal) do not."""
+
+
 class EventError(InputError):
     """An event notification payload is malformed."""
 

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from seqoia.errors import InvalidKeyError
 
 #: What a stage works on. A ``part`` is a share of a run's base calls demultiplexed on its
-#: own (a lane, or a tile range of a lane), so that several workers share one run.
-SubjectKind = Literal["run", "part", "sample", "family"]
+#: own (a lane, or a tile range of a lane), so that several workers share one run. A
+#: ``pair`` is a tumour and its matched normal (sample sheet column ``Pair_ID``).
+SubjectKind = Literal["run", "part", "sample", "family", "pair"]
 
 #: A subject or stage name: one path segment, safe in keys, file names and logs. ``\Z``
 #: (not ``$``, which also matches before a trailing newline) ends the match.

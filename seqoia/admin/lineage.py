@@ -6,10 +6,15 @@ generations it was computed from (``InputRef`` names stage, subject, generation 
 attempt), each with its parameters, stage, tool and reference versions, the checksums of
 the files it consumed, when, where and why it ran (``reason`` says who reprocessed it and
 why), down to the run-folder objects the first stage read. Only reads manifests.
+
+The lineage of a sample's file shows that sample's chain only: of the run folder, the
+metadata and its own FASTQ files (not the other samples' FASTQ that the run-level
+stages also read), and each run-folder object once, however many stages read it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +25,14 @@ from seqoia.storage.manifest import FileRef, Manifest, public_source
 
 #: Run-folder objects shown per source stage (a run folder holds thousands of base calls).
 MAX_SOURCES_SHOWN = 20
+#: A FASTQ of one sample, as bcl2fastq and BCL Convert name them.
+_SAMPLE_FASTQ = re.compile(r"^(?P<sample>.+?)_S\d+(?:_L\d{3})?_[RI][12]_001\.fastq\.gz$")
+
+
+def _other_sample(key: str, sample: str) -> bool:
+    """Whether ``key`` is a FASTQ file of a sample other than ``sample``."""
+    match = _SAMPLE_FASTQ.match(key.rsplit("/", 1)[-1])
+    return match is not None and match["sample"] != sample
 
 
 @dataclass
@@ -33,6 +46,10 @@ class LineageNode:
     inputs: list[LineageNode] = field(default_factory=list)
     #: Already shown higher up in the tree (a fan-in reaches one run twice).
     repeated: bool = False
+    #: The run-folder objects of this generation that belong to the chain, not yet shown.
+    sources: list[FileRef] = field(default_factory=list)
+    #: Run-folder objects of the chain already listed under an earlier stage.
+    sources_shown_above: int = 0
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
@@ -59,8 +76,9 @@ class LineageNode:
             "started_at": m.started_at.isoformat(),
             "finished_at": m.finished_at.isoformat(),
             "consumed": [_file_json(ref) for ref in self.consumed],
-            "sources": [_file_json(ref) for ref in m.sources[:MAX_SOURCES_SHOWN]],
-            "sources_total": len(m.sources),
+            "sources": [_file_json(ref) for ref in self.sources[:MAX_SOURCES_SHOWN]],
+            "sources_total": len(self.sources),
+            "sources_shown_above": self.sources_shown_above,
             "inputs": [node.to_json() for node in self.inputs],
         }
         return data
@@ -92,6 +110,15 @@ def _file_json(ref: FileRef) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Walk:
+    """What one lineage walk has shown so far, and whose chain it follows."""
+
+    manifests: set[str] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)
+    sample: str | None = None
+
+
 class LineageReader:
     """Builds lineage trees from one runtime's manifests."""
 
@@ -109,7 +136,7 @@ class LineageReader:
             raise InputError(f"no object at {key!r}")
         ref = layout.split_manifest_key(key)
         if ref is not None:
-            return LineageReport(key, None, [self._node(key, set())])
+            return LineageReport(key, None, [self._node(key, _Walk())])
         parts = key.split("/")
         area = parts[0]
         if area == layout.work and len(parts) >= 6 and parts[3] == "attempts":
@@ -147,7 +174,8 @@ class LineageReader:
             ]
             if not found:
                 raise InputError(f"{key} is a run-folder object that no stage has read yet")
-            return LineageReport(key, None, [self._node(self._key_of(m), set()) for m in found])
+            walk = _Walk()
+            return LineageReport(key, None, [self._node(self._key_of(m), walk) for m in found])
         raise InputError(f"{key} is not in the work area, the outbox or the inbox")
 
     def _history(self, stage: str, subject: str) -> list[Manifest]:
@@ -160,21 +188,32 @@ class LineageReader:
 
     def _report(self, key: str, manifests: list[Manifest]) -> LineageReport:
         file = next((out for m in manifests for out in m.outputs if out.key == key), None)
-        return LineageReport(key, file, [self._node(self._key_of(m), set()) for m in manifests])
+        walk = _Walk()
+        return LineageReport(key, file, [self._node(self._key_of(m), walk) for m in manifests])
 
-    def _node(self, key: str, seen: set[str], consumer: Manifest | None = None) -> LineageNode:
+    def _node(self, key: str, walk: _Walk, consumer: Manifest | None = None) -> LineageNode:
         try:
             manifest = self.rt.manifests.get(key)
         except ObjectNotFoundError:
             return LineageNode(key, None)
         node = LineageNode(key, manifest, consumed=self._consumed(manifest, consumer))
-        if key in seen:
+        if key in walk.manifests:
             node.repeated = True
             return node
-        seen.add(key)
+        walk.manifests.add(key)
+        if walk.sample is None and manifest.subject_kind == "sample":
+            walk.sample = manifest.subject  # the chain of this sample's file
+        for source in manifest.sources:
+            if walk.sample is not None and _other_sample(source.key, walk.sample):
+                continue
+            if source.key in walk.sources:
+                node.sources_shown_above += 1
+            else:
+                walk.sources.add(source.key)
+                node.sources.append(source)
         for ref in manifest.inputs:
             upstream_key = self.rt.layout.manifest_key(ref.stage, ref.subject, ref.generation)
-            node.inputs.append(self._node(upstream_key, seen, manifest))
+            node.inputs.append(self._node(upstream_key, walk, manifest))
         return node
 
     def _consumed(self, manifest: Manifest, consumer: Manifest | None) -> list[FileRef]:

@@ -50,10 +50,11 @@ Pair = tuple[str, str]
 #: Which subject kinds a target of one kind may reach with ``--from`` (never "up" to a
 #: bigger subject: a sample cannot rerun its whole run's demultiplexing).
 _REACHABLE = {
-    "run": {"run", "part", "sample", "family"},
-    "part": {"part", "sample", "family"},
+    "run": {"run", "part", "sample", "family", "pair"},
+    "part": {"part", "sample", "family", "pair"},
     "family": {"family", "sample"},
-    "sample": {"sample", "family"},
+    "sample": {"sample", "family", "pair"},
+    "pair": {"pair", "sample"},
 }
 
 

@@ -67,6 +67,8 @@ class StageState:
     qc_passed: bool | None = None
     #: A family fan-in's composition (``trio``, ``duo (no father) — left out: ...``).
     composition: str | None = None
+    #: The checks the gate failed (metric names), when it failed.
+    qc_failed_checks: list[str] = field(default_factory=list)
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -95,6 +97,7 @@ class StageState:
             "lease": self.lease,
             "qc_passed": self.qc_passed,
             "composition": self.composition,
+            "qc_failed_checks": self.qc_failed_checks,
         }
 
 
@@ -131,6 +134,11 @@ class RunState:
             return None
         return max(0.0, (last - self.completed_at).total_seconds())
 
+    @property
+    def qc_failed_samples(self) -> list[str]:
+        """Subjects whose QC gate committed a failing verdict (their stage shows ``done``)."""
+        return sorted({s.subject for s in self.stages if s.qc_passed is False})
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Per stage, how many subjects are in each state."""
         result: dict[str, Counter[str]] = {}
@@ -160,6 +168,7 @@ class RunState:
             "last_commit_at": self.last_commit_at.isoformat() if self.last_commit_at else None,
             "samples": len(self.samples),
             "families": len(self.families),
+            "qc_failed": self.qc_failed_samples,
             "stages": self.counts(),
             "awaiting_release": self.awaiting_release,
         }
@@ -361,6 +370,7 @@ def _describe_latest(state: StageState, plan: Plan) -> None:
     verdict = gate.verdict(latest.summary) if gate is not None else None
     if verdict is not None:
         state.qc_passed = verdict.passed
+        state.qc_failed_checks = list(verdict.failed_checks)
 
 
 def _mark_blocked(states: list[StageState]) -> None:

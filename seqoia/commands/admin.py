@@ -85,7 +85,8 @@ def _note(state: StageState) -> str:
         return f"on {state.lease.get('worker', '?')}"
     parts = []
     if state.qc_passed is not None:
-        parts.append("QC passed" if state.qc_passed else "QC FAILED")
+        failed = ", ".join(state.qc_failed_checks)
+        parts.append("QC passed" if state.qc_passed else f"QC FAILED: {failed or '?'}")
     if state.composition:
         parts.append(state.composition[:120])
     if state.stale:
@@ -95,19 +96,31 @@ def _note(state: StageState) -> str:
     return "; ".join(parts)
 
 
+def _state_cell(state: StageState) -> Text:
+    """The state word; a committed QC gate that failed the sample says so, in red."""
+    if state.state == "done" and state.qc_passed is False:
+        return Text("done, QC failed", style="bold red")
+    return Text(state.state, style=_STATE_STYLE.get(state.state, ""))
+
+
 def _stage_table(title: str, states: list[StageState]) -> Table:
+    # Stage names never wrap; ids and free text fold onto more lines, whole (a run id cut
+    # with an ellipsis is useless), and the note takes what room is left.
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "subject", "state", "gen", "committed", "worker", "took", "note"):
-        table.add_column(column, overflow="fold")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("state", overflow="fold")
+    table.add_column("gen", overflow="fold")
+    table.add_column("committed · worker · took", overflow="fold", ratio=2)
+    table.add_column("note", overflow="fold", ratio=3)
     for s in states:
+        when = f"{_when(s.committed_at)} · {s.worker or '-'} · {_duration(s.duration_s)}"
         table.add_row(
             s.stage,
             s.subject,
-            Text(s.state, style=_STATE_STYLE.get(s.state, "")),
+            _state_cell(s),
             str(s.generation or "-"),
-            _when(s.committed_at),
-            s.worker or "-",
-            _duration(s.duration_s),
+            when if s.committed_at else "-",
             _note(s),
         )
     return table
@@ -128,23 +141,46 @@ def _counts_cell(counts: dict[str, int]) -> Text:
     return text
 
 
+def _stages_cell(counts: dict[str, dict[str, int]], stage_names: list[str]) -> Text:
+    """Every stage's ``name done/total`` in one cell that wraps between stages.
+
+    One column per stage cut every header at 80-120 columns; this cell folds instead.
+    """
+    text = Text()
+    for name in stage_names:
+        if name not in counts:
+            continue
+        if text:
+            text.append("  ")
+        text.append(f"{name} ", style="bold")
+        text.append_text(_counts_cell(counts[name]))
+    return text
+
+
+def _outcome_cell(run: RunState) -> Text:
+    """The run's outcome; samples that the QC gate failed are counted beside ``done``."""
+    text = Text(run.outcome, style=_STATE_STYLE.get(run.outcome, ""))
+    failed = run.qc_failed_samples
+    if failed:
+        text.append(f", {len(failed)} QC failed", style="bold red")
+    return text
+
+
 def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
     table = Table(
         title="active runs (done/total per stage; ▶ running ✗ failed ↻ retrying … due ⊘ blocked)",
         title_justify="left",
     )
-    for column in ("run", "outcome", "age", "turnaround", "samples", *stage_names):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    table.add_column("outcome · samples · age · turnaround", overflow="fold", ratio=1)
+    table.add_column("stages", overflow="fold", ratio=2)
     for run in runs:
-        counts = run.counts()
-        table.add_row(
-            run.run,
-            run.outcome,
-            _duration(run.age_s),
-            _duration(run.turnaround_s),
-            str(len(run.samples)),
-            *(_counts_cell(counts.get(name, {})) for name in stage_names),
+        about = _outcome_cell(run)
+        about.append(
+            f" · {len(run.samples)} sample(s) · age {_duration(run.age_s)}"
+            f" · turnaround {_duration(run.turnaround_s)}"
         )
+        table.add_row(run.run, about, _stages_cell(run.counts(), stage_names))
     return table
 
 
@@ -166,7 +202,7 @@ def status(
     """Where active runs stand (per stage: done, running, failed, waiting), or one run in detail.
 
     Only runs not yet finished are read (the inbox minus runs marked done), so the cost
-    follows the active work. ``--json`` includes the number of store requests made.
+    follows the active work. --json includes the number of store requests made.
     """
     rt = runtime_of(ctx, pipeline, counting=True)
     started = time.perf_counter()
@@ -300,13 +336,13 @@ def reprocess(
         str | None, typer.Option("--from", help="Rerun this stage and everything downstream")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="New generation even with unchanged inputs")
+        bool, typer.Option("--force", metavar="", help="New generation even with unchanged inputs")
     ] = False,
     assignments: Annotated[
         list[str] | None, typer.Option("--set", help="STAGE.PARAM=VALUE (repeatable)")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print what would run, change nothing")
+        bool, typer.Option("--dry-run", metavar="", help="Print what would run, change nothing")
     ] = False,
     reason: ReasonOption = None,
     pipeline: PipelineOption = DEFAULT,
@@ -370,7 +406,9 @@ def retry(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Option(help="Only this run's failures")] = None,
     stage: Annotated[str | None, typer.Option(help="Only this stage's failures")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, change nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", metavar="", help="List, change nothing")
+    ] = False,
     reason: ReasonOption = None,
     pipeline: PipelineOption = DEFAULT,
     json_output: JsonOption = False,
@@ -438,12 +476,14 @@ def lineage(
     if report.file is not None:
         head += f"  sha256 {report.file.sha256}  {report.file.size} bytes"
     tree = Tree(head)
+    shown: set[str] = set()
     for node in report.roots:
-        _lineage_branch(tree, node)
+        _lineage_branch(tree, node, shown)
     console().print(tree)
 
 
-def _lineage_branch(parent: Tree, node: LineageNode) -> None:
+def _lineage_branch(parent: Tree, node: LineageNode, shown: set[str]) -> None:
+    """One generation; ``shown`` holds tool lists already printed (one chain shares them)."""
     m = node.manifest
     if m is None:
         parent.add(Text(f"{node.key}: manifest missing", style="red"))
@@ -460,28 +500,35 @@ def _lineage_branch(parent: Tree, node: LineageNode) -> None:
     if m.parameters:
         branch.add("parameters: " + ", ".join(f"{k}={v!r}" for k, v in m.parameters.items()))
     if m.tools:
-        branch.add("tools: " + ", ".join(f"{k} {v}" for k, v in m.tools.items()))
+        tools = ", ".join(f"{k} {v}" for k, v in m.tools.items())
+        branch.add("tools: same as above" if tools in shown else f"tools: {tools}")
+        shown.add(tools)
     if m.reference is not None:
         branch.add(f"reference: {m.reference.key} (etag {m.reference.etag})")
     if node.consumed:
         files = branch.add("files read from it:")
         for ref in node.consumed:
             files.add(f"{ref.name}  sha256 {ref.sha256}  {ref.size} bytes")
-    if m.sources:
-        sources = branch.add(f"run folder: {len(m.sources)} object(s)")
-        for ref in m.sources[:10]:
+    if node.sources:
+        above = f", {node.sources_shown_above} more shown above" if node.sources_shown_above else ""
+        sources = branch.add(f"run folder: {len(node.sources)} object(s){above}")
+        for ref in node.sources[:10]:
             sources.add(f"{ref.key}  etag {ref.etag}  {ref.size} bytes")
-        if len(m.sources) > 10:
-            sources.add(f"... {len(m.sources) - 10} more (--json lists 20)")
+        if len(node.sources) > 10:
+            sources.add(f"... {len(node.sources) - 10} more (--json lists 20)")
+    elif node.sources_shown_above:
+        branch.add(f"run folder: {node.sources_shown_above} object(s), shown above")
     for upstream in node.inputs:
-        _lineage_branch(branch, upstream)
+        _lineage_branch(branch, upstream, shown)
 
 
 # -- gc, audit --------------------------------------------------------------------------------
 @guarded
 def gc(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, delete nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", metavar="", help="Report, delete nothing")
+    ] = False,
     keep: Annotated[int, typer.Option(help="Generations kept per stage and subject", min=1)] = 1,
     grace: Annotated[
         float, typer.Option(help="Spare anything younger than this (seconds)", min=0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +40,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 PipelineOption = Annotated[str, typer.Option("--pipeline", help="Pipeline, as module:attribute")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print JSON instead of tables")
+]
 ReasonOption = Annotated[
     str | None,
     typer.Option("--reason", help="Why (required for changes; written to the audit log)"),
@@ -110,7 +113,11 @@ def audit_log(runtime: Runtime) -> AuditLog:
 
 def console() -> Console:
     # Resolved per call, so that a test runner's captured stdout is the one written to.
-    return Console(file=sys.stdout, width=max(100, Console(file=sys.stdout).width))
+    # A terminal's (or COLUMNS') width is honoured, tables fold to fit; a pipe gets 100.
+    probe = Console(file=sys.stdout)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(file=sys.stdout, width=max(100, probe.width))
 
 
 def print_json(data: Any) -> None:

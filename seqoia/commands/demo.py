@@ -22,12 +22,13 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from seqoia.commands.demo_family import family_lines, write_demo_trio
+from seqoia.commands.demo_family import add_demo_trio, family_lines
+from seqoia.commands.demo_pair import PAIR_STAGES, add_demo_pair, pair_done, pair_results
 from seqoia.engine.runtime import Runtime, build_runtime
-from seqoia.genomics.simulate_family import FamilyTruth
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest
 from seqoia.workers.embedded import EmbeddedWorkers
@@ -65,7 +66,7 @@ DEMO_SAMPLES = (
 
 def _write_inputs(
     folder: Path, coverage: float, genome_kb: int
-) -> tuple[Path, Path, dict[str, Path], dict[str, Path], FamilyTruth]:
+) -> tuple[Path, Path, dict[str, Path], dict[str, Path]]:
     """Reference, run folder, one truth VCF per sample and the reference area's resources,
     written under ``folder``."""
     from seqoia.admin.refarea import reference_area
@@ -125,23 +126,16 @@ def _write_inputs(
         else:
             simulate_reads(reference, variants, r1, r2, coverage=coverage, seed=spec.seed, sex=sex)
         rows.append(
-            f"1,{spec.sample},{_index(number)},{_index(number + 40)},{spec.centre},{spec.sex},,"
+            f"1,{spec.sample},{_index(number)},{_index(number + 40)},{spec.centre},{spec.sex}"
         )
-    # The family (issue 15): a trio with one known de novo variant in the child.
-    trio, members = write_demo_trio(
-        reference, fastq_dir, folder / "trio", len(DEMO_SAMPLES) + 1, coverage
-    )
-    rows += [f"1,{member}" for member in members]
     (run / "SampleSheet.csv").write_text(
         "[Header]\nFileFormatVersion,2\nRunName,seqoia-demo\nInstrumentPlatform,NovaSeqXSeries\n\n"
         "[Reads]\nRead1Cycles,150\nRead2Cycles,150\nIndex1Cycles,8\nIndex2Cycles,8\n\n"
         "[BCLConvert_Settings]\nSoftwareVersion,4.2.7\n\n"
-        "[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre,Sex,Family,Role\n"
-        + "\n".join(rows)
-        + "\n"
+        "[BCLConvert_Data]\nLane,Sample_ID,Index,Index2,Centre,Sex\n" + "\n".join(rows) + "\n"
     )
     (run / "CopyComplete.txt").write_text("")
-    return reference, run, truths, area, trio
+    return reference, run, truths, area
 
 
 def _index(n: int) -> str:
@@ -180,7 +174,8 @@ def _run_report_line(runtime: Runtime) -> str:
     if manifest is None:
         return "run report (MultiQC): not written"
     if "skipped" in manifest.summary:
-        return f"run report (MultiQC): skipped, {manifest.summary['skipped']}"
+        # escape: the install hint's ``seqoia[multiqc]`` would otherwise be eaten as markup
+        return f"run report (MultiQC): skipped, {escape(str(manifest.summary['skipped']))}"
     return (
         f"run report (MultiQC): {manifest.output('multiqc_report.html').key} "
         f"(seqoia outputs multiqc/{RUN_ID} --download DIR)"
@@ -229,11 +224,7 @@ def _results_table(
 ) -> Table:
     from seqoia.genomics.evaluate import evaluate_calls
 
-    table = Table(title=f"seqoia demo — run {RUN_ID}")
-    for column in ("sample", "centre", "QC", "SNV P/R", "indel P/R"):
-        table.add_column(column, no_wrap=column != "centre")
-    table.add_column("tier 1 (gene, c., p.)", no_wrap=True)
-    table.add_column("sign-off", no_wrap=True)
+    table = results_table(f"seqoia demo — run {RUN_ID}")
     for spec in DEMO_SAMPLES:
         qc = runtime.manifests.latest("qc", spec.sample)
         calls = runtime.manifests.latest("call_variants", spec.sample)
@@ -289,6 +280,23 @@ def _where_lines(runtime: Runtime) -> list[str]:
     return lines
 
 
+# -- results table layout (folds rather than cuts at 80-120 columns) -------------------
+def results_table(title: str) -> Table:
+    """The demo's results table: ids never wrap; QC reasons, variants and sign-off fold."""
+    table = Table(title=title)
+    table.add_column("sample", no_wrap=True)
+    table.add_column("centre", overflow="fold")
+    table.add_column("QC", overflow="fold", ratio=2)
+    for column in ("SNV P/R", "indel P/R"):
+        table.add_column(column, overflow="fold")
+    table.add_column("tier 1 (gene, c., p.)", overflow="fold", ratio=3)
+    table.add_column("sign-off", overflow="fold", ratio=2)
+    return table
+
+
+# -- end of results table layout ------------------------------------------------------
+
+
 def demo(
     ctx: typer.Context,
     coverage: Annotated[
@@ -298,7 +306,9 @@ def demo(
         int, typer.Option(help="Autosome size of the simulated genome, kb")
     ] = 1000,
     threads: Annotated[int, typer.Option(help="Stages running at once")] = 2,
-    fresh: Annotated[bool, typer.Option(help="Delete the demo's earlier store first")] = False,
+    fresh: Annotated[
+        bool, typer.Option(metavar="", help="Delete the demo's earlier store first")
+    ] = False,
 ) -> None:
     """Simulate a run, process it end to end on the embedded defaults, print the results."""
     settings: Settings = ctx.obj
@@ -311,13 +321,22 @@ def demo(
     runtime = build_runtime(settings)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="seqoia-demo-") as tmp:
-        with console.status("simulating a reference, 4 samples and a trio with known variants"):
-            reference, run, truths, area, trio = _write_inputs(Path(tmp), coverage, genome_kb)
+        with console.status(
+            "simulating a reference, 4 samples, a pair and a trio with known variants"
+        ):
+            reference, run, truths, area = _write_inputs(Path(tmp), coverage, genome_kb)
+            # -- the tumour/normal pair (seqoia.commands.demo_pair) --
+            pair_truth = add_demo_pair(run, reference, Path(tmp) / "pair", len(DEMO_SAMPLES) + 1)
+            # -- the rare-disease trio (seqoia.commands.demo_family) --
+            trio = add_demo_trio(
+                run, reference, Path(tmp) / "trio", len(DEMO_SAMPLES) + 3, coverage
+            )
             marker = _upload(runtime, reference, area, run)
         console.print(f"run {RUN_ID} dropped into {runtime.store.url}/{runtime.layout.inbox}/")
         total = {"validate_run": 1, "demultiplex": 1} | {
             s: len(DEMO_SAMPLES) for s in SAMPLE_STAGES
         }
+        total |= dict.fromkeys(PAIR_STAGES, 1)
         with (
             EmbeddedWorkers(runtime, threads=threads) as workers,
             Progress(
@@ -331,19 +350,20 @@ def demo(
             tasks = {stage: progress.add_task(stage, total=n) for stage, n in total.items()}
             workers.actors.notify(marker)
             while True:
-                for stage, done in _count_done(runtime).items():
+                for stage, done in (_count_done(runtime) | pair_done(runtime)).items():
                     progress.update(tasks[stage], completed=done)
                 if workers.is_idle():
                     time.sleep(1.0)  # a stage may be between commit and routing
                     if workers.is_idle():
                         break
                 time.sleep(0.5)
-            for stage, done in _count_done(runtime).items():
+            for stage, done in (_count_done(runtime) | pair_done(runtime)).items():
                 progress.update(tasks[stage], completed=done)
         released = _release_passing(runtime)
         console.print(_results_table(runtime, truths, reference, released))
         for line in _where_lines(runtime):
             console.print(line, highlight=False)
+        console.print(pair_results(runtime, pair_truth))
         console.print(_run_report_line(runtime))
         for line in family_lines(runtime, trio):
             console.print(line, highlight=False)

@@ -20,28 +20,38 @@ _SEX = {"XX": "female", "XY": "male"}
 _INDEXES = (("ACGTTGCA", "TGCAACGT"), ("GATCCTAG", "CTAGGATC"), ("CAGTGTCA", "GTCACAGT"))
 
 
-def write_demo_trio(
-    reference: Path, fastq_dir: Path, work: Path, first_number: int, coverage: float
-) -> tuple[FamilyTruth, list[str]]:
-    """Simulate the trio; its FASTQ into ``fastq_dir`` as sample numbers ``first_number``...
+def add_demo_trio(
+    run: Path, reference: Path, scratch: Path, first_number: int, coverage: float
+) -> FamilyTruth:
+    """Write the trio's FASTQ into ``run`` and its rows (Family, Role, Sex) into its sheet.
 
-    Returns the truth and one ``Sample_ID,Index,Index2,Centre,Sex,Family,Role`` sheet row
-    (without the lane) per member.
+    Sample numbers start at ``first_number``; a ``Role`` column already in the sheet (the
+    demo's pair) is shared, the others are added, and earlier rows get empty cells.
     """
     truth = simulate_family(
-        reference, work, family=DEMO_FAMILY, seed=2027, n_de_novo=1, coverage=coverage
+        reference, scratch, family=DEMO_FAMILY, seed=2027, n_de_novo=1, coverage=coverage
     )
-    rows = []
+    fastq = next(p.parent for p in run.rglob("*_R1_001.fastq.gz"))
     for number, member in enumerate(truth.members, start=first_number):
         for read, path in ((1, member.r1), (2, member.r2)):
-            target = fastq_dir / f"{member.sample}_S{number}_L001_R{read}_001.fastq.gz"
-            shutil.move(path, target)
-        index, index2 = _INDEXES[number - first_number]
-        rows.append(
-            f"{member.sample},{index},{index2},{DEMO_FAMILY_CENTRE},{_SEX[member.sex]},"
-            f"{DEMO_FAMILY},{member.role}"
-        )
-    return truth, rows
+            shutil.move(path, fastq / f"{member.sample}_S{number}_L001_R{read}_001.fastq.gz")
+    sheet = run / "SampleSheet.csv"
+    lines = sheet.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Lane,Sample_ID"))
+    columns = lines[start].split(",")
+    added = [c for c in ("Sex", "Family", "Role") if c not in columns]
+    columns += added
+    lines[start] = ",".join(columns)
+    for i in range(start + 1, len(lines)):
+        if lines[i].strip():
+            lines[i] += "," * len(added)
+    for member, (index, index2) in zip(truth.members, _INDEXES, strict=True):
+        values = {"Lane": "1", "Sample_ID": member.sample, "Index": index, "Index2": index2,
+                  "Centre": DEMO_FAMILY_CENTRE, "Sex": _SEX[member.sex],
+                  "Family": DEMO_FAMILY, "Role": member.role}  # fmt: skip
+        lines.append(",".join(values.get(c, "") for c in columns))
+    sheet.write_text("\n".join(lines) + "\n")
+    return truth
 
 
 def family_lines(runtime: Runtime, truth: FamilyTruth) -> list[str]:

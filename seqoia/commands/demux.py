@@ -52,13 +52,18 @@ def demux(
     ] = None,
     threads: Annotated[int, typer.Option(help="Worker processes (0 = all cores).")] = 0,
     no_lane_splitting: Annotated[
-        bool, typer.Option("--no-lane-splitting", help="One file per sample for all lanes.")
+        bool,
+        typer.Option("--no-lane-splitting", metavar="", help="One file per sample for all lanes."),
     ] = False,
     include_non_pf: Annotated[
-        bool, typer.Option("--include-non-pf", help="Write clusters that failed the filter.")
+        bool,
+        typer.Option("--include-non-pf", metavar="", help="Write clusters that failed the filter."),
     ] = False,
     picard_compat: Annotated[
-        bool, typer.Option("--picard-compat", help="Reproduce Picard IlluminaBasecallsToFastq.")
+        bool,
+        typer.Option(
+            "--picard-compat", metavar="", help="Reproduce Picard IlluminaBasecallsToFastq."
+        ),
     ] = False,
     read_structure: Annotated[
         str | None, typer.Option(help="Read structure, e.g. 151T8B8B151T (default: RunInfo).")

@@ -43,7 +43,7 @@ dlq_app = typer.Typer(help="Dead letters: messages the workers gave up on.", no_
 IdArgument = Annotated[
     str | None, typer.Argument(metavar="[ID]", help="Letter id (a unique prefix is enough)")
 ]
-AllOption = Annotated[bool, typer.Option("--all", help="Every dead letter")]
+AllOption = Annotated[bool, typer.Option("--all", metavar="", help="Every dead letter")]
 
 
 @contextmanager

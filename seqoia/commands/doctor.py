@@ -38,7 +38,7 @@ def doctor(
         str, typer.Option("--pipeline", help="Pipeline whose queues to check")
     ] = DEFAULT_PIPELINE,
     skip_broker: Annotated[
-        bool, typer.Option("--skip-broker", help="Check the store only")
+        bool, typer.Option("--skip-broker", metavar="", help="Check the store only")
     ] = False,
 ) -> None:
     """Check that the store enforces the commit protocol and the broker keeps messages."""

@@ -11,7 +11,9 @@ import json
 import logging
 import signal
 import threading
+import time
 from typing import Annotated, get_args
+from urllib.parse import urlsplit
 
 import dramatiq
 import typer
@@ -20,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
-from seqoia.engine.reconciler import Reconciler
+from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
 from seqoia.intake.configure import build_intake, ensure_token, read_token, require_auth
@@ -63,6 +65,7 @@ InsecureOption = Annotated[
     bool,
     typer.Option(
         "--insecure-no-auth",
+        metavar="",
         help="Accept events from anyone (no token, no SNS signature): a laptop only",
     ),
 ]
@@ -103,7 +106,7 @@ def up(
     """Run everything in one process: workers, reconciler and event intake.
 
     Without a configured intake token, the one in the token file is used, or a random one
-    written there (``SEQOIA_INTAKE_TOKEN_FILE``, default ``<scratch>/intake-token``, mode
+    written there (SEQOIA_INTAKE_TOKEN_FILE, default <scratch>/intake-token, mode
     0600); its path is printed, never the token.
     """
     settings = _settings(ctx)
@@ -147,11 +150,13 @@ def worker(
         list[str] | None, typer.Option("--queue", "-q", help="Consume only these queues")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Concurrent messages")] = None,
-    unsafe_store: Annotated[bool, typer.Option("--unsafe-store", help=UNSAFE_STORE_HELP)] = False,
+    unsafe_store: Annotated[
+        bool, typer.Option("--unsafe-store", metavar="", help=UNSAFE_STORE_HELP)
+    ] = False,
 ) -> None:
     """Consume stage and event messages from the broker until SIGTERM.
 
-    The store's self-check runs first (``seqoia doctor``'s store checks): a store that
+    The store's self-check runs first (the store checks of seqoia doctor): a store that
     does not enforce create-only or compare-and-swap writes is refused.
     """
     settings = _settings(ctx)
@@ -211,10 +216,20 @@ def reconcile(
     every: Annotated[
         float | None, typer.Option(help="Repeat every this many seconds (default: once)")
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print the report as JSON")
+    ] = False,
 ) -> None:
-    """List the store and enqueue every stage that is due: lost messages lose nothing."""
+    """List the store and enqueue every stage that is due: lost messages lose nothing.
+
+    On the in-process broker (memory://, the default) no worker would ever receive
+    the messages, so one pass runs the due stages right here until they are done;
+    --every is refused there ('seqoia up' reconciles on its own).
+    """
     settings = _settings(ctx)
+    if urlsplit(settings.broker_url).scheme == "memory":
+        _reconcile_in_process(settings, pipeline, every=every, json_output=json_output)
+        return
     if every:
         enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     actors = _connected_actors(settings, pipeline)
@@ -231,19 +246,51 @@ def reconcile(
         _wait_for_signal()
         stop.set()
         return
-    report = reconciler.run_pass()
+    _print_reconcile(reconciler.run_pass(), json_output=json_output, verb="enqueued")
+    actors.broker.close()
+
+
+def _print_reconcile(report: ReconcileReport, *, json_output: bool, verb: str) -> None:
     if json_output:
         typer.echo(json.dumps(report.__dict__, indent=1))
-    else:
+        return
+    typer.echo(
+        f"visited {report.runs_visited} active run(s); {verb} {len(report.enqueued)}, "
+        f"running {len(report.running)}, failed {len(report.failed)}, "
+        f"incomplete runs {len(set(report.incomplete_runs))}, "
+        f"stuck {len(set(report.stuck_runs))}, finished {len(report.runs_done)}"
+    )
+    for stage, subject in report.enqueued:
+        typer.echo(f"  {verb} {stage}/{subject}")
+
+
+def _reconcile_in_process(
+    settings: Settings, pipeline: str, *, every: float | None, json_output: bool
+) -> None:
+    """One reconcile pass whose due stages run in this process (memory:// broker)."""
+    if every:
         typer.echo(
-            f"visited {report.runs_visited} active run(s); enqueued {len(report.enqueued)}, "
-            f"running {len(report.running)}, failed {len(report.failed)}, "
-            f"incomplete runs {len(set(report.incomplete_runs))}, "
-            f"stuck {len(set(report.stuck_runs))}, finished {len(report.runs_done)}"
+            "error: --every needs a broker shared with workers (redis:// or amqp://); "
+            "on the in-process memory:// broker run `seqoia up`, which reconciles itself",
+            err=True,
         )
-        for stage, subject in report.enqueued:
-            typer.echo(f"  enqueued {stage}/{subject}")
-    actors.broker.close()
+        raise typer.Exit(code=2)
+    runtime = build_runtime(settings, pipeline)
+    with EmbeddedWorkers(runtime) as workers:
+        report = Reconciler(runtime, workers.actors.enqueue_stage).run_pass()
+        if report.enqueued and not json_output:
+            typer.echo(
+                f"memory:// broker: running {len(report.enqueued)} due stage(s) in this "
+                "process (no worker shares an in-process broker)",
+                err=True,
+            )
+        while True:  # idle twice in a row: a stage may be between commit and routing
+            if workers.is_idle():
+                time.sleep(1.0)
+                if workers.is_idle():
+                    break
+            time.sleep(0.5)
+    _print_reconcile(report, json_output=json_output, verb="ran")
 
 
 def notify(
@@ -251,7 +298,7 @@ def notify(
     keys: Annotated[list[str], typer.Argument(help="Object keys that appeared")],
     pipeline: PipelineOption = DEFAULT_PIPELINE,
 ) -> None:
-    """Send ``object_created`` for keys by hand, as the store's notifications would."""
+    """Send object-created events for keys by hand, as the store's notifications would."""
     actors = _connected_actors(_settings(ctx), pipeline)
     for key in keys:
         actors.notify(key)

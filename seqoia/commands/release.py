@@ -28,7 +28,9 @@ def release(
     ] = None,
     override_qc: Annotated[
         bool,
-        typer.Option("--override-qc", help="Release a sample that failed the QC gate anyway"),
+        typer.Option(
+            "--override-qc", metavar="", help="Release a sample that failed the QC gate anyway"
+        ),
     ] = False,
     pipeline: PipelineOption = DEFAULT,
     json_output: JsonOption = False,

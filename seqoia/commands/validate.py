@@ -37,7 +37,9 @@ def _safe(text: str) -> str:
 
 def validate(
     path: Annotated[Path, typer.Argument(help="A run folder, or a SampleSheet.csv on its own.")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print the report as JSON.")
+    ] = False,
 ) -> None:
     """Check a run folder's RunInfo.xml, RunParameters.xml, sample sheet and data files."""
     try:

@@ -246,6 +246,13 @@ class Planner:
                 plan.sources = self._run_listing(run)
             else:
                 plan.sources = recorded
+        if stage.members_ready is not None and not plan.waiting:
+            summaries: dict[str, list[dict[str, Any]]] = {name: [] for name in stage.needs}
+            for manifest in plan.upstream:
+                summaries[manifest.stage].append(manifest.summary)
+            why = stage.members_ready(subject, summaries)
+            if why is not None:
+                plan.waiting.append(Waiting(why=why))
         return plan
 
     def failed_for_good(self, plan: Plan) -> FailureRecord | None:

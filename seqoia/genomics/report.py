@@ -118,7 +118,8 @@ def build_report(
         verdict=verdict,
         metrics=metrics,
         thresholds=thresholds,
-        variant_stats=_as_dict(variant_stats),
+        # Timings differ run to run: they live in the stage manifests, not in the report.
+        variant_stats={k: v for k, v in _as_dict(variant_stats).items() if k != "elapsed_s"},
         tools=dict(sorted(tools.items())),
         reference=ReferenceInfo.model_validate(reference),
         files=tuple(FileChecksum.model_validate(f) for f in files),

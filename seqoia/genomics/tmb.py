@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError
 from seqoia.genomics.reference import PreparedReference
+from seqoia.genomics.transcripts import TranscriptModel
 
 Intervals = dict[str, list[tuple[int, int]]]  # contig -> 0-based half-open spans
 
@@ -67,13 +68,18 @@ def callable_mask(
     if normal is not None:
         for contig, covered in depth_mask(normal, reference, min_normal_depth).items():
             mask[contig] &= covered
-    if coding is not None:
-        for contig, covered in mask.items():
-            in_coding = np.zeros_like(covered)
-            for start, end in coding.get(contig, []):
-                in_coding[start:end] = True
-            mask[contig] = covered & in_coding
-    return mask
+    return mask if coding is None else restrict_mask(mask, coding)
+
+
+def restrict_mask(mask: dict[str, np.ndarray], coding: Intervals) -> dict[str, np.ndarray]:
+    """``mask`` inside ``coding`` only (a new mask; ``mask`` is left as it is)."""
+    out = {}
+    for contig, covered in mask.items():
+        in_coding = np.zeros_like(covered)
+        for start, end in coding.get(contig, []):
+            in_coding[start:end] = True
+        out[contig] = covered & in_coding
+    return out
 
 
 def tumour_mutational_burden(
@@ -122,3 +128,29 @@ def covered_bp(intervals: Intervals, mask: dict[str, np.ndarray]) -> Iterable[in
         if m is not None:
             for start, end in spans:
                 yield int(m[start:end].sum())
+
+
+def coding_territory(model: TranscriptModel) -> Intervals:
+    """The coding bases of a transcript model (every coding transcript's exons clipped to
+    its CDS span), merged per contig, as 0-based half-open spans for :func:`callable_mask`.
+
+    What TMB counts over when the reference area carries a GFF3 (``refs/<NAME>/genes.gff3``).
+    """
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for tx in model.transcripts.values():
+        if tx.cds_start is None or tx.cds_end is None:
+            continue
+        for exon in tx.exons:
+            start, end = max(exon.start, tx.cds_start), min(exon.end, tx.cds_end)
+            if start <= end:
+                spans.setdefault(tx.contig, []).append((start - 1, end))
+    merged: Intervals = {}
+    for contig, items in spans.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(items):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        merged[contig] = out
+    return merged

@@ -9,12 +9,13 @@ its standard error, so callers see one vocabulary.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,6 +82,23 @@ def run_pysam(tool: Callable[..., Any], *args: str | Path, catch_stdout: bool = 
         return tool(*argv, catch_stdout=catch_stdout)
     except pysam.utils.SamtoolsError as err:
         raise ToolError(["pysam", name, *argv], 1, str(err)) from err
+
+
+@contextlib.contextmanager
+def htslib_errors_only() -> Iterator[None]:
+    """Silence htslib's warnings (not its errors) for in-process tools.
+
+    pysam's tools print htslib's messages straight to the terminal; a warning about an
+    intermediate file (bcftools 1.16's ``INFO/MQ`` declared Integer, fixed in the
+    delivered header) would land in the middle of a command's output.
+    """
+    import pysam
+
+    previous = pysam.set_verbosity(1)
+    try:
+        yield
+    finally:
+        pysam.set_verbosity(previous)
 
 
 def wait_all(processes: Sequence[tuple[list[str], subprocess.Popen[bytes]]]) -> None:

@@ -11,6 +11,11 @@ their versions differ (Debian's 1.16, pysam's 1.2x). From bcftools 1.20 on, mpil
 the maintainers' Illumina profile ``-X illumina-1.20`` (the edlib consensus indel model,
 ``--indels-cns``, with its Illumina tuning); it is used whenever the bcftools at hand has
 it, and older ones keep their classic indel model.
+
+Males are called haploid on chrX (outside the PARs) and chrY when the samples' sexes are
+given (:mod:`seqoia.genomics.ploidy`). The delivered VCF's header is made stable
+(:mod:`seqoia.genomics.provenance`): the reference by its store name, the bcftools
+command lines without scratch paths or dates, ``##source=seqoia-<version>``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,8 +38,17 @@ import pysam.bcftools
 from pydantic import BaseModel, ConfigDict, Field
 
 from seqoia.errors import InputError
+from seqoia.genomics.ploidy import CallSex, write_ploidy_files
+from seqoia.genomics.provenance import Provenance, read_vcf_header, stable_vcf_header
 from seqoia.genomics.reference import PreparedReference
-from seqoia.genomics.tools import run_command, run_pysam, tool_versions, wait_all, want_binary
+from seqoia.genomics.tools import (
+    htslib_errors_only,
+    run_command,
+    run_pysam,
+    tool_versions,
+    wait_all,
+    want_binary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +136,10 @@ class CallParams(BaseModel):
             args.append("-I")
         return args
 
-    def call_args(self) -> list[str]:
-        """Options of ``bcftools call`` for these settings."""
-        return ["-m", "-v", "-P", str(self.mutation_rate), "--ploidy", self.ploidy]
+    def call_args(self, ploidy_args: Sequence[str] = ()) -> list[str]:
+        """Options of ``bcftools call``; ``ploidy_args`` (a ploidy file) replace ``--ploidy``."""
+        ploidy = list(ploidy_args) or ["--ploidy", self.ploidy]
+        return ["-m", "-v", "-P", str(self.mutation_rate), *ploidy]
 
 
 class VariantStats(BaseModel):
@@ -163,8 +178,15 @@ def call_variants(
     threads: int,
     params: CallParams | None = None,
     use_binaries: bool | None = None,
+    sexes: Mapping[str, CallSex] | None = None,
+    provenance: Provenance | None = None,
 ) -> VariantStats:
-    """Call germline variants jointly over ``crams``; write ``out_vcf`` (.vcf.gz) + .tbi."""
+    """Call germline variants jointly over ``crams``; write ``out_vcf`` (.vcf.gz) + .tbi.
+
+    ``sexes`` (sample name in the CRAMs -> M/F/U) turns on sex-aware ploidy; without it
+    every contig is called with ``params.ploidy``. ``provenance`` names the reference in
+    the header (by default the FASTA's file name).
+    """
     if not crams:
         raise InputError("no alignments to call variants from")
     params = params or CallParams()
@@ -177,6 +199,7 @@ def call_variants(
     with tempfile.TemporaryDirectory(prefix=".call-", dir=out_vcf.parent) as scratch_name:
         scratch = Path(scratch_name)
         jobs = [(job, scratch / f"job{i:05d}.bcf") for i, job in enumerate(regions)]
+        ploidy_args = write_ploidy_files(reference, sexes, scratch) if sexes else []
         executor: Executor
         if bcftools:  # the programs run in their own processes: threads suffice
             executor = ThreadPoolExecutor(threads)
@@ -184,14 +207,18 @@ def call_variants(
             # fork, as spawn would re-import the caller's __main__
             executor = ProcessPoolExecutor(threads, mp_context=multiprocessing.get_context("fork"))
         region_call = functools.partial(
-            _call_region, bcftools, crams, reference.fasta, params=params, mpileup_args=mpileup_args
-        )
+            _call_region, bcftools, crams, reference.fasta, params=params,
+            mpileup_args=mpileup_args, ploidy_args=ploidy_args,
+        )  # fmt: skip
         with executor:
             futures = [executor.submit(region_call, region, out) for region, out in jobs]
             for future in futures:
                 future.result()
+        provenance = provenance or Provenance(
+            reference_uri=reference.fasta.name, reference_sha256=reference.sha256
+        )
         _concat_normalise(bcftools, [out for _, out in jobs], reference, out_vcf, params,
-                          scratch, threads)  # fmt: skip
+                          scratch, threads, provenance)  # fmt: skip
     stats = summarise_vcf(out_vcf)
     return stats.model_copy(
         update={"elapsed_s": round(time.monotonic() - started, 3), "tool_versions": tool_versions()}
@@ -253,10 +280,11 @@ def _call_region(
     out: Path,
     params: CallParams,
     mpileup_args: list[str],
+    ploidy_args: Sequence[str] = (),
 ) -> None:
     mpileup = ["mpileup", "-f", str(fasta), "-r", ",".join(regions), *mpileup_args, "-Ou",
                *map(str, crams)]  # fmt: skip
-    call = ["call", *params.call_args(), "-Ob", "-o", str(out)]
+    call = ["call", *params.call_args(ploidy_args), "-Ob", "-o", str(out)]
     if bcftools:
         with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
             first = subprocess.Popen([bcftools, *mpileup], stdout=subprocess.PIPE, stderr=err1)
@@ -267,8 +295,9 @@ def _call_region(
         return
     # pysam's bcftools cannot read a pipe: go through an uncompressed BCF file.
     pileup = out.with_suffix(".pileup.bcf")
-    run_pysam(pysam.bcftools.mpileup, *mpileup[1 : -len(crams)], "--output", pileup, *crams)
-    run_pysam(pysam.bcftools.call, *call[1:], pileup)
+    with htslib_errors_only():
+        run_pysam(pysam.bcftools.mpileup, *mpileup[1 : -len(crams)], "--output", pileup, *crams)
+        run_pysam(pysam.bcftools.call, *call[1:], pileup)
     pileup.unlink()
 
 
@@ -280,20 +309,28 @@ def _concat_normalise(
     params: CallParams,
     scratch: Path,
     threads: int,
+    provenance: Provenance,
 ) -> None:
     joined = scratch / "joined.bcf"
     normed = scratch / "normed.bcf"
+    filtered = scratch / "filtered.vcf.gz"
+    header = scratch / "header.vcf"
     tmp_vcf = out_vcf.with_name(out_vcf.name + ".tmp.vcf.gz")
     steps = [
         ["concat", "--threads", str(threads), "-Ob", "-o", str(joined), *map(str, parts)],
         ["norm", "-f", str(reference.fasta), "-m", "-any", "-Ob", "-o", str(normed), str(joined)],
-        ["filter", *params.filter_args(), "-Oz", "-o", str(tmp_vcf), str(normed)],
+        ["filter", *params.filter_args(), "-Oz", "-o", str(filtered), str(normed)],
+        ["reheader", "-h", str(header), "-o", str(tmp_vcf), str(filtered)],
     ]
     for step in steps:
+        if step[0] == "reheader":
+            text = read_vcf_header(filtered)
+            header.write_text(stable_vcf_header(text, provenance, reference.fasta))
         if bcftools:
             run_command([bcftools, *step])
         else:
-            run_pysam(getattr(pysam.bcftools, step[0]), *step[1:])
+            with htslib_errors_only():
+                run_pysam(getattr(pysam.bcftools, step[0]), *step[1:])
     try:
         pysam.tabix_index(str(tmp_vcf), preset="vcf", force=True)
     except (OSError, ValueError) as err:

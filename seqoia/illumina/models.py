@@ -78,10 +78,14 @@ class SampleRow(_Frozen):
     override_cycles: str | None = None
     #: Prescribing hospital (the outbox folder): column ``Centre``/``Center``/``Site``.
     centre: str | None = None
-    #: Family or tumour/normal pair this sample belongs to, with its role
-    #: (``proband``, ``mother``, ``father``, ``sibling``, ``tumour``, ``normal``).
+    #: Rare-disease family (column ``Family``) or tumour/normal pair (column ``Pair_ID``)
+    #: this sample belongs to, with its role (``proband``, ``mother``, ``father``,
+    #: ``sibling``; ``tumour``, ``normal``).
     family: str | None = None
+    pair: str | None = None
     role: str | None = None
+    #: Column ``Analysis``: ``tumour_only`` asks for a tumour's analysis without a normal.
+    analysis: str | None = None
     sex: Literal["male", "female", "unknown"] | None = None
     #: The gene panel of the clinical question (column ``Panel``); else the centre's.
     panel: str | None = None

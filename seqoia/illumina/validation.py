@@ -31,6 +31,7 @@ from seqoia.illumina.override_cycles import (
     describe_run_reads,
     parse_override_cycles,
 )
+from seqoia.illumina.pairs import sheet_pairs
 from seqoia.illumina.runinfo import read_run_info, read_run_parameters
 from seqoia.illumina.samplesheet import MAX_SHEET_BYTES, load_sample_sheet
 
@@ -119,7 +120,12 @@ def validate_run_folder(path: Path, *, check_files: bool = True) -> ValidationRe
     run = path.name
     run_info: RunInfo | None = None
     info_path = path / "RunInfo.xml"
-    if not info_path.is_file():
+    fastq_folder = not (path / BASECALLS).is_dir() and any(path.rglob("*_R1_001.fastq.gz"))
+    if not info_path.is_file() and fastq_folder:
+        # Instruments that convert on board deliver FASTQ, and the pipeline takes them
+        # without RunInfo.xml (only base calls need it): not an error here either.
+        found.warn("RunInfo.xml", "missing: a FASTQ run folder; reads come from the FASTQ files")
+    elif not info_path.is_file():
         found.error("RunInfo.xml", "missing: the run's reads and layout are unknown")
     else:
         try:
@@ -154,6 +160,8 @@ def validate_run_folder(path: Path, *, check_files: bool = True) -> ValidationRe
     summary = _summary(run_info, sheet)
     if check_files and run_info is not None:
         summary.data = _check_files(path, run_info, sheet, found)
+    elif check_files and fastq_folder:
+        summary.data = _check_fastqs(path, None, sheet, found)
     return found.report(path, run_info.run_id if run_info else None, summary)
 
 
@@ -169,6 +177,11 @@ def _sheet(
     sheet, errors = load_sample_sheet(data, file=path.name, run=run, run_info=run_info)
     for problem in errors:
         found.failed(problem, path.name)
+    if sheet is not None:  # tumour/normal pairs: the first problem, with its line
+        try:
+            sheet_pairs(sheet.samples, run=run)
+        except InputError as err:
+            found.failed(err, path.name)
     if sheet is not None and run_info is not None:
         _sheet_warnings(sheet, run_info, found, path.name)
     return sheet
@@ -268,7 +281,7 @@ def _check_files(
 
 
 def _check_fastqs(
-    path: Path, run_info: RunInfo, sheet: SampleSheet | None, found: _Collect
+    path: Path, run_info: RunInfo | None, sheet: SampleSheet | None, found: _Collect
 ) -> str | None:
     reads_by_name: dict[str, set[str]] = {}
     for fastq in path.rglob("*_R[12]_001.fastq.gz"):
@@ -287,14 +300,15 @@ def _check_fastqs(
         seen.add(sample.sample_id)
         plan = None
         text = sample.override_cycles or sheet.override_cycles
-        if text:
+        if text and run_info is not None:
             with contextlib.suppress(InputError):  # reported with the sheet
                 plan = parse_override_cycles(text, run_reads=run_info.reads)
-        paired = (
-            len(plan.template_reads()) >= 2
-            if plan
-            else sum(not r.is_index for r in run_info.reads) >= 2
-        )
+        if plan:
+            paired = len(plan.template_reads()) >= 2
+        elif run_info is not None:
+            paired = sum(not r.is_index for r in run_info.reads) >= 2
+        else:  # no RunInfo.xml: the folder's own files say whether reads are paired
+            paired = any("2" in reads for reads in reads_by_name.values())
         have = reads_by_name.get(sample.sample_id) or reads_by_name.get(
             sample.sample_name or "", set()
         )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from seqoia.errors import InputError
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
 from seqoia.genomics.markdup import mark_duplicates
+from seqoia.genomics.provenance import Provenance
 from seqoia.genomics.qc import fastq_metrics
 from seqoia.genomics.tools import tool_versions
 from seqoia.tasks.references import prepared_reference
@@ -113,16 +114,28 @@ def align(ctx: StageContext) -> StageResult:
     "markduplicates",
     kind="sample",
     needs=["align"],
-    version="1",
+    # 2: a stable header (reference store key in @SQ UR:, scratch-free @PG, seqoia's @PG)
+    version="2",
     reference=True,
     queue="align",
 )
 def markduplicates(ctx: StageContext) -> StageResult:
     """Duplicate-marked, reference-compressed CRAM with its index."""
     bam = ctx.one("align").file(".sorted.bam")
+    reference = prepared_reference(ctx)
     stats = mark_duplicates(
-        bam, prepared_reference(ctx), ctx.out_dir / f"{ctx.subject}.md.cram", threads=ctx.threads
+        bam,
+        reference,
+        ctx.out_dir / f"{ctx.subject}.md.cram",
+        threads=ctx.threads,
+        provenance=stage_provenance(ctx, reference.sha256),
     )
     return StageResult(
         summary={"markduplicates": stats.model_dump(mode="json")}, tools=tool_versions()
     )
+
+
+def stage_provenance(ctx: StageContext, reference_sha256: str) -> Provenance:
+    """How this stage's deliverables name the reference: its store key, never a local path."""
+    uri = ctx.reference_key or (ctx.reference_fasta.name if ctx.reference_fasta else "genome.fa")
+    return Provenance(reference_uri=uri, reference_sha256=reference_sha256)

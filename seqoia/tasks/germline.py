@@ -4,6 +4,8 @@
                        -> demux_stats (run)
         -> align -> markduplicates -> call_variants -> qc  (per sample)
         -> annotate -> report -> deliver (review area)  -> seqoia release -> outbox
+        markduplicates (tumour + normal) -> somatic -> copy_number -> pair_report
+                                         -> deliver_pair                   (per pair)
     markduplicates of every family member (any run) -> family_analysis (family: joint
         call, pedigree checks, de novo, inheritance) -> deliver_family (review area)
 
@@ -19,10 +21,12 @@ from seqoia.tasks import (  # noqa: F401
     annotation,
     calling,
     delivery,
-    family,
+    family,  # rare-disease families
+    pair_delivery,  # tumour/normal pairs
     quality,
     run_reports,
     runs,
+    somatic,  # tumour/normal pairs
 )
 from seqoia.tasks.registry import pipeline
 

@@ -31,6 +31,7 @@ from seqoia.illumina.completion import (
 )
 from seqoia.illumina.gzip_header import copy_without_name
 from seqoia.illumina.models import RunInfo, SampleRow
+from seqoia.illumina.pairs import analysis_of, sheet_pairs
 from seqoia.illumina.runinfo import read_run_info
 from seqoia.illumina.samplesheet import read_sample_sheet
 from seqoia.tasks.family_members import check_sheet_families
@@ -130,13 +131,14 @@ class ValidateRunParams(BaseModel):
 @pipeline.stage(
     "validate_run",
     kind="run",
-    version="3",
+    version="4",
     source=True,
     fetch_sources=lambda _run, name: _is_metadata(name),
     source_ready=run_folder_ready,
     markers=RunFolderMarkers(COMPLETION_MARKERS, after_grace=EARLY_MARKERS),
     params=ValidateRunParams,
-    isolation="inline",
+    # A process of its own, like the heavy stages: a sample sheet or RunInfo is untrusted
+    # input, so its parsing runs under the stage time limit and cannot take the worker down.
     queue="runs",
 )
 def validate_run(ctx: StageContext) -> StageResult:
@@ -168,11 +170,15 @@ def validate_run(ctx: StageContext) -> StageResult:
             file="SampleSheet.csv",
         )
 
+    pairs = sheet_pairs(sheet.samples, run=run)
+    pair_of = {row.sample_id: pair for pair, rows in pairs.items() for row in rows}
     samples: dict[str, dict[str, Any]] = {}
     for row in sheet.samples:
         check_sample_id(row, run)
         check_centre(row, run, ctx.params.allowed_centres)
         record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
+        # The pair a tumour-only sample without Pair_ID forms alone is named after it.
+        record |= {"pair": pair_of.get(row.sample_id), "analysis": analysis_of(row) or None}
         if row.lane is not None:
             record["lanes"].append(row.lane)
     check_sheet_families(sheet.samples, run)  # two probands, a female father ...
@@ -210,6 +216,11 @@ def validate_run(ctx: StageContext) -> StageResult:
             relations.append(
                 Relation(kind="family", subject=family, other_kind="sample", other=sample)
             )
+        if record["pair"]:  # tumour/normal pairs (seqoia.tasks.pairs)
+            pair = validate_name(record["pair"], "Pair_ID")
+            to_pair = Relation(kind="run", subject=run, other_kind="pair", other=pair)
+            relations += [to_pair] if to_pair not in relations else []
+            relations.append(Relation(kind="pair", subject=pair, other_kind="sample", other=sample))
     summary = {
         "kind": kind,
         "flowcell": run_info.flowcell if run_info else run,

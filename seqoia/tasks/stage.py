@@ -165,6 +165,11 @@ class RunFolderMarkers:
     after_grace: frozenset[str] = frozenset()
 
 
+#: A fan-in whose membership the links alone do not settle (a pair's normal may come in a
+#: later run): (subject, upstream stage -> committed summaries) -> None when whole, else
+#: why the subject waits.
+MembersReady = Callable[[str, dict[str, list[dict[str, Any]]]], "str | None"]
+
 #: Decides whether a run folder is complete: (listing, grace_s) -> None when ready, else
 #: why not. ``grace_s`` is how long to wait after a marker that is not the last one written.
 SourceReadiness = Callable[[list[ObjectInfo], float], "str | None"]
@@ -210,6 +215,8 @@ class Stage:
     #: Planned like the reference: their ETags are part of the fingerprint.
     resources: tuple[str, ...] = ()
     publish_area: PublishArea = "outbox"
+    #: Fan-ins that know from upstream summaries whether every member has come.
+    members_ready: MembersReady | None = None
 
     def __post_init__(self) -> None:
         where = f"stage {self.name!r}"
@@ -270,6 +277,7 @@ class Pipeline:
         markers: RunFolderMarkers | None = None,
         resources: Iterable[str] = (),
         publish_area: PublishArea = "outbox",
+        members_ready: MembersReady | None = None,
     ) -> Callable[[StageFunction], StageFunction]:
         """Declare a stage; the decorated function is returned unchanged."""
 
@@ -297,6 +305,7 @@ class Pipeline:
                     markers=markers,
                     resources=tuple(resources),
                     publish_area=publish_area,
+                    members_ready=members_ready,
                 )
             )
             return fn

@@ -278,3 +278,57 @@ def test_validate_command_json_output_is_the_report(cbcl_run: Path) -> None:
         "message": "missing: the run's reads and layout are unknown",
     }
     assert report["summary"]["samples"] == 93
+
+
+def _fastq_run(tmp_path: Path, samples: dict[str, tuple[str, ...]]) -> Path:
+    """A FASTQ run folder as ``seqoia demo`` drops it: no RunInfo.xml, no base calls."""
+    run = tmp_path / "261129_A00123_0042_AHDEMOXXXX"
+    fastq = run / "Analysis/1/Data/fastq"
+    fastq.mkdir(parents=True)
+    rows = []
+    for number, (sample, reads) in enumerate(samples.items(), start=1):
+        for read in reads:
+            (fastq / f"{sample}_S{number}_L001_{read}_001.fastq.gz").write_bytes(b"")
+        rows.append(f"1,{sample},{('ACGTACGT', 'TGCATGCA', 'CATGCATG')[number]}")
+    (run / "SampleSheet.csv").write_text(
+        "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\nLane,Sample_ID,Index\n"
+        + "\n".join(rows) + "\n"
+    )  # fmt: skip
+    (run / "CopyComplete.txt").write_text("")
+    return run
+
+
+def test_a_fastq_run_folder_without_runinfo_is_valid_with_a_warning(tmp_path: Path) -> None:
+    run = _fastq_run(tmp_path, {"DEMO-001": ("R1", "R2"), "DEMO-002": ("R1", "R2")})
+
+    report = validate_run_folder(run)
+
+    assert report.ok, messages(report)
+    assert report.summary.data == "fastq" and report.summary.samples == 2
+    assert "RunInfo.xml: missing: a FASTQ run folder; reads come from the FASTQ files" in [
+        f"{w.file}: {w.message}" for w in report.warnings
+    ]
+
+
+def test_a_fastq_run_folder_still_needs_each_samples_r2(tmp_path: Path) -> None:
+    run = _fastq_run(tmp_path, {"DEMO-001": ("R1", "R2"), "DEMO-002": ("R1",)})
+
+    report = validate_run_folder(run)
+
+    assert not report.ok
+    assert any("DEMO-002: no DEMO-002_*R2_001.fastq.gz" in m for m in messages(report))
+
+
+def test_a_sample_sheet_alone_reports_a_pair_with_two_normals_at_its_line(tmp_path: Path) -> None:
+    sheet = tmp_path / "SampleSheet.csv"
+    sheet.write_text(
+        "[Header]\nFileFormatVersion,2\n\n[BCLConvert_Data]\n"
+        "Lane,Sample_ID,Index,Index2,Pair_ID,Role\n"
+        "1,T-01,ACGTACGT,TTGGCCAA,P-01,tumour\n"
+        "1,N-01,CATGCATG,GGAATTCC,P-01,normal\n"
+        "1,N-02,GTCAGTCA,CCTTAAGG,P-01,normal\n"
+    )
+    report = validate_path(sheet)
+    assert not report.ok
+    assert [(e.file, e.line) for e in report.errors] == [("SampleSheet.csv", 8)]
+    assert "pair P-01 has two normals: N-01 and N-02" in report.errors[0].message

@@ -71,11 +71,13 @@ def test_one_family_id_for_two_centres_in_one_sheet_is_refused(tmp_path: Path) -
 
 
 def test_a_tumour_normal_pair_is_not_checked_as_a_family(tmp_path: Path) -> None:
+    pair = {"Pair_ID": "PAIR1", "Sex": "F", "Centre": "APHP"}
     out = _validate(
         tmp_path,
-        {"T1": _member("tumour", "F", family="PAIR1"), "N1": _member("normal", "F", "PAIR1")},
+        {"T1": pair | {"Role": "tumour"}, "N1": pair | {"Role": "normal"}},
     )
     assert out.summary["samples"]["T1"]["role"] == "tumour"
+    assert out.related("family") == []
 
 
 def _summary(members: dict[str, tuple[str, str]], family: str = "F1", centre: str = "APHP"):

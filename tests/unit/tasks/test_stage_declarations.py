@@ -194,3 +194,11 @@ def test_queries_follow_the_declared_graph_in_declaration_order() -> None:
     assert pipeline.queues() == ["align", "default"]
     with pytest.raises(DeclarationError, match="has no stage 'report'"):
         pipeline["report"]
+
+
+def test_validate_run_parses_untrusted_run_folders_in_a_stage_process() -> None:
+    from seqoia.tasks.germline import pipeline as germline
+
+    # Inline stages run in the worker without a time limit; the first reader of a run
+    # folder must not (issue 12: a hostile RunInfo once held a worker for minutes).
+    assert germline["validate_run"].isolation == "process"

@@ -68,11 +68,13 @@ def analyse_family(
     predicted: Mapping[str, PredictedSex | None] | None = None,
     gene_of: Mapping[SiteKey, str] | Callable[[SiteKey], str | None] | None = None,
     params: DeNovoParams | None = None,
+    reference: Path | None = None,
 ) -> FamilyAnalysis:
     """Check and analyse the family in the joint ``vcf``.
 
     Genetic sex is taken from ``predicted`` (e.g. the QC stage's) or else computed from
-    ``alignments`` (sample -> BAM/CRAM); without either, sex is not checked. De novo and
+    ``alignments`` (sample -> BAM/CRAM; CRAMs decoded against ``reference`` when given);
+    without either, sex is not checked. De novo and
     Mendelian analyses need a mother and a father; a duo gets relatedness and sex only.
     """
     validate_pedigree(pedigree)
@@ -82,7 +84,7 @@ def analyse_family(
         missing = sorted(set(pedigree.samples) - set(alignments))
         if missing:
             raise PedigreeError(f"family {pedigree.family}: no alignment for {missing}")
-        predicted = {s: predicted_sex(alignments[s], sites, s) for s in pedigree.samples}
+        predicted = {s: predicted_sex(alignments[s], sites, s, reference) for s in pedigree.samples}
     sex = check_sex(pedigree, predicted) if predicted is not None else []
     mother, father = pedigree.role("mother"), pedigree.role("father")
     mendelian = None

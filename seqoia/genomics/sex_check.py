@@ -21,15 +21,19 @@ from seqoia.genomics.pedigree import Pedigree
 from seqoia.genomics.qc import PredictedSex, predict_sex, sex_coverage_ratios
 
 
-def dosage_ratios(alignment: Path) -> tuple[float | None, float | None]:
+def dosage_ratios(
+    alignment: Path, reference: Path | None = None
+) -> tuple[float | None, float | None]:
     """(chrX, chrY) reads per base over the autosomes', from an indexed BAM/CRAM.
 
     A BAM index holds the counts; a CRAM is read once (for a whole genome, pass the QC
-    stage's predicted sex to :func:`check_sex` instead).
+    stage's predicted sex to :func:`check_sex` instead). A CRAM whose header names its
+    reference by store name (not a local path) needs the ``reference`` FASTA to be read.
     """
     mode = "rc" if alignment.suffix == ".cram" else "rb"
     try:
-        with pysam.AlignmentFile(str(alignment), mode) as handle:
+        extra = {"reference_filename": str(reference)} if reference and mode == "rc" else {}
+        with pysam.AlignmentFile(str(alignment), mode, **extra) as handle:
             lengths = dict(zip(handle.references, handle.lengths, strict=True))
             mapped = {s.contig: s.mapped for s in handle.get_index_statistics()}
             if not any(mapped.values()):  # a CRAM index has no counts: read the file
@@ -55,10 +59,13 @@ def chrx_het_fraction(sites: Iterable[Site], sample: str) -> float | None:
 
 
 def predicted_sex(
-    alignment: Path, sites: Iterable[Site] | None = None, sample: str | None = None
+    alignment: Path,
+    sites: Iterable[Site] | None = None,
+    sample: str | None = None,
+    reference: Path | None = None,
 ) -> PredictedSex | None:
     """XX, XY or unknown for one member (None without chrX and chrY in the reference)."""
-    x_ratio, y_ratio = dosage_ratios(alignment)
+    x_ratio, y_ratio = dosage_ratios(alignment, reference)
     het = chrx_het_fraction(sites, sample) if sites is not None and sample else None
     return predict_sex(x_ratio, y_ratio, het)
 

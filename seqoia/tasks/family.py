@@ -81,15 +81,21 @@ def family_analysis(ctx: StageContext) -> StageResult:
     if missing:  # the planner waits for every linked member: this is a broken link
         raise PedigreeError(f"family {family}: no alignment for member(s) {', '.join(missing)}")
     vcf = ctx.out_dir / f"{family}.joint.vcf.gz"
+    reference = prepared_reference(ctx)
     stats = joint_call(
         [crams[s] for s in pedigree.samples],
         {m.sample: m.karyotype for m in pedigree.members},
-        prepared_reference(ctx),
+        reference,
         vcf,
         threads=ctx.threads,
         params=ctx.params,
     )
-    analysis = analyse_family(vcf, pedigree, alignments={s: crams[s] for s in pedigree.samples})
+    analysis = analyse_family(
+        vcf,
+        pedigree,
+        alignments={s: crams[s] for s in pedigree.samples},
+        reference=reference.fasta,
+    )
     label = composition(pedigree)
     if left_out:
         label += " — left out: " + ", ".join(

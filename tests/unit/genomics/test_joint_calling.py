@@ -128,7 +128,7 @@ def test_joint_call_keeps_gq_pl_and_a_haploid_son_on_x(family, tmp_path, use_bin
 
 
 def test_checks_on_the_called_trio_pass_and_catch_a_wrong_sex(family, joint_vcf) -> None:
-    truth, _, crams = family
+    truth, reference, crams = family
     out = joint_vcf
     p, m, f = (truth.member(r).sample for r in ("proband", "mother", "father"))
     pedigree = trio(truth.family, p, m, f, proband_sex="male")
@@ -136,7 +136,8 @@ def test_checks_on_the_called_trio_pass_and_catch_a_wrong_sex(family, joint_vcf)
     checks = check_relatedness(pedigree, alt_count_matrix(sites, pedigree.samples))
     assert all(c.passed for c in checks), [c.message for c in checks]
     predicted = {
-        s: predicted_sex(c, sites, s) for s, c in zip(pedigree.samples, crams, strict=True)
+        s: predicted_sex(c, sites, s, reference.fasta)
+        for s, c in zip(pedigree.samples, crams, strict=True)
     }
     assert predicted == {p: "XY", m: "XX", f: "XY"}
     assert all(c.passed for c in check_sex(pedigree, predicted))
@@ -152,12 +153,13 @@ def test_a_sample_without_alignments_is_refused(family, tmp_path) -> None:
 
 
 def test_family_analysis_blocks_a_swapped_father_and_passes_the_true_one(family, joint_vcf) -> None:
-    truth, _, crams = family
+    truth, reference, crams = family
     out = joint_vcf
     p, m, f = (truth.member(r).sample for r in ("proband", "mother", "father"))
     pedigree = trio(truth.family, p, m, f, proband_sex="male")
     result = analyse_family(out, pedigree, alignments=dict(zip(pedigree.samples, crams,
-                                                               strict=True)))  # fmt: skip
+                                                               strict=True)),
+                            reference=reference.fasta)  # fmt: skip
     assert not result.blocked, result.failures
     called = {(c.contig, c.pos, c.ref, c.alt) for c in result.de_novo if c.passed}
     assert len(called & set(truth.de_novo)) >= 5 and called <= set(truth.de_novo)

@@ -22,6 +22,7 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import InputError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key
 from seqoia.storage.manifest import FileRef, Manifest, public_source
+from seqoia.vocabulary import ALIAS_NAME
 
 #: Run-folder objects shown per source stage (a run folder holds thousands of base calls).
 MAX_SOURCES_SHOWN = 20
@@ -204,7 +205,7 @@ class LineageReader:
         if walk.sample is None and manifest.subject_kind == "sample":
             walk.sample = manifest.subject  # the chain of this sample's file
         for source in manifest.sources:
-            if walk.sample is not None and _other_sample(source.key, walk.sample):
+            if walk.sample is not None and self._other_sample(source.key, walk.sample):
                 continue
             if source.key in walk.sources:
                 node.sources_shown_above += 1
@@ -215,6 +216,21 @@ class LineageReader:
             upstream_key = self.rt.layout.manifest_key(ref.stage, ref.subject, ref.generation)
             node.inputs.append(self._node(upstream_key, walk, manifest))
         return node
+
+    def _other_sample(self, key: str, sample: str) -> bool:
+        """Whether run-folder object ``key`` is a FASTQ of another sample than ``sample``.
+
+        A FASTQ recorded under its alias names no sample: its owner is what validate_run
+        of its run found (``fastq_sources``, alias -> Sample_ID).
+        """
+        base = key.rsplit("/", 1)[-1]
+        if not ALIAS_NAME.match(base):
+            return _other_sample(key, sample)
+        inbox = self.rt.layout.split_inbox_key(key)
+        validated = self.rt.manifests.latest("validate_run", inbox[0]) if inbox else None
+        owners = validated.summary.get("fastq_sources", {}) if validated else {}
+        owner = owners.get(inbox[1] if inbox else base) or owners.get(base)
+        return owner is not None and owner != sample
 
     def _consumed(self, manifest: Manifest, consumer: Manifest | None) -> list[FileRef]:
         """The outputs of ``manifest`` that ``consumer`` downloaded (as the runner chooses them)."""

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 
 from seqoia.engine.scratch import path_inside
@@ -57,7 +58,8 @@ def cached_reference(store: ObjectStore, ref: FileRef, cache_dir: Path) -> Path:
     if _PLAIN_MD5.match(etag) and md5 != etag:
         local.unlink(missing_ok=True)
         raise StorageError(f"reference {ref.key} downloaded with MD5 {md5}, store says {etag}")
-    tmp = checksum_file.with_name(f"genome.fa.sha256.{os.getpid()}.tmp")
+    # Unique per process and thread: two stages of one worker may cache one reference at once.
+    tmp = checksum_file.with_name(f"genome.fa.sha256.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(sha256)
     tmp.replace(checksum_file)
     _DOWNLOADED[str(local)] = sha256

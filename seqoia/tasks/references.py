@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from seqoia.genomics.reference import PreparedReference, ReferenceCache
@@ -23,7 +24,7 @@ def prepared_reference(ctx: StageContext) -> PreparedReference:
     if not checksum_file.exists():
         # Two stage processes may prepare the same reference at once: each writes its own
         # temporary file, and either rename wins with the same content.
-        tmp = checksum_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp = checksum_file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(sha256_file(ctx.reference_fasta))
         tmp.replace(checksum_file)
     fasta: Path = ctx.reference_fasta

@@ -17,8 +17,10 @@ from pathlib import Path
 import pysam
 import pytest
 
+from seqoia.admin.refarea import reference_area, upload_reference_area
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import simulate_reads, simulate_reference, simulate_variants
+from seqoia.genomics.simulate_annotation import simulate_annotation
 from seqoia.settings import Settings
 from seqoia.workers.embedded import EmbeddedWorkers
 
@@ -35,6 +37,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reference = root / "genome.fa"
     simulate_reference(reference, contigs={"chr1": 80_000, "chr2": 40_000}, seed=21,
                        sex_chromosomes=True)  # fmt: skip
+    simulate_annotation(reference, root / "annotation", seed=5)  # genes for `annotate`
     fastq = root / RUN / FASTQ_DIR
     fastq.mkdir(parents=True)
     variants = simulate_variants(reference, seed=22)
@@ -55,7 +58,14 @@ def _deliver(root: Path, work: Path) -> Runtime:
         store_url=f"file://{work}/store", scratch_dir=work / "scratch", max_retries=0
     )
     runtime = build_runtime(settings)
-    runtime.store.upload_file(runtime.layout.reference_key("demo"), root / "genome.fa")
+    notes = root / "annotation"
+    area = reference_area(
+        notes / "genes.gff3",
+        {"demo": notes / "panel.tsv"},
+        clinvar=notes / "clinvar.vcf.gz",
+        gnomad=notes / "gnomad.sites.vcf.gz",
+    )
+    upload_reference_area(runtime.store, runtime.layout, "demo", root / "genome.fa", area)
     run = root / RUN
     files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != "CopyComplete.txt")
     for path in [*files, run / "CopyComplete.txt"]:
@@ -65,14 +75,24 @@ def _deliver(root: Path, work: Path) -> Runtime:
         workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
         workers.wait_idle(timeout_s=600)
     for sample in (DECLARED, PREDICTED):
-        assert runtime.manifests.latest("deliver", sample), f"{sample} was not delivered"
+        failures = [runtime.failures.read(*pair) for pair in runtime.failures.pairs()]
+        assert runtime.manifests.latest("deliver", sample), f"{sample} not delivered: {failures}"
     return runtime
 
 
 def _delivered(runtime: Runtime, sample: str) -> dict[str, bytes]:
-    prefix = f"{runtime.layout.outbox}/APHP/{sample}/"
-    names = [sample + suffix for suffix in DELIVERED] + [f"{sample}.report.json"]
-    return {name: runtime.store.get_bytes(prefix + name)[0] for name in names}
+    """The files a release sends to the hospital: CRAM/VCF as committed, reports as reviewed."""
+    files = {}
+    for stage in ("markduplicates", "call_variants"):
+        manifest = runtime.manifests.latest(stage, sample)
+        assert manifest is not None
+        for ref in manifest.outputs:
+            if any(ref.name == sample + suffix for suffix in DELIVERED):
+                files[ref.name] = runtime.store.get_bytes(ref.key)[0]
+    assert len(files) == len(DELIVERED)
+    review = runtime.layout.review_prefix("APHP", sample)
+    files[f"{sample}.report.json"] = runtime.store.get_bytes(review + f"{sample}.report.json")[0]
+    return files
 
 
 @pytest.fixture(scope="module")
@@ -159,15 +179,18 @@ def test_lineage_of_a_delivered_file_lists_its_own_sample_sources_once(
     from seqoia.admin.lineage import LineageReader
 
     runtime = two_runs[0]
-    key = f"{runtime.layout.outbox}/APHP/{DECLARED}/{DECLARED}.bcftools.vcf.gz"
+    calls = runtime.manifests.latest("call_variants", DECLARED)
+    assert calls is not None
+    key = calls.output(f"{DECLARED}.bcftools.vcf.gz").key
     report = LineageReader(runtime).of_key(key).to_json()
     sources = [s for root in report["produced_by"] for s in _sources(root)]
     assert len(sources) == len(set(sources))  # each run-folder object once
     names = [s.rsplit("/", 1)[-1] for s in sources]
-    assert f"{DECLARED}_S1_L001_R1_001.fastq.gz" in names
-    assert f"{DECLARED}_S1_L001_R2_001.fastq.gz" in names
+    # Run-folder FASTQ are named by alias in manifests (their names may be patients').
+    assert sum(name.endswith("_S1_L001_R1_001.fastq.gz") for name in names) == 1, names
+    assert sum(name.endswith("_S1_L001_R2_001.fastq.gz") for name in names) == 1
     assert "SampleSheet.csv" in names
-    assert not any(name.startswith(PREDICTED) for name in names)
+    assert not any("_S2_" in name for name in names)  # nothing of the other sample
 
 
 @pytest.mark.parametrize("columns", [80, 100, 120])

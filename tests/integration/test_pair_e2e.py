@@ -144,6 +144,7 @@ def test_a_pair_over_two_runs_is_delivered_and_a_swapped_normal_fails_by_name(
     rows = {(d["stage"], d["subject"]): d for d in json.loads(shown.stdout)["detail"]}
     assert rows["somatic", "P-02"]["state"] == "failed"
     assert "T-02 and X-02" in rows["somatic", "P-02"]["failure"]["message"]
-    status = CliRunner().invoke(app, ["status", RUN1], env=env)
+    # Wide enough that the reason is not folded across table lines.
+    status = CliRunner().invoke(app, ["status", RUN1], env={**env, "COLUMNS": "400"})
     assert status.exit_code == 0, status.output
     assert "T-02 and X-02" in " ".join(status.stdout.split())

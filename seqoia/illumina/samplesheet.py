@@ -29,11 +29,8 @@ m_a + m_b).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +43,17 @@ from seqoia.illumina.override_cycles import (
     ReadPlan,
     check_read_plan,
     parse_override_cycles,
+)
+from seqoia.illumina.sheet_csv import (
+    MAX_SHEET_BYTES,
+    CsvRow,
+    FatalSheetError,
+    Section,
+    SheetIssues,
+    csv_rows,
+    decode_sheet,
+    key_values,
+    sections_of,
 )
 from seqoia.vocabulary import NAME_PATTERN
 
@@ -86,68 +94,12 @@ _MISMATCH_KEYS = ("barcodemismatchesindex1", "barcodemismatchesindex2")
 #: Written by production sheet generators for "no such index read" on single-index rows.
 _NOT_APPLICABLE = {"na", "n/a"}
 
-#: Largest sheet read: MAX_DATA_ROWS rows of 200 bytes is 0.6 MB; past 16 MiB it is not
-#: a sample sheet.
-MAX_SHEET_BYTES = 16 << 20
 #: Most data rows: 384 samples in each of 8 lanes (or 96 four-oligo 10x sets per lane).
 #: Index collisions are checked pairwise within a lane, so this bounds that check's time.
 MAX_DATA_ROWS = 384 * 8
 #: Index collisions reported per lane: past this the sheet's indexes are wrong wholesale
 #: (a swapped column, no index at all) and the rest are counted, not listed.
 MAX_COLLISIONS_REPORTED = 20
-
-
-@dataclass
-class _Row:
-    line: int
-    cells: list[str]
-
-
-@dataclass
-class _Section:
-    name: str
-    line: int
-    rows: list[_Row] = field(default_factory=list)
-
-
-@dataclass
-class _Issues:
-    file: str
-    run: str | None
-    found: list[SampleSheetError] = field(default_factory=list)
-
-    def add(self, message: str, line: int | None) -> None:
-        self.found.append(SampleSheetError(message, run=self.run, file=self.file, line=line))
-
-    def collapsed(self) -> list[SampleSheetError]:
-        """In line order, one error per message: a message repeated on other lines (the
-        same bad setting on every row) names them instead of being repeated."""
-        by_message: dict[str, list[int | None]] = {}
-        for err in sorted(self.found, key=lambda e: e.line if e.line is not None else 0):
-            by_message.setdefault(err.message, []).append(err.line)
-        out = []
-        for message, lines in by_message.items():
-            others = sorted({n for n in lines[1:] if n is not None and n != lines[0]})
-            if others:
-                message = f"{message} (also on line{'s' if len(others) > 1 else ''} " \
-                          f"{_line_ranges(others)})"  # fmt: skip
-            out.append(SampleSheetError(message, run=self.run, file=self.file, line=lines[0]))
-        return out
-
-
-def _line_ranges(lines: list[int]) -> str:
-    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
-    spans: list[list[int]] = []
-    for n in lines:
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
-
-
-class _Fatal(Exception):
-    """The sheet cannot be read further (no data section, no Sample_ID column)."""
 
 
 # -- public API ----------------------------------------------------------------------
@@ -219,103 +171,29 @@ def sheet_plan(
     return parse_override_cycles(text, run_reads=run_reads) if text else None
 
 
-# -- reading the CSV -----------------------------------------------------------------
-
-
-def _decode(data: str | bytes, issues: _Issues) -> str:
-    """The sheet's text; bytes that are not UTF-8 are fatal (see the module docstring)."""
-    if len(data) > MAX_SHEET_BYTES:
-        issues.add(f"{len(data)} bytes is too large for a sample sheet "
-                   f"(at most {MAX_SHEET_BYTES >> 20} MiB)", None)  # fmt: skip
-        raise _Fatal
-    if isinstance(data, str):
-        return data.removeprefix("\ufeff")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        issues.add(
-            f"not UTF-8: byte 0x{data[err.start]:02X} at byte offset {err.start} (byte "
-            f"{column} of the line) cannot be decoded; save the sheet as UTF-8 "
-            "(Excel: 'CSV UTF-8')",
-            line,
-        )
-        raise _Fatal from None
-
-
-def _csv_rows(text: str, issues: _Issues) -> list[_Row]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[_Row] = []
-    previous = 0
-    try:
-        for record in reader:
-            line = previous + 1
-            previous = reader.line_num
-            cells = [c.strip() for c in record]
-            while cells and not cells[-1]:
-                cells.pop()
-            if cells:
-                rows.append(_Row(line, cells))
-    except csv.Error as err:  # a field past csv's size limit, a NUL byte
-        issues.add(f"unreadable CSV: {err}", reader.line_num or 1)
-        raise _Fatal from None
-    return rows
-
-
-def _sections(rows: list[_Row], issues: _Issues) -> dict[str, _Section]:
-    """Sections by lower-case name."""
-    sections: dict[str, _Section] = {}
-    current: _Section | None = None
-    for row in rows:
-        first = row.cells[0]
-        if first.startswith("[") and first.endswith("]"):
-            name = first[1:-1].strip()
-            if name.lower() in sections:
-                issues.add(
-                    f"section [{name}] appears twice (first at line {sections[name.lower()].line})",
-                    row.line,
-                )
-            current = sections.setdefault(name.lower(), _Section(name, row.line))
-        elif first.startswith("#"):
-            continue
-        elif current is None:
-            issues.add("data before the first [Section] line", row.line)
-        else:
-            current.rows.append(row)
-    return sections
-
-
-def _key_values(section: _Section | None) -> dict[str, tuple[str, str, int]]:
-    """``lower-case key -> (key as written, value, line)``."""
-    out: dict[str, tuple[str, str, int]] = {}
-    for row in section.rows if section else []:
-        value = row.cells[1] if len(row.cells) > 1 else ""
-        out[row.cells[0].lower()] = (row.cells[0], value, row.line)
-    return out
-
-
 # -- the sheet -----------------------------------------------------------------------
 
 
 def _parse(
     data: str | bytes, *, file: str, run: str | None, run_info: RunInfo | None
 ) -> tuple[SampleSheet | None, list[SampleSheetError]]:
-    issues = _Issues(file=file, run=run)
+    issues = SheetIssues(file=file, run=run)
     sheet: SampleSheet | None = None
     try:
-        text = _decode(data, issues)
-        rows = _csv_rows(text, issues)
+        text = decode_sheet(data, issues)
+        rows = csv_rows(text, issues)
         sheet = _build(rows, text, issues, run_info)
         _check_samples(sheet, issues, run_info)
-    except _Fatal:
+    except FatalSheetError:
         sheet = None
     return sheet, issues.collapsed()
 
 
-def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | None) -> SampleSheet:
-    sections = _sections(rows, issues)
-    header = _key_values(sections.get("header"))
+def _build(
+    rows: list[CsvRow], text: str, issues: SheetIssues, run_info: RunInfo | None
+) -> SampleSheet:
+    sections = sections_of(rows, issues)
+    header = key_values(sections.get("header"))
     version_text = header.get("fileformatversion", ("", "1", 0))[1] or "1"
     version: Literal[1, 2] = (
         2 if "bclconvert_data" in sections or version_text.strip() == "2" else 1
@@ -325,11 +203,11 @@ def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | Non
         last_line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
         expected = "[BCLConvert_Data]" if version == 2 else "[Data]"
         issues.add(f"no {expected} section: the sheet lists no samples", last_line)
-        raise _Fatal
+        raise FatalSheetError
 
     reads = _reads(sections.get("reads"), version, issues)
-    settings_rows = _key_values(sections.get("settings"))
-    settings_rows.update(_key_values(sections.get("bclconvert_settings")))
+    settings_rows = key_values(sections.get("settings"))
+    settings_rows.update(key_values(sections.get("bclconvert_settings")))
     settings = {key: value for key, value, _ in settings_rows.values()}
 
     def setting(*names: str) -> tuple[str, int] | None:
@@ -379,7 +257,7 @@ def _build(rows: list[_Row], text: str, issues: _Issues, run_info: RunInfo | Non
     )
 
 
-def _reads(section: _Section | None, version: int, issues: _Issues) -> dict[str, int]:
+def _reads(section: Section | None, version: int, issues: SheetIssues) -> dict[str, int]:
     """v2: ``Read1Cycles,151``...; v1: one template read length a line, stored under the
     same names (``Read1Cycles``, ``Read2Cycles``) so that users need not care."""
     reads: dict[str, int] = {}
@@ -400,7 +278,7 @@ def _reads(section: _Section | None, version: int, issues: _Issues) -> dict[str,
     return reads
 
 
-def _mismatches(value: str, key: str, line: int, issues: _Issues) -> int:
+def _mismatches(value: str, key: str, line: int, issues: SheetIssues) -> int:
     if value.strip() in {"0", "1", "2"}:
         return int(value)
     issues.add(f"{_spelled(key)} is {value!r}; allowed values are 0, 1 and 2", line)
@@ -412,7 +290,7 @@ def _spelled(key: str) -> str:
             "barcodemismatchesindex2": "BarcodeMismatchesIndex2"}.get(key, key)  # fmt: skip
 
 
-def _flag(found: tuple[str, int] | None, issues: _Issues) -> bool:
+def _flag(found: tuple[str, int] | None, issues: SheetIssues) -> bool:
     if found is None:
         return False
     value = found[0].strip().lower()
@@ -446,7 +324,7 @@ def _run_reads(run_info: RunInfo | None, reads: dict[str, int]) -> list[ReadInfo
 
 
 def _check_override(
-    text: str, line: int, issues: _Issues, run_info: RunInfo | None, reads: dict[str, int]
+    text: str, line: int, issues: SheetIssues, run_info: RunInfo | None, reads: dict[str, int]
 ) -> ReadPlan | None:
     run_reads = _run_reads(run_info, reads)
     try:
@@ -462,11 +340,11 @@ def _check_override(
 
 
 def _samples(
-    section: _Section, issues: _Issues, run_info: RunInfo | None, reads: dict[str, int]
+    section: Section, issues: SheetIssues, run_info: RunInfo | None, reads: dict[str, int]
 ) -> list[SampleRow]:
     if not section.rows:
         issues.add(f"[{section.name}] has no column header and no samples", section.line)
-        raise _Fatal
+        raise FatalSheetError
     head = section.rows[0]
     columns = [c.lower() for c in head.cells]
     if "sample_id" not in columns and "sampleid" not in columns:
@@ -477,11 +355,11 @@ def _samples(
                    "the laboratory's sample ids")  # fmt: skip
         issues.add(f"[{section.name}] has no Sample_ID column (columns: "
                    f"{', '.join(head.cells)}){fix}", head.line)  # fmt: skip
-        raise _Fatal
+        raise FatalSheetError
     if len(section.rows) - 1 > MAX_DATA_ROWS:
         issues.add(f"[{section.name}] has {len(section.rows) - 1} rows; a sheet has at most "
                    f"{MAX_DATA_ROWS}", section.rows[MAX_DATA_ROWS + 1].line)  # fmt: skip
-        raise _Fatal
+        raise FatalSheetError
     for i, name in enumerate(columns):
         if name and name in columns[:i]:
             issues.add(f"column {head.cells[i]!r} appears twice", head.line)
@@ -498,7 +376,11 @@ def _samples(
 
 
 def _sample(
-    row: _Row, head: list[str], issues: _Issues, run_info: RunInfo | None, reads: dict[str, int]
+    row: CsvRow,
+    head: list[str],
+    issues: SheetIssues,
+    run_info: RunInfo | None,
+    reads: dict[str, int],
 ) -> SampleRow | None:
     if len(row.cells) > len(head):
         issues.add(f"{len(row.cells)} values for {len(head)} columns", row.line)
@@ -574,7 +456,7 @@ def _sample(
 # -- checks across samples -----------------------------------------------------------
 
 
-def _check_samples(sheet: SampleSheet, issues: _Issues, run_info: RunInfo | None) -> None:
+def _check_samples(sheet: SampleSheet, issues: SheetIssues, run_info: RunInfo | None) -> None:
     run_reads = _run_reads(run_info, sheet.reads)
     for sample in sheet.samples:
         _check_index_lengths(sheet, sample, run_reads, issues)
@@ -611,7 +493,7 @@ def _by_lane(
 
 
 def _check_index_lengths(
-    sheet: SampleSheet, sample: SampleRow, run_reads: list[ReadInfo] | None, issues: _Issues
+    sheet: SampleSheet, sample: SampleRow, run_reads: list[ReadInfo] | None, issues: SheetIssues
 ) -> None:
     text = sample.override_cycles or sheet.override_cycles
     plan = None
@@ -639,7 +521,7 @@ def _check_index_lengths(
                        f"but index read {k} has {can} cycles", sample.line)  # fmt: skip
 
 
-def _same_lengths(rows: list[SampleRow], where: str, issues: _Issues) -> bool:
+def _same_lengths(rows: list[SampleRow], where: str, issues: SheetIssues) -> bool:
     if not rows:
         return True
     first = rows[0]
@@ -669,7 +551,7 @@ def _index_matrix(rows: list[SampleRow], key: str) -> np.ndarray:
 
 
 def _check_collisions(
-    sheet: SampleSheet, rows: list[SampleRow], where: str, issues: _Issues
+    sheet: SampleSheet, rows: list[SampleRow], where: str, issues: SheetIssues
 ) -> None:
     """Pairs of samples a read could match both of (see the module docstring)."""
     # A row repeating another's sample and index is reported as a duplicate, not again here.

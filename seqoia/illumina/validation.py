@@ -33,7 +33,8 @@ from seqoia.illumina.override_cycles import (
 )
 from seqoia.illumina.pairs import sheet_pairs
 from seqoia.illumina.runinfo import read_run_info, read_run_parameters
-from seqoia.illumina.samplesheet import MAX_SHEET_BYTES, load_sample_sheet
+from seqoia.illumina.samplesheet import load_sample_sheet
+from seqoia.illumina.sheet_csv import MAX_SHEET_BYTES
 
 BASECALLS = "Data/Intensities/BaseCalls"
 _FASTQ = re.compile(r"^(?P<name>.+?)(_S\d+)?(_L\d{3})?_R(?P<read>[12])_001\.fastq\.gz$")

@@ -30,6 +30,7 @@ import pysam
 import pysam.bcftools
 
 from seqoia.errors import InputError
+from seqoia.genomics.ploidy import sex_chromosome_lines
 from seqoia.genomics.reference import PreparedReference
 from seqoia.genomics.tools import run_command, run_pysam, wait_all, want_binary
 from seqoia.genomics.variants import (
@@ -43,21 +44,6 @@ from seqoia.genomics.variants import (
 log = logging.getLogger(__name__)
 
 Karyotype = Literal["XX", "XY"]
-#: 1-based inclusive pseudo-autosomal regions of chrX, by chrX length (GRCh38, GRCh37).
-HUMAN_X_PARS: dict[int, tuple[tuple[int, int], ...]] = {
-    156_040_895: ((10_001, 2_781_479), (155_701_383, 156_030_895)),
-    155_270_560: ((60_001, 2_699_520), (154_931_044, 155_260_560)),
-}
-_X_NAMES = ("chrX", "X")
-_Y_NAMES = ("chrY", "Y")
-
-
-def x_pars(reference: PreparedReference) -> tuple[tuple[int, int], ...]:
-    """PARs of the reference's chrX: the human ones when chrX has GRCh37/38's length."""
-    for contig in reference.contigs:
-        if contig.name in _X_NAMES:
-            return HUMAN_X_PARS.get(contig.length, ())
-    return ()
 
 
 def ploidy_file_text(
@@ -65,25 +51,11 @@ def ploidy_file_text(
 ) -> str:
     """bcftools ``--ploidy-file`` text: males haploid on X outside ``pars`` and on Y.
 
-    Format ``CHROM FROM TO SEX PLOIDY`` (1-based, inclusive), with ``* * * SEX 2`` as the
-    default of each sex; females have ploidy 0 on chrY.
+    The sex-chromosome lines are :func:`~seqoia.genomics.ploidy.sex_chromosome_lines`;
+    ``* * * SEX 2`` is each sex's default (a sample of unknown sex is called as F here).
     """
-    pars = tuple(x_pars(reference) if pars is None else pars)
-    lines = []
-    for contig in reference.contigs:
-        if contig.name in _X_NAMES:
-            start = 1
-            for par_start, par_end in sorted(pars):
-                if par_start > start:
-                    lines.append(f"{contig.name}\t{start}\t{par_start - 1}\tM\t1")
-                start = par_end + 1
-            if start <= contig.length:
-                lines.append(f"{contig.name}\t{start}\t{contig.length}\tM\t1")
-        elif contig.name in _Y_NAMES:
-            lines.append(f"{contig.name}\t1\t{contig.length}\tM\t1")
-            lines.append(f"{contig.name}\t1\t{contig.length}\tF\t0")
-    lines += ["*\t*\t*\tM\t2", "*\t*\t*\tF\t2"]
-    return "\n".join(lines) + "\n"
+    lines = sex_chromosome_lines(reference, pars)
+    return "\n".join([*lines, "*\t*\t*\tM\t2", "*\t*\t*\tF\t2"]) + "\n"
 
 
 def sample_sex_text(samples: Sequence[str], karyotypes: Mapping[str, Karyotype | None]) -> str:
@@ -122,7 +94,7 @@ def joint_call(
     """Call ``alignments`` (one sample each) jointly; write ``out_vcf`` (.vcf.gz) + .tbi.
 
     ``karyotypes`` maps each sample (its read groups' SM) to XX, XY or None (unknown).
-    ``pars`` overrides the chrX pseudo-autosomal regions (default: :func:`x_pars`). The
+    ``pars`` overrides the chrX pseudo-autosomal regions (default: ``ploidy.x_pars``). The
     VCF's FORMAT carries GT, PL, GQ, DP and AD.
     """
     if not alignments:

@@ -11,7 +11,7 @@ everywhere, as a caller without sex information would call it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +25,7 @@ from seqoia.genomics.sex import PredictedSex, is_autosome, predict_sex, sex_cove
 CallSex = Literal["M", "F", "U"]
 
 #: chrX length -> its PARs (1-based inclusive), from the assemblies' definitions.
-_PARS_BY_X_LENGTH: dict[int, tuple[tuple[int, int], ...]] = {
+HUMAN_X_PARS: dict[int, tuple[tuple[int, int], ...]] = {
     156_040_895: ((10_001, 2_781_479), (155_701_383, 156_030_895)),  # GRCh38
     155_270_560: ((60_001, 2_699_520), (154_931_044, 155_260_560)),  # GRCh37
 }
@@ -40,10 +40,18 @@ def call_sex(declared: str | None, predicted: PredictedSex | None = None) -> Cal
     return {"XY": "M", "XX": "F"}.get(predicted or "", "U")  # type: ignore[return-value]
 
 
-def _outside(length: int, pars: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+def x_pars(reference: PreparedReference) -> tuple[tuple[int, int], ...]:
+    """PARs of the reference's chrX: the human ones when chrX has GRCh37/38's length."""
+    for contig in reference.contigs:
+        if contig.name in _X_NAMES:
+            return HUMAN_X_PARS.get(contig.length, ())
+    return ()
+
+
+def _outside(length: int, pars: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """The 1-based inclusive intervals of 1..length not covered by ``pars``."""
     spans, start = [], 1
-    for par_start, par_end in pars:
+    for par_start, par_end in sorted(pars):
         if par_start > start:
             spans.append((start, par_start - 1))
         start = par_end + 1
@@ -52,19 +60,28 @@ def _outside(length: int, pars: tuple[tuple[int, int], ...]) -> list[tuple[int, 
     return spans
 
 
-def ploidy_lines(reference: PreparedReference) -> list[str]:
-    """Ploidy lines for ``reference``: males haploid on X (outside PARs) and Y; females no Y."""
+def sex_chromosome_lines(
+    reference: PreparedReference, pars: Sequence[tuple[int, int]] | None = None
+) -> list[str]:
+    """bcftools ``--ploidy-file`` lines of the sex chromosomes (``CHROM FROM TO SEX PLOIDY``,
+    1-based inclusive): males haploid on X outside ``pars`` (default :func:`x_pars`) and
+    on Y; females have no Y. Each caller appends its ``* * * SEX 2`` defaults."""
+    pars = x_pars(reference) if pars is None else pars
     lines: list[str] = []
     for contig in reference.contigs:
         if contig.name in _X_NAMES:
-            pars = _PARS_BY_X_LENGTH.get(contig.length, ())
             for start, end in _outside(contig.length, pars):
                 lines.append(f"{contig.name}\t{start}\t{end}\tM\t1")
         elif contig.name in _Y_NAMES:
             lines.append(f"{contig.name}\t1\t{contig.length}\tM\t1")
             lines.append(f"{contig.name}\t1\t{contig.length}\tF\t0")
-    lines += ["*\t*\t*\tM\t2", "*\t*\t*\tF\t2", "*\t*\t*\tU\t2"]
     return lines
+
+
+def ploidy_lines(reference: PreparedReference) -> list[str]:
+    """Ploidy lines for ``reference``: males haploid on X (outside PARs) and Y; females no Y."""
+    return [*sex_chromosome_lines(reference), "*\t*\t*\tM\t2", "*\t*\t*\tF\t2",
+            "*\t*\t*\tU\t2"]  # fmt: skip
 
 
 def write_ploidy_files(

@@ -206,12 +206,18 @@ def chaos_run(
     stage_s: float = 1.0,
     faults: bool = True,
     s3_fault_rate: float = 0.03,
-    fault_every_s: float = 1.5,
+    fault_every_s: float = 4.0,
+    fault_window_s: float = 40.0,
     lease_ttl_s: float = 6.0,
     timeout_s: float = 240.0,
     seed: int = 0,
 ) -> RunResult:
-    """One run of ``samples`` samples, with faults or without; checked at the end."""
+    """One run of ``samples`` samples, with faults or without; checked at the end.
+
+    Process and server faults come every ``fault_every_s`` on average during the first
+    ``fault_window_s`` of the run (then the run must finish on its own); S3 faults at
+    ``s3_fault_rate`` of the requests throughout.
+    """
     rng = random.Random(seed)
     result = RunResult(samples=samples)
     began = time.monotonic()
@@ -296,13 +302,14 @@ def chaos_run(
     def done() -> bool:
         return all(direct.manifests.latest("hand_over", s) is not None for s in names)
 
-    next_fault = time.monotonic() + rng.uniform(0.2, fault_every_s)
+    next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
+    faults_until = time.monotonic() + fault_window_s
     try:
         while not done():
             if time.monotonic() - began > timeout_s:
                 break
-            if faults and time.monotonic() >= next_fault:
-                next_fault = time.monotonic() + rng.uniform(0.2, fault_every_s)
+            if faults and faults_until > time.monotonic() >= next_fault:
+                next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
                 kind = rng.choice(
                     ["kill_worker", "kill_stage", "kill_stage", "redis_restart", "rgw_restart",
                      "dup_event"]
@@ -384,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--stage-s", type=float, default=1.0)
     parser.add_argument("--s3-fault-rate", type=float, default=0.03)
-    parser.add_argument("--fault-every-s", type=float, default=1.5)
+    parser.add_argument("--fault-every-s", type=float, default=4.0)
+    parser.add_argument("--fault-window-s", type=float, default=40.0)
     parser.add_argument("--lease-ttl-s", type=float, default=6.0)
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "seqoiatestaccess")
@@ -392,11 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     totals = Counter[str]()
     takeovers: list[float] = []
     outcome = Counter[str]()
-    with tempfile.TemporaryDirectory(prefix="seqoia-chaos-") as tmp, CephRGW.start(
-        Path(tmp) / "ceph",
-        access_key=os.environ["AWS_ACCESS_KEY_ID"],
-        secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-    ) as rgw:
+    with (
+        tempfile.TemporaryDirectory(prefix="seqoia-chaos-") as tmp,
+        CephRGW.start(
+            Path(tmp) / "ceph",
+            access_key=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        ) as rgw,
+    ):
         common: dict[str, Any] = dict(
             samples=args.samples, stage_s=args.stage_s, lease_ttl_s=args.lease_ttl_s
         )

@@ -25,11 +25,15 @@ def test_a_short_chaos_run_delivers_every_sample_once_with_the_bytes_of_a_clean_
         stage_s=1.0,
         seed=7,
         s3_fault_rate=0.05,
-        fault_every_s=1.0,
-        timeout_s=120,
+        fault_every_s=3.0,
+        fault_window_s=30.0,
+        timeout_s=100,
     )
     compare(clean.digests, faulty)
-    summary = f"faults {dict(faulty.faults)}, takeovers {faulty.takeovers_s}"
+    summary = (
+        f"faults {dict(faulty.faults)}, takeovers {faulty.takeovers_s}, "
+        f"clean {clean.seconds:.0f} s, faulty {faulty.seconds:.0f} s"
+    )
     assert sum(faulty.faults.values()) >= 10, summary
     assert faulty.delivered == 3, summary
     assert faulty.double_commits == 0, summary

@@ -325,6 +325,10 @@ def chaos_run(
                     kills += [(now, stage, subject) for stage, subject in running]
                 elif kind == "kill_stage":
                     stages = workers.stage_processes()
+                    waited = time.monotonic() + 5.0  # stages last a second: wait for one
+                    while not stages and time.monotonic() < waited and not done():
+                        time.sleep(0.05)
+                        stages = workers.stage_processes()
                     if not stages:
                         continue
                     running = held_leases()

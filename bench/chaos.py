@@ -304,10 +304,20 @@ def chaos_run(
 
     next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
     faults_until = time.monotonic() + fault_window_s
+    stage_kill_pending = False
     try:
         while not done():
             if time.monotonic() - began > timeout_s:
                 break
+            if stage_kill_pending and faults_until > time.monotonic():
+                stages = workers.stage_processes()
+                if stages:
+                    stage_kill_pending = False
+                    running = held_leases()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(rng.choice(stages), signal.SIGKILL)
+                    kills += [(time.time(), st, su) for st, su in running if st == "work"][:1]
+                    result.faults["kill_stage"] += 1
             if faults and faults_until > time.monotonic() >= next_fault:
                 next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
                 kind = rng.choice(
@@ -325,11 +335,8 @@ def chaos_run(
                     kills += [(now, stage, subject) for stage, subject in running]
                 elif kind == "kill_stage":
                     stages = workers.stage_processes()
-                    waited = time.monotonic() + 5.0  # stages last a second: wait for one
-                    while not stages and time.monotonic() < waited and not done():
-                        time.sleep(0.05)
-                        stages = workers.stage_processes()
-                    if not stages:
+                    if not stages:  # stages run a few seconds of the run: kill the next one
+                        stage_kill_pending = True
                         continue
                     running = held_leases()
                     now = time.time()

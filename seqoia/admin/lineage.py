@@ -156,7 +156,8 @@ class LineageReader:
                 for stage in self.rt.pipeline
                 if stage.publish
                 for m in self._history(stage.name, sample)
-                if any(out.key == key for out in m.outputs)
+                # Published after the commit under published_to (older manifests: the key).
+                if any(key in (out.key, f"{m.published_to}{out.name}") for out in m.outputs)
             ]
             if not found:
                 raise InputError(f"{key} is in the outbox but no delivery manifest names it")

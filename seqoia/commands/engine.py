@@ -15,7 +15,6 @@ import time
 from typing import Annotated, get_args
 from urllib.parse import urlsplit
 
-import dramatiq
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +31,7 @@ from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
 from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.workers.actors import Actors, declare_actors
-from seqoia.workers.broker import build_broker
+from seqoia.workers.broker import build_broker, stage_consumer
 from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
 from seqoia.workers.embedded import EmbeddedWorkers
 
@@ -164,11 +163,10 @@ def worker(
     runtime = build_runtime(settings, pipeline)
     guard_store(runtime.store, unsafe=unsafe_store)
     actors = declare_actors(build_broker(settings), runtime)
-    consumer = dramatiq.Worker(
+    consumer = stage_consumer(
         actors.broker,
         queues=set(queues) if queues else None,
-        worker_threads=threads or settings.worker_threads,
-        worker_timeout=1000,
+        threads=threads or settings.worker_threads,
     )
     consumer.start()
     metrics = serve_metrics(settings.metrics_host, settings.metrics_port)

@@ -7,7 +7,9 @@ worker process and pipeline; each stage process then starts with a fork.
 What a fresh interpreter per stage guaranteed still holds:
 
 - A stage process leads its own session, so a time limit kills it with every tool it
-  started (``StageProcess.kill``).
+  started (``StageProcess.kill``), and so does the end of the attempt however it came:
+  the server kills the stage's process group as it reaps the stage process (a crash, an
+  out-of-memory kill, or a normal exit that left a tool running).
 - Nothing outlives the worker. The server exits when its control socket, which only the
   worker holds, closes, and kills its stage processes first. A stage process whose server
   is gone kills its own session (``child.py``'s watchdog).
@@ -319,6 +321,11 @@ class _Server:
                 return
             conn = self.running.pop(pid, None)
             if conn is not None:
+                # The attempt is over however it ended (exit, crash, OOM kill): its tools
+                # go with it. The group keeps the stage's pid reserved while any member
+                # lives, so this reaches the stage's tools and nobody else's.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
                 _send(conn, f"exit {status}\n")
                 conn.close()
 

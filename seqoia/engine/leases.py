@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from seqoia.errors import (
     ObjectNotFoundError,
@@ -31,6 +31,10 @@ class Lease:
     attempt: str
     etag: str
     started: float = 0.0
+    #: Renewal and release never overlap: a renewal that raced a release would find the
+    #: lease gone and warn that it was lost, when it was only given back.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    released: bool = False
 
 
 def recheck_after(running_for_s: float, remaining_s: float) -> float:
@@ -101,6 +105,12 @@ class LeaseKeeper:
         which attempt commits. The warning is what tells an operator that duplicates may
         now run (a lease that silently never renews makes every stage look dead).
         """
+        with lease.lock:
+            if lease.released:
+                return True
+            return self._renew(lease)
+
+    def _renew(self, lease: Lease) -> bool:
         try:
             lease.etag = self.store.put_bytes(
                 lease.key, self._body(lease.attempt, lease.started), if_match=lease.etag
@@ -118,6 +128,8 @@ class LeaseKeeper:
             return False
 
     def release(self, lease: Lease) -> None:
+        with lease.lock:
+            lease.released = True
         try:
             data, _ = self.store.get_bytes(lease.key)
             if json.loads(data).get("attempt") == lease.attempt:

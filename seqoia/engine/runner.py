@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from seqoia.engine.forkserver import fork_server
 from seqoia.engine.leases import LeaseKeeper
 from seqoia.engine.observe import AttemptWatch, StageObserver
 from seqoia.engine.planner import Plan, Waiting
+from seqoia.engine.publication import complete_publication, publish, unpublished
 from seqoia.engine.refcache import cached_reference
 from seqoia.engine.runtime import Runtime
 from seqoia.engine.scratch import open_scratch, path_inside
@@ -84,15 +86,74 @@ class StageRunner:
         #: Private to this user (0700), or refused: stages' inputs are patient data.
         self.scratch_root = open_scratch(runtime.settings.scratch_dir)
 
-    def execute(self, stage_name: str, subject: str, *, reason: str = "event") -> Outcome:
-        """Bring ``(stage, subject)`` up to date, if it is ready and not already."""
+    def execute(
+        self,
+        stage_name: str,
+        subject: str,
+        *,
+        reason: str = "event",
+        on_commit: Callable[[Manifest], None] | None = None,
+    ) -> Outcome:
+        """Bring ``(stage, subject)`` up to date, if it is ready and not already.
+
+        ``on_commit`` (the router) is called with a fresh commit while the lease is still
+        held, so that a duplicate message waiting on the lease finds the stage committed
+        and its successors already told.
+        """
         with self.observer.attempt(stage_name, subject, reason=reason) as watch:
-            outcome = self._execute(stage_name, subject, reason, watch)
+            outcome = self._execute(stage_name, subject, reason, watch, on_commit)
             watch.finished(outcome)
             return outcome
 
-    def _execute(self, stage_name: str, subject: str, reason: str, watch: AttemptWatch) -> Outcome:
+    def _execute(
+        self,
+        stage_name: str,
+        subject: str,
+        reason: str,
+        watch: AttemptWatch,
+        on_commit: Callable[[Manifest], None] | None,
+    ) -> Outcome:
+        # A first look without the lease: most calls (not ready, up to date) end here and
+        # cost no write. Whatever it says is settled again under the lease below.
         plan = self.rt.planner.plan(stage_name, subject)
+        early = self._nothing_to_do(plan)
+        if early is not None and not (
+            early.kind == "up_to_date"
+            and early.manifest is not None
+            and unpublished(self.rt.store, early.manifest)
+        ):
+            return early
+        attempt = new_attempt_id()
+        # Every stage, inline ones too: the lease is what makes a duplicate message wait
+        # and then find the commit, instead of running the stage a second time.
+        lease = self.leases.acquire(self.rt.layout.lease_key(stage_name, subject), attempt)
+        stop_renewing = self.leases.keep_alive(lease)
+        scratch = self.scratch_root / "attempts" / attempt
+        try:
+            # Planned again under the lease: an attempt that committed while we waited
+            # (or just before we took the lease) is seen here, so we do not run again.
+            plan = self.rt.planner.plan(stage_name, subject)
+            early = self._nothing_to_do(plan)
+            if early is not None:
+                if early.kind == "up_to_date" and early.manifest is not None:
+                    complete_publication(self.rt.store, early.manifest, scratch)
+                return early
+            watch.running(attempt)
+            outcome = self._attempt(plan, attempt, scratch, reason, watch)
+            if outcome.kind == "committed" and outcome.manifest is not None:
+                if outcome.manifest.published_to is not None:
+                    publish(self.rt.store, outcome.manifest, scratch / "out")
+                if on_commit is not None:
+                    on_commit(outcome.manifest)  # routed before a duplicate may look
+            return outcome
+        finally:
+            stop_renewing.set()
+            self.leases.release(lease)
+            _remove_scratch(scratch)
+
+    def _nothing_to_do(self, plan: Plan) -> Outcome | None:
+        """The outcome when ``plan`` needs no attempt; None when the stage must run."""
+        stage_name, subject = plan.stage.name, plan.subject
         if not plan.ready:
             log.debug("%s/%s not ready: %s", stage_name, subject, "; ".join(plan.waiting_for))
             return Outcome("not_ready", plan)
@@ -105,14 +166,12 @@ class StageRunner:
             plan.waiting.append(Waiting(*in_flight, why="is about to change"))
             log.debug("%s/%s held back: %s", stage_name, subject, plan.waiting[-1])
             return Outcome("not_ready", plan)
+        return None
 
-        attempt = new_attempt_id()
-        lease = None
-        if plan.stage.isolation == "process":
-            lease = self.leases.acquire(self.rt.layout.lease_key(stage_name, subject), attempt)
-        stop_renewing = self.leases.keep_alive(lease) if lease else None
-        watch.running(attempt)
-        scratch = self.scratch_root / "attempts" / attempt
+    def _attempt(
+        self, plan: Plan, attempt: str, scratch: Path, reason: str, watch: AttemptWatch
+    ) -> Outcome:
+        """Download, run, upload under the attempt's prefix, and commit."""
         started = utcnow()
         try:
             request, read_bytes = self._prepare(plan, attempt, scratch)
@@ -123,7 +182,7 @@ class StageRunner:
             manifest = Manifest(
                 stage=plan.stage.name,
                 stage_version=plan.stage.version,
-                subject=subject,
+                subject=plan.subject,
                 subject_kind=plan.stage.kind,
                 fingerprint=plan.fingerprint,
                 generation=(plan.latest.generation + 1) if plan.latest else 1,
@@ -141,17 +200,12 @@ class StageRunner:
                 started_at=started,
                 finished_at=utcnow(),
                 worker=self.rt.settings.worker_id,
+                published_to=self._publish_prefix(plan, result),
             )
             return self._commit(plan, manifest)
         except SeqoiaError as err:
             self._record_failure(plan, attempt, err)
             raise
-        finally:
-            if stop_renewing:
-                stop_renewing.set()
-            if lease:
-                self.leases.release(lease)
-            _remove_scratch(scratch)
 
     # -- steps -------------------------------------------------------------------------
     def _prepare(self, plan: Plan, attempt: str, scratch: Path) -> tuple[dict[str, Any], int]:
@@ -295,14 +349,9 @@ class StageRunner:
     def _upload(
         self, plan: Plan, attempt: str, out_dir: Path, result: StageResult
     ) -> list[FileRef]:
+        # Publishing stages too: their files reach the review area or the outbox only
+        # after the commit (``_publish``), so a losing attempt never writes there.
         prefix = self.rt.layout.attempt_prefix(plan.stage.name, plan.subject, attempt)
-        if plan.stage.publish:
-            if not result.publish_to:
-                raise StageFailedError(
-                    f"{plan.stage.name} did not say where to publish", permanent=True
-                )
-            centre, _, subject = result.publish_to.partition("/")
-            prefix = self.rt.layout.publish_prefix(plan.stage.publish_area, centre, subject)
         file_subjects = result.file_subjects
         refs = []
         for name in _files_under(out_dir):
@@ -320,6 +369,17 @@ class StageRunner:
             )
         return refs
 
+    def _publish_prefix(self, plan: Plan, result: StageResult) -> str | None:
+        """Where a publishing stage's committed files go (``StageResult.publish_to``)."""
+        if not plan.stage.publish:
+            return None
+        if not result.publish_to:
+            raise StageFailedError(
+                f"{plan.stage.name} did not say where to publish", permanent=True
+            )
+        centre, _, subject = result.publish_to.partition("/")
+        return self.rt.layout.publish_prefix(plan.stage.publish_area, centre, subject)
+
     def _commit(self, plan: Plan, manifest: Manifest) -> Outcome:
         try:
             self.rt.manifests.commit(manifest, replaces=plan.latest)
@@ -329,8 +389,7 @@ class StageRunner:
                 # Our create succeeded but its answer was lost; the retry saw our own write.
                 self.rt.failures.clear(plan.stage.name, plan.subject)
                 return Outcome("committed", plan, winner)
-            if not plan.stage.publish:  # published files share their keys with the winner's
-                self._discard(manifest)
+            self._discard(manifest)
             if winner is not None and winner.fingerprint == manifest.fingerprint:
                 log.info("%s/%s: another attempt committed first", plan.stage.name, plan.subject)
                 return Outcome("lost_race", plan, winner)

@@ -134,6 +134,8 @@ class Manifest(BaseModel):
     started_at: datetime
     finished_at: datetime
     worker: str
+    #: A publishing stage's review-area or outbox folder, written after the commit.
+    published_to: str | None = None
 
     @field_validator("stage", "subject", "attempt")
     @classmethod

@@ -73,7 +73,10 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
     def run_stage(stage: str, subject: str, reason: str = "event") -> None:
         validate_name(subject, "subject")
         try:
-            outcome = runner.execute(stage, subject, reason=reason)
+            # The router hears of a commit while the lease is still held (see execute).
+            outcome = runner.execute(
+                stage, subject, reason=reason, on_commit=lambda m: router.committed(m, fresh=True)
+            )
         except StageBusyError as busy:
             # A duplicate of running work (RabbitMQ's consumer timeout, a worker presumed
             # dead): look again when the lease would expire. By then the stage has
@@ -94,7 +97,6 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
                 manifest.generation,
                 manifest.attempt,
             )
-            router.committed(manifest, fresh=True)
         else:
             log.info("%s/%s: %s", stage, subject, outcome.kind)
 

@@ -13,6 +13,14 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   worker's messages *of the queue the command was for*, and an idle consumer polls its
   queue about once a second: at 1 in 100 a killed worker's stage message waited ~100 s
   on average. A pass costs two ZRANGEBYSCOREs when no worker is dead.
+- a worker holds at most one message per thread of each queue (``stage_consumer``):
+  Dramatiq prefetches twice its thread count, so a worker busy with two alignments held
+  two more that waited behind them, and when it was killed they waited out the heartbeat
+  (~62 s) while idle workers had nothing to do. With one per thread, what a dead worker
+  held was running, and its lease (not the broker) decides when it is taken over; a
+  stage lasts minutes to hours, so the round trip saved by prefetching is worth nothing.
+  The heartbeat timeout stays 60 s: an idle consumer polls every second and every
+  poll is a heartbeat, so a live worker is never declared dead.
 """
 
 from __future__ import annotations
@@ -67,6 +75,25 @@ def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
             retry_when=retry_when(settings.max_retries),
         ),
     ]
+
+
+def stage_consumer(
+    broker: dramatiq.Broker,
+    *,
+    threads: int,
+    queues: set[str] | None = None,
+    worker_timeout_ms: int = 1000,
+) -> dramatiq.Worker:
+    """A Dramatiq worker that holds at most one message per thread of each queue.
+
+    Dramatiq's default (``2 * threads``) keeps messages waiting behind long stages in a
+    worker that may die with them; see the module's docstring.
+    """
+    consumer = dramatiq.Worker(
+        broker, queues=queues, worker_threads=threads, worker_timeout=worker_timeout_ms
+    )
+    consumer.queue_prefetch = threads
+    return consumer
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:

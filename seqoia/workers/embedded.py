@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import time
 
-import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from seqoia.engine.runtime import Runtime
 from seqoia.workers.actors import Actors, declare_actors
-from seqoia.workers.broker import build_broker
+from seqoia.workers.broker import build_broker, stage_consumer
 
 
 class EmbeddedWorkers:
@@ -22,10 +21,10 @@ class EmbeddedWorkers:
     def __init__(self, runtime: Runtime, *, threads: int | None = None) -> None:
         self.broker = build_broker(runtime.settings)
         self.actors: Actors = declare_actors(self.broker, runtime)
-        self.worker = dramatiq.Worker(
+        self.worker = stage_consumer(
             self.broker,
-            worker_threads=threads or runtime.settings.worker_threads,
-            worker_timeout=100,
+            threads=threads or runtime.settings.worker_threads,
+            worker_timeout_ms=100,
         )
 
     def __enter__(self) -> EmbeddedWorkers:

@@ -25,8 +25,9 @@ pipeline.add(toy.pipeline["ingest"])
 
 class ProcessParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    behaviour: Literal["report", "hang", "crash"] = "report"
-    #: Where ``hang`` writes the pid of the tool it started, so a test can check on it.
+    behaviour: Literal["report", "hang", "crash", "crash_with_tool", "leave_tool"] = "report"
+    #: Where ``hang`` and the ``*_tool`` behaviours write the pid of the tool they started,
+    #: so a test can check on it.
     pid_file: str = ""
 
 
@@ -40,6 +41,12 @@ def process(ctx: StageContext) -> StageResult:
         with open(ctx.params.pid_file, "w") as handle:
             handle.write(str(tool.pid))
         tool.wait()
+    if ctx.params.behaviour in ("crash_with_tool", "leave_tool"):
+        tool = subprocess.Popen(["sleep", "60"])  # in the stage's process group
+        with open(ctx.params.pid_file, "w") as handle:
+            handle.write(str(tool.pid))
+        if ctx.params.behaviour == "crash_with_tool":
+            os.kill(os.getpid(), signal.SIGKILL)
     if ctx.params.behaviour == "crash":
         print(f"{ctx.subject}: about to die", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)

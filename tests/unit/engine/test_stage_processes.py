@@ -105,6 +105,36 @@ def test_a_stage_killed_by_a_signal_fails_with_its_last_words_and_the_next_one_r
     assert runner.execute("process", "S2").kind == "committed"
 
 
+def is_dead(pid: int) -> bool:
+    """Gone, or a zombie (killed, waiting for whichever process adopted it to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_a_stage_that_crashes_leaves_no_tool_running(rt: Runtime, tmp_path: Path) -> None:
+    pid_file = tmp_path / "tool.pid"
+    behave(rt, "S1", behaviour="crash_with_tool", pid_file=str(pid_file))
+    runner = StageRunner(rt)
+    with pytest.raises(StageCrashedError, match="signal 9"):
+        runner.execute("process", "S1")
+    tool = int(pid_file.read_text())
+    # Killed before the crash was reported: not seconds later, while a retry already runs.
+    assert is_dead(tool), f"tool {tool} (sleep 60) outlived its crashed stage"
+
+
+def test_a_stage_that_exits_with_a_tool_still_running_takes_it_down(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "tool.pid"
+    behave(rt, "S1", behaviour="leave_tool", pid_file=str(pid_file))
+    assert StageRunner(rt).execute("process", "S1").kind == "committed"
+    tool = int(pid_file.read_text())
+    assert is_dead(tool), f"tool {tool} (sleep 60) outlived its finished stage"
+
+
 @dataclass
 class HangingStage:
     """``process/S1`` hanging in a thread of its own, with the tool it started."""

@@ -1,0 +1,457 @@
+"""Chaos bench: runs of several samples on Ceph RGW + Redis while faults are injected.
+
+    python bench/chaos.py --runs 10 --samples 4 --seconds 90
+
+Each run writes a run folder of ``--samples`` samples for the ``once`` test pipeline
+(``ingest`` inline -> ``work`` in a stage process, sleeping ``--stage-s`` -> ``hand_over``
+inline, publishing into the review area), announces its objects to two ``seqoia worker``
+processes through Redis, and meanwhile, at random moments, injects:
+
+- ``kill_worker``: SIGKILL of a worker process (restarted at once, under a new id);
+- ``kill_stage``: SIGKILL of a running stage process (the worker survives and retries);
+- ``redis_restart``: ``kill -9`` of redis-server (AOF, fsync always) and a restart;
+- ``rgw_restart``: SIGKILL of radosgw and a restart (the OSD keeps the objects);
+- S3 faults from a proxy in front of RGW (``tests/fixtures/faultproxy.py``): 503 SlowDown,
+  500, connection resets before or after the request was applied, multi-second stalls;
+- ``dup_event`` / ``reordered_events`` / ``dropped_event``: notifications sent twice,
+  shuffled, or never (the reconciler, run every few seconds, finds what was dropped).
+
+After each run it checks, reading RGW directly (not through the proxy): every sample's
+``hand_over`` committed; one generation per ``(stage, subject)`` (no double commit for
+one fingerprint); no orphan attempt left after ``gc`` (grace 0); outputs and published
+files byte-identical to a fault-free run. It prints the faults of each kind, the takeover
+time after a kill (p50/p99) against the lease time, and the outcomes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import redis  # noqa: E402
+
+from seqoia.admin.gc import Collector  # noqa: E402
+from seqoia.engine.reconciler import Reconciler  # noqa: E402
+from seqoia.engine.runtime import Runtime, load_pipeline  # noqa: E402
+from seqoia.settings import Settings  # noqa: E402
+from seqoia.workers.actors import declare_actors  # noqa: E402
+from seqoia.workers.broker import build_broker  # noqa: E402
+from tests.fixtures.ceph import CephRGW  # noqa: E402
+from tests.fixtures.faultproxy import FaultProxy  # noqa: E402
+from tests.fixtures.servers import S3_REGION, free_port, rgw_store  # noqa: E402
+
+PIPELINE = "tests.pipelines.once:pipeline"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("ingest", "work", "hand_over")
+
+
+# -- servers ----------------------------------------------------------------------------
+class Redis:
+    """A redis-server with an append-only file, which can be killed -9 and restarted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always",
+                "--dir", str(self.dir)]  # fmt: skip
+        with open(self.dir / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer")
+
+    def kill_and_restart(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+# -- workers ----------------------------------------------------------------------------
+class Workers:
+    """``seqoia worker`` processes; each start gets a new worker id (leases name it)."""
+
+    def __init__(self, env: dict[str, str], log: Path, count: int) -> None:
+        self.env, self.log, self.count = env, log, count
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.started = 0
+        for _ in range(count):
+            self.start_one()
+
+    def start_one(self) -> None:
+        self.started += 1
+        worker_id = f"chaos-w{self.started}"
+        env = dict(self.env, SEQOIA_WORKER_ID=worker_id)
+        with open(self.log, "ab") as out:
+            self.procs[worker_id] = subprocess.Popen(
+                [sys.executable, "-m", "seqoia.cli", "worker", "--pipeline", PIPELINE,
+                 "--unsafe-store"],
+                env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def stage_processes(self) -> list[int]:
+        """Pids of running stage processes: children of the workers' fork servers."""
+        parents = process_parents()
+        found = []
+        for proc in self.procs.values():
+            for server in (pid for pid, ppid in parents.items() if ppid == proc.pid):
+                found += [pid for pid, ppid in parents.items() if ppid == server]
+        return found
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def process_parents() -> dict[int, int]:
+    """pid -> parent pid of every process, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+# -- one run ----------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    faults: Counter[str] = field(default_factory=Counter)
+    takeovers_s: list[float] = field(default_factory=list)
+    delivered: int = 0
+    samples: int = 0
+    double_commits: int = 0
+    orphans_after_gc: int = 0
+    byte_differences: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQOIA_")}
+    for name in ("store_url", "broker_url", "scratch_dir", "retry_min_backoff_s",
+                 "retry_max_backoff_s", "max_retries", "heartbeat_timeout_s", "lease_ttl_s",
+                 "stage_threads"):  # fmt: skip
+        env[f"SEQOIA_{name.upper()}"] = str(getattr(settings, name))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def digests_of(direct: Runtime, samples: list[str]) -> dict[str, str]:
+    """sha256 of every committed output and every published file, by a run-neutral name."""
+    found: dict[str, str] = {}
+    for stage in STAGES:
+        for subject in ["R"] if stage == "ingest" else samples:
+            run_subject = direct_run(direct) if stage == "ingest" else subject
+            manifest = direct.manifests.latest(stage, run_subject)
+            if manifest is None:
+                continue
+            for ref in manifest.outputs:
+                found[f"{stage}/{subject}/{ref.name}"] = ref.sha256
+                if manifest.published_to:
+                    data, _ = direct.store.get_bytes(manifest.published_to + ref.name)
+                    found[f"published/{subject}/{ref.name}"] = hashlib.sha256(data).hexdigest()
+    return found
+
+
+def direct_run(direct: Runtime) -> str:
+    return direct.store.list_children(direct.layout.inbox_prefix())[0]
+
+
+def chaos_run(
+    rgw: CephRGW,
+    workdir: Path,
+    *,
+    samples: int = 4,
+    stage_s: float = 1.0,
+    faults: bool = True,
+    s3_fault_rate: float = 0.03,
+    fault_every_s: float = 4.0,
+    fault_window_s: float = 40.0,
+    lease_ttl_s: float = 6.0,
+    timeout_s: float = 240.0,
+    seed: int = 0,
+) -> RunResult:
+    """One run of ``samples`` samples, with faults or without; checked at the end.
+
+    Process and server faults come every ``fault_every_s`` on average during the first
+    ``fault_window_s`` of the run (then the run must finish on its own); S3 faults at
+    ``s3_fault_rate`` of the requests throughout.
+    """
+    rng = random.Random(seed)
+    result = RunResult(samples=samples)
+    began = time.monotonic()
+    direct_store = rgw_store(rgw)  # the checks read RGW directly, never through the proxy
+    proxy = FaultProxy(rgw.endpoint, rate=s3_fault_rate if faults else 0.0, seed=seed)
+    redis_server = Redis(workdir / "redis")
+    store_url = (
+        f"s3://{direct_store.bucket}?endpoint_url={proxy.endpoint}&region={S3_REGION}&sse=none"
+    )
+    settings = Settings(
+        store_url=store_url,
+        broker_url=redis_server.url,
+        scratch_dir=workdir / "scratch",
+        retry_min_backoff_s=0.2,
+        retry_max_backoff_s=1.0,
+        max_retries=1000,
+        heartbeat_timeout_s=3.0,
+        lease_ttl_s=lease_ttl_s,
+        stage_threads=1,
+        worker_id="chaos-harness",
+    )
+    direct = Runtime(settings=settings, store=direct_store, pipeline=load_pipeline(PIPELINE))
+    names = [f"S{i + 1:02d}" for i in range(samples)]
+    run = f"R{seed:04d}"
+    for sample in names:
+        params = {"sleep_s": stage_s}
+        for stage in ("work", "hand_over"):
+            key = direct.layout.override_key(stage, sample)
+            direct_store.put_bytes(key, json.dumps({"params": params}).encode())
+    rows = "".join(f"{s}\t-\t{s.lower()} text\n" for s in names)
+    keys = [f"inbox/{run}/samples.tsv", f"inbox/{run}/CopyComplete.txt"]
+    direct_store.put_bytes(keys[0], rows.encode())
+    direct_store.put_bytes(keys[1], b"")
+
+    workers = Workers(settings_env(settings), workdir / "workers.log", 2)
+    broker = build_broker(settings)
+    actors = declare_actors(broker, Runtime(settings=settings, store=direct_store,
+                                            pipeline=direct.pipeline))  # fmt: skip
+    kills: list[tuple[float, str, str]] = []  # (time, stage, subject) of attempts killed
+
+    def send(key: str) -> None:
+        for _ in range(20):  # Redis may be restarting
+            try:
+                actors.notify(key)
+                return
+            except Exception:  # noqa: BLE001 - the broker is down for a moment
+                time.sleep(0.5)
+
+    order = list(keys)
+    if faults:
+        rng.shuffle(order)
+        result.faults["reordered_events"] += 1
+    for key in order:
+        if faults and rng.random() < 0.3:
+            result.faults["dropped_event"] += 1
+            continue
+        send(key)
+        if faults and rng.random() < 0.5:
+            send(key)
+            result.faults["dup_event"] += 1
+
+    stop = threading.Event()
+
+    def reconcile() -> None:
+        reconciler = Reconciler(direct, actors.enqueue_stage)
+        while not stop.wait(3.0):
+            with contextlib.suppress(Exception):
+                reconciler.run_pass()
+
+    threading.Thread(target=reconcile, daemon=True).start()
+
+    def held_leases(worker_id: str | None = None) -> list[tuple[str, str]]:
+        held = []
+        for info in direct_store.list(f"{direct.layout.work}/_leases/"):
+            with contextlib.suppress(Exception):
+                body = json.loads(direct_store.get_bytes(info.key)[0])
+                if worker_id is None or body.get("worker") == worker_id:
+                    stage, subject = info.key.split("/")[-2:]
+                    held.append((stage, subject))
+        return held
+
+    def done() -> bool:
+        return all(direct.manifests.latest("hand_over", s) is not None for s in names)
+
+    next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
+    faults_until = time.monotonic() + fault_window_s
+    stage_kill_pending = False
+    try:
+        while not done():
+            if time.monotonic() - began > timeout_s:
+                break
+            if stage_kill_pending and faults_until > time.monotonic():
+                stages = workers.stage_processes()
+                if stages:
+                    stage_kill_pending = False
+                    running = held_leases()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(rng.choice(stages), signal.SIGKILL)
+                    kills += [(time.time(), st, su) for st, su in running if st == "work"][:1]
+                    result.faults["kill_stage"] += 1
+            if faults and faults_until > time.monotonic() >= next_fault:
+                next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
+                kind = rng.choice(
+                    ["kill_worker", "kill_stage", "kill_stage", "redis_restart", "rgw_restart",
+                     "dup_event"]
+                )  # fmt: skip
+                if kind == "kill_worker":
+                    worker_id = rng.choice(sorted(workers.procs))
+                    running = held_leases(worker_id)
+                    now = time.time()
+                    victim = workers.procs.pop(worker_id)
+                    victim.send_signal(signal.SIGKILL)
+                    victim.wait()
+                    workers.start_one()
+                    kills += [(now, stage, subject) for stage, subject in running]
+                elif kind == "kill_stage":
+                    stages = workers.stage_processes()
+                    if not stages:  # stages run a few seconds of the run: kill the next one
+                        stage_kill_pending = True
+                        continue
+                    running = held_leases()
+                    now = time.time()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(rng.choice(stages), signal.SIGKILL)
+                    kills += [(now, st, su) for st, su in running if st == "work"][:1]
+                elif kind == "redis_restart":
+                    redis_server.kill_and_restart()
+                elif kind == "rgw_restart":
+                    rgw.restart_gateway()
+                elif kind == "dup_event":
+                    send(rng.choice(keys))
+                result.faults[kind] += 1
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        workers.stop()
+        broker.close()
+        redis_server.stop()
+        proxy.close()
+    for kind, count in proxy.counts.items():
+        if kind != "forwarded":
+            result.faults[f"s3_{kind}"] += count
+    result.seconds = time.monotonic() - began
+
+    # -- checks, on RGW directly ----------------------------------------------------------
+    result.delivered = sum(direct.manifests.latest("hand_over", s) is not None for s in names)
+    for stage in STAGES:
+        for subject in [run] if stage == "ingest" else names:
+            if len(direct.manifests.generations(stage, subject)) > 1:
+                result.double_commits += 1
+    for when, stage, subject in kills:
+        manifest = direct.manifests.latest(stage, subject)
+        if manifest is not None:
+            started = manifest.started_at.timestamp()
+            if started >= when:  # the attempt that took over from the killed one
+                result.takeovers_s.append(started - when)
+    collector = Collector(direct.manifests)
+    collector.collect(grace_s=0, dry_run=False)
+    leftover = collector.collect(grace_s=0, dry_run=True).to_json()
+    result.orphans_after_gc = int(leftover["orphan_attempts"])
+    result.digests = digests_of(direct, names)
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def compare(baseline: dict[str, str], result: RunResult) -> None:
+    result.byte_differences = sum(
+        1 for name in baseline.keys() | result.digests.keys()
+        if baseline.get(name) != result.digests.get(name)
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--stage-s", type=float, default=1.0)
+    parser.add_argument("--s3-fault-rate", type=float, default=0.03)
+    parser.add_argument("--fault-every-s", type=float, default=4.0)
+    parser.add_argument("--fault-window-s", type=float, default=40.0)
+    parser.add_argument("--lease-ttl-s", type=float, default=6.0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "seqoiatestaccess")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "seqoiatestsecret")
+    totals = Counter[str]()
+    takeovers: list[float] = []
+    outcome = Counter[str]()
+    with (
+        tempfile.TemporaryDirectory(prefix="seqoia-chaos-") as tmp,
+        CephRGW.start(
+            Path(tmp) / "ceph",
+            access_key=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        ) as rgw,
+    ):
+        common: dict[str, Any] = dict(
+            samples=args.samples, stage_s=args.stage_s, lease_ttl_s=args.lease_ttl_s
+        )
+        baseline = chaos_run(rgw, Path(tmp) / "clean", faults=False, **common)
+        print(f"fault-free run: {baseline.delivered}/{baseline.samples} delivered "
+              f"in {baseline.seconds:.0f} s")  # fmt: skip
+        for n in range(args.runs):
+            result = chaos_run(
+                rgw, Path(tmp) / f"run{n}", seed=n + 1,
+                s3_fault_rate=args.s3_fault_rate, fault_every_s=args.fault_every_s, **common,
+            )  # fmt: skip
+            compare(baseline.digests, result)
+            totals.update(result.faults)
+            takeovers += result.takeovers_s
+            outcome["lost samples"] += result.samples - result.delivered
+            outcome["double commits"] += result.double_commits
+            outcome["orphans after gc"] += result.orphans_after_gc
+            outcome["byte differences"] += result.byte_differences
+            print(f"run {n + 1}: {sum(result.faults.values())} faults, "
+                  f"{result.delivered}/{result.samples} delivered, "
+                  f"{result.double_commits} double commits, "
+                  f"{result.byte_differences} byte differences, {result.seconds:.0f} s",
+                  flush=True)  # fmt: skip
+    print("\nfaults injected:", sum(totals.values()))
+    for kind, count in sorted(totals.items()):
+        print(f"  {kind:22s} {count}")
+    print(f"takeover after a kill: p50 {percentile(takeovers, 0.5):.1f} s, "
+          f"p99 {percentile(takeovers, 0.99):.1f} s, max {max(takeovers, default=0):.1f} s "
+          f"(n={len(takeovers)}; lease {args.lease_ttl_s:.0f} s)")  # fmt: skip
+    for name, count in outcome.items():
+        print(f"  {name:22s} {count}")
+    return 0 if not any(outcome.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated, get_args
 
 import dramatiq
@@ -33,8 +34,13 @@ from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker
 from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
 from seqoia.workers.embedded import EmbeddedWorkers
+from seqoia.workers.handover import InFlight, stop_gracefully
+from seqoia.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
+
+#: Kubernetes kills a pod 30 s after SIGTERM: stages get 25 s, the handover the rest.
+DEFAULT_GRACE_S = 25.0
 
 PipelineOption = Annotated[
     str, typer.Option("--pipeline", help="Pipeline to run, as module:attribute")
@@ -146,19 +152,45 @@ def worker(
     queues: Annotated[
         list[str] | None, typer.Option("--queue", "-q", help="Consume only these queues")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="Concurrent messages")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes, each with its threads and fork server"),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Concurrent messages per process")] = None,
+    grace_s: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="On SIGTERM, running stages get this long to finish before they are "
+            "handed over to another worker (Kubernetes kills 30 s after SIGTERM)",
+        ),
+    ] = DEFAULT_GRACE_S,
     unsafe_store: Annotated[bool, typer.Option("--unsafe-store", help=UNSAFE_STORE_HELP)] = False,
+    pool_metrics_dir: Annotated[
+        Path | None, typer.Option(hidden=True, help="Set by the pool parent for its children")
+    ] = None,
 ) -> None:
     """Consume stage and event messages from the broker until SIGTERM.
 
     The store's self-check runs first (``seqoia doctor``'s store checks): a store that
-    does not enforce create-only or compare-and-swap writes is refused.
+    does not enforce create-only or compare-and-swap writes is refused. With
+    ``--processes N`` (default ``SEQOIA_WORKER_PROCESSES``) the command starts N worker
+    processes and serves their summed metrics.
     """
     settings = _settings(ctx)
-    enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
+    processes = processes or settings.worker_processes
+    if processes > 1 and pool_metrics_dir is None:
+        _worker_pool(settings, pipeline, queues, processes, threads, grace_s, unsafe_store)
+        return
+    if pool_metrics_dir is None:
+        enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
+    else:  # a pool's child: record into the parent's folder, which the parent serves
+        enable_multiprocess(pool_metrics_dir, empty=False)
     runtime = build_runtime(settings, pipeline)
     guard_store(runtime.store, unsafe=unsafe_store)
     actors = declare_actors(build_broker(settings), runtime)
+    in_flight = InFlight()
+    actors.broker.add_middleware(in_flight)
     consumer = dramatiq.Worker(
         actors.broker,
         queues=set(queues) if queues else None,
@@ -166,16 +198,61 @@ def worker(
         worker_timeout=1000,
     )
     consumer.start()
-    metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
-    typer.echo(
-        f"worker {settings.worker_id} consuming {queues or actors.queues()}, "
-        f"metrics at {metrics.url}"
-    )
+    where = ""
+    if pool_metrics_dir is None:
+        metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
+        where = f", metrics at {metrics.url}"
+    typer.echo(f"worker {settings.worker_id} consuming {queues or actors.queues()}{where}")
     try:
         _wait_for_signal()
     finally:
-        consumer.stop()
+        handed = stop_gracefully(consumer, in_flight, grace_s=grace_s)
+        if handed:
+            typer.echo(f"worker {settings.worker_id} handed {handed} running stage(s) over")
         actors.broker.close()
+
+
+def _worker_pool(
+    settings: Settings,
+    pipeline: str,
+    queues: list[str] | None,
+    processes: int,
+    threads: int | None,
+    grace_s: float,
+    unsafe_store: bool,
+) -> None:
+    """Run ``processes`` worker processes and serve their metrics until SIGTERM."""
+    folder = enable_multiprocess(settings.metrics_dir)
+    child_args = ["-v"] if logging.getLogger().isEnabledFor(logging.INFO) else []
+    child_args += ["worker", "--pipeline", pipeline, "--processes", "1"]
+    child_args += ["--grace-s", str(grace_s), "--pool-metrics-dir", str(folder)]
+    child_args += ["--threads", str(threads or settings.worker_threads)]
+    for queue in queues or []:
+        child_args += ["--queue", queue]
+    if unsafe_store:
+        child_args.append("--unsafe-store")
+    # Settings travel in the environment, not on the command line: URLs carry passwords.
+    env = {
+        "SEQOIA_STORE_URL": settings.store_url,
+        "SEQOIA_BROKER_URL": settings.broker_url,
+        "SEQOIA_SCRATCH_DIR": str(settings.scratch_dir),
+        "SEQOIA_LOG_JSON": "1" if settings.log_json else "0",
+    }
+    pool = WorkerPool(child_args, processes, grace_s, settings.worker_id, env=env)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    pool.start()
+    metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
+    typer.echo(
+        f"worker pool {settings.worker_id}: {processes} processes (pids "
+        f"{' '.join(map(str, pool.pids()))}), metrics at {metrics.url}"
+    )
+    try:
+        pool.watch(stop)
+    finally:
+        codes = pool.stop()
+        typer.echo(f"worker pool {settings.worker_id} stopped (exit codes {codes})")
 
 
 def intake(

@@ -19,6 +19,7 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import SeqoiaError, StageBusyError
 from seqoia.vocabulary import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
+from seqoia.workers.handover import StageHandover
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,12 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             # committed (nothing to do) or its worker is gone (take over).
             log.info("%s/%s is running elsewhere: %s", stage, subject, busy)
             holder["actors"].enqueue_stage(stage, subject, reason, busy.retry_after_s + 1.0)
+            return
+        except StageHandover:
+            # This worker is stopping: the runner killed the stage process and released
+            # the lease; send the stage again so that another worker takes it over now.
+            log.warning("%s/%s handed over: this worker is stopping", stage, subject)
+            holder["actors"].enqueue_stage(stage, subject, reason)
             return
         except SeqoiaError as err:
             if getattr(err, "permanent", False):

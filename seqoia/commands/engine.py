@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
+from seqoia.engine.priority import urgent_queue
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
@@ -193,7 +194,8 @@ def worker(
     actors.broker.add_middleware(in_flight)
     consumer = dramatiq.Worker(
         actors.broker,
-        queues=set(queues) if queues else None,
+        # A worker for a queue serves its urgent queue too.
+        queues={*queues, *map(urgent_queue, queues)} if queues else None,
         worker_threads=threads or settings.worker_threads,
         worker_timeout=1000,
     )

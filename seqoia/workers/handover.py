@@ -63,7 +63,9 @@ class InFlight(dramatiq.Middleware):
     def stage_threads(self) -> list[int]:
         """Threads running ``run_stage`` (events are short: they are left to finish)."""
         with self._lock:
-            return [ident for ident, actor in self._threads.items() if actor == "run_stage"]
+            return [
+                ident for ident, actor in self._threads.items() if actor.startswith("run_stage")
+            ]
 
 
 def stop_gracefully(worker: dramatiq.Worker, in_flight: InFlight, *, grace_s: float) -> int:

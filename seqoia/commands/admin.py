@@ -131,12 +131,13 @@ def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
         title="active runs (done/total per stage; ▶ running ✗ failed ↻ retrying … due ⊘ blocked)",
         title_justify="left",
     )
-    for column in ("run", "outcome", "age", "turnaround", "samples", *stage_names):
+    for column in ("run", "priority", "outcome", "age", "turnaround", "samples", *stage_names):
         table.add_column(column)
     for run in runs:
         counts = run.counts()
         table.add_row(
             run.run,
+            run.priority,
             run.outcome,
             _duration(run.age_s),
             _duration(run.turnaround_s),
@@ -177,7 +178,7 @@ def status(
             return
         out = console()
         out.print(
-            f"run {state.run}: {state.outcome}; {len(state.samples)} sample(s), "
+            f"run {state.run} ({state.priority}): {state.outcome}; {len(state.samples)} sample(s), "
             f"{len(state.families)} family(ies); age {_duration(state.age_s)}, "
             f"turnaround {_duration(state.turnaround_s)}"
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 import dramatiq
 import pytest
 
+from seqoia.admin.state import StateReader
 from seqoia.engine.runtime import build_runtime
 from seqoia.storage.base import ObjectStore
 from seqoia.workers.actors import declare_actors
@@ -72,3 +73,7 @@ def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urg
     assert priorities.of("run", "R2") == "urgent"
     assert priorities.of("run", "R1") == "routine"
     assert priorities.of("sample", "B03") == "routine"
+    # What `seqoia status` shows in its priority column.
+    reader = StateReader(runtime)
+    assert reader.run("R2").summary_json()["priority"] == "urgent"
+    assert reader.run("R1").summary_json()["priority"] == "routine"

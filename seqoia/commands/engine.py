@@ -251,10 +251,13 @@ def _worker_pool(
         f"{' '.join(map(str, pool.pids()))}), metrics at {metrics.url}"
     )
     try:
-        pool.watch(stop)
+        healthy = pool.watch(stop)
     finally:
         codes = pool.stop()
         typer.echo(f"worker pool {settings.worker_id} stopped (exit codes {codes})")
+    if not healthy:
+        typer.echo("error: worker processes keep failing at start-up (see their log)", err=True)
+        raise typer.Exit(1)
 
 
 def intake(

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 #: Least time between two starts of the same child (a child failing at start-up).
 RESTART_INTERVAL_S = 1.0
+#: A child that exits sooner than this after its start failed to start (bad configuration,
+#: unsafe store, broker down); this many such failures in a row end the pool, so that
+#: Kubernetes sees a crash loop instead of a pod that restarts children forever.
+QUICK_EXIT_S = 10.0
+MAX_QUICK_EXITS = 3
 
 
 @dataclass
@@ -49,6 +54,7 @@ class WorkerPool:
     env: dict[str, str] = field(default_factory=dict)
     children: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
     _started_at: list[float] = field(default_factory=list)
+    _quick_exits: int = 0
 
     def start(self) -> None:
         self.children = [None] * self.processes
@@ -66,14 +72,28 @@ class WorkerPool:
     def pids(self) -> list[int]:
         return [child.pid for child in self.children if child is not None]
 
-    def watch(self, stop: threading.Event, *, interval_s: float = 0.5) -> None:
-        """Start again the children that died, until ``stop`` is set."""
+    def watch(self, stop: threading.Event, *, interval_s: float = 0.5) -> bool:
+        """Start again the children that died, until ``stop`` is set.
+
+        Returns False when children keep failing at start-up (the pool should exit).
+        """
         while not stop.wait(interval_s):
             for index, child in enumerate(self.children):
                 if child is None or child.poll() is None:
                     continue
-                if time.monotonic() - self._started_at[index] < RESTART_INTERVAL_S:
+                lived_s = time.monotonic() - self._started_at[index]
+                if lived_s < RESTART_INTERVAL_S:
                     continue
+                if child.returncode != 0 and lived_s < QUICK_EXIT_S:
+                    self._quick_exits += 1
+                    if self._quick_exits >= MAX_QUICK_EXITS:
+                        log.error(
+                            "worker processes failed at start-up %d times in a row",
+                            self._quick_exits,
+                        )
+                        return False
+                else:
+                    self._quick_exits = 0
                 log.warning(
                     "worker process %d (pid %d) exited with %s: starting it again",
                     index,
@@ -81,6 +101,7 @@ class WorkerPool:
                     child.returncode,
                 )
                 self._start(index)
+        return True
 
     def stop(self) -> list[int | None]:
         """SIGTERM every child, wait for their graceful stop, kill the late ones.

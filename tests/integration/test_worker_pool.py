@@ -11,6 +11,7 @@ attempt (``<sample>.<pid>.<ns>``).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -164,3 +165,26 @@ def test_sigterm_within_the_grace_period_lets_the_running_stage_commit_in_the_st
     manifest = stack.runtime.manifests.latest("process", "S1")
     assert manifest is not None and manifest.attempt == attempt
     assert len(attempts_in(trace, "S1")) == 1
+
+
+def test_pool_whose_processes_cannot_start_exits_with_an_error_instead_of_looping(
+    tmp_path: Path,
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQOIA_")}
+    env |= {
+        "SEQOIA_STORE_URL": f"file://{tmp_path / 'store'}",
+        "SEQOIA_SCRATCH_DIR": str(scratch),
+        "SEQOIA_METRICS_PORT": "0",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "seqoia.cli", "worker", "--pipeline", "tests.pipelines.nosuch:x",
+         "--processes", "2", "--grace-s", "1"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "keep failing at start-up" in done.stderr
+    assert "cannot import pipeline 'tests.pipelines.nosuch:x'" in done.stderr

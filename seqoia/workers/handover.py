@@ -37,8 +37,11 @@ class StageHandover(Interrupt):
     """Raised in a stage's thread when its worker stops: release the stage to another worker.
 
     An ``Interrupt`` (a BaseException), not a SeqoiaError: it is not a failure of the
-    stage, so the runner records none and dramatiq's retries never see it.
+    stage, so the runner records none and dramatiq's retries never see it; the stage
+    metrics count it as ``handed_over``.
     """
+
+    handover = True
 
 
 class InFlight(dramatiq.Middleware):

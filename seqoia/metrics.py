@@ -62,6 +62,7 @@ STAGE_OUTCOMES = (
     "failed_permanent",  # bad input: dead-lettered at once
     "failed_transient",  # tool crash, timeout, store or broker fault: retried
     "busy",  # another worker holds the lease: looked at again when it would expire
+    "handed_over",  # its worker stopped (SIGTERM past the grace period): sent again
 )
 #: Families of dramatiq's Prometheus middleware (served by workers in multiprocess mode).
 DRAMATIQ_FAMILIES = {

@@ -113,6 +113,8 @@ class RunState:
     stages: list[StageState]
     #: Samples whose reviewed report awaits a biologist's release (``seqoia release``).
     awaiting_release: list[str] = field(default_factory=list)
+    #: ``urgent`` when the run holds an urgent sample (sample sheet column ``Priority``).
+    priority: str = "routine"
 
     @property
     def last_commit_at(self) -> datetime | None:
@@ -161,6 +163,7 @@ class RunState:
         return {
             "run": self.run,
             "outcome": self.outcome,
+            "priority": self.priority,
             "marked_done": self.marked_done,
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,
             "age_s": self.age_s,
@@ -275,6 +278,7 @@ class StateReader:
             families=families,
             stages=states,
             awaiting_release=self._awaiting_release(states),
+            priority=self.rt.priorities.of("run", run),
         )
 
     def _awaiting_release(self, states: list[StageState]) -> list[str]:

@@ -172,10 +172,12 @@ def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
         title_justify="left",
     )
     table.add_column("run", no_wrap=True)
-    table.add_column("outcome · samples · age · turnaround", overflow="fold", ratio=1)
+    table.add_column("outcome · priority · samples · age · turnaround", overflow="fold", ratio=1)
     table.add_column("stages", overflow="fold", ratio=2)
     for run in runs:
         about = _outcome_cell(run)
+        if run.priority != "routine":
+            about.append(f" · {run.priority}", style="bold magenta")
         about.append(
             f" · {len(run.samples)} sample(s) · age {_duration(run.age_s)}"
             f" · turnaround {_duration(run.turnaround_s)}"
@@ -215,7 +217,7 @@ def status(
             return
         out = console()
         out.print(
-            f"run {state.run}: {state.outcome}; {len(state.samples)} sample(s), "
+            f"run {state.run} ({state.priority}): {state.outcome}; {len(state.samples)} sample(s), "
             f"{len(state.families)} family(ies); age {_duration(state.age_s)}, "
             f"turnaround {_duration(state.turnaround_s)}"
         )

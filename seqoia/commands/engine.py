@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Annotated, get_args
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
+from seqoia.engine.priority import urgent_queue
 from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
@@ -34,8 +36,13 @@ from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
 from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
 from seqoia.workers.embedded import EmbeddedWorkers
+from seqoia.workers.handover import InFlight, stop_gracefully
+from seqoia.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
+
+#: Kubernetes kills a pod 30 s after SIGTERM: stages get 25 s, the handover the rest.
+DEFAULT_GRACE_S = 25.0
 
 PipelineOption = Annotated[
     str, typer.Option("--pipeline", help="Pipeline to run, as module:attribute")
@@ -148,37 +155,112 @@ def worker(
     queues: Annotated[
         list[str] | None, typer.Option("--queue", "-q", help="Consume only these queues")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="Concurrent messages")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes, each with its threads and fork server"),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Concurrent messages per process")] = None,
+    grace_s: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="On SIGTERM, running stages get this long to finish before they are "
+            "handed over to another worker (Kubernetes kills 30 s after SIGTERM)",
+        ),
+    ] = DEFAULT_GRACE_S,
     unsafe_store: Annotated[
         bool, typer.Option("--unsafe-store", metavar="", help=UNSAFE_STORE_HELP)
     ] = False,
+    pool_metrics_dir: Annotated[
+        Path | None, typer.Option(hidden=True, help="Set by the pool parent for its children")
+    ] = None,
 ) -> None:
     """Consume stage and event messages from the broker until SIGTERM.
 
-    The store's self-check runs first (the store checks of seqoia doctor): a store that
-    does not enforce create-only or compare-and-swap writes is refused.
+    The store's self-check runs first (``seqoia doctor``'s store checks): a store that
+    does not enforce create-only or compare-and-swap writes is refused. With
+    ``--processes N`` (default ``SEQOIA_WORKER_PROCESSES``) the command starts N worker
+    processes and serves their summed metrics.
     """
     settings = _settings(ctx)
-    enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
+    processes = processes or settings.worker_processes
+    if processes > 1 and pool_metrics_dir is None:
+        _worker_pool(settings, pipeline, queues, processes, threads, grace_s, unsafe_store)
+        return
+    if pool_metrics_dir is None:
+        enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
+    else:  # a pool's child: record into the parent's folder, which the parent serves
+        enable_multiprocess(pool_metrics_dir, empty=False)
     runtime = build_runtime(settings, pipeline)
     guard_store(runtime.store, unsafe=unsafe_store)
     actors = declare_actors(build_broker(settings), runtime)
+    in_flight = InFlight()
+    actors.broker.add_middleware(in_flight)
     consumer = stage_consumer(
         actors.broker,
-        queues=set(queues) if queues else None,
+        # A worker for a queue serves its urgent queue too.
+        queues={*queues, *map(urgent_queue, queues)} if queues else None,
         threads=threads or settings.worker_threads,
     )
     consumer.start()
-    metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
-    typer.echo(
-        f"worker {settings.worker_id} consuming {queues or actors.queues()}, "
-        f"metrics at {metrics.url}"
-    )
+    where = ""
+    if pool_metrics_dir is None:
+        metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
+        where = f", metrics at {metrics.url}"
+    typer.echo(f"worker {settings.worker_id} consuming {queues or actors.queues()}{where}")
     try:
         _wait_for_signal()
     finally:
-        consumer.stop()
+        handed = stop_gracefully(consumer, in_flight, grace_s=grace_s)
+        if handed:
+            typer.echo(f"worker {settings.worker_id} handed {handed} running stage(s) over")
         actors.broker.close()
+
+
+def _worker_pool(
+    settings: Settings,
+    pipeline: str,
+    queues: list[str] | None,
+    processes: int,
+    threads: int | None,
+    grace_s: float,
+    unsafe_store: bool,
+) -> None:
+    """Run ``processes`` worker processes and serve their metrics until SIGTERM."""
+    folder = enable_multiprocess(settings.metrics_dir)
+    child_args = ["-v"] if logging.getLogger().isEnabledFor(logging.INFO) else []
+    child_args += ["worker", "--pipeline", pipeline, "--processes", "1"]
+    child_args += ["--grace-s", str(grace_s), "--pool-metrics-dir", str(folder)]
+    child_args += ["--threads", str(threads or settings.worker_threads)]
+    for queue in queues or []:
+        child_args += ["--queue", queue]
+    if unsafe_store:
+        child_args.append("--unsafe-store")
+    # Settings travel in the environment, not on the command line: URLs carry passwords.
+    env = {
+        "SEQOIA_STORE_URL": settings.store_url,
+        "SEQOIA_BROKER_URL": settings.broker_url,
+        "SEQOIA_SCRATCH_DIR": str(settings.scratch_dir),
+        "SEQOIA_LOG_JSON": "1" if settings.log_json else "0",
+    }
+    pool = WorkerPool(child_args, processes, grace_s, settings.worker_id, env=env)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    pool.start()
+    metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
+    typer.echo(
+        f"worker pool {settings.worker_id}: {processes} processes (pids "
+        f"{' '.join(map(str, pool.pids()))}), metrics at {metrics.url}"
+    )
+    try:
+        healthy = pool.watch(stop)
+    finally:
+        codes = pool.stop()
+        typer.echo(f"worker pool {settings.worker_id} stopped (exit codes {codes})")
+    if not healthy:
+        typer.echo("error: worker processes keep failing at start-up (see their log)", err=True)
+        raise typer.Exit(1)
 
 
 def intake(

@@ -126,6 +126,8 @@ class _MetricsWatch(AttemptWatch):
     def failed(self, err: BaseException) -> None:
         if isinstance(err, StageBusyError):
             self.outcome = "busy"
+        elif getattr(err, "handover", False):  # the worker's interrupt (seqoia.workers)
+            self.outcome = "handed_over"
         elif getattr(err, "permanent", False):
             self.outcome = "failed_permanent"
         else:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from seqoia.engine.planner import Planner
+from seqoia.engine.priority import RECORDS_STAGE, Priorities
 from seqoia.errors import ConfigurationError
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
@@ -57,6 +58,12 @@ class Runtime:
     @cached_property
     def failures(self) -> FailureLog:
         return FailureLog(self.store, self.layout)
+
+    @cached_property
+    def priorities(self) -> Priorities:
+        """Urgent or routine, per subject, from the samples' records (``validate_run``)."""
+        records = RECORDS_STAGE if RECORDS_STAGE in self.pipeline.stages else None
+        return Priorities(self.manifests, records_stage=records)
 
     @cached_property
     def planner(self) -> Planner:

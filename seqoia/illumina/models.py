@@ -89,6 +89,8 @@ class SampleRow(_Frozen):
     sex: Literal["male", "female", "unknown"] | None = None
     #: The gene panel of the clinical question (column ``Panel``); else the centre's.
     panel: str | None = None
+    #: Column ``Priority``: ``urgent`` (neonatal intensive care) is served first.
+    priority: Literal["routine", "urgent"] | None = None
     line: int = 0
     #: Every other column, unchanged.
     extra: dict[str, str] = Field(default_factory=dict)

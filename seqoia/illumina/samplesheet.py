@@ -76,6 +76,7 @@ _COLUMNS: dict[str, str] = {
     "role": "role", "relationship": "role",
     "sex": "sex", "gender": "sex",
     "panel": "panel", "gene_panel": "panel", "genepanel": "panel",
+    "priority": "priority", "urgency": "priority",
 }  # fmt: skip
 _ROLES: dict[str, str] = {
     "proband": "proband", "index": "proband", "patient": "proband", "affected": "proband",
@@ -440,6 +441,12 @@ def _sample(
             issues.add(f"{sample_id}: unknown Sex {values['sex']!r} (expected M, F or "
                        "unknown)", row.line)  # fmt: skip
         values["sex"] = sex
+    if "priority" in values:
+        priority = str(values["priority"]).lower()
+        if priority not in ("routine", "urgent"):
+            issues.add(f"{sample_id}: unknown Priority {values['priority']!r} (expected "
+                       "routine or urgent)", row.line)  # fmt: skip
+        values["priority"] = priority if priority in ("routine", "urgent") else None
     for name, cell in extra.items():
         if name.lower() in _MISMATCH_KEYS and cell:
             if name.lower() == _MISMATCH_KEYS[1] and cell.lower() in _NOT_APPLICABLE:

@@ -110,6 +110,7 @@ def _sample_record(row: SampleRow) -> dict[str, Any]:
         "role": row.role,
         "sex": row.sex,
         "panel": row.panel,
+        "priority": row.priority or "routine",
         "index": row.index,
         "index2": row.index2,
     }

@@ -13,16 +13,20 @@ from dataclasses import dataclass
 import dramatiq
 
 from seqoia.engine.observe import StageMetrics
+from seqoia.engine.priority import urgent_queue
 from seqoia.engine.router import Router, safe_route
 from seqoia.engine.runner import StageRunner
 from seqoia.engine.runtime import Runtime
 from seqoia.errors import SeqoiaError, StageBusyError
 from seqoia.vocabulary import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
+from seqoia.workers.handover import StageHandover
 
 log = logging.getLogger(__name__)
 
 EVENTS_QUEUE = "events"
+#: dramatiq's worker takes the lowest actor priority first from what it has fetched.
+URGENT_ACTOR_PRIORITY = -10
 #: Stage attempts are bounded by the runner (it kills the child); this only backstops it.
 STAGE_ACTOR_TIME_LIMIT_MS = 7 * 24 * 3600 * 1000
 
@@ -35,11 +39,26 @@ class Actors:
     run_stage: dramatiq.Actor
     router: Router
     runner: StageRunner
+    #: The same function as ``run_stage``, for the urgent queues (served first).
+    run_stage_urgent: dramatiq.Actor
 
     def enqueue_stage(self, stage: str, subject: str, reason: str, delay_s: float = 0.0) -> None:
-        """Send ``run_stage(stage, subject)`` to the stage's own queue."""
-        queue = self.runtime.pipeline[stage].queue
-        message = self.run_stage.message(stage, subject, reason).copy(queue_name=queue)
+        """Send ``run_stage(stage, subject)`` to the stage's queue, or its urgent queue.
+
+        Urgent subjects (see :mod:`seqoia.engine.priority`) go to ``<queue>.urgent``: a
+        queue of their own, so that no backlog of routine messages stands before them in
+        the broker, and an actor of higher priority, so that a worker runs them before the
+        routine messages it has already fetched.
+        """
+        declared = self.runtime.pipeline[stage]
+        priorities = self.runtime.priorities
+        # The stage that records priorities is served first too: it takes seconds, and
+        # until it has run an urgent sample's run cannot be told from a routine one.
+        if stage == priorities.records_stage or priorities.of(declared.kind, subject) == "urgent":
+            actor, queue = self.run_stage_urgent, urgent_queue(declared.queue)
+        else:
+            actor, queue = self.run_stage, declared.queue
+        message = actor.message(stage, subject, reason).copy(queue_name=queue)
         self.broker.enqueue(message, delay=int(delay_s * 1000) or None)
 
     def notify(self, key: str, *, bucket: str = "", etag: str | None = None) -> None:
@@ -47,7 +66,8 @@ class Actors:
         self.object_created.send(bucket, key, etag)
 
     def queues(self) -> list[str]:
-        return sorted({EVENTS_QUEUE, *self.runtime.pipeline.queues()})
+        stage_queues = self.runtime.pipeline.queues()
+        return sorted({EVENTS_QUEUE, *stage_queues, *map(urgent_queue, stage_queues)})
 
 
 def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
@@ -84,6 +104,12 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             log.info("%s/%s is running elsewhere: %s", stage, subject, busy)
             holder["actors"].enqueue_stage(stage, subject, reason, busy.retry_after_s + 1.0)
             return
+        except StageHandover:
+            # This worker is stopping: the runner killed the stage process and released
+            # the lease; send the stage again so that another worker takes it over now.
+            log.warning("%s/%s handed over: this worker is stopping", stage, subject)
+            holder["actors"].enqueue_stage(stage, subject, reason)
+            return
         except SeqoiaError as err:
             if getattr(err, "permanent", False):
                 router.failed(stage, subject)
@@ -105,6 +131,8 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
         actor_name="object_created",
         queue_name=EVENTS_QUEUE,
         time_limit=EVENT_TIME_LIMIT_MS,
+        # Routing takes milliseconds and is how an urgent run is found: before stages.
+        priority=URGENT_ACTOR_PRIORITY,
     )(object_created)
     stage_actor = dramatiq.actor(
         broker=broker,
@@ -112,8 +140,16 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
         queue_name="default",
         time_limit=STAGE_ACTOR_TIME_LIMIT_MS,
     )(run_stage)
+    urgent_actor = dramatiq.actor(
+        broker=broker,
+        actor_name="run_stage_urgent",
+        queue_name=urgent_queue("default"),
+        time_limit=STAGE_ACTOR_TIME_LIMIT_MS,
+        priority=URGENT_ACTOR_PRIORITY,
+    )(run_stage)
     for queue in runtime.pipeline.queues():
         broker.declare_queue(queue)
-    actors = Actors(broker, runtime, events_actor, stage_actor, router, runner)
+        broker.declare_queue(urgent_queue(queue))
+    actors = Actors(broker, runtime, events_actor, stage_actor, router, runner, urgent_actor)
     holder["actors"] = actors
     return actors

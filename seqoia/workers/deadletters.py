@@ -49,7 +49,7 @@ class DeadLetter:
     @property
     def pair(self) -> tuple[str, str] | None:
         """``(stage, subject)`` of a ``run_stage`` message."""
-        if self.actor == "run_stage" and len(self.args) >= 2:
+        if self.actor in ("run_stage", "run_stage_urgent") and len(self.args) >= 2:
             return str(self.args[0]), str(self.args[1])
         return None
 

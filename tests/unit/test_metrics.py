@@ -46,6 +46,7 @@ from seqoia.workers.collectors import (
     ReconcileStatus,
 )
 from seqoia.workers.embedded import EmbeddedWorkers
+from seqoia.workers.handover import StageHandover
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -368,3 +369,21 @@ def test_turnaround_runs_from_the_runs_completion_marker_to_the_delivery_commit(
     )
     seconds = StageMetrics(toy_runtime).turnaround_s(manifest)
     assert seconds is not None and abs(seconds - 30 * 3600) < 1.0
+
+
+def test_a_stage_handed_over_by_a_stopping_worker_is_counted_apart_from_failures(
+    toy_runtime: Runtime,
+) -> None:
+    def count(outcome: str) -> float:
+        return sample("seqoia_stage_outcomes_total", stage="process", outcome=outcome)
+
+    before = {o: count(o) for o in ("handed_over", "failed_transient")}
+    with (
+        pytest.raises(StageHandover),
+        StageMetrics(toy_runtime).attempt("process", "S1") as watch,
+    ):
+        watch.running("attempt-1")
+        raise StageHandover
+
+    assert count("handed_over") - before["handed_over"] == 1
+    assert count("failed_transient") == before["failed_transient"]

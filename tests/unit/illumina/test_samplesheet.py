@@ -510,3 +510,14 @@ def test_plate_of_384_distinct_dual_indexes_validates_and_one_close_pair_is_foun
     found = errors_of(sheet_v1(*rows, close))
     assert len(found) == 1
     assert found[0][0] == 9 + 384 and "S100 (line 109" in found[0][1]
+
+
+def test_priority_column_is_normalised_empty_means_unset_and_unknown_values_are_refused() -> None:
+    text = (
+        "[Data]\nSample_ID,index,Priority\nS1,ACGTACGT,URGENT\nS2,CCAATTGG,routine\nS3,GGTTAACC,\n"
+    )
+    s1, s2, s3 = parse_sample_sheet(text).samples
+
+    assert (s1.priority, s2.priority, s3.priority) == ("urgent", "routine", None)
+    bad = "[Data]\nSample_ID,index,Urgency\nS1,ACGTACGT,stat\n"
+    assert errors_of(bad) == [(3, "S1: unknown Priority 'stat' (expected routine or urgent)")]

@@ -1,0 +1,79 @@
+"""Urgent samples are served before a routine backlog, on a real Redis with one worker thread.
+
+Twelve routine samples are queued (each ``process`` takes 0.3 s), then a run with one
+urgent sample arrives. Without priorities the urgent sample would run thirteenth; with
+them it goes to ``samples.urgent`` and to an actor of higher priority, so it runs as soon
+as the stage in progress (and what the worker had already fetched ahead of it, which the
+worker reorders) allows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dramatiq
+import pytest
+
+from seqoia.admin.state import StateReader
+from seqoia.engine.runtime import build_runtime
+from seqoia.storage.base import ObjectStore
+from seqoia.workers.actors import declare_actors
+from seqoia.workers.broker import build_broker
+from tests.integration.engine_helpers import build_stack, wait_for
+
+PIPELINE = "tests.pipelines.prioritised:pipeline"
+
+
+def write_run(store: ObjectStore, run: str, rows: list[tuple[str, str, str]]) -> None:
+    table = "".join("\t".join(row) + "\n" for row in rows)
+    store.put_bytes(f"inbox/{run}/samples.tsv", table.encode())
+    store.put_bytes(f"inbox/{run}/CopyComplete.txt", b"")
+
+
+def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urgency(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    stack = build_stack(request, "redis", tmp_path)
+    runtime = build_runtime(stack.settings, PIPELINE)
+    manifests = runtime.manifests
+    backlog = [(f"B{i:02d}", "-", "routine") for i in range(12)]
+    write_run(runtime.store, "R1", backlog)
+    actors = declare_actors(build_broker(stack.settings), runtime)
+    worker = dramatiq.Worker(actors.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        actors.notify("inbox/R1/CopyComplete.txt")
+        wait_for(
+            lambda: bool(manifests.generations("process", "B00")),
+            timeout_s=60,
+            what="the backlog to start",
+        )
+        write_run(runtime.store, "R2", [("U1", "FU", "urgent"), ("M1", "FU", "routine")])
+        actors.notify("inbox/R2/CopyComplete.txt")
+        subjects = [sample for sample, _, _ in backlog] + ["U1", "M1"]
+        wait_for(
+            lambda: all(manifests.generations("process", s) for s in subjects),
+            timeout_s=90,
+            what="every sample to be processed",
+        )
+    finally:
+        worker.stop()
+        actors.broker.close()
+
+    ended = {s: manifests.latest("process", s).summary["ended"] for s in subjects}  # type: ignore[union-attr]
+    order = sorted(ended, key=ended.__getitem__)
+    # U1 and its routine family member run before most of the backlog, not after it all
+    # (13th and 14th): after the stage in progress and what the worker had fetched.
+    first, second = sorted([order.index("U1"), order.index("M1")])
+    assert first <= 4 and second <= 5, order
+    priorities = runtime.priorities
+    assert priorities.of("sample", "U1") == "urgent"
+    assert priorities.of("sample", "M1") == "urgent"  # a member of an urgent family
+    assert priorities.of("family", "FU") == "urgent"
+    assert priorities.of("run", "R2") == "urgent"
+    assert priorities.of("run", "R1") == "routine"
+    assert priorities.of("sample", "B03") == "routine"
+    # What `seqoia status` shows in its priority column.
+    reader = StateReader(runtime)
+    assert reader.run("R2").summary_json()["priority"] == "urgent"
+    assert reader.run("R1").summary_json()["priority"] == "routine"

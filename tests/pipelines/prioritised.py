@@ -1,0 +1,70 @@
+"""A pipeline whose run records sample priorities, as ``validate_run`` does, for priority tests.
+
+    validate_run (run, source) -> process (sample, sleeps)
+
+A run folder holds ``samples.tsv`` (``sample<TAB>family<TAB>priority``) and
+``CopyComplete.txt``. ``process`` sleeps ``sleep_s`` and records when it ran.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, ConfigDict
+
+from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult
+from seqoia.vocabulary import Relation
+
+pipeline = Pipeline("prioritised", import_path="tests.pipelines.prioritised:pipeline")
+
+
+def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
+    names = {info.key.rsplit("/", 1)[-1] for info in listing}
+    return None if "CopyComplete.txt" in names else "waiting for CopyComplete.txt"
+
+
+@pipeline.stage(
+    "validate_run",
+    kind="run",
+    version="1",
+    source=True,
+    isolation="inline",
+    source_ready=copy_complete,
+    markers=RunFolderMarkers(("CopyComplete.txt",)),
+    queue="runs",
+)
+def validate_run(ctx: StageContext) -> StageResult:
+    assert ctx.source_dir is not None
+    samples, relations = {}, []
+    for line in (ctx.source_dir / "samples.tsv").read_text().splitlines():
+        sample, family, priority = line.split("\t")
+        samples[sample] = {"sample": sample, "priority": priority}
+        relations.append(
+            Relation(kind="run", subject=ctx.subject, other_kind="sample", other=sample)
+        )
+        if family != "-":
+            relations.append(
+                Relation(kind="family", subject=family, other_kind="sample", other=sample)
+            )
+    return StageResult(relations=relations, summary={"samples": samples})
+
+
+class ProcessParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sleep_s: float = 0.3
+
+
+@pipeline.stage(
+    "process",
+    kind="sample",
+    needs=["validate_run"],
+    version="1",
+    params=ProcessParams,
+    isolation="inline",
+    queue="samples",
+)
+def process(ctx: StageContext) -> StageResult:
+    started = time.time()
+    time.sleep(ctx.params.sleep_s)
+    (ctx.out_dir / f"{ctx.subject}.out").write_text(ctx.subject)
+    return StageResult(summary={"started": started, "ended": time.time()})

@@ -24,6 +24,9 @@ It prints the wall time of each (median of ``--repeats``) and the ratio seqoia /
 side and the ratio seqoia / binaries. Nothing is asserted: this is a measurement.
 
     python bench/pipeline_overhead.py [--samples 2] [--genome-kb 4000] [--repeats 1]
+
+``--store-requests`` instead counts the store requests of the seqoia side alone (its store
+wrapped in ``CountingStore``, inputs uploaded before counting), for docs/capacity.md.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seqoia.admin.refarea import reference_area, upload_reference_area  # noqa: E402
-from seqoia.engine.runtime import build_runtime  # noqa: E402
+from seqoia.engine.runtime import Runtime, build_runtime  # noqa: E402
 from seqoia.genomics import multiqc  # noqa: E402
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample  # noqa: E402
 from seqoia.genomics.fhir import build_fhir_bundle, reported_variants  # noqa: E402
@@ -66,6 +70,7 @@ from seqoia.genomics.simulate import (  # noqa: E402
 from seqoia.genomics.simulate_annotation import simulate_annotation  # noqa: E402
 from seqoia.genomics.variants import CallParams, call_variants  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
+from seqoia.storage.counting import CountingStore  # noqa: E402
 from seqoia.workers.embedded import EmbeddedWorkers  # noqa: E402
 
 RUN = "261129_A00123_0042_AHBENCHXXX"
@@ -245,13 +250,43 @@ def seqoia(reference: Path, run: Path, names: list[str], work: Path, threads: in
     return elapsed
 
 
+def store_requests(reference: Path, run: Path, names: list[str], work: Path) -> Counter[str]:
+    """Store requests, by operation, of the germline pipeline taking the run to the outbox."""
+    settings = Settings(
+        store_url=f"file://{work}/store", scratch_dir=work / "scratch", worker_threads=1
+    )
+    base = build_runtime(settings)
+    upload_reference_area(base.store, base.layout, "demo", reference, AREA)
+    last = run / "CopyComplete.txt"
+    for path in [*sorted(p for p in run.rglob("*") if p.is_file() and p != last), last]:
+        base.store.upload_file(base.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path)
+    counting = CountingStore(base.store)
+    runtime = Runtime(base.settings, counting, base.pipeline)
+    with EmbeddedWorkers(runtime, threads=1) as workers:
+        workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
+        workers.wait_idle(timeout_s=3600)
+    missing = [n for n in names if runtime.manifests.latest("deliver", n) is None]
+    if missing:
+        raise SystemExit(f"seqoia did not deliver {missing}")
+    return counting.counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2)
     parser.add_argument("--genome-kb", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--store-requests", action="store_true", help="count store requests")
     args = parser.parse_args()
+    if args.store_requests:
+        with tempfile.TemporaryDirectory(prefix="seqoia-bench-") as tmp:
+            root = Path(tmp)
+            reference, run, names, area = make_inputs(root / "in", args.samples, args.genome_kb)
+            AREA.update(area)
+            counts = store_requests(reference, run, names, root / "work")
+        print(f"{args.samples} samples: {sum(counts.values())} store requests {dict(counts)}")
+        return
     with tempfile.TemporaryDirectory(prefix="seqoia-bench-") as tmp:
         root = Path(tmp)
         reference, run, names, area = make_inputs(root / "inputs", args.samples, args.genome_kb)

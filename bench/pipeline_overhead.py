@@ -42,12 +42,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seqoia.admin.refarea import reference_area, upload_reference_area  # noqa: E402
+from seqoia.engine.forkserver import fork_server  # noqa: E402
 from seqoia.engine.runtime import Runtime, build_runtime  # noqa: E402
 from seqoia.genomics import multiqc  # noqa: E402
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample  # noqa: E402
@@ -71,6 +74,7 @@ from seqoia.genomics.simulate_annotation import simulate_annotation  # noqa: E40
 from seqoia.genomics.variants import CallParams, call_variants  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
 from seqoia.storage.counting import CountingStore  # noqa: E402
+from seqoia.storage.manifest import Manifest  # noqa: E402
 from seqoia.workers.embedded import EmbeddedWorkers  # noqa: E402
 
 RUN = "261129_A00123_0042_AHBENCHXXX"
@@ -121,27 +125,50 @@ def _pair(run: Path, name: str, number: int) -> tuple[Path, Path]:
     )
 
 
+#: CPU seconds per (side, step), filled by ``step``; printed with ``--profile``.
+STEP_CPU: dict[str, Counter[str]] = {"plain": Counter(), "binaries": Counter()}
+#: Wall seconds per seqoia stage (its manifests' started_at .. finished_at, summed).
+STAGE_WALL: Counter[str] = Counter()
+
+
+@contextmanager
+def step(side: str, name: str) -> Iterator[None]:
+    """Add the CPU time (process tree) of the block to ``STEP_CPU[side][name]``."""
+    before = cpu_s()
+    try:
+        yield
+    finally:
+        STEP_CPU[side][name] += cpu_s() - before
+
+
 def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int) -> float:
     """The same tools, chained by hand."""
     started = time.perf_counter()
-    prepared = prepare_reference(reference, work / "ref")
+    with step("plain", "prepare_reference"):
+        prepared = prepare_reference(reference, work / "ref")
     run_qc: dict[str, dict[str, object]] = {}
     for number, name in enumerate(names, start=1):
         out = work / name
         out.mkdir(parents=True)
         r1, r2 = _pair(run, name, number)
-        fastq_metrics([r1, r2])
+        with step("plain", "fastq_metrics"):
+            fastq_metrics([r1, r2])
         group = ReadGroup(id=f"{RUN}.1", sample=name, library=name, platform_unit="X.1")
-        align_sample(
-            [FastqPair(r1=r1, r2=r2, read_group=group)],
-            prepared,
-            out / f"{name}.sorted.bam",
-            threads=threads,
-        )
+        with step("plain", "align"):
+            align_sample(
+                [FastqPair(r1=r1, r2=r2, read_group=group)],
+                prepared,
+                out / f"{name}.sorted.bam",
+                threads=threads,
+            )
         cram = out / f"{name}.md.cram"
-        mark_duplicates(out / f"{name}.sorted.bam", prepared, cram, threads=threads)
+        with step("plain", "markduplicates"):
+            mark_duplicates(out / f"{name}.sorted.bam", prepared, cram, threads=threads)
         vcf = out / f"{name}.bcftools.vcf.gz"
-        stats = call_variants([cram], prepared, vcf, threads=threads, params=CallParams())
+        with step("plain", "call_variants"):
+            stats = call_variants([cram], prepared, vcf, threads=threads, params=CallParams())
+        qc_step = step("plain", "qc + reports + FHIR")
+        qc_step.__enter__()
         metrics = compute_qc(alignment=cram, reference_fasta=prepared.fasta, vcf=vcf)
         verdict = evaluate_gate(metrics, QCThresholds())
         multiqc.write_bcftools_stats(vcf, work / "multiqc", name)
@@ -178,9 +205,11 @@ def plain(reference: Path, run: Path, names: list[str], work: Path, threads: int
             total_variants=total,
         )
         (out / f"{name}.fhir.json").write_text(json.dumps(bundle))
+        qc_step.__exit__(None, None, None)
     if multiqc.multiqc_available():
-        multiqc.write_custom_content(work / "multiqc", run=RUN, qc=run_qc)
-        multiqc.run_multiqc(work / "multiqc", work / "multiqc-report", title=RUN)
+        with step("plain", "multiqc"):
+            multiqc.write_custom_content(work / "multiqc", run=RUN, qc=run_qc)
+            multiqc.run_multiqc(work / "multiqc", work / "multiqc-report", title=RUN)
     return time.perf_counter() - started
 
 
@@ -197,17 +226,20 @@ def binaries(reference: Path, run: Path, names: list[str], work: Path, threads: 
         out.mkdir(parents=True)
         bam, cram, vcf = out / f"{name}.sorted.bam", out / f"{name}.md.cram", out / f"{name}.vcf.gz"
         group = f"@RG\\tID:{RUN}.1\\tSM:{name}\\tLB:{name}\\tPL:ILLUMINA"
-        _sh(
-            f"minimap2 -t {t} -ax sr -R '{group}' {ref} {r1} {r2} 2>/dev/null"
-            f" | samtools fixmate -@ {t} -m - -"
-            f" | samtools sort -@ {t} -T {out}/sort -o {bam} -"
-        )
-        _sh(f"samtools markdup -@ {t} --reference {ref} -O cram,version=3.0 {bam} {cram}")
-        _sh(f"samtools index -@ {t} {cram}")
-        _sh(
-            f"bcftools mpileup -f {ref} -a FORMAT/AD,FORMAT/DP -Ou {cram}"
-            f" | bcftools call -mv -Oz -o {vcf} && bcftools index -t {vcf}"
-        )
+        with step("binaries", "align"):
+            _sh(
+                f"minimap2 -t {t} -ax sr -R '{group}' {ref} {r1} {r2} 2>/dev/null"
+                f" | samtools fixmate -@ {t} -m - -"
+                f" | samtools sort -@ {t} -T {out}/sort -o {bam} -"
+            )
+        with step("binaries", "markduplicates"):
+            _sh(f"samtools markdup -@ {t} --reference {ref} -O cram,version=3.0 {bam} {cram}")
+            _sh(f"samtools index -@ {t} {cram}")
+        with step("binaries", "call_variants"):
+            _sh(
+                f"bcftools mpileup -f {ref} -a FORMAT/AD,FORMAT/DP -Ou {cram}"
+                f" | bcftools call -mv -Oz -o {vcf} && bcftools index -t {vcf}"
+            )
     return time.perf_counter() - started
 
 
@@ -244,9 +276,15 @@ def seqoia(reference: Path, run: Path, names: list[str], work: Path, threads: in
         workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
         workers.wait_idle(timeout_s=3600)
     elapsed = time.perf_counter() - started
+    # The stage processes fork from a server that outlives the workers; stopping it here
+    # reaps it, so its CPU and its reaped stage processes' reach RUSAGE_CHILDREN.
+    fork_server(runtime.pipeline.import_path).close()
     missing = [n for n in names if runtime.manifests.latest("deliver", n) is None]
     if missing:
         raise SystemExit(f"seqoia did not deliver {missing}")
+    for path in (work / "store" / "work").glob("*/*/g*.manifest.json"):
+        manifest = Manifest.model_validate_json(path.read_text())
+        STAGE_WALL[manifest.stage] += manifest.duration_s
     return elapsed
 
 
@@ -291,7 +329,7 @@ def main() -> None:
         root = Path(tmp)
         reference, run, names, area = make_inputs(root / "inputs", args.samples, args.genome_kb)
         AREA.update(area)
-        sides = (("binaries", binaries), ("plain", plain), ("seqoia", seqoia))
+        sides = (("binaries", binaries), ("seqoia", seqoia), ("plain", plain))
         times: dict[str, list[float]] = {name: [] for name, _ in sides}
         cpu: dict[str, list[float]] = {name: [] for name, _ in sides}
         for repeat in range(args.repeats):
@@ -322,6 +360,13 @@ def main() -> None:
         print(f"{name:<13}: {value:7.1f} s")
     print(f"CPU ratio seqoia/binaries = {cpu_median['seqoia'] / cpu_median['binaries']:.3f}")
     print(f"CPU ratio plain/binaries  = {cpu_median['plain'] / cpu_median['binaries']:.3f}")
+    print(f"\nwhere the CPU goes, summed over {args.repeats} repeat(s):")
+    for side, steps in STEP_CPU.items():
+        print(f"  {side}: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.most_common()))
+    print(
+        "  seqoia stage wall time (manifests): "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in STAGE_WALL.most_common())
+    )
 
 
 if __name__ == "__main__":

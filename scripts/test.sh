@@ -27,5 +27,7 @@ for service in redis-server rabbitmq-server prometheus; do
   (command -v service >/dev/null && service "$service" stop >/dev/null 2>&1) || true
 done
 
+# .[test] includes jsonschema and kubernetes-validate (the Kubernetes JSON schemas that
+# tests/unit/test_infra.py checks infra/k8s against; KEDA's CRD is vendored in infra/schemas)
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 exec python3 -m pytest "$@"

@@ -291,3 +291,249 @@ def test_network_policies_deny_by_default_and_open_only_intake_and_metrics() -> 
     for spec in policies.values():
         for rule in spec.get("ingress", []):
             assert rule.get("from"), "an ingress rule open to every pod and address"
+
+
+# -- manifests against their schemas, autoscaling that keeps running work (issue 17) --------
+
+K8S = INFRA / "k8s"
+#: Kubernetes minor the manifests are checked against (kubernetes-validate ships its schemas).
+KUBERNETES_VERSION = "1.33"
+KEDA_CRD = INFRA / "schemas" / "keda" / "keda.sh_scaledobjects.yaml"
+#: Queue groups whose stages run for hours: their pods wait out the whole stage time limit.
+HEAVY = {"demultiplex", "align", "call", "qc"}
+
+
+def manifests() -> list[tuple[str, dict]]:
+    """Every document of every file in infra/k8s, with the file's name."""
+    return [
+        (path.name, document)
+        for path in sorted(K8S.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+
+
+def of_kind(kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for _, d in manifests() if d["kind"] == kind}
+
+
+def closed(schema: object) -> object:
+    """A CRD schema that refuses unknown fields, as ``kubectl apply --validate=strict``
+    (server-side field validation) does: objects that list their properties and neither
+    allow extra ones nor preserve unknown fields get ``additionalProperties: false``."""
+    if isinstance(schema, list):
+        return [closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: closed(v) if k != "properties" else {p: closed(s) for p, s in v.items()}
+           for k, v in schema.items()}  # fmt: skip
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def keda_validator() -> object:
+    import jsonschema
+
+    crd = yaml.safe_load(KEDA_CRD.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
+    schema = closed(version["schema"]["openAPIV3Schema"])
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def schema_errors(document: dict) -> list[str]:
+    """Why ``document`` does not fit its kind's schema (empty when it does)."""
+    if document["apiVersion"].startswith("keda.sh/"):
+        assert document["kind"] == "ScaledObject", document["kind"]
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in keda_validator().iter_errors(document)  # type: ignore[attr-defined]
+        ]
+    from kubernetes_validate import utils as kubernetes
+
+    try:
+        kubernetes.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes.ValidationError as err:
+        return [f"{'/'.join(map(str, err.absolute_path))}: {err.message}"]
+    return []
+
+
+def test_every_kubernetes_manifest_fits_the_kubernetes_or_keda_schema() -> None:
+    documents = manifests()
+    assert len(documents) >= 25
+    failures = [
+        f"{name} {d['kind']}/{d['metadata']['name']}: {error}"
+        for name, d in documents
+        for error in schema_errors(d)
+    ]
+    assert not failures, "\n".join(failures)
+
+
+def test_the_vendored_keda_crd_is_the_release_named_in_its_origin() -> None:
+    import hashlib
+
+    origin = (KEDA_CRD.parent / "ORIGIN.md").read_text()
+    assert hashlib.sha256(KEDA_CRD.read_bytes()).hexdigest() in origin
+    crd = yaml.safe_load(KEDA_CRD.read_text())
+    assert crd["spec"]["names"]["kind"] == "ScaledObject"
+
+
+def test_a_broken_deployment_is_caught_by_the_kubernetes_schema() -> None:
+    deployment = of_kind("Deployment")["seqoia-worker-align"]
+    typo = json.loads(json.dumps(deployment))
+    spec = typo["spec"]["template"]["spec"]
+    spec["terminationGracePeriodSecond"] = spec.pop("terminationGracePeriodSeconds")
+    assert any("terminationGracePeriodSecond" in e for e in schema_errors(typo))
+    wrong_type = json.loads(json.dumps(deployment))
+    wrong_type["spec"]["replicas"] = "two"
+    assert schema_errors(wrong_type)
+    assert schema_errors(deployment) == []
+
+
+def test_a_broken_scaled_object_is_caught_by_the_keda_schema() -> None:
+    scaled = of_kind("ScaledObject")["seqoia-worker-align"]
+    typo = json.loads(json.dumps(scaled))
+    typo["spec"]["cooldown"] = typo["spec"].pop("cooldownPeriod")
+    assert any("cooldown" in e for e in schema_errors(typo))
+    wrong_type = json.loads(json.dumps(scaled))
+    wrong_type["spec"]["minReplicaCount"] = "zero"
+    assert any("minReplicaCount" in e for e in schema_errors(wrong_type))
+    no_target = json.loads(json.dumps(scaled))
+    del no_target["spec"]["scaleTargetRef"]
+    assert any("scaleTargetRef" in e for e in schema_errors(no_target))
+    assert schema_errors(scaled) == []
+
+
+def worker_deployments() -> dict[str, dict]:
+    return {
+        name: d
+        for name, d in of_kind("Deployment").items()
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+    }
+
+
+def option(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+def test_every_queue_of_the_pipeline_is_consumed_by_exactly_one_worker_group(
+    tmp_path: Path,
+) -> None:
+    from seqoia.engine.runtime import build_runtime
+    from seqoia.settings import Settings
+    from seqoia.workers.actors import EVENTS_QUEUE
+
+    runtime = build_runtime(Settings(store_url=f"file://{tmp_path}"))
+    consumed = [
+        queue
+        for d in worker_deployments().values()
+        for queue in option(d["spec"]["template"]["spec"]["containers"][0]["args"], "--queue")
+    ]
+    assert sorted(consumed) == sorted({EVENTS_QUEUE, *runtime.pipeline.queues()})
+
+
+def test_each_worker_group_scales_on_backlog_plus_in_flight_work_and_never_to_zero_blindly() -> (
+    None
+):
+    scaled = of_kind("ScaledObject")
+    for name, deployment in worker_deployments().items():
+        assert name in scaled, f"{name} has no ScaledObject"
+        spec = scaled[name]["spec"]
+        assert spec["scaleTargetRef"]["name"] == name
+        [trigger] = spec["triggers"]
+        query = trigger["metadata"]["query"]
+        queues = option(deployment["spec"]["template"]["spec"]["containers"][0]["args"], "--queue")
+        names = metric_names(query)
+        # waiting work and the work workers hold: KEDA's redis trigger sees only the first
+        assert {"seqoia_queue_depth", "dramatiq_messages_inprogress"} <= names, name
+        assert "dramatiq_delayed_messages_inprogress" in names, name
+        for queue in queues:
+            assert queue in query, (name, queue)
+        # an empty answer (intake down) is an error that keeps replicas, not a zero
+        assert trigger["metadata"]["ignoreNullValues"] == "false"
+        assert "seqoia_queue_depth" not in query.split("or vector(0)")[-1]
+        threads = int(
+            option(deployment["spec"]["template"]["spec"]["containers"][0]["args"], "--threads")[0]
+        )
+        # one pod per `threads` messages, so the target never drops below the busy pods
+        assert float(trigger["metadata"]["threshold"]) <= threads, name
+        assert spec["cooldownPeriod"] >= 600
+        down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+        assert down["stabilizationWindowSeconds"] >= 600
+        assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 600}]
+
+
+def test_the_autoscaling_queries_are_promql_that_promtool_accepts(tmp_path: Path) -> None:
+    scaled = of_kind("ScaledObject")
+    queries = {name: d["spec"]["triggers"][0]["metadata"]["query"] for name, d in scaled.items()}
+    records = [{"record": f"keda:{n.replace('-', '_')}", "expr": q} for n, q in queries.items()]
+    rules = {"groups": [{"name": "keda", "rules": records}]}
+    path = tmp_path / "keda_rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    known = exported_sample_names() | PROMETHEUS_GENERATED
+    for name, query in queries.items():
+        unknown = metric_names(query) - known
+        assert not unknown, f"{name} scales on metrics nobody exports: {unknown}"
+
+
+def test_a_worker_told_to_stop_has_time_to_finish_its_stage_or_release_its_lease() -> None:
+    data = of_kind("ConfigMap")["seqoia-settings"]["data"]
+    time_limit_s = float(data["SEQOIA_STAGE_TIME_LIMIT_S"])
+    lease_ttl_s = float(data["SEQOIA_LEASE_TTL_S"])
+    for name, deployment in worker_deployments().items():
+        pod = deployment["spec"]["template"]["spec"]
+        [grace] = option(pod["containers"][0]["args"], "--grace-s")
+        assert pod["terminationGracePeriodSeconds"] == float(grace) + lease_ttl_s, name
+        group = deployment["metadata"]["labels"]["seqoia/queue"]
+        if group in HEAVY:
+            assert float(grace) >= time_limit_s, f"{name}: a scale-down could cut a stage short"
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+
+
+def test_every_worker_deployment_has_a_disruption_budget_that_selects_its_pods() -> None:
+    budgets = of_kind("PodDisruptionBudget")
+    for name, deployment in worker_deployments().items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        matching = [
+            b
+            for b in budgets.values()
+            if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert len(matching) == 1, f"{name}: {len(matching)} budgets"
+        assert matching[0]["spec"]["maxUnavailable"] == 1
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes quantity (cpu '500m', '16'; memory '48Gi') as a number."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for suffix, factor in sorted(units.items(), key=lambda u: -len(u[0])):
+        if str(text).endswith(suffix):
+            return float(str(text)[: -len(suffix)]) * factor
+    return float(text)
+
+
+def test_resource_classes_give_heavy_queues_guaranteed_large_pods_and_routing_small_ones() -> None:
+    resources = {
+        d["metadata"]["labels"]["seqoia/queue"]: d["spec"]["template"]["spec"]["containers"][0][
+            "resources"
+        ]
+        for d in worker_deployments().values()
+    }
+    for group in HEAVY:
+        requests, limits = resources[group]["requests"], resources[group]["limits"]
+        assert quantity(requests["cpu"]) == quantity(limits["cpu"]), group  # Guaranteed QoS
+        assert quantity(requests["memory"]) == quantity(limits["memory"]), group
+    cpu = {g: quantity(r["requests"]["cpu"]) for g, r in resources.items()}
+    memory = {g: quantity(r["requests"]["memory"]) for g, r in resources.items()}
+    assert cpu["align"] >= 16 and memory["align"] >= 32 * 2**30  # index + sort buffers
+    assert cpu["demultiplex"] >= 8
+    assert cpu["light"] <= 1 and memory["light"] <= 2 * 2**30
+    assert max(cpu, key=cpu.get) == "align"

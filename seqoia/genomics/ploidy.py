@@ -65,7 +65,7 @@ def sex_chromosome_lines(
 ) -> list[str]:
     """bcftools ``--ploidy-file`` lines of the sex chromosomes (``CHROM FROM TO SEX PLOIDY``,
     1-based inclusive): males haploid on X outside ``pars`` (default :func:`x_pars`) and
-    on Y; females have no Y. Each caller appends its ``* * * SEX 2`` defaults."""
+    on Y; females have no Y. :func:`ploidy_lines` appends the ``* * * SEX 2`` defaults."""
     pars = x_pars(reference) if pars is None else pars
     lines: list[str] = []
     for contig in reference.contigs:
@@ -78,19 +78,26 @@ def sex_chromosome_lines(
     return lines
 
 
-def ploidy_lines(reference: PreparedReference) -> list[str]:
+def ploidy_lines(
+    reference: PreparedReference, pars: Sequence[tuple[int, int]] | None = None
+) -> list[str]:
     """Ploidy lines for ``reference``: males haploid on X (outside PARs) and Y; females no Y."""
-    return [*sex_chromosome_lines(reference), "*\t*\t*\tM\t2", "*\t*\t*\tF\t2",
+    return [*sex_chromosome_lines(reference, pars), "*\t*\t*\tM\t2", "*\t*\t*\tF\t2",
             "*\t*\t*\tU\t2"]  # fmt: skip
 
 
 def write_ploidy_files(
-    reference: PreparedReference, sexes: Mapping[str, CallSex], folder: Path
+    reference: PreparedReference,
+    sexes: Mapping[str, CallSex],
+    folder: Path,
+    pars: Sequence[tuple[int, int]] | None = None,
 ) -> list[str]:
-    """Write ``ploidy.txt`` and ``samples.txt`` into ``folder``; return bcftools call options."""
+    """Write ``ploidy.txt`` and ``samples.txt`` into ``folder``; return bcftools call options.
+
+    ``pars`` overrides the chrX pseudo-autosomal regions (default :func:`x_pars`)."""
     ploidy = folder / "ploidy.txt"
     samples = folder / "samples.txt"
-    ploidy.write_text("\n".join(ploidy_lines(reference)) + "\n")
+    ploidy.write_text("\n".join(ploidy_lines(reference, pars)) + "\n")
     samples.write_text("".join(f"{name}\t{sex}\n" for name, sex in sexes.items()))
     return ["--ploidy-file", str(ploidy), "--samples-file", str(samples)]
 

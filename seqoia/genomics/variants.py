@@ -136,10 +136,14 @@ class CallParams(BaseModel):
             args.append("-I")
         return args
 
-    def call_args(self, ploidy_args: Sequence[str] = ()) -> list[str]:
-        """Options of ``bcftools call``; ``ploidy_args`` (a ploidy file) replace ``--ploidy``."""
+    def call_args(
+        self, ploidy_args: Sequence[str] = (), annotations: Sequence[str] = ()
+    ) -> list[str]:
+        """Options of ``bcftools call``; ``ploidy_args`` (a ploidy file) replace ``--ploidy``;
+        ``annotations`` are extra FORMAT fields (``GQ``)."""
         ploidy = list(ploidy_args) or ["--ploidy", self.ploidy]
-        return ["-m", "-v", "-P", str(self.mutation_rate), *ploidy]
+        extra = ["-a", ",".join(annotations)] if annotations else []
+        return ["-m", "-v", "-P", str(self.mutation_rate), *extra, *ploidy]
 
 
 class VariantStats(BaseModel):
@@ -179,13 +183,16 @@ def call_variants(
     params: CallParams | None = None,
     use_binaries: bool | None = None,
     sexes: Mapping[str, CallSex] | None = None,
+    pars: Sequence[tuple[int, int]] | None = None,
+    annotations: Sequence[str] = (),
     provenance: Provenance | None = None,
 ) -> VariantStats:
     """Call germline variants jointly over ``crams``; write ``out_vcf`` (.vcf.gz) + .tbi.
 
-    ``sexes`` (sample name in the CRAMs -> M/F/U) turns on sex-aware ploidy; without it
-    every contig is called with ``params.ploidy``. ``provenance`` names the reference in
-    the header (by default the FASTA's file name).
+    ``sexes`` (sample name in the CRAMs -> M/F/U) turns on sex-aware ploidy, with ``pars``
+    overriding the chrX PARs; without it every contig is called with ``params.ploidy``.
+    ``annotations`` are extra FORMAT fields of ``bcftools call -a`` (a family's ``GQ``).
+    ``provenance`` names the reference in the header (by default the FASTA's file name).
     """
     if not crams:
         raise InputError("no alignments to call variants from")
@@ -199,7 +206,8 @@ def call_variants(
     with tempfile.TemporaryDirectory(prefix=".call-", dir=out_vcf.parent) as scratch_name:
         scratch = Path(scratch_name)
         jobs = [(job, scratch / f"job{i:05d}.bcf") for i, job in enumerate(regions)]
-        ploidy_args = write_ploidy_files(reference, sexes, scratch) if sexes else []
+        ploidy_args = write_ploidy_files(reference, sexes, scratch, pars) if sexes else []
+        call_args = params.call_args(ploidy_args, annotations)
         executor: Executor
         if bcftools:  # the programs run in their own processes: threads suffice
             executor = ThreadPoolExecutor(threads)
@@ -207,8 +215,8 @@ def call_variants(
             # fork, as spawn would re-import the caller's __main__
             executor = ProcessPoolExecutor(threads, mp_context=multiprocessing.get_context("fork"))
         region_call = functools.partial(
-            _call_region, bcftools, crams, reference.fasta, params=params,
-            mpileup_args=mpileup_args, ploidy_args=ploidy_args,
+            _call_region, bcftools, crams, reference.fasta,
+            mpileup_args=mpileup_args, call_args=call_args,
         )  # fmt: skip
         with executor:
             futures = [executor.submit(region_call, region, out) for region, out in jobs]
@@ -278,13 +286,12 @@ def _call_region(
     fasta: Path,
     regions: list[str],
     out: Path,
-    params: CallParams,
     mpileup_args: list[str],
-    ploidy_args: Sequence[str] = (),
+    call_args: list[str],
 ) -> None:
     mpileup = ["mpileup", "-f", str(fasta), "-r", ",".join(regions), *mpileup_args, "-Ou",
                *map(str, crams)]  # fmt: skip
-    call = ["call", *params.call_args(ploidy_args), "-Ob", "-o", str(out)]
+    call = ["call", *call_args, "-Ob", "-o", str(out)]
     if bcftools:
         with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
             first = subprocess.Popen([bcftools, *mpileup], stdout=subprocess.PIPE, stderr=err1)

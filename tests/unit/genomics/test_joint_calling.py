@@ -19,7 +19,8 @@ from seqoia.errors import InputError
 from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
 from seqoia.genomics.family import analyse_family
 from seqoia.genomics.family_sites import alt_count_matrix, read_sites
-from seqoia.genomics.joint_calling import joint_call, ploidy_file_text
+from seqoia.genomics.joint_calling import call_sexes, joint_call
+from seqoia.genomics.ploidy import ploidy_lines
 from seqoia.genomics.markdup import mark_duplicates
 from seqoia.genomics.mendelian import consistent, mendelian_errors
 from seqoia.genomics.pedigree import PedigreeError, trio
@@ -88,10 +89,14 @@ def test_meiosis_switches_haplotype_at_crossovers() -> None:
 
 def test_ploidy_file_makes_males_haploid_on_x_outside_pars(family) -> None:
     _, reference, _ = family
-    text = ploidy_file_text(reference, pars=[(1, 2000)])
+    text = "\n".join(ploidy_lines(reference, pars=[(1, 2000)])) + "\n"
     assert "chrX\t2001\t15000\tM\t1" in text and "chrX\t1\t" not in text
     assert "chrY\t1\t10000\tM\t1" in text and "chrY\t1\t10000\tF\t0" in text
-    assert text.endswith("*\t*\t*\tM\t2\n*\t*\t*\tF\t2\n")
+    assert text.endswith("*\t*\t*\tM\t2\n*\t*\t*\tF\t2\n*\t*\t*\tU\t2\n")
+
+
+def test_a_sample_of_unknown_sex_is_called_as_female() -> None:
+    assert call_sexes(["a", "b", "c"], {"a": "XY", "b": "XX"}) == {"a": "M", "b": "F", "c": "F"}
 
 
 @pytest.mark.parametrize("use_binaries", [True, False], ids=["bcftools-binary", "pysam"])

@@ -177,9 +177,9 @@ def worker(
 ) -> None:
     """Consume stage and event messages from the broker until SIGTERM.
 
-    The store's self-check runs first (``seqoia doctor``'s store checks): a store that
+    The store's self-check runs first (the store checks of seqoia doctor): a store that
     does not enforce create-only or compare-and-swap writes is refused. With
-    ``--processes N`` (default ``SEQOIA_WORKER_PROCESSES``) the command starts N worker
+    --processes N (default SEQOIA_WORKER_PROCESSES) the command starts N worker
     processes and serves their summed metrics.
     """
     settings = _settings(ctx)

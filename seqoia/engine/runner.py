@@ -136,7 +136,7 @@ class StageRunner:
             early = self._nothing_to_do(plan)
             if early is not None:
                 if early.kind == "up_to_date" and early.manifest is not None:
-                    complete_publication(self.rt.store, early.manifest, scratch)
+                    self._complete_publication(plan, early.manifest, scratch)
                 return early
             watch.running(attempt)
             outcome = self._attempt(plan, attempt, scratch, reason, watch)
@@ -368,6 +368,23 @@ class StageRunner:
                 )
             )
         return refs
+
+    def _complete_publication(self, plan: Plan, manifest: Manifest, scratch: Path) -> None:
+        """Publish what a dead committer left unpublished, into the stage's own area only.
+
+        The folder comes from a manifest read back from the store, which anyone with
+        write access could forge: it must be where this stage publishes.
+        """
+        folder = manifest.published_to
+        if folder is not None and not (
+            plan.stage.publish and self.rt.layout.is_publish_prefix(plan.stage.publish_area, folder)
+        ):
+            raise StageFailedError(
+                f"{plan.stage.name}/{plan.subject} g{manifest.generation}: manifest publishes "
+                f"to {folder!r}, outside the stage's {plan.stage.publish_area} area",
+                permanent=True,
+            )
+        complete_publication(self.rt.store, manifest, scratch)
 
     def _publish_prefix(self, plan: Plan, result: StageResult) -> str | None:
         """Where a publishing stage's committed files go (``StageResult.publish_to``)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from seqoia.errors import SeqoiaError
 from seqoia.storage.keys import validate_name
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -139,6 +140,16 @@ class Layout:
         if area == "outbox":
             return self.outbox_prefix(centre, sample)
         raise ValueError(f"unknown publishing area {area!r}")
+
+    def is_publish_prefix(self, area: str, prefix: str) -> bool:
+        """True when ``prefix`` is ``publish_prefix(area, centre, sample)`` for some names."""
+        parts = prefix.split("/")
+        if len(parts) != 4:
+            return False
+        try:
+            return prefix == self.publish_prefix(area, parts[1], parts[2])
+        except (SeqoiaError, ValueError):
+            return False
 
     # -- review and release ----------------------------------------------------------------
     def review_prefix(self, centre: str, sample: str) -> str:

@@ -142,6 +142,15 @@ class Manifest(BaseModel):
     def _safe_names(cls, value: str) -> str:
         return validate_name(value, "stage, subject or attempt")
 
+    # A forged manifest must not steer the committer's writes: the runner also checks
+    # that the folder is in the stage's own area (``Layout.is_publish_prefix``).
+    @field_validator("published_to")
+    @classmethod
+    def _safe_prefix(cls, value: str | None) -> str | None:
+        if value is not None and not value.endswith("/"):
+            raise InvalidKeyError("a publication folder must end with /", file=repr(value[:120]))
+        return None if value is None else validate_key(value)
+
     @property
     def duration_s(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()

@@ -18,7 +18,7 @@ import pytest
 from seqoia.engine import runner as runner_module
 from seqoia.engine.runner import Outcome, StageRunner
 from seqoia.engine.runtime import Runtime, load_pipeline
-from seqoia.errors import StageBusyError
+from seqoia.errors import StageBusyError, StageFailedError
 from seqoia.settings import Settings
 from seqoia.storage.counting import CountingStore
 from seqoia.storage.urls import open_store
@@ -172,3 +172,21 @@ def test_a_stage_up_to_date_and_published_takes_no_lease(
     assert runner.execute("hand_over", "S1").kind == "up_to_date"
     assert runner.execute("work", "S1").kind == "up_to_date"
     assert sum(store.writes.values()) == before  # a replayed message costs reads only
+
+
+@pytest.mark.parametrize("forged", ["work/hand_over/S2/", "outbox/C1/S1/", "review/C1/"])
+def test_a_forged_publication_folder_is_refused_and_nothing_is_written_there(
+    store: WriteLog, trace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forged: str
+) -> None:
+    rt = runtime_for(store, tmp_path, "w0")
+    assert StageRunner(rt).execute("work", "S1").kind == "committed"
+    monkeypatch.setattr(runner_module, "publish", lambda *args: 0)  # the committer died
+    assert StageRunner(rt).execute("hand_over", "S1").kind == "committed"
+    monkeypatch.undo()
+    [key] = [k for k in store.writes if "hand_over" in k and k.endswith(".manifest.json")]
+    body = json.loads(store.inner.get_bytes(key)[0])
+    body["published_to"] = forged  # someone with write access to the bucket
+    store.inner.put_bytes(key, json.dumps(body).encode())
+    with pytest.raises(StageFailedError, match="outside the stage's review area"):
+        StageRunner(runtime_for(store, tmp_path, "w1")).execute("hand_over", "S1")
+    assert not [k for k in store.writes if k.startswith(forged)]

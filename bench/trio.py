@@ -274,7 +274,8 @@ def one_family(
     for check in check_relatedness(pedigree, matrix):
         print("    " + check.message)
     predicted = {
-        s: predicted_sex(c, sites, s) for s, c in zip(pedigree.samples, crams, strict=True)
+        s: predicted_sex(c, sites, s, reference=reference.fasta)
+        for s, c in zip(pedigree.samples, crams, strict=True)
     }
     for check in check_sex(pedigree, predicted):
         print("    " + check.message)

@@ -54,7 +54,7 @@ def _variant(
         "resourceType": "Observation",
         "id": _id(report.family, contig, pos, ref, alt),
         "meta": {"profile": [f"{IG_PROFILE}/variant"]},
-        "status": "preliminary",
+        "status": report.status,
         "category": [
             _concept(OBS_CATEGORY, "laboratory", "Laboratory"),
             {"coding": [{"system": V2_0074, "code": "GE", "display": "Genetics"}]},
@@ -113,7 +113,7 @@ def build_family_bundle(report: FamilyReport, issued: datetime) -> dict[str, Any
         "resourceType": "DiagnosticReport",
         "id": _id(report.family, "report"),
         "meta": {"profile": [f"{IG_PROFILE}/genomic-report"]},
-        "status": "preliminary",
+        "status": report.status,  # preliminary in review, final once released
         "category": [{"coding": [{"system": V2_0074, "code": "GE", "display": "Genetics"}]}],
         "code": _concept(LOINC, "51969-4", "Genetic analysis report"),
         "subject": {"reference": f"urn:uuid:{patient}"},

@@ -88,6 +88,15 @@ def _in_review(runtime: Runtime, family: str) -> Manifest:
     return analysis
 
 
+def awaiting_family_release(runtime: Runtime, family: str) -> bool:
+    """Whether the family has a report in review that nobody has released yet."""
+    try:
+        analysis = _in_review(runtime, family)
+    except ReleaseRefusedError:
+        return False
+    return read_family_release(runtime, family, analysis.generation) is None
+
+
 def release_family(
     runtime: Runtime, family: str, *, by: str, reason: str, at: datetime | None = None
 ) -> FamilyReleaseRecord:

@@ -158,6 +158,8 @@ def test_a_trio_over_two_runs_is_reported_and_a_swapped_trio_is_stopped(
     assert fam["SWAP"]["state"] == "failed"
     assert "SWAP-M / SWAP-F" in fam["SWAP"]["failure"]["message"]
     assert fam["FAM1"]["state"] == "done" and fam["FAM1"]["composition"] == "trio"
+    assert "family:FAM1" in state["awaiting_release"]
+    assert "family:SWAP" not in state["awaiting_release"]
 
     # Sign-off: the family report goes from the review area to the centre's outbox, final.
     def release(target: str, by: str) -> tuple[int, str]:
@@ -191,5 +193,7 @@ def test_a_trio_over_two_runs_is_reported_and_a_swapped_trio_is_stopped(
     assert (record["by"], record["outbox"], record["composition"]) == ("Dr Lejeune", outbox, "trio")
     audit = AuditLog(runtime.store, runtime.layout).records(limit=5)
     assert (audit[0].command, audit[0].target) == ("release", "family/FAM1")
+    after = json.loads(CliRunner().invoke(app, ["status", RUN1, "--json"], env=env).stdout)
+    assert "family:FAM1" not in after["awaiting_release"]
     code, text = release("family:FAM1", "Dr Other")
     assert code == 2 and f"generation {generation} was already released by Dr Lejeune" in text

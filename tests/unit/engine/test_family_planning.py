@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from seqoia.admin.state import StateReader
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
 from seqoia.vocabulary import Relation
@@ -51,6 +52,10 @@ def test_a_family_without_its_proband_waits_instead_of_failing(rt: Runtime) -> N
         "family F1: no run lists its proband yet (sequenced: F1-F (father), M1 (mother))"
     ]
     assert rt.planner.plan("deliver_family", "F1").waiting_for == ["family_analysis/F1"]
+    # What `seqoia status` shows: waiting, with the reason; not a failure.
+    shown = StateReader(rt).pair("family_analysis", "F1")
+    assert (shown.state, shown.waiting_for) == ("waiting", plan.waiting_for)
+    assert rt.failures.read("family_analysis", "F1") is None
     # The run that brings the proband links it, and the family is due.
     validated(rt, "R2", {"P1": ("proband", "male")})
     plan = rt.planner.plan("family_analysis", "F1")

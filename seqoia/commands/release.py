@@ -45,8 +45,7 @@ def release(
 ) -> None:
     """Release the latest reviewed report of SAMPLE (or family:FAMILY), final, into the outbox.
 
-    Refuses a QC-failed sample without --override-qc, a family whose analysis failed (a
-    pedigree check), and a generation already released.
+    Refuses a QC-failed sample (unless --override-qc), a failed family, a released generation.
     """
     why = require_reason(reason)
     rt = runtime_of(ctx, pipeline)

@@ -190,7 +190,7 @@ def release_sample(
         out = work / "out"
         for path in sorted(out.iterdir()):
             if path.name not in written:
-                _put_once(runtime, prefix + path.name, path)
+                put_once(runtime, prefix + path.name, path)
                 written.append(path.name)
         sources = [ref for ref in report.outputs if ref.name.endswith(QC_REPORT_SUFFIXES)]
         for stage, suffixes in DELIVERED.items():
@@ -200,7 +200,7 @@ def release_sample(
             local = work / "files" / ref.name
             local.parent.mkdir(exist_ok=True)
             store.download_file(ref.key, local)
-            _put_once(runtime, prefix + ref.name, local)
+            put_once(runtime, prefix + ref.name, local)
             written.append(ref.name)
             local.unlink()
     record = ReleaseRecord(
@@ -264,7 +264,7 @@ def _claim(runtime: Runtime, prefix: str, final: ClinicalReport, out: Path) -> C
     return earlier
 
 
-def _put_once(runtime: Runtime, key: str, path: Path) -> None:
+def put_once(runtime: Runtime, key: str, path: Path) -> None:
     """Upload unless ``key`` holds this file already (an interrupted release's)."""
     info = runtime.store.head(key)
     if info is None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from seqoia.admin.family_release import REVIEW_STAGE as FAMILY_REVIEW
+from seqoia.admin.family_release import awaiting_family_release
 from seqoia.admin.release import ReleaseStatus, release_status
 from seqoia.engine.observe import run_completed_at
 from seqoia.engine.planner import Plan, Planner, Waiting
@@ -282,13 +284,15 @@ class StateReader:
         )
 
     def _awaiting_release(self, states: list[StageState]) -> list[str]:
-        """Samples whose delivery committed and whose reviewed report has no release."""
+        """Samples (and ``family:F``) whose reviewed report has no release yet."""
         delivery = self.rt.pipeline.with_role("delivery")
         if delivery is None:
             return []
         delivered = [s.subject for s in states if s.stage == delivery.name and s.generation]
         found = (release_status(self.rt, sample) for sample in delivered)
-        return [r.sample for r in found if r is not None and r.awaiting]
+        out = [r.sample for r in found if r is not None and r.awaiting]
+        families = [s.subject for s in states if s.stage == FAMILY_REVIEW and s.generation]
+        return out + [f"family:{f}" for f in families if awaiting_family_release(self.rt, f)]
 
     def sample(self, sample: str) -> SampleState:
         planner = self._planner()

@@ -247,7 +247,7 @@ def _print_awaiting(samples: list[str]) -> None:
     if samples:
         console().print(
             f"awaiting release: {', '.join(samples)} "
-            "(seqoia release SAMPLE --by NAME --reason TEXT)"
+            "(seqoia release SAMPLE|family:F --by NAME --reason TEXT)"
         )
 
 

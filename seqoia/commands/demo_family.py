@@ -69,5 +69,6 @@ def family_lines(runtime: Runtime, truth: FamilyTruth) -> list[str]:
     return [
         f"family {DEMO_FAMILY} ({analysed.summary['composition']}): de novo called {called}; "
         f"planted {planted}",
-        f"family {DEMO_FAMILY}: report in {review} ({DEMO_FAMILY}.family.html)",
+        f"family {DEMO_FAMILY}: report in {review} ({DEMO_FAMILY}.family.html); sign it off "
+        f"with seqoia release family:{DEMO_FAMILY} --by NAME --reason TEXT",
     ]

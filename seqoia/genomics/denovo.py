@@ -1,37 +1,52 @@
 """De novo variants: alleles the child carries that neither parent transmitted.
 
-Scored as bcftools' ``+trio-dnm2`` plugin does, from the three members' genotype
-likelihoods (PL) rather than their hard genotypes: the posterior probability that the
-child's alternate allele is new is the weight of every (child, mother, father) genotype
-configuration in which the child carries the allele and no transmitting parent does,
-over the weight of all configurations. A configuration weighs
+The model is bcftools' ``+trio-dnm2`` (its default "allele-centric" model, run with
+``--with-pAD`` as our joint VCF has AD but no QS), read at the source
+(``plugins/trio-dnm2.c``):
 
-    L_child(c) L_mother(m) L_father(f) P(m) P(f) T(c | m, f)
+- **Child**: its genotype likelihoods, L = 10^(-PL/10).
+- **Parents, allele-centric**: from read counts, not PL. Each allele gets a score
+  q = 30 x its reads (trio-dnm2's stand-in for summed base qualities), less a noise
+  allowance of a fraction of the parent's total (``parent_noise``: 0.005; 0.045 for an
+  allele absent from one parent's reads, a possible mosaic; 0 for indels), floored at 0.
+  A parental genotype weighs the product over the two alleles of 1 - 10^(-q/10) when it
+  holds the allele and 10^(-q/10) when it does not. So a parent with no read of the
+  allele cannot be heterozygous for it, whatever its depth: this, not the priors, is what
+  lets a 15x parent count as a reference homozygote. A parent without AD falls back to
+  its PL (trio-dnm2's ``--with-pPL``).
+- **Parental priors**, trio-dnm2's: both parents homozygous reference 0.998; the rest
+  shared out over the configurations with an alternate allele (one heterozygous parent
+  (0.002 - 4e-6) x 4/45, about 1.8e-4); for a son's chrX the mother alone (0.999), for a
+  daughter's chrX a diploid mother and a haploid father (0.998). A son's chrY, which
+  trio-dnm2 does not score, uses the haploid father with the son's-chrX numbers.
+- **Transmission**: T = (1 - mu) Mendel(c | m, f) + mu D(c | m, f), D moving one allele of
+  a Mendelian child genotype to the other allele, mu = 1e-8 (trio-dnm2's ``--mrate``).
 
-with L = 10^(-PL/10); parental priors from Hardy-Weinberg at the population
-heterozygosity ``heterozygosity`` (1e-3, bcftools call's own prior); and transmission
-T = (1 - mu) Mendel(c | m, f) + mu D(c | m, f), where D moves one allele of a Mendelian
-child genotype to the other allele and mu is the de novo prior, 1e-8 per site per
-generation (trio-dnm2's default ``--mrate``). Allele-specific: records are biallelic
-(``norm -m -any``), so the allele judged is the record's ALT. Sources follow the
-chromosome (:func:`seqoia.genomics.mendelian.parent_sources`): a son's chrX is scored
-against his mother alone.
+The posterior that the child's ALT is new is the weight of every configuration in which
+the child carries it and no transmitting parent does, over the weight of all of them
+(trio-dnm2 reports the single best de novo configuration instead; on biallelic records
+the two differ little). Records are biallelic (``norm -m -any``); sources follow the
+chromosome (:func:`seqoia.genomics.mendelian.parent_sources`).
 
-A candidate passes when its posterior is at least ``min_posterior`` (0.9) and its reads
-agree: the child has ``min_child_dp`` reads (10), ``min_child_alt`` of them (3) and an
-allele fraction of ``min_child_vaf`` (0.2, for a diploid call) on the new allele; each
-transmitting parent has ``min_parent_dp`` reads (10) and at most ``max_parent_alt`` (1)
-carrying the allele. Depths are per diploid call: a haploid call (a male's chrX) needs
-half, as it gets half the reads. Thresholds were chosen on simulated 30x trios
-(bench/trio.py); a parent with a stray read of the allele or under ~20 reads leaves the
-posterior below 0.9, the price of not calling inherited alleles de novo.
+Because no parental read of the allele rules a heterozygous parent out, precision rests
+on the read filters, which are the documented threshold: a candidate passes when its
+posterior is at least ``min_posterior`` (0.9), the child has ``min_child_dp`` reads (10),
+``min_child_alt`` of them (3) and a fraction ``min_child_vaf`` (0.2) on the new allele,
+and each transmitting parent has ``min_parent_dp`` reads (10) with at most
+``max_parent_alt`` (1) carrying the allele. Depths are per diploid call: a haploid call
+(a male's chrX) needs half. Why 10 parental reads: a heterozygous parent shows no read of
+its allele with probability 0.5^DP, and a child inherits ~1.5 million alleles that one
+parent alone carries; at 30x the few sites under 10 reads leave ~0.4 such false de novo
+calls per genome, at 15x ~180 (and ~630 with 6 reads), against ~60 true ones. The bench's
+1 Mbp genome is ~3,000 times smaller and cannot show this cost: there the filters only
+lower recall (bench/README.md). trio-dnm2 applies no depth filter and leaves it to the user.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,12 +55,13 @@ from seqoia.genomics.mendelian import parent_sources
 
 
 class DeNovoParams(BaseModel):
-    """Prior and thresholds of de novo scoring (documented in the module docstring)."""
+    """Priors, noise allowances and thresholds of de novo scoring (module docstring)."""
 
     model_config = ConfigDict(frozen=True)
 
     mutation_rate: float = Field(default=1e-8, gt=0, lt=1)
-    heterozygosity: float = Field(default=1e-3, gt=0, lt=0.5)
+    parent_noise: float = Field(default=0.005, ge=0, lt=1)
+    parent_noise_single: float = Field(default=0.045, ge=0, lt=1)
     min_posterior: float = Field(default=0.9, ge=0, le=1)
     min_child_dp: int = Field(default=10, ge=0)
     min_child_alt: int = Field(default=3, ge=0)
@@ -73,15 +89,60 @@ class DeNovoCandidate(BaseModel):
         return 99.0 if self.posterior >= 1 - 1e-10 else -10 * math.log10(1 - self.posterior)
 
 
-def _likelihoods(pl: tuple[int, ...]) -> list[float]:
+#: trio-dnm2 ``--with-pAD`` fakes an allele's summed base qualities as 30 per read.
+_QS_PER_READ = 30
+#: trio-dnm2's parental priors: P(no alternate allele in the parents) ...
+_HOM_REF_PAIR, _HOM_REF_ONE = 0.998, 0.999
+#: ... and what is left once a second, different alternate allele is set aside.
+_NON_REF_PAIR = 1 - _HOM_REF_PAIR - (1 - _HOM_REF_PAIR) ** 2
+_NON_REF_ONE = 1 - _HOM_REF_ONE - (1 - _HOM_REF_ONE) ** 2
+
+
+def _pl_likelihoods(pl: tuple[int, ...]) -> list[float]:
     return [10.0 ** (-v / 10.0) for v in pl]
 
 
-def _genotype_prior(ploidy: int, heterozygosity: float) -> list[float]:
-    """P(alt count) of a parent: Hardy-Weinberg at allele frequency ``heterozygosity``/2."""
-    if ploidy == 1:
-        return [1 - heterozygosity, heterozygosity]
-    return [1 - 1.5 * heterozygosity, heterozygosity, heterozygosity / 2]
+def allele_centric_likelihoods(
+    ad: tuple[int, int], ploidy: int, noise: tuple[float, float]
+) -> list[float]:
+    """A parent's likelihood of 0..``ploidy`` alt copies from its reads (trio-dnm2's model).
+
+    ``noise`` is the fraction of the parent's total score taken off the REF and the ALT
+    allele (parental noise or mosaicism). A genotype holding an allele weighs
+    1 - 10^(-q/10), one without it 10^(-q/10): no read of an allele, no copy of it.
+    """
+    total = _QS_PER_READ * (ad[0] + ad[1])
+    absent = [
+        10.0 ** (-max(0.0, _QS_PER_READ * reads - fraction * total) / 10.0)
+        for reads, fraction in zip(ad, noise, strict=True)
+    ]
+    out = []
+    for alt in range(ploidy + 1):
+        ref_weight = 1 - absent[0] if alt < ploidy else absent[0]
+        alt_weight = 1 - absent[1] if alt > 0 else absent[1]
+        out.append(ref_weight * alt_weight)
+    return out
+
+
+def parent_prior(genotypes: tuple[int, ...], ploidies: tuple[int, ...]) -> float:
+    """trio-dnm2's prior weight of the source parents' alt counts (biallelic site).
+
+    Two diploid parents (autosomes), a diploid mother and a haploid father (a daughter's
+    chrX), or one parent (a son's chrX: the mother; his chrY: the father, haploid).
+    """
+    if len(genotypes) == 1:
+        alt, ploidy = genotypes[0], ploidies[0]
+        if alt == 0:
+            return _HOM_REF_ONE
+        return _NON_REF_ONE * (2 / 9 if alt < ploidy else 1 / 9)
+    refs = sum(p - g for g, p in zip(genotypes, ploidies, strict=True))
+    if refs == sum(ploidies):
+        return _HOM_REF_PAIR
+    if ploidies == (2, 2):
+        if refs == 2 and 1 not in genotypes:  # one homozygous reference, one alternate
+            return _NON_REF_PAIR * 2 / 45
+        return _NON_REF_PAIR * (1 / 45 if refs == 0 else 4 / 45)
+    return _NON_REF_PAIR * (1 / 21 if refs == 0 else 1 / 7)  # mother 2, father 1
 
 
 def _mendel(child_ploidy: int, transmit: list[float]) -> list[float]:
@@ -106,30 +167,29 @@ def _mutated(mendel: list[float]) -> list[float]:
 
 def de_novo_posterior(
     child: tuple[int, ...],
-    parents: list[tuple[int, ...]],
+    parents: Sequence[Sequence[float]],
     *,
     mutation_rate: float = 1e-8,
-    heterozygosity: float = 1e-3,
 ) -> float:
-    """Posterior that the child's ALT allele is new, from PLs of child and source parents.
+    """Posterior that the child's ALT allele is new.
 
-    A PL tuple of length 3 is diploid (0/0, 0/1, 1/1), of length 2 haploid (0, 1).
-    ``parents`` are the transmitting parents in :func:`parent_sources` order.
+    ``child`` is the child's PL: length 3 diploid (0/0, 0/1, 1/1), 2 haploid (0, 1).
+    ``parents`` are the transmitting parents' likelihoods by alt count (not phred), in
+    :func:`parent_sources` order, from :func:`allele_centric_likelihoods` or a PL.
     """
-    child_like = _likelihoods(child)
+    child_like = _pl_likelihoods(child)
     child_ploidy = len(child) - 1
     if len(parents) != child_ploidy:
         raise ValueError(f"a ploidy-{child_ploidy} child needs {child_ploidy} source parent(s)")
-    parent_likes = [_likelihoods(pl) for pl in parents]
-    parent_priors = [_genotype_prior(len(pl) - 1, heterozygosity) for pl in parents]
+    ploidies = tuple(len(p) - 1 for p in parents)
     novel = total = 0.0
-    for genotypes in itertools.product(*(range(len(pl)) for pl in parents)):
-        weight = 1.0
-        for g, like, prior in zip(genotypes, parent_likes, parent_priors, strict=True):
-            weight *= like[g] * prior[g]
+    for genotypes in itertools.product(*(range(len(p)) for p in parents)):
+        weight = parent_prior(genotypes, ploidies)
+        for g, like in zip(genotypes, parents, strict=True):
+            weight *= like[g]
         if weight == 0.0:
             continue
-        transmit = [g / (len(pl) - 1) for g, pl in zip(genotypes, parents, strict=True)]
+        transmit = [g / n for g, n in zip(genotypes, ploidies, strict=True)]
         mendel = _mendel(child_ploidy, transmit)
         mutated = _mutated(mendel)
         for c, child_l in enumerate(child_like):
@@ -138,6 +198,27 @@ def de_novo_posterior(
             if c > 0 and all(g == 0 for g in genotypes):
                 novel += w
     return novel / total if total > 0 else 0.0
+
+
+def parent_likelihoods(
+    calls: Sequence[Call], is_snv: bool, params: DeNovoParams
+) -> list[list[float]]:
+    """The source parents' likelihoods by alt count: from AD when called with it, else PL."""
+    in_all = [all(c.ad is None or c.ad[i] > 0 for c in calls) for i in (0, 1)]
+    # trio-dnm2 tolerates noise on SNVs only, more for an allele a parent lacks (mosaic).
+    noise = (0.0, 0.0)
+    if is_snv:
+        ref, alt = (params.parent_noise if seen else params.parent_noise_single for seen in in_all)
+        noise = (ref, alt)
+    out = []
+    for call in calls:
+        if call.ad is not None:
+            out.append(allele_centric_likelihoods(call.ad, call.ploidy, noise))
+        elif call.pl is not None:
+            out.append(_pl_likelihoods(call.pl))
+        else:
+            raise ValueError("a parent needs AD or PL")
+    return out
 
 
 def _depth_needed(diploid_depth: int, call: Call) -> int:
@@ -173,10 +254,7 @@ def score_site(
             reasons=("parent not called",),
         )
     posterior = de_novo_posterior(
-        kid.pl,
-        [c.pl for c in calls],  # type: ignore[misc]
-        mutation_rate=params.mutation_rate,
-        heterozygosity=params.heterozygosity,
+        kid.pl, parent_likelihoods(calls, site.is_snv, params), mutation_rate=params.mutation_rate
     )
     if posterior < params.min_posterior:
         reasons.append(f"posterior {posterior:.3g} < {params.min_posterior}")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from seqoia.genomics.clinical_report import Release
 from seqoia.genomics.family import FamilyAnalysis
 from seqoia.genomics.pedigree import Pedigree
 
@@ -46,11 +47,16 @@ class FamilyReport(BaseModel):
     left_out: tuple[LeftOut, ...] = ()
     analysis: FamilyAnalysis
     status: str = "preliminary"
+    release: Release | None = None
 
     @property
     def title(self) -> str:
         """The heading every rendering opens with (names the composition)."""
         return f"Family {self.family}: {self.composition} analysis ({self.status})"
+
+    def released(self, release: Release) -> FamilyReport:
+        """The final report of a biologist's sign-off (the preliminary one stays as it was)."""
+        return self.model_copy(update={"status": "final", "release": release})
 
 
 def write_family_report(report: FamilyReport, out_dir: Path) -> list[Path]:
@@ -82,6 +88,9 @@ def family_html(report: FamilyReport) -> str:
         f"<h1>{html.escape(report.title)}</h1>",
         f"<p>Centre {html.escape(report.centre)}; runs {html.escape(', '.join(report.runs))}.</p>",
     ]
+    if report.release is not None:
+        signed = f"{report.release.by}, {report.release.at:%Y-%m-%d %H:%M} UTC"
+        parts.append(f"<p>Released by {html.escape(signed)}.</p>")
     if report.left_out:
         parts.append("<h2>Members left out</h2>")
         parts.append(

@@ -82,12 +82,48 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any
     return out
 
 
-def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    """A CodeableConcept of one coding."""
     return {"coding": [_coding(system, code, display)]}
 
 
-def _component(code: str, display: str, **value: Any) -> dict[str, Any]:
-    return {"code": _concept(LOINC, code, display), **value}
+def component(code: str, display: str, **value: Any) -> dict[str, Any]:
+    """An Observation component coded with LOINC ``code``."""
+    return {"code": concept(LOINC, code, display), **value}
+
+
+# The variant profile's components that the sample and the family bundles both carry.
+def reference_sequence_component(accession: str | None, contig: str, text: str) -> dict[str, Any]:
+    """48013-7: the RefSeq accession of ``contig`` where known, else ``text``."""
+    value = concept(REFSEQ, accession, contig) if accession else {"text": text}
+    return component("48013-7", "Genomic reference sequence [ID]", valueCodeableConcept=value)
+
+
+def position_components(pos: int, ref: str, alt: str) -> list[dict[str, Any]]:
+    """Coordinate system (1-based), exact start-end, and the REF and ALT alleles."""
+    return [
+        component(
+            "92822-6",
+            "Genomic coordinate system",
+            valueCodeableConcept=concept(LOINC, "LA30102-0", "1-based character counting"),
+        ),
+        component(
+            "81254-5",
+            "Variant exact start-end",
+            valueRange={"low": {"value": pos}, "high": {"value": pos + len(ref) - 1}},
+        ),
+        component("69547-8", "Genomic ref allele [ID]", valueString=ref),
+        component("69551-0", "Genomic alt allele [ID]", valueString=alt),
+    ]
+
+
+def genomic_source_component(source: str) -> dict[str, Any]:
+    """48002-0: germline or somatic."""
+    return component(
+        "48002-0",
+        "Genomic source class [Type]",
+        valueCodeableConcept=concept(LOINC, *_SOURCE[source]),
+    )
 
 
 def _instant(moment: datetime) -> str:
@@ -131,10 +167,10 @@ def _ref(resource_id: str) -> dict[str, str]:
     return {"reference": f"urn:uuid:{resource_id}"}
 
 
-def _categories() -> list[dict[str, Any]]:
+def categories() -> list[dict[str, Any]]:
     return [
-        _concept(OBS_CATEGORY, "laboratory", "Laboratory"),
-        _concept(V2_0074, "GE", "Genetics"),
+        concept(OBS_CATEGORY, "laboratory", "Laboratory"),
+        concept(V2_0074, "GE", "Genetics"),
     ]
 
 
@@ -144,46 +180,42 @@ def _variant_components(
     grch38 = _grch38(report)
     hgnc = hgnc_ids.get(variant.gene)
     gene = (
-        _concept(HGNC, hgnc, variant.gene) if hgnc else {"text": variant.gene}
+        concept(HGNC, hgnc, variant.gene) if hgnc else {"text": variant.gene}
     )  # the IG's HGNC binding is extensible: a name without its id goes in text
-    components = [_component("48018-6", "Gene studied [ID]", valueCodeableConcept=gene)]
+    components = [component("48018-6", "Gene studied [ID]", valueCodeableConcept=gene)]
     components.append(
-        _component(
+        component(
             "48004-6",
             "DNA change (c.HGVS)",
-            valueCodeableConcept=_concept(HGVS, variant.hgvs_c),
+            valueCodeableConcept=concept(HGVS, variant.hgvs_c),
         )
     )
     if variant.hgvs_p:
         components.append(
-            _component(
+            component(
                 "48005-3",
                 "Amino acid change (pHGVS)",
-                valueCodeableConcept=_concept(HGVS, variant.hgvs_p),
+                valueCodeableConcept=concept(HGVS, variant.hgvs_p),
             )
         )
     components.append(
-        _component(
+        component(
             "81290-9",
             "Genomic DNA change (gHGVS)",
-            valueCodeableConcept=_concept(HGVS, _genomic_hgvs(variant, grch38)),
+            valueCodeableConcept=concept(HGVS, _genomic_hgvs(variant, grch38)),
         )
     )
     accession = chromosome_accession(variant.contig) if grch38 else None
     components.append(
-        _component(
-            "48013-7",
-            "Genomic reference sequence [ID]",
-            valueCodeableConcept=_concept(REFSEQ, accession, variant.contig)
-            if accession
-            else {"text": f"{report.reference.name} {variant.contig}"},
+        reference_sequence_component(
+            accession, variant.contig, f"{report.reference.name} {variant.contig}"
         )
     )
     components.append(
-        _component(
+        component(
             "51958-7",
             "Transcript reference sequence [ID]",
-            valueCodeableConcept=_concept(
+            valueCodeableConcept=concept(
                 _transcript_system(variant.transcript), variant.transcript
             ),
         )
@@ -191,41 +223,25 @@ def _variant_components(
     assembly = _ASSEMBLY.get("grch38" if grch38 else report.reference.name.lower())
     if assembly:
         components.append(
-            _component(
+            component(
                 "62374-4",
                 "Human reference sequence assembly version",
-                valueCodeableConcept=_concept(LOINC, *assembly),
+                valueCodeableConcept=concept(LOINC, *assembly),
             )
         )
-    components += [
-        _component(
-            "92822-6",
-            "Genomic coordinate system",
-            valueCodeableConcept=_concept(LOINC, "LA30102-0", "1-based character counting"),
-        ),
-        _component(
-            "81254-5",
-            "Variant exact start-end",
-            valueRange={
-                "low": {"value": variant.pos},
-                "high": {"value": variant.pos + len(variant.ref) - 1},
-            },
-        ),
-        _component("69547-8", "Genomic ref allele [ID]", valueString=variant.ref),
-        _component("69551-0", "Genomic alt allele [ID]", valueString=variant.alt),
-    ]
+    components += position_components(variant.pos, variant.ref, variant.alt)
     if variant.zygosity in _ZYGOSITY:
         components.append(
-            _component(
+            component(
                 "53034-5",
                 "Allelic state",
-                valueCodeableConcept=_concept(LOINC, *_ZYGOSITY[variant.zygosity]),
+                valueCodeableConcept=concept(LOINC, *_ZYGOSITY[variant.zygosity]),
             )
         )
     if variant.vaf is not None:
         # A fraction, UCUM "1", everywhere in the bundle (never mixed with "%").
         components.append(
-            _component(
+            component(
                 "81258-6",
                 "Sample variant allelic frequency [NFr]",
                 valueQuantity={
@@ -236,13 +252,7 @@ def _variant_components(
                 },
             )
         )
-    components.append(
-        _component(
-            "48002-0",
-            "Genomic source class [Type]",
-            valueCodeableConcept=_concept(LOINC, *_SOURCE[report.genomic_source]),
-        )
-    )
+    components.append(genomic_source_component(report.genomic_source))
     return components
 
 
@@ -252,7 +262,7 @@ def _significance(variant: ReportedVariant) -> dict[str, Any] | None:
         return None
     key = term.strip().lower().replace(" ", "_").replace("/", "_")
     if key in _SIGNIFICANCE:
-        return _concept(LOINC, *_SIGNIFICANCE[key])
+        return concept(LOINC, *_SIGNIFICANCE[key])
     return {"text": term.replace("_", " ")}  # e.g. conflicting interpretations
 
 
@@ -296,7 +306,7 @@ def build_genomics_bundle(
     }
     common = {
         "status": status,
-        "category": _categories(),
+        "category": categories(),
         "subject": _ref(patient_id),
         "effectiveDateTime": effective,
         "issued": issued,
@@ -314,9 +324,9 @@ def build_genomics_bundle(
                 "id": vid,
                 "meta": {"profile": [VARIANT]},
                 **common,
-                "code": _concept(LOINC, "69548-6", "Genetic variant assessment"),
-                "valueCodeableConcept": _concept(LOINC, "LA9633-4", "Present"),
-                "method": _concept(LOINC, "LA26398-0", "Sequencing"),
+                "code": concept(LOINC, "69548-6", "Genetic variant assessment"),
+                "valueCodeableConcept": concept(LOINC, "LA9633-4", "Present"),
+                "method": concept(LOINC, "LA26398-0", "Sequencing"),
                 "note": [{"text": f"Tier {variant.tier} ({variant.finding} finding)"}],
                 "component": _variant_components(variant, report, hgnc_ids),
             }
@@ -331,10 +341,10 @@ def build_genomics_bundle(
             "id": did,
             "meta": {"profile": [DIAGNOSTIC_IMPLICATION]},
             **common,
-            "code": _concept(TBD, "diagnostic-implication", "Diagnostic Implication"),
+            "code": concept(TBD, "diagnostic-implication", "Diagnostic Implication"),
             "derivedFrom": [_ref(vid)],
             "component": [
-                _component(
+                component(
                     "53037-8",
                     "Genetic variation clinical significance [Imp]",
                     valueCodeableConcept=significance,
@@ -352,8 +362,8 @@ def build_genomics_bundle(
         "meta": {"profile": [GENOMIC_REPORT]},
         "identifier": [{"system": f"{SAMPLE_SYSTEM}:report", "value": report.sample}],
         "status": status,
-        "category": [_concept(V2_0074, "GE", "Genetics")],
-        "code": _concept(LOINC, "51969-4", "Genetic analysis report"),
+        "category": [concept(V2_0074, "GE", "Genetics")],
+        "code": concept(LOINC, "51969-4", "Genetic analysis report"),
         "subject": _ref(patient_id),
         "effectiveDateTime": effective,
         "issued": issued,

@@ -163,6 +163,12 @@ class Layout:
     def releases_prefix(self, sample: str) -> str:
         return f"{self.work}/_releases/{validate_name(sample, 'sample')}/"
 
+    def family_release_key(self, family: str, generation: int) -> str:
+        """The release record of one family report generation (``_family`` is no sample id:
+        names start with a letter or digit)."""
+        name = validate_name(family, "family")
+        return f"{self.work}/_releases/_family/{name}/g{generation:06d}.json"
+
     def release_prefix(self, centre: str, sample: str, generation: int) -> str:
         """The outbox folder of one release: a new report generation is a new folder."""
         return f"{self.outbox_prefix(centre, sample)}g{generation:06d}/"

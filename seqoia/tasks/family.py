@@ -14,7 +14,9 @@ It tolerates failures (``tolerate_failures=True``): a member whose sequencing fa
 good is left out and the family is analysed without it (a trio becomes a duo), labelled
 as such in the report's title, its JSON and the stage summary (``composition``,
 ``left_out``), which ``seqoia status`` shows. A proband that failed leaves nothing to
-analyse: the family fails, naming it. See docs/decisions.md.
+analyse: the family fails, naming it. A family that no run has given a proband yet
+*waits* (``members_ready``, :func:`~seqoia.tasks.family_members.family_waiting`): the
+planner does not start it, and ``seqoia status`` says why. See docs/decisions.md.
 
 ``deliver_family`` puts the report into the review area, ``review/<centre>/<family>/``.
 """
@@ -38,6 +40,7 @@ from seqoia.tasks.family_members import (
     family_centre,
     family_pedigree,
     family_records,
+    family_waiting,
 )
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
@@ -51,11 +54,12 @@ _ALIGNMENTS = (".md.cram", ".md.cram.crai")
     "family_analysis",
     kind="family",
     needs=["validate_run", "markduplicates"],
-    version="1",
+    version="2",  # 2: de novo scored with trio-dnm2's allele-centric parents and priors
     params=CallParams,
     reference=True,
     tolerate_failures=True,
     fetch=lambda upstream, name: upstream != "markduplicates" or name.endswith(_ALIGNMENTS),
+    members_ready=family_waiting,
     queue="call",
 )
 def family_analysis(ctx: StageContext) -> StageResult:

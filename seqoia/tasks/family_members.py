@@ -10,7 +10,9 @@ members may come from several runs. Two checks use these rules:
 * :func:`family_pedigree`, at ``family_analysis``: the pedigree from every run that
   lists a member, with the checks across runs (a family id reused by another centre, a
   sample given two roles), and the composition of the analysis (trio, duo without the
-  father, ...). A family with no proband yet is *waiting* (:class:`FamilyWaitingError`).
+  father, ...).
+* :func:`family_waiting`, the family stages' ``members_ready``: a family no run has given
+  a proband yet *waits* (a reason in ``seqoia status``), it does not fail.
 
 Rows whose role is ``tumour`` or ``normal`` are a tumour/normal pair, not a family.
 """
@@ -34,8 +36,8 @@ PAIR_ROLES = ("tumour", "normal")
 class FamilyWaitingError(InputError):
     """A family cannot be analysed yet: no run has listed its proband.
 
-    Permanent with the members linked now; a later run that lists the proband links a
-    new member, which changes the family stage's inputs, so it runs again by itself.
+    The planner does not start the stage then (:func:`family_waiting`); this guards a
+    direct call. A later run that lists the proband links a new member and wakes it.
     """
 
 
@@ -161,6 +163,25 @@ def family_pedigree(
     order = {role: i for i, role in enumerate(FAMILY_ROLES)}
     members.sort(key=lambda m: (order.get(m.role, len(order)), m.sample))
     return validate_pedigree(Pedigree(family=family, members=tuple(members)))
+
+
+def family_waiting(family: str, upstream: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | None:
+    """Why ``family``'s stages cannot start yet (no run lists its proband), if so.
+
+    ``upstream`` maps upstream stage names to the summaries of their committed manifests
+    (the planner's view). Conflicts between runs are not a reason to wait: the stage runs
+    and fails with them, naming the samples.
+    """
+    summaries = upstream.get("validate_run", ())
+    try:  # keyed by position: summaries carry no run id, and the message names none
+        records = family_records(family, {f"{i:06d}": s for i, s in enumerate(summaries)})
+    except InputError:
+        return None
+    if any(record.get("role") == "proband" for _run, record in records.values()):
+        return None
+    have = ", ".join(f"{sample} ({record.get('role')})" for sample, (_r, record) in
+                     sorted(records.items())) or "no member"  # fmt: skip
+    return f"family {family}: no run lists its proband yet (sequenced: {have})"
 
 
 def composition(pedigree: Pedigree) -> str:

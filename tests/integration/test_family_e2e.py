@@ -4,7 +4,8 @@ the inbox, the family report in the review area.
 Family FAM1 is split over two runs (the child and the mother in run 1, the father in
 run 2); its report names the planted de novo variants. Family SWAP is the same reads
 with the child's and the father's tubes swapped: its pedigree checks fail, nothing is put
-up for review, and ``seqoia status`` says why, naming both samples. Genome: 100 kb of
+up for review, and ``seqoia status`` says why, naming both samples. ``seqoia release
+family:FAM1`` then moves FAM1's report to the outbox, final; SWAP's is refused. Genome: 100 kb of
 autosomes and small chrX/chrY; each member at 30x.
 """
 
@@ -19,6 +20,7 @@ import dramatiq
 import pytest
 from typer.testing import CliRunner
 
+from seqoia.admin.audit import AuditLog
 from seqoia.admin.refarea import reference_area, upload_reference_area
 from seqoia.cli import app
 from seqoia.engine.runtime import Runtime, build_runtime
@@ -156,3 +158,42 @@ def test_a_trio_over_two_runs_is_reported_and_a_swapped_trio_is_stopped(
     assert fam["SWAP"]["state"] == "failed"
     assert "SWAP-M / SWAP-F" in fam["SWAP"]["failure"]["message"]
     assert fam["FAM1"]["state"] == "done" and fam["FAM1"]["composition"] == "trio"
+    assert "family:FAM1" in state["awaiting_release"]
+    assert "family:SWAP" not in state["awaiting_release"]
+
+    # Sign-off: the family report goes from the review area to the centre's outbox, final.
+    def release(target: str, by: str) -> tuple[int, str]:
+        args = ["release", target, "--by", by, "--reason", "trio reviewed"]
+        result = CliRunner().invoke(app, args, env=env)
+        return result.exit_code, " ".join((result.stdout + result.stderr).split())
+
+    code, text = release("family:SWAP", "Dr Lejeune")
+    assert code == 2 and "family SWAP: its latest analysis failed" in text
+    assert "failed its pedigree checks" in text
+    code, text = release("family:FAM1", "Dr Lejeune")
+    assert code == 0, text
+    generation = analysed.generation
+    outbox = runtime.layout.release_prefix("APHP", "FAM1", generation)
+    assert f"released family FAM1 (trio) report g{generation} by Dr Lejeune" in text
+    written = {i.key.removeprefix(outbox) for i in runtime.store.list(outbox)}
+    assert written == {"FAM1.family.json", "FAM1.family.html", "FAM1.family.fhir.json"}
+    final = json.loads(runtime.store.get_bytes(outbox + "FAM1.family.json")[0])
+    assert final["status"] == "final" and final["release"]["by"] == "Dr Lejeune"
+    assert final["title"] == "Family FAM1: trio analysis (final)"
+    assert final["analysis"]["de_novo"] == report["analysis"]["de_novo"]
+    bundle = json.loads(runtime.store.get_bytes(outbox + "FAM1.family.fhir.json")[0])
+    assert {e["resource"].get("status") for e in bundle["entry"]} - {None} == {"final"}
+    html = runtime.store.get_bytes(outbox + "FAM1.family.html")[0].decode()
+    assert "Released by Dr Lejeune" in html
+    # The review area keeps the preliminary report; the record and the audit say who.
+    assert report["status"] == "preliminary"
+    record = json.loads(
+        runtime.store.get_bytes(runtime.layout.family_release_key("FAM1", generation))[0]
+    )
+    assert (record["by"], record["outbox"], record["composition"]) == ("Dr Lejeune", outbox, "trio")
+    audit = AuditLog(runtime.store, runtime.layout).records(limit=5)
+    assert (audit[0].command, audit[0].target) == ("release", "family/FAM1")
+    after = json.loads(CliRunner().invoke(app, ["status", RUN1, "--json"], env=env).stdout)
+    assert "family:FAM1" not in after["awaiting_release"]
+    code, text = release("family:FAM1", "Dr Other")
+    assert code == 2 and f"generation {generation} was already released by Dr Lejeune" in text

@@ -19,6 +19,7 @@ from seqoia.tasks.family_members import (
     family_centre,
     family_pedigree,
     family_records,
+    family_waiting,
 )
 from seqoia.tasks.germline import pipeline
 from seqoia.tasks.local import run_local
@@ -121,7 +122,19 @@ def test_a_sample_given_two_roles_by_two_runs_is_refused() -> None:
 
 
 def test_a_family_without_its_proband_waits_and_says_for_what() -> None:
-    runs = {"RUN1": _summary({"M": ("mother", "female"), "F": ("father", "male")})}
+    parents = _summary({"M": ("mother", "female"), "F": ("father", "male")})
+    why = family_waiting("F1", {"validate_run": [parents]})
+    assert why == "family F1: no run lists its proband yet (sequenced: F (father), M (mother))"
+    proband = _summary({"P": ("proband", "male")})
+    assert family_waiting("F1", {"validate_run": [parents, proband]}) is None
+    # The stage itself, called anyway, refuses rather than analysing without a proband.
     waits = r"waits for its proband: run\(s\) RUN1 list M \(mother\), F \(father\)"
     with pytest.raises(FamilyWaitingError, match=waits):
-        family_pedigree("F1", family_records("F1", runs))
+        family_pedigree("F1", family_records("F1", {"RUN1": parents}))
+
+
+def test_a_conflict_between_runs_is_no_reason_to_wait() -> None:
+    # The stage runs and fails with the conflict named, rather than waiting for ever.
+    first = _summary({"M": ("mother", "female")})
+    second = _summary({"M": ("sibling", "female")})
+    assert family_waiting("F1", {"validate_run": [first, second]}) is None

@@ -153,7 +153,8 @@ class Workers:
     def start_one(self) -> None:
         self.started += 1
         worker_id = f"chaos-w{self.started}"
-        env = dict(self.env, SEQOIA_WORKER_ID=worker_id)
+        # A port of its own: a second worker on the default port only logs an error.
+        env = dict(self.env, SEQOIA_WORKER_ID=worker_id, SEQOIA_METRICS_PORT=str(free_port()))
         with open(self.log, "ab") as out:
             self.procs[worker_id] = subprocess.Popen(
                 [sys.executable, "-m", "seqoia.cli", "-v", "worker", "--pipeline", PIPELINE,
@@ -346,13 +347,16 @@ def chaos_run(
     timeout_s: float = 240.0,
     seed: int = 0,
     broker_kind: str = "redis",
+    worker_count: int = 3,
 ) -> RunResult:
     """One run of ``samples`` samples, with faults or without; checked at the end.
 
     Process and server faults come every ``fault_every_s`` on average during the first
     ``fault_window_s`` of the run (then the run must finish on its own); S3 faults at
     ``s3_fault_rate`` of the requests throughout. A ``kill_stage`` drawn while no stage
-    process runs waits for the next one to have run a moment.
+    process runs waits for the next one to have run a moment. ``worker_count`` workers of
+    2 threads each: with 4 samples, 3 keep a spare worker, as a deployment would (a
+    takeover needs a free worker; on 2 busy workers it waited for a slot, up to 25 s).
     """
     rng = random.Random(seed)
     result = RunResult(samples=samples, broker=broker_kind)
@@ -388,7 +392,7 @@ def chaos_run(
     direct_store.put_bytes(keys[0], rows.encode())
     direct_store.put_bytes(keys[1], b"")
 
-    workers = Workers(settings_env(settings), workdir / "workers.log", 2)
+    workers = Workers(settings_env(settings), workdir / "workers.log", worker_count)
     broker = build_broker(settings)
     actors = declare_actors(broker, Runtime(settings=settings, store=direct_store,
                                             pipeline=direct.pipeline))  # fmt: skip
@@ -560,7 +564,10 @@ def main(argv: list[str] | None = None) -> int:
         "--brokers", default="redis", help="comma-separated, used in turn: redis,rabbitmq"
     )
     parser.add_argument("--workdir", help="keep servers' data and workers' logs here")
+    parser.add_argument("--workers", type=int, default=3, help="worker processes, 2 threads")
     args = parser.parse_args(argv)
+    # SIGTERM (a background job ignores SIGINT) unwinds, so servers and workers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     brokers = args.brokers.split(",")
     if not set(brokers) <= {"redis", "rabbitmq"}:
         parser.error("--brokers: redis and/or rabbitmq")
@@ -584,8 +591,9 @@ def main(argv: list[str] | None = None) -> int:
         ) as rgw,
     ):
         common: dict[str, Any] = dict(
-            samples=args.samples, stage_s=args.stage_s, lease_ttl_s=args.lease_ttl_s
-        )
+            samples=args.samples, stage_s=args.stage_s, lease_ttl_s=args.lease_ttl_s,
+            worker_count=args.workers,
+        )  # fmt: skip
         baseline = chaos_run(
             rgw, Path(tmp) / "clean", faults=False, broker_kind=brokers[0], **common
         )

@@ -440,6 +440,14 @@ def chaos_run(
                     held[str(body["attempt"])] = (stage, subject)
         return held
 
+    def held_leases_by_worker() -> set[str]:
+        """Workers that hold a lease now."""
+        holders = set()
+        for info in direct_store.list(f"{direct.layout.work}/_leases/"):
+            with contextlib.suppress(Exception):
+                holders.add(str(json.loads(direct_store.get_bytes(info.key)[0])["worker"]))
+        return holders
+
     def kill_stage_process() -> bool:
         """SIGKILL one running stage process that has run a moment; False if none runs."""
         stages = {pid: attempt for pid, attempt in workers.stage_processes().items()
@@ -477,7 +485,10 @@ def chaos_run(
                      "dup_event"]
                 )  # fmt: skip
                 if kind == "kill_worker":
-                    worker_id = rng.choice(sorted(workers.procs))
+                    # A worker in the middle of a stage when there is one (an idle one's
+                    # death shows nothing), as kill_stage aims at a running stage.
+                    busy = {w for w in held_leases_by_worker() if w in workers.procs}
+                    worker_id = rng.choice(sorted(busy or workers.procs))
                     running = held_leases(worker_id)
                     now = time.time()
                     victim = workers.procs.pop(worker_id)

@@ -1,15 +1,18 @@
-"""Chaos bench: runs of several samples on Ceph RGW + Redis while faults are injected.
+"""Chaos bench: runs of several samples on Ceph RGW + Redis or RabbitMQ under injected faults.
 
-    python bench/chaos.py --runs 10 --samples 4 --seconds 90
+    python bench/chaos.py --runs 14 --brokers redis,rabbitmq --samples 4 --stage-s 4 \
+        --s3-fault-rate 0.15 --fault-every-s 3
 
 Each run writes a run folder of ``--samples`` samples for the ``once`` test pipeline
 (``ingest`` inline -> ``work`` in a stage process, sleeping ``--stage-s`` -> ``hand_over``
-inline, publishing into the review area), announces its objects to two ``seqoia worker``
-processes through Redis, and meanwhile, at random moments, injects:
+inline, publishing into the review area), announces its objects to three ``seqoia worker``
+processes through Redis or RabbitMQ, and meanwhile, at random moments, injects:
 
-- ``kill_worker``: SIGKILL of a worker process (restarted at once, under a new id);
+- ``kill_worker``: SIGKILL of a worker process in the middle of a stage (restarted at once,
+  under a new id);
 - ``kill_stage``: SIGKILL of a running stage process (the worker survives and retries);
-- ``redis_restart``: ``kill -9`` of redis-server (AOF, fsync always) and a restart;
+- ``redis_restart`` / ``rabbitmq_restart``: ``kill -9`` of the broker and a restart (Redis
+  with AOF, fsync always; RabbitMQ on its mnesia folder);
 - ``rgw_restart``: SIGKILL of radosgw and a restart (the OSD keeps the objects);
 - S3 faults from a proxy in front of RGW (``tests/fixtures/faultproxy.py``): 503 SlowDown,
   500, connection resets before or after the request was applied, multi-second stalls;
@@ -448,6 +451,26 @@ def chaos_run(
                 holders.add(str(json.loads(direct_store.get_bytes(info.key)[0])["worker"]))
         return holders
 
+    def kill_busy_worker() -> bool:
+        """SIGKILL a worker in the middle of a stage (restarted at once); False if none is.
+
+        An idle or still-starting worker's death shows no takeover: early in a run the
+        workers are starting, and random kills hit them before they held anything.
+        """
+        busy = sorted(w for w in held_leases_by_worker() if w in workers.procs)
+        if not busy:
+            return False
+        worker_id = rng.choice(busy)
+        running = held_leases(worker_id)
+        now = time.time()
+        victim = workers.procs.pop(worker_id)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        workers.start_one()
+        for attempt, (stage, subject) in running.items():
+            watch.add(Kill("kill_worker", now, stage, subject, attempt))
+        return True
+
     def kill_stage_process() -> bool:
         """SIGKILL one running stage process that has run a moment; False if none runs."""
         stages = {pid: attempt for pid, attempt in workers.stage_processes().items()
@@ -470,14 +493,17 @@ def chaos_run(
     outages: list[tuple[float, float, str]] = []  # (down, up again, what) of server restarts
     next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
     faults_until = time.monotonic() + fault_window_s
-    stage_kill_pending = False
+    stage_kill_pending = worker_kill_pending = False
     try:
         while not done():
             if time.monotonic() - began > timeout_s:
                 break
             if stage_kill_pending and kill_stage_process():
-                stage_kill_pending = False
+                stage_kill_pending = worker_kill_pending = False
                 result.faults["kill_stage"] += 1
+            if worker_kill_pending and kill_busy_worker():
+                worker_kill_pending = False
+                result.faults["kill_worker"] += 1
             if faults and faults_until > time.monotonic() >= next_fault:
                 next_fault = time.monotonic() + rng.uniform(0.5, 2 * fault_every_s)
                 kind = rng.choice(
@@ -485,18 +511,9 @@ def chaos_run(
                      "dup_event"]
                 )  # fmt: skip
                 if kind == "kill_worker":
-                    # A worker in the middle of a stage when there is one (an idle one's
-                    # death shows nothing), as kill_stage aims at a running stage.
-                    busy = {w for w in held_leases_by_worker() if w in workers.procs}
-                    worker_id = rng.choice(sorted(busy or workers.procs))
-                    running = held_leases(worker_id)
-                    now = time.time()
-                    victim = workers.procs.pop(worker_id)
-                    victim.send_signal(signal.SIGKILL)
-                    victim.wait()
-                    workers.start_one()
-                    for attempt, (stage, subject) in running.items():
-                        watch.add(Kill("kill_worker", now, stage, subject, attempt))
+                    if not kill_busy_worker():  # none holds a lease (still starting, idle)
+                        worker_kill_pending = True
+                        continue
                 elif kind == "kill_stage":
                     if not kill_stage_process():  # none running now: kill the next one
                         stage_kill_pending = True

@@ -289,6 +289,7 @@ class TakeoverWatch:
         self.pending: list[Kill] = []
         self.seconds: dict[str, list[float]] = {}
         self.followed: list[tuple[Kill, float]] = []
+        self.worker_kills: list[float] = []  # when each kill_worker happened
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(interval_s,), daemon=True)
@@ -297,6 +298,8 @@ class TakeoverWatch:
     def add(self, kill: Kill) -> None:
         with self._lock:
             self.pending.append(kill)
+            if kill.kind == "kill_worker" and kill.at not in self.worker_kills:
+                self.worker_kills.append(kill.at)
 
     def stop(self) -> int:
         """Stop watching; returns how many killed attempts were never followed."""
@@ -545,6 +548,10 @@ def chaos_run(
                 "restarts": [f"{what} {end - down:.0f} s" for down, end, what in outages
                              if down < until and end > kill.at],
                 "s3_faults": Counter(f for t, f in proxy.injected_at if kill.at <= t <= until),
+                # Other workers killed shortly before or meanwhile: their replacements take
+                # seconds to start, and a takeover needs a free worker thread.
+                "other_worker_kills": sum(kill.at - 15 <= t <= until and t != kill.at
+                                          for t in watch.worker_kills),
             })  # fmt: skip
     for kind, count in proxy.counts.items():
         if kind != "forwarded":

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from seqoia.errors import (
     ObjectNotFoundError,
@@ -74,13 +75,15 @@ class LeaseKeeper:
             return Lease(key, attempt, etag, started)
         except PreconditionFailedError:
             pass
-        try:
-            data, etag = self.store.get_bytes(key)
-            holder = json.loads(data)
-        except ObjectNotFoundError:
+        data_etag = self._read(key)
+        if data_etag is None:
             return self.acquire(key, attempt)  # released meanwhile
-        except ValueError:
-            holder, etag = {"expires": 0}, self.store.head(key).etag  # type: ignore[union-attr]
+        holder, etag = data_etag
+        if holder.get("attempt") == attempt:
+            # Our create was applied but its answer lost (a reset after the write), and the
+            # client's retry got 412 from our own lease. Without this the stage waited out a
+            # lease that nobody renews: a whole TTL lost.
+            return Lease(key, attempt, etag, float(holder.get("started", started)))
         now = time.time()
         remaining = float(holder.get("expires", 0)) - now
         if remaining > 0:
@@ -90,13 +93,43 @@ class LeaseKeeper:
                 f"for {remaining:.0f} s more",
                 retry_after_s=recheck_after(running_for, remaining),
             )
+        expired_s = -remaining
         try:  # expired: its holder died; take it over, exactly one of us wins
             new_etag = self.store.put_bytes(key, self._body(attempt, started), if_match=etag)
         except PreconditionFailedError as err:
+            now_holder = self._read(key)
+            if now_holder is not None and now_holder[0].get("attempt") == attempt:
+                # Our swap was applied, its answer lost: the lease is ours (as above).
+                return Lease(key, attempt, now_holder[1], started)
+            # Someone else won: look again when *its* lease would expire, not a whole TTL
+            # later (the winner may itself be dead by then).
+            remaining = self.ttl_s
+            if now_holder is not None:
+                remaining = float(now_holder[0].get("expires", 0)) - time.time()
             raise StageBusyError(
-                f"another worker took over {key}", retry_after_s=self.ttl_s
+                f"another worker took over {key}",
+                retry_after_s=max(0.0, min(self.ttl_s, remaining)),
             ) from err
+        log.info(
+            "took over %s from attempt %s on %s (expired %.1f s ago)",
+            key,
+            holder.get("attempt"),
+            holder.get("worker"),
+            expired_s,
+        )
         return Lease(key, attempt, new_etag, started)
+
+    def _read(self, key: str) -> tuple[dict[str, Any], str] | None:
+        """The lease's body and ETag; None when there is none (an unreadable body expired)."""
+        try:
+            data, etag = self.store.get_bytes(key)
+        except ObjectNotFoundError:
+            return None
+        try:
+            body = json.loads(data)
+        except ValueError:
+            return {"expires": 0}, etag
+        return (body, etag) if isinstance(body, dict) else ({"expires": 0}, etag)
 
     def renew(self, lease: Lease) -> bool:
         """Extend the lease; False (and a warning) if it was lost or could not be written.

@@ -9,10 +9,12 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   Dramatiq's TimeLimit only backstops actors that are not stages;
 - permanent errors (bad input) fail at once to the dead letters; transient ones retry
   with a bounded back-off (``retry_min_backoff_s`` .. ``retry_max_backoff_s``);
-- Redis runs maintenance on about 1 command in 10. Maintenance only returns a dead
-  worker's messages *of the queue the command was for*, and an idle consumer polls its
-  queue about once a second: at 1 in 100 a killed worker's stage message waited ~100 s
-  on average. A pass costs two ZRANGEBYSCOREs when no worker is dead.
+- Redis runs maintenance on about 1 command in 10, and every worker also sweeps each of
+  its queues every third of the heartbeat timeout (:mod:`seqoia.workers.sweep`).
+  Maintenance only returns a dead worker's messages *of the queue the command was for*,
+  and an idle consumer polls its queue about once a second: at random alone, a killed
+  worker's stage message waited a geometric number of polls (at 1 in 100, ~100 s on
+  average). A pass costs two ZRANGEBYSCOREs when no worker is dead.
 - a worker holds at most one message per thread of each queue (``stage_consumer``):
   Dramatiq prefetches twice its thread count, so a worker busy with two alignments held
   two more that waited behind them, and when it was killed they waited out the heartbeat
@@ -20,7 +22,9 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   held was running, and its lease (not the broker) decides when it is taken over; a
   stage lasts minutes to hours, so the round trip saved by prefetching is worth nothing.
   The heartbeat timeout stays 60 s: an idle consumer polls every second and every
-  poll is a heartbeat, so a live worker is never declared dead.
+  poll (and every sweep) is a heartbeat, so a live worker is never declared dead. Keep it
+  below the lease time: a dead worker's message is then back before its lease expires,
+  and the busy-retry takes the stage over right at the expiry.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from seqoia.errors import ConfigurationError
 from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.workers.middleware import metrics_middleware
+from seqoia.workers.sweep import DeadWorkerSweep, SweepingRedisBroker, sweep_interval_s
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +111,12 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     elif scheme in ("redis", "rediss"):
-        from dramatiq.brokers.redis import RedisBroker
-
-        broker = RedisBroker(
+        broker = SweepingRedisBroker(
             url=url,
-            middleware=middleware,
+            middleware=[
+                *middleware,
+                DeadWorkerSweep(sweep_interval_s(settings.heartbeat_timeout_s)),
+            ],
             namespace="seqoia",
             heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
             maintenance_chance=100_000,  # out of a million commands, per queue

@@ -174,7 +174,8 @@ class QueueCollector:
         if isinstance(broker, StubBroker):
             return stub_queue_stats(broker, self.queues)
         kind = type(broker).__name__
-        if kind == "RedisBroker":
+        # By name (the broker modules import their clients), subclasses included.
+        if "RedisBroker" in {cls.__name__ for cls in type(broker).__mro__}:
             return redis_queue_stats(broker, self.queues)
         if kind == "RabbitmqBroker":
             with self._lock:

@@ -262,7 +262,8 @@ def dead_letter_queues(broker: dramatiq.Broker, queues: list[str]) -> DeadLetter
     if isinstance(broker, StubBroker):
         return StubDeadLetters(broker, queues)
     kind = type(broker).__name__
-    if kind == "RedisBroker":
+    # By name (the broker modules import their clients), subclasses included.
+    if "RedisBroker" in {cls.__name__ for cls in type(broker).__mro__}:
         return RedisDeadLetters(broker, queues)
     if kind == "RabbitmqBroker":
         return RabbitDeadLetters(broker, queues)

@@ -33,3 +33,57 @@ def test_a_duplicate_of_a_fresh_attempt_is_told_to_look_again_in_seconds(tmp_pat
     with pytest.raises(StageBusyError) as busy:
         keeper.acquire("work/_leases/qc/S1", "a3")
     assert 110 < busy.value.retry_after_s <= 120
+
+
+class LostAnswerStore(LocalStore):
+    """Applies the next conditional put, then answers 412 as a client retry would see it."""
+
+    lose_next = False
+
+    def put_bytes(self, key, data, *, if_none_match=False, if_match=None):  # type: ignore[no-untyped-def]
+        etag = super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+        if self.lose_next and (if_none_match or if_match is not None):
+            self.lose_next = False
+            from seqoia.errors import PreconditionFailedError
+
+            raise PreconditionFailedError(key)
+        return etag
+
+
+def test_a_lease_whose_create_answer_was_lost_is_recognised_as_ours(tmp_path: Path) -> None:
+    store = LostAnswerStore(tmp_path)
+    keeper = LeaseKeeper(store, ttl_s=60.0, worker="w1")
+    store.lose_next = True
+    lease = keeper.acquire("work/_leases/qc/S1", "a1")  # not StageBusyError on our own lease
+    assert lease.attempt == "a1"
+    assert keeper.renew(lease)  # and its ETag is the stored one
+
+
+def test_a_takeover_whose_answer_was_lost_is_recognised_as_ours(tmp_path: Path) -> None:
+    store = LostAnswerStore(tmp_path)
+    dead = LeaseKeeper(store, ttl_s=0.05, worker="dead")
+    dead.acquire("work/_leases/qc/S1", "a0")
+    time.sleep(0.1)
+    keeper = LeaseKeeper(store, ttl_s=60.0, worker="w1")
+    store.lose_next = True
+    lease = keeper.acquire("work/_leases/qc/S1", "a1")
+    assert lease.attempt == "a1" and keeper.renew(lease)
+
+
+class RacedStore(LocalStore):
+    """Another worker's takeover lands just before ours (which then gets 412)."""
+
+    def put_bytes(self, key, data, *, if_none_match=False, if_match=None):  # type: ignore[no-untyped-def]
+        if if_match is not None:
+            winner = LeaseKeeper(LocalStore(self.root), ttl_s=30.0, worker="w2")
+            super().put_bytes(key, winner._body("a2", time.time()))
+        return super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+
+
+def test_the_loser_of_a_takeover_race_looks_again_at_the_winners_expiry(tmp_path: Path) -> None:
+    store = RacedStore(tmp_path)
+    LeaseKeeper(store, ttl_s=0.05, worker="dead").acquire("work/_leases/qc/S1", "a0")
+    time.sleep(0.1)
+    with pytest.raises(StageBusyError, match="another worker took over") as busy:
+        LeaseKeeper(store, ttl_s=60.0, worker="w1").acquire("work/_leases/qc/S1", "a1")
+    assert 25 < busy.value.retry_after_s <= 30  # the winner's 30 s, not our 60 s

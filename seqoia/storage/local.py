@@ -54,7 +54,7 @@ _LOCK_STRIPES = 1024
 _ETAG_XATTR = "user.seqoia.etag"
 _CHUNK_BYTES = 1024 * 1024
 #: A writer whose folder is removed by a concurrent delete retries this many times.
-_MKDIR_ATTEMPTS = 5
+_MKDIR_ATTEMPTS = 20
 #: How long a folder seen as a real folder (not a symlink) is trusted, and how many.
 _TRUSTED_FOLDER_S = 1.0
 _TRUSTED_FOLDERS = 4096
@@ -462,7 +462,8 @@ def _make_folder(folder: str, mode: int) -> None:
     except FileNotFoundError:
         make_folders(folder, mode)
     except FileExistsError:
-        if not os.path.isdir(folder):
+        # Not a folder now: a file in the way, or a folder pruned since (then retried).
+        if not os.path.isdir(folder) and os.path.lexists(folder):
             raise
 
 

@@ -302,6 +302,11 @@ class LocalStore(ObjectStore):
             self.delete(key)
 
     def _prune(self, folder: str) -> None:
+        # A folder in use in the last second (the leases of a busy stage) is kept: pruned,
+        # it would be made again by the next write, three system calls per transition.
+        # An empty folder is invisible to listings (S3 has none); a later delete prunes it.
+        if self._trusted.get(folder, 0.0) > time.monotonic():
+            return
         while folder.startswith(self._root_sep):
             try:
                 os.rmdir(folder)

@@ -79,6 +79,8 @@ class LocalStore(ObjectStore):
         self._fsync = fsync
         #: Folder path -> until when it is trusted to be a real folder (see _check_inside).
         self._trusted: dict[str, float] = {}
+        #: Folder path -> until when it counts as in use (written to), see _prune.
+        self._written: dict[str, float] = {}
         self.url = "file://" + self._root_str
 
     def __repr__(self) -> str:
@@ -226,6 +228,10 @@ class LocalStore(ObjectStore):
     def _open_temp(self, path: str) -> tuple[int, str]:
         """Create an exclusive temporary file beside ``path``, making folders as needed."""
         folder = os.path.dirname(path)
+        written = self._written
+        if len(written) >= _TRUSTED_FOLDERS:
+            written.clear()
+        written[folder] = time.monotonic() + _TRUSTED_FOLDER_S
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         for attempt in range(_MKDIR_ATTEMPTS):
             tmp = f"{folder}/{_temp_name()}"
@@ -305,7 +311,7 @@ class LocalStore(ObjectStore):
         # A folder in use in the last second (the leases of a busy stage) is kept: pruned,
         # it would be made again by the next write, three system calls per transition.
         # An empty folder is invisible to listings (S3 has none); a later delete prunes it.
-        if self._trusted.get(folder, 0.0) > time.monotonic():
+        if self._written.get(folder, 0.0) > time.monotonic():
             return
         while folder.startswith(self._root_sep):
             try:

@@ -67,10 +67,10 @@ def bare_actors(broker_url: str) -> tuple[dramatiq.Broker, dramatiq.Actor, redis
     return broker, fan, counter
 
 
-def bare_worker(broker_url: str, threads: int) -> None:
+def bare_worker(broker_url: str, threads: int, poll_ms: int) -> None:
     """One baseline worker process (run as ``python bench/dispatch_pool.py --bare-worker``)."""
     broker, _, _ = bare_actors(broker_url)
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=50)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
     worker.start()
     print("ready", flush=True)
     sys.stdin.read()  # until the bench closes our stdin
@@ -81,7 +81,8 @@ def bare_rates(broker_url: str, args: argparse.Namespace) -> list[float]:
     _, fan, counter = bare_actors(broker_url)
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--bare-worker", broker_url, "--threads", str(args.threads)],
+            [sys.executable, __file__, "--bare-worker", broker_url, "--threads", str(args.threads),
+             "--poll-ms", str(args.poll_ms)],  # fmt: skip
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=REPO,
@@ -126,6 +127,7 @@ def engine_rates(broker_url: str, root: Path, args: argparse.Namespace) -> list[
         SEQOIA_SCRATCH_DIR=str(settings.scratch_dir),
         SEQOIA_STAGE_THREADS="1",
         SEQOIA_METRICS_PORT="0",
+        SEQOIA_WORKER_POLL_MS=str(args.poll_ms),
         PYTHONPATH=str(REPO),
     )
     pool = subprocess.Popen(
@@ -166,16 +168,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    parser.add_argument(
+        "--poll-ms",
+        type=int,
+        default=Settings.model_fields["worker_poll_ms"].default,
+        help="longest idle poll wait of both the engine's and bare dramatiq's workers",
+    )
     parser.add_argument("--bare-worker", metavar="BROKER_URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_worker:
-        bare_worker(args.bare_worker, args.threads)
+        bare_worker(args.bare_worker, args.threads, args.poll_ms)
         return
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     root = Path(tempfile.mkdtemp(prefix="seqoia-bench-pool-", dir=tmpfs))
     print(
         f"dispatch pool bench: {args.samples} samples x {len(CHAIN)} chained empty stages + "
         f"fan-out + fan-in, {args.processes} processes x {args.threads} threads, "
+        f"poll {args.poll_ms} ms, "
         f"median of {args.rounds}; store on {tmpfs}",
         flush=True,
     )

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     max_retries: int = Field(5, ge=0, description="Retries of a transient stage failure")
     retry_min_backoff_s: float = Field(15.0, gt=0, description="First retry delay")
     retry_max_backoff_s: float = Field(1800.0, gt=0, description="Longest retry delay")
+    worker_poll_ms: int = Field(
+        100,
+        ge=5,
+        le=10_000,
+        description="Longest wait of a worker between two looks at a queue it found empty "
+        "or could not take from (Redis is polled): the delay a message can add before an "
+        "idle worker starts it. Dramatiq's 1 s default added up to 1 s per hop",
+    )
     heartbeat_timeout_s: float = Field(
         60.0,
         gt=0,

@@ -201,6 +201,7 @@ def worker(
         # A worker for a queue serves its urgent queue too.
         queues={*queues, *map(urgent_queue, queues)} if queues else None,
         threads=threads or settings.worker_threads,
+        worker_timeout_ms=settings.worker_poll_ms,
     )
     consumer.start()
     where = ""

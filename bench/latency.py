@@ -223,6 +223,27 @@ def scenario(
     }
 
 
+def store_round_trips(runtime: Runtime, n: int = 20) -> str:
+    """Median time of the requests a root stage's start makes, from this process."""
+    from seqoia.errors import PreconditionFailedError
+
+    store, timings = runtime.store, {"GET (absent)": [], "LIST": [], "PUT create": []}
+    for i in range(n):
+        started = time.perf_counter()
+        store.exists(f"work/_overrides/probe/none-{i}.json")
+        timings["GET (absent)"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        store.list_children("work/probe/warm-up/")
+        timings["LIST"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        try:
+            store.put_bytes(f"work/_leases/probe/rt-{i}", b"{}", if_none_match=True)
+        except PreconditionFailedError:
+            pass
+        timings["PUT create"].append(time.perf_counter() - started)
+    return ", ".join(f"{k} {statistics.median(v) * 1000:.1f} ms" for k, v in timings.items())
+
+
 def describe(values: list[float]) -> str:
     if len(values) < 2:
         return "n/a"
@@ -282,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                 put_marker(runtime, "warm-up")
                 if not wait_started(runtime, ["warm-up"], timeout_s=120):
                     raise SystemExit("no event reached the workers within 120 s")
+                print(f"store round trips (median): {store_round_trips(runtime)}", flush=True)
                 for name in args.scenarios.split(","):
                     load = os.getloadavg()[0]
                     result = scenario(name, runtime, intake, args)

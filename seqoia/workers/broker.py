@@ -26,6 +26,7 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import dramatiq
@@ -77,22 +78,45 @@ def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
     ]
 
 
+class _StageWorker(dramatiq.Worker):  # type: ignore[misc]
+    """A Dramatiq worker whose prefetch is chosen per queue (see :func:`stage_consumer`)."""
+
+    short_queues: frozenset[str] = frozenset()
+    short_prefetch: int = 0
+
+    def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
+        if delay or queue_name not in self.short_queues:
+            super()._add_consumer(queue_name, delay=delay)
+            return
+        long_prefetch, self.queue_prefetch = self.queue_prefetch, self.short_prefetch
+        try:
+            super()._add_consumer(queue_name, delay=delay)
+        finally:
+            self.queue_prefetch = long_prefetch
+
+
 def stage_consumer(
     broker: dramatiq.Broker,
     *,
     threads: int,
     queues: set[str] | None = None,
     worker_timeout_ms: int = 1000,
+    short_queues: Iterable[str] = (),
 ) -> dramatiq.Worker:
     """A Dramatiq worker that holds at most one message per thread of each queue.
 
     Dramatiq's default (``2 * threads``) keeps messages waiting behind long stages in a
-    worker that may die with them; see the module's docstring.
+    worker that may die with them; see the module's docstring. ``short_queues`` (routing
+    and inline stages: milliseconds) keep Dramatiq's default: with only one message per
+    thread, a consumer that finds all its threads busy sleeps (5 ms, then more) and the
+    thread that frees up first waits for it, a third of the throughput of short stages.
     """
-    consumer = dramatiq.Worker(
+    consumer = _StageWorker(
         broker, queues=queues, worker_threads=threads, worker_timeout=worker_timeout_ms
     )
     consumer.queue_prefetch = threads
+    consumer.short_queues = frozenset(short_queues)
+    consumer.short_prefetch = 2 * threads
     return consumer
 
 

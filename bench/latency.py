@@ -1,7 +1,7 @@
 """Event-to-stage-start latency on Redis and a real S3 server (Ceph RGW), idle and busy.
 
     python bench/latency.py [--events 200] [--processes 2] [--threads 2] [--interval-ms 150]
-                            [--busy-rate 8] [--busy-ms 150]
+                            [--busy-rate 3] [--busy-ms 100]
 
 What is timed: a run folder's completion marker (``inbox/<run>/CopyComplete.txt``) is PUT
 into an RGW bucket whose notifications (a persistent topic, as in production) POST to
@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
     parser.add_argument("--interval-ms", type=int, default=150, help="between two probes")
-    parser.add_argument("--busy-rate", type=float, default=8.0, help="background runs per s")
-    parser.add_argument("--busy-ms", type=int, default=150, help="background stage's work")
+    parser.add_argument("--busy-rate", type=float, default=3.0, help="background runs per s")
+    parser.add_argument("--busy-ms", type=int, default=100, help="background stage's work")
     parser.add_argument(
         "--poll-ms",
         type=int,

@@ -81,8 +81,16 @@ def bare_rates(broker_url: str, args: argparse.Namespace) -> list[float]:
     _, fan, counter = bare_actors(broker_url)
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--bare-worker", broker_url, "--threads", str(args.threads),
-             "--poll-ms", str(args.poll_ms)],  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--bare-worker",
+                broker_url,
+                "--threads",
+                str(args.threads),
+                "--poll-ms",
+                str(args.poll_ms),
+            ],  # fmt: skip
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=REPO,

@@ -29,6 +29,7 @@ so the intake's ``time.time()`` and the manifest's ``started_at`` are comparable
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -227,7 +228,8 @@ def store_round_trips(runtime: Runtime, n: int = 20) -> str:
     """Median time of the requests a root stage's start makes, from this process."""
     from seqoia.errors import PreconditionFailedError
 
-    store, timings = runtime.store, {"GET (absent)": [], "LIST": [], "PUT create": []}
+    store = runtime.store
+    timings: dict[str, list[float]] = {"GET (absent)": [], "LIST": [], "PUT create": []}
     for i in range(n):
         started = time.perf_counter()
         store.exists(f"work/_overrides/probe/none-{i}.json")
@@ -236,10 +238,8 @@ def store_round_trips(runtime: Runtime, n: int = 20) -> str:
         store.list_children("work/probe/warm-up/")
         timings["LIST"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        try:
+        with contextlib.suppress(PreconditionFailedError):
             store.put_bytes(f"work/_leases/probe/rt-{i}", b"{}", if_none_match=True)
-        except PreconditionFailedError:
-            pass
         timings["PUT create"].append(time.perf_counter() - started)
     return ", ".join(f"{k} {statistics.median(v) * 1000:.1f} ms" for k, v in timings.items())
 

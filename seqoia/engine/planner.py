@@ -277,7 +277,10 @@ class Planner:
         if member is None:
             return None
         link = self.layout.link_key(stage.kind, subject, upstream.kind, member)
-        if self.store.head(link) is not None and self.manifests.latest(upstream.name, member) is None:
+        if (
+            self.store.head(link) is not None
+            and self.manifests.latest(upstream.name, member) is None
+        ):
             return member
         self._blockers.pop(key, None)
         return None

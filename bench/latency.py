@@ -83,7 +83,9 @@ def _probe(ctx: StageContext) -> StageResult:
 
 pipeline = Pipeline("latency", import_path=PIPELINE)
 pipeline.stage(
-    "probe", kind="run", version="1", source=True, isolation="inline", queue="runs",
+    # In a process of its own, as the real root stage (validate_run) is: its queue keeps one
+    # message per thread, so a probe never waits behind a background run held in prefetch.
+    "probe", kind="run", version="1", source=True, isolation="process", queue="runs",
     source_ready=_marker, markers=RunFolderMarkers((MARKER,)),
 )(_probe)  # fmt: skip
 

@@ -130,11 +130,11 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     elif scheme in ("redis", "rediss"):
-        from dramatiq.brokers.redis import RedisBroker
+        from seqoia.workers.wakeup import WakeableRedisBroker, WakeUpMiddleware
 
-        broker = RedisBroker(
+        broker = WakeableRedisBroker(
             url=url,
-            middleware=middleware,
+            middleware=[*middleware, WakeUpMiddleware()],
             namespace="seqoia",
             heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
             maintenance_chance=100_000,  # out of a million commands, per queue

@@ -33,7 +33,7 @@ from dramatiq.common import compute_backoff
 log = logging.getLogger(__name__)
 
 #: Least time between two wake-ups of the same queue sent by one process.
-PUBLISH_INTERVAL_S = 0.005
+PUBLISH_INTERVAL_S = 0.025
 #: How long the listener waits before subscribing again after a broken connection.
 RESUBSCRIBE_S = 1.0
 

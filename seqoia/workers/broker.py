@@ -120,6 +120,17 @@ def stage_consumer(
     return consumer
 
 
+def broker_kind(broker: dramatiq.Broker) -> str:
+    """``RedisBroker``, ``RabbitmqBroker``... for dramatiq's brokers and their subclasses.
+
+    By name, so that readers of a broker need not import every broker's client library.
+    """
+    for cls in type(broker).__mro__:
+        if cls.__module__.startswith("dramatiq."):
+            return cls.__name__
+    return type(broker).__name__
+
+
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """A broker for ``settings.broker_url``: memory://, redis://, rediss:// or amqp(s)://."""
     url = settings.broker_url

@@ -58,3 +58,17 @@ def test_a_lost_wake_up_still_leaves_the_poll(redis_server: str) -> None:
     finally:
         consumer.stop()
         receiver.close()
+
+
+def test_readers_of_the_broker_see_a_redis_broker_with_wake_ups_as_redis(redis_server: str) -> None:
+    from seqoia.workers.broker import broker_kind
+    from seqoia.workers.collectors import QueueCollector
+    from seqoia.workers.deadletters import RedisDeadLetters, dead_letter_queues
+
+    broker = build_broker(Settings(broker_url=redis_server))
+    try:
+        assert broker_kind(broker) == "RedisBroker"
+        assert isinstance(dead_letter_queues(broker, ["wake"]), RedisDeadLetters)
+        assert [s.queue for s in QueueCollector(broker, ["wake"]).stats()] == ["wake"]
+    finally:
+        broker.close()

@@ -44,7 +44,7 @@ from seqoia.settings import Settings  # noqa: E402
 from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult  # noqa: E402
 from seqoia.vocabulary import Relation  # noqa: E402
 from seqoia.workers.actors import declare_actors  # noqa: E402
-from seqoia.workers.broker import build_broker  # noqa: E402
+from seqoia.workers.broker import build_broker, middleware_for  # noqa: E402
 
 CHAIN = ("step1", "step2", "step3")
 
@@ -130,6 +130,28 @@ def redis_server(workdir: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def stock_broker(broker_url: str) -> dramatiq.Broker:
+    """Dramatiq's own broker for ``broker_url`` with seqoia's middleware: *bare* dramatiq.
+
+    Not :func:`build_broker`, whose Redis broker wakes idle consumers on each message
+    (``seqoia.workers.wakeup``): the baseline is dramatiq as shipped. ``--seqoia-broker``
+    measures bare actors on seqoia's broker instead.
+    """
+    settings = Settings(broker_url=broker_url, worker_id="bench")
+    if not broker_url.startswith("redis"):
+        return build_broker(settings)
+    from dramatiq.brokers.redis import RedisBroker
+
+    return RedisBroker(
+        url=broker_url,
+        middleware=middleware_for(settings),
+        namespace="seqoia",
+        heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
+        maintenance_chance=100_000,
+        dead_message_ttl=30 * 86400 * 1000,
+    )
+
+
 def _flush(broker: dramatiq.Broker) -> None:
     with contextlib.suppress(Exception):
         broker.flush_all()
@@ -179,10 +201,10 @@ def engine_rate(
 # -- the baseline: bare dramatiq actors of the same shape -------------------------------------
 
 
-def bare_rate(broker_url: str, samples: int, threads: int) -> float:
+def bare_rate(broker_url: str, samples: int, threads: int, seqoia_broker: bool = False) -> float:
     """Messages per second of do-nothing actors: a fan-out, 3 hops per sample, a fan-in."""
     settings = Settings(broker_url=broker_url, worker_id="bench")
-    broker = build_broker(settings)
+    broker = build_broker(settings) if seqoia_broker else stock_broker(broker_url)
     if hasattr(broker, "namespace"):
         broker.namespace = "bench-bare"  # type: ignore[attr-defined]
     finished = threading.Event()
@@ -230,7 +252,7 @@ def bare_rate(broker_url: str, samples: int, threads: int) -> float:
 def measure(name: str, broker_url: str, root: Path, args: argparse.Namespace) -> None:
     engine, bare = [], []
     for _ in range(args.rounds):
-        bare.append(bare_rate(broker_url, args.samples, args.threads))
+        bare.append(bare_rate(broker_url, args.samples, args.threads, args.seqoia_broker))
         rate, transitions = engine_rate(
             broker_url, root, inline_pipeline, args.samples, args.threads
         )
@@ -249,6 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--threads", type=int, default=4, help="worker threads")
     parser.add_argument("--memory", action="store_true", help="also measure memory://")
+    parser.add_argument(
+        "--seqoia-broker", action="store_true", help="bare actors on seqoia's broker (wake-ups)"
+    )
     parser.add_argument(
         "--process-samples", type=int, default=6, help="samples of the process-isolation run"
     )

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import dramatiq  # noqa: E402
 import redis  # noqa: E402
 
-from bench.dispatch import CHAIN, redis_server  # noqa: E402
+from bench.dispatch import CHAIN, redis_server, stock_broker  # noqa: E402
 from seqoia.engine.runtime import build_runtime  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
 from seqoia.workers.actors import declare_actors  # noqa: E402
@@ -42,9 +42,12 @@ BARE_NAMESPACE = "bench-bare"
 
 
 # -- bare dramatiq in several processes -------------------------------------------------------
-def bare_actors(broker_url: str) -> tuple[dramatiq.Broker, dramatiq.Actor, redis.Redis]:
+def bare_actors(
+    broker_url: str, seqoia_broker: bool = False
+) -> tuple[dramatiq.Broker, dramatiq.Actor, redis.Redis]:
     """The baseline's actors: a fan-out, three hops per sample, a fan-in counted in Redis."""
-    broker = build_broker(Settings(broker_url=broker_url, worker_id="bench"))
+    settings = Settings(broker_url=broker_url, worker_id="bench")
+    broker = build_broker(settings) if seqoia_broker else stock_broker(broker_url)
     broker.namespace = BARE_NAMESPACE  # type: ignore[attr-defined]
     counter = redis.Redis.from_url(broker_url)
 
@@ -67,10 +70,10 @@ def bare_actors(broker_url: str) -> tuple[dramatiq.Broker, dramatiq.Actor, redis
     return broker, fan, counter
 
 
-def bare_worker(broker_url: str, threads: int) -> None:
+def bare_worker(broker_url: str, threads: int, poll_ms: int, seqoia_broker: bool) -> None:
     """One baseline worker process (run as ``python bench/dispatch_pool.py --bare-worker``)."""
-    broker, _, _ = bare_actors(broker_url)
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=50)
+    broker, _, _ = bare_actors(broker_url, seqoia_broker)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
     worker.start()
     print("ready", flush=True)
     sys.stdin.read()  # until the bench closes our stdin
@@ -78,10 +81,20 @@ def bare_worker(broker_url: str, threads: int) -> None:
 
 
 def bare_rates(broker_url: str, args: argparse.Namespace) -> list[float]:
-    _, fan, counter = bare_actors(broker_url)
+    _, fan, counter = bare_actors(broker_url, args.seqoia_broker)
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--bare-worker", broker_url, "--threads", str(args.threads)],
+            [
+                sys.executable,
+                __file__,
+                "--bare-worker",
+                broker_url,
+                "--threads",
+                str(args.threads),
+                "--poll-ms",
+                str(args.poll_ms),
+                *(["--seqoia-broker"] if args.seqoia_broker else []),
+            ],  # fmt: skip
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=REPO,
@@ -126,6 +139,7 @@ def engine_rates(broker_url: str, root: Path, args: argparse.Namespace) -> list[
         SEQOIA_SCRATCH_DIR=str(settings.scratch_dir),
         SEQOIA_STAGE_THREADS="1",
         SEQOIA_METRICS_PORT="0",
+        SEQOIA_WORKER_POLL_MS=str(args.poll_ms),
         PYTHONPATH=str(REPO),
     )
     pool = subprocess.Popen(
@@ -166,16 +180,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    parser.add_argument(
+        "--poll-ms",
+        type=int,
+        default=50,  # the baseline's setting since this bench was written, given to both
+        help="longest idle poll wait of both the engine's and bare dramatiq's workers",
+    )
+    parser.add_argument(
+        "--seqoia-broker",
+        action="store_true",
+        help="bare actors on seqoia's broker (with its wake-ups) instead of dramatiq's own",
+    )
     parser.add_argument("--bare-worker", metavar="BROKER_URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_worker:
-        bare_worker(args.bare_worker, args.threads)
+        bare_worker(args.bare_worker, args.threads, args.poll_ms, args.seqoia_broker)
         return
     tmpfs = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     root = Path(tempfile.mkdtemp(prefix="seqoia-bench-pool-", dir=tmpfs))
     print(
         f"dispatch pool bench: {args.samples} samples x {len(CHAIN)} chained empty stages + "
         f"fan-out + fan-in, {args.processes} processes x {args.threads} threads, "
+        f"poll {args.poll_ms} ms, "
         f"median of {args.rounds}; store on {tmpfs}",
         flush=True,
     )

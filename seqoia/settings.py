@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     max_retries: int = Field(5, ge=0, description="Retries of a transient stage failure")
     retry_min_backoff_s: float = Field(15.0, gt=0, description="First retry delay")
     retry_max_backoff_s: float = Field(1800.0, gt=0, description="Longest retry delay")
+    worker_poll_ms: int = Field(
+        1000,
+        ge=5,
+        le=10_000,
+        description="Longest wait of an idle worker between two looks at a queue. On Redis "
+        "a sent message wakes the consumers of its queue at once (seqoia.workers.wakeup), so "
+        "this only bounds the delay when a wake-up is lost; each look costs Redis a command",
+    )
     heartbeat_timeout_s: float = Field(
         60.0,
         gt=0,

@@ -201,6 +201,8 @@ def worker(
         # A worker for a queue serves its urgent queue too.
         queues={*queues, *map(urgent_queue, queues)} if queues else None,
         threads=threads or settings.worker_threads,
+        worker_timeout_ms=settings.worker_poll_ms,
+        short_queues=actors.short_queues(),
     )
     consumer.start()
     where = ""

@@ -26,6 +26,9 @@ from seqoia.storage.manifest import (
 )
 from seqoia.tasks.stage import Excluded, Pipeline, Stage
 
+#: Fan-in blockers remembered per process (see ``Planner.fan_in_blocker``).
+_MAX_BLOCKERS = 10_000
+
 #: Why a waiting pair's upstream member is awaited: it has not committed.
 NOT_COMMITTED = "not committed"
 
@@ -156,6 +159,8 @@ class Planner:
         #: Per stage, parameter values the site's settings give (e.g. the allowed
         #: centres); a run's override wins. Applied only to stages that have the field.
         self.site_params = site_params or {}
+        #: (fan-in stage, subject, upstream stage) -> a member last seen uncommitted.
+        self._blockers: dict[tuple[str, str, str], str] = {}
 
     @property
     def store(self) -> ObjectStore:
@@ -221,11 +226,14 @@ class Planner:
             if not subjects:
                 plan.waiting.append(Waiting(upstream.name, why=f"no {upstream.kind} linked yet"))
             if quick and len(subjects) > 1 and not stage.tolerate_failures:
-                for other in subjects:
+                # Last first: members commit roughly in the order they were sent, so the
+                # last uncommitted one keeps blocking longest (see ``fan_in_blocker``).
+                for other in reversed(subjects):
                     if not self.manifests.seen_committed(upstream.name, other) and (
                         self.manifests.latest(upstream.name, other) is None
                     ):
                         plan.waiting.append(Waiting(upstream.name, other))
+                        self._remember_blocker(stage, subject, upstream, other)
                         return plan
             for other in subjects:
                 manifest = self.manifests.latest(upstream.name, other)
@@ -254,6 +262,35 @@ class Planner:
             if why is not None:
                 plan.waiting.append(Waiting(why=why))
         return plan
+
+    def fan_in_blocker(self, stage: Stage, subject: str, upstream: Stage) -> str | None:
+        """A member that still keeps the fan-in ``(stage, subject)`` waiting, if one is known.
+
+        The quick readiness check remembers the uncommitted member it stopped at. While that
+        member is still linked and still uncommitted (two lookups), the fan-in is not
+        ready, and the check need not list all N members again after each member's commit
+        (O(N^2) listed names per fan-in). A hint like ``seen_committed``: it is checked
+        against the store before it is believed, so it can only save work.
+        """
+        key = (stage.name, subject, upstream.name)
+        member = self._blockers.get(key)
+        if member is None:
+            return None
+        link = self.layout.link_key(stage.kind, subject, upstream.kind, member)
+        if (
+            self.store.head(link) is not None
+            and self.manifests.latest(upstream.name, member) is None
+        ):
+            return member
+        self._blockers.pop(key, None)
+        return None
+
+    def _remember_blocker(self, stage: Stage, subject: str, upstream: Stage, member: str) -> None:
+        if stage.kind == upstream.kind:
+            return  # not a fan-in over links
+        if len(self._blockers) >= _MAX_BLOCKERS:
+            self._blockers.clear()  # bounded; a lost hint costs one listing
+        self._blockers[(stage.name, subject, upstream.name)] = member
 
     def failed_for_good(self, plan: Plan) -> FailureRecord | None:
         """The failure record of ``plan``'s pair if it failed permanently with these inputs.

@@ -126,6 +126,12 @@ class Router:
                 and not stage.reference
                 and not stage.source
             )
+            if (
+                stage.kind != manifest.subject_kind
+                and not stage.tolerate_failures
+                and planner.fan_in_blocker(stage, subject, upstream) is not None
+            ):
+                continue  # a member known to be uncommitted still keeps it waiting
             known: dict[str, list[str]] | None = None
             if single_need and stage.kind != manifest.subject_kind:
                 # Read once, here or in the plan below (a fan-in lists all its members).

@@ -130,10 +130,13 @@ class StageRunner:
         stop_renewing = self.leases.keep_alive(lease)
         scratch = self.scratch_root / "attempts" / attempt
         try:
-            # Planned again under the lease: an attempt that committed while we waited
+            # Looked at again under the lease: an attempt that committed while we waited
             # (or just before we took the lease) is seen here, so we do not run again.
-            plan = self.rt.planner.plan(stage_name, subject)
-            early = self._nothing_to_do(plan)
+            # Only a new commit of this pair changes the verdict of the look above; a newer
+            # upstream commit routes this pair again itself. So one listing, not a re-plan.
+            if self._committed_since(plan):
+                plan = self.rt.planner.plan(stage_name, subject)
+                early = self._nothing_to_do(plan)
             if early is not None:
                 if early.kind == "up_to_date" and early.manifest is not None:
                     self._complete_publication(plan, early.manifest, scratch)
@@ -150,6 +153,14 @@ class StageRunner:
             stop_renewing.set()
             self.leases.release(lease)
             _remove_scratch(scratch)
+
+    def _committed_since(self, plan: Plan) -> bool:
+        """Whether ``plan``'s pair has a commit that ``plan`` did not see."""
+        latest = self.rt.manifests.latest(plan.stage.name, plan.subject)
+        seen = plan.latest
+        return (latest is None) != (seen is None) or (
+            latest is not None and seen is not None and latest.attempt != seen.attempt
+        )
 
     def _nothing_to_do(self, plan: Plan) -> Outcome | None:
         """The outcome when ``plan`` needs no attempt; None when the stage must run."""

@@ -54,7 +54,7 @@ _LOCK_STRIPES = 1024
 _ETAG_XATTR = "user.seqoia.etag"
 _CHUNK_BYTES = 1024 * 1024
 #: A writer whose folder is removed by a concurrent delete retries this many times.
-_MKDIR_ATTEMPTS = 5
+_MKDIR_ATTEMPTS = 20
 #: How long a folder seen as a real folder (not a symlink) is trusted, and how many.
 _TRUSTED_FOLDER_S = 1.0
 _TRUSTED_FOLDERS = 4096
@@ -79,6 +79,8 @@ class LocalStore(ObjectStore):
         self._fsync = fsync
         #: Folder path -> until when it is trusted to be a real folder (see _check_inside).
         self._trusted: dict[str, float] = {}
+        #: Folder path -> until when it counts as in use (written to), see _prune.
+        self._written: dict[str, float] = {}
         self.url = "file://" + self._root_str
 
     def __repr__(self) -> str:
@@ -226,6 +228,10 @@ class LocalStore(ObjectStore):
     def _open_temp(self, path: str) -> tuple[int, str]:
         """Create an exclusive temporary file beside ``path``, making folders as needed."""
         folder = os.path.dirname(path)
+        written = self._written
+        if len(written) >= _TRUSTED_FOLDERS:
+            written.clear()
+        written[folder] = time.monotonic() + _TRUSTED_FOLDER_S
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         for attempt in range(_MKDIR_ATTEMPTS):
             tmp = f"{folder}/{_temp_name()}"
@@ -302,6 +308,11 @@ class LocalStore(ObjectStore):
             self.delete(key)
 
     def _prune(self, folder: str) -> None:
+        # A folder in use in the last second (the leases of a busy stage) is kept: pruned,
+        # it would be made again by the next write, three system calls per transition.
+        # An empty folder is invisible to listings (S3 has none); a later delete prunes it.
+        if self._written.get(folder, 0.0) > time.monotonic():
+            return
         while folder.startswith(self._root_sep):
             try:
                 os.rmdir(folder)
@@ -462,7 +473,8 @@ def _make_folder(folder: str, mode: int) -> None:
     except FileNotFoundError:
         make_folders(folder, mode)
     except FileExistsError:
-        if not os.path.isdir(folder):
+        # Not a folder now: a file in the way, or a folder pruned since (then retried).
+        if not os.path.isdir(folder) and os.path.lexists(folder):
             raise
 
 

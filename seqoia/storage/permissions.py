@@ -49,15 +49,24 @@ def make_folders(folder: str | Path, mode: int) -> None:
         try:
             os.mkdir(folder, mode)
         except FileExistsError:
-            if not os.path.isdir(folder):
+            if _in_the_way(folder):
                 raise
             return
     except FileExistsError:
-        if not os.path.isdir(folder):
+        if _in_the_way(folder):
             raise
         return
     if mode != 0o700:  # the umask may have taken group bits away; 0700 is never widened
         os.chmod(folder, mode)
+
+
+def _in_the_way(folder: str) -> bool:
+    """After mkdir's EEXIST: whether a non-folder holds the name.
+
+    A folder that a concurrent delete pruned between the two calls holds nothing, and
+    is not in the way: the caller's next step finds it missing and makes it again.
+    """
+    return not os.path.isdir(folder) and os.path.lexists(folder)
 
 
 def private_folder(folder: Path, mode: int = 0o700, *, what: str = "folder") -> Path:

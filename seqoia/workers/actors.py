@@ -65,6 +65,14 @@ class Actors:
         """Send ``object_created`` for ``key`` (what the event intake does per record)."""
         self.object_created.send(bucket, key, etag)
 
+    def short_queues(self) -> list[str]:
+        """Queues whose messages take milliseconds: events and queues of inline stages only."""
+        by_queue: dict[str, bool] = {}
+        for stage in self.runtime.pipeline:
+            by_queue[stage.queue] = by_queue.get(stage.queue, True) and stage.isolation == "inline"
+        short = [EVENTS_QUEUE, *(queue for queue, inline in by_queue.items() if inline)]
+        return sorted({*short, *map(urgent_queue, short)})
+
     def queues(self) -> list[str]:
         stage_queues = self.runtime.pipeline.queues()
         return sorted({EVENTS_QUEUE, *stage_queues, *map(urgent_queue, stage_queues)})

@@ -30,6 +30,7 @@ from dramatiq.common import dq_name, xq_name
 
 from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import Runtime
+from seqoia.workers.broker import broker_kind
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +174,8 @@ class QueueCollector:
         broker = self.broker
         if isinstance(broker, StubBroker):
             return stub_queue_stats(broker, self.queues)
-        kind = type(broker).__name__
-        # By name (the broker modules import their clients), subclasses included.
-        if "RedisBroker" in {cls.__name__ for cls in type(broker).__mro__}:
+        kind = broker_kind(broker)
+        if kind == "RedisBroker":
             return redis_queue_stats(broker, self.queues)
         if kind == "RabbitmqBroker":
             with self._lock:

@@ -25,6 +25,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from seqoia.errors import InputError
+from seqoia.workers.broker import broker_kind
 
 #: Options that describe a past failure, dropped when a letter is sent again.
 _FAILURE_OPTIONS = ("retries", "traceback", "requeue_timestamp", "eta", "redis_message_id")
@@ -261,9 +262,8 @@ def dead_letter_queues(broker: dramatiq.Broker, queues: list[str]) -> DeadLetter
     """The dead-letter reader for ``broker``'s kind."""
     if isinstance(broker, StubBroker):
         return StubDeadLetters(broker, queues)
-    kind = type(broker).__name__
-    # By name (the broker modules import their clients), subclasses included.
-    if "RedisBroker" in {cls.__name__ for cls in type(broker).__mro__}:
+    kind = broker_kind(broker)
+    if kind == "RedisBroker":
         return RedisDeadLetters(broker, queues)
     if kind == "RabbitmqBroker":
         return RabbitDeadLetters(broker, queues)

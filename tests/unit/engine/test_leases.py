@@ -87,3 +87,25 @@ def test_the_loser_of_a_takeover_race_looks_again_at_the_winners_expiry(tmp_path
     with pytest.raises(StageBusyError, match="another worker took over") as busy:
         LeaseKeeper(store, ttl_s=60.0, worker="w1").acquire("work/_leases/qc/S1", "a1")
     assert 25 < busy.value.retry_after_s <= 30  # the winner's 30 s, not our 60 s
+
+
+def test_held_leases_are_renewed_by_one_thread_until_stopped(tmp_path: Path) -> None:
+    import threading
+
+    keeper = LeaseKeeper(LocalStore(tmp_path), ttl_s=0.3, worker="w1")
+    before = threading.active_count()
+    leases = [keeper.acquire(f"work/_leases/qc/S{i}", f"a{i}") for i in range(3)]
+    stops = [keeper.keep_alive(lease) for lease in leases]
+    assert threading.active_count() == before + 1  # one renewer, not one per lease
+    first = [json.loads(keeper.store.get_bytes(lease.key)[0])["expires"] for lease in leases]
+    time.sleep(0.5)  # more than a TTL: only renewals keep them live
+    for lease, expires in zip(leases, first, strict=True):
+        assert json.loads(keeper.store.get_bytes(lease.key)[0])["expires"] > expires
+    with pytest.raises(StageBusyError):
+        keeper.acquire(leases[0].key, "other")
+    stops[0].set()
+    keeper.release(leases[0])
+    stopped_etag = keeper.store.put_bytes("work/_leases/qc/S0", b"{}")  # not ours any more
+    time.sleep(0.4)
+    assert keeper.store.get_bytes("work/_leases/qc/S0")[1] == stopped_etag  # not renewed
+    assert json.loads(keeper.store.get_bytes(leases[1].key)[0])["attempt"] == "a1"

@@ -216,3 +216,24 @@ def test_a_fan_in_is_held_while_a_member_it_read_before_is_about_to_change(
     assert rt.planner.member_in_flight(rt.planner.plan("joint", "F1")) is None
     assert runner.execute("joint", "F1").kind == "committed"
     assert rt.manifests.generations("joint", "F1") == [1, 2]
+
+
+def test_a_fan_in_remembers_the_member_that_blocks_it_until_that_member_commits(
+    rt: Runtime,
+) -> None:
+    family_run(rt)
+    tally, process = rt.pipeline["tally"], rt.pipeline["process"]
+    commit(rt, "process", "S1")
+    plan = rt.planner.plan("tally", "R1", quick=True)
+    assert not plan.ready
+    blocker = plan.waiting[0].subject
+    assert blocker == "S3"  # the last member first: it keeps the fan-in waiting longest
+    assert rt.planner.fan_in_blocker(tally, "R1", process) == "S3"
+    commit(rt, "process", "S3")
+    # The remembered member committed: the hint is dropped, the next check lists again.
+    assert rt.planner.fan_in_blocker(tally, "R1", process) is None
+    assert rt.planner.plan("tally", "R1", quick=True).waiting[0].subject == "S2"
+    # A member no longer linked (a corrected sheet) never keeps a fan-in waiting.
+    rt.store.delete(rt.layout.link_key("run", "R1", "sample", "S2"))
+    assert rt.planner.fan_in_blocker(tally, "R1", process) is None
+    assert rt.planner.plan("tally", "R1", quick=True).due

@@ -21,6 +21,8 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   stage lasts minutes to hours, so the round trip saved by prefetching is worth nothing.
   The heartbeat timeout stays 60 s: an idle consumer polls every second and every
   poll is a heartbeat, so a live worker is never declared dead.
+- on Redis, routine messages are shared out fairly between centres when a worker takes
+  them (:mod:`seqoia.workers.fairness`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from dramatiq.middleware import (
 from seqoia.errors import ConfigurationError
 from seqoia.redact import redact_url
 from seqoia.settings import Settings
+from seqoia.workers.fairness import CentreTaggedRedisBroker, FairShare
 from seqoia.workers.middleware import metrics_middleware
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,9 @@ def retry_when(max_retries: int):  # type: ignore[no-untyped-def]
 def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
     return [
         *metrics_middleware(),  # first, as in dramatiq's defaults: sees every message
+        # After the metrics (a skip must be seen by the middleware that saw the start),
+        # before everything that acts on a message it would defer.
+        FairShare(),
         AgeLimit(),
         TimeLimit(time_limit=EVENT_TIME_LIMIT_MS, interval=1000),
         ShutdownNotifications(),
@@ -106,9 +112,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     elif scheme in ("redis", "rediss"):
-        from dramatiq.brokers.redis import RedisBroker
-
-        broker = RedisBroker(
+        broker = CentreTaggedRedisBroker(
             url=url,
             middleware=middleware,
             namespace="seqoia",

@@ -166,6 +166,12 @@ class SeqoiaMetrics:
             buckets=MESSAGE_WAIT_BUCKETS_S,
             registry=registry,
         )
+        self.store_requests = Counter(
+            "seqoia_store_requests",
+            "Object-store requests made by workers, per operation (a listing page is one)",
+            ["operation"],
+            registry=registry,
+        )
         self.fair_share_deferrals = Counter(
             "seqoia_fair_share_deferrals",
             "Routine messages sent back to their queue's tail: their centre held more than "

@@ -5,6 +5,11 @@ already marked done, and plans every stage of every subject of each remaining ru
 is due gets a ``run_stage`` message. Its cost therefore follows the active runs, not the
 history: a finished run is marked ``work/_done/<run>`` and never visited again (``seqoia
 retry``/``reprocess`` remove the mark).
+
+On a remote store the subjects of one stage are planned concurrently (as ``seqoia status``
+derives them): a pass over two active runs of ~20 samples made ~1,100 requests, which one
+at a time took a minute on a loaded Ceph RGW. The decisions stay sequential, in pipeline
+order, since each stage's depends on its upstream's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,9 +44,14 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, runtime: Runtime, enqueue: Enqueue) -> None:
+    def __init__(
+        self, runtime: Runtime, enqueue: Enqueue, *, concurrency: int | None = None
+    ) -> None:
         self.rt = runtime
         self.enqueue = enqueue
+        # A local folder answers in microseconds: threads would only add contention.
+        local = runtime.settings.store_url.startswith("file:")
+        self.concurrency = concurrency or (1 if local else 16)
 
     def active_runs(self) -> list[str]:
         store, layout = self.rt.store, self.rt.layout
@@ -50,9 +61,10 @@ class Reconciler:
 
     def run_pass(self) -> ReconcileReport:
         report = ReconcileReport()
-        for run in self.active_runs():
-            report.runs_visited += 1
-            self._reconcile_run(run, report)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="reconcile") as pool:
+            for run in self.active_runs():
+                report.runs_visited += 1
+                self._reconcile_run(run, report, pool)
         if report.enqueued:
             log.info("reconciler enqueued %d stage(s)", len(report.enqueued))
         return report
@@ -60,15 +72,16 @@ class Reconciler:
     def subjects_of(self, run: str) -> dict[str, list[str]]:
         return self.rt.manifests.subjects_of("run", run)
 
-    def _reconcile_run(self, run: str, report: ReconcileReport) -> None:
+    def _reconcile_run(self, run: str, report: ReconcileReport, pool: ThreadPoolExecutor) -> None:
         rt = self.rt
         subjects = self.subjects_of(run)
         pending = False
         unsettled: set[tuple[str, str]] = set()  # due, running or waiting in this pass
         blocked: set[tuple[str, str]] = set()  # failed, or waiting on a failure: settled
         for stage in rt.pipeline:  # declaration order: upstream before downstream
-            for subject in subjects[stage.kind]:
-                plan = rt.planner.plan(stage.name, subject)
+            names = subjects[stage.kind]
+            plans = pool.map(rt.planner.plan, [stage.name] * len(names), names)
+            for subject, plan in zip(names, plans, strict=True):
                 if plan.up_to_date:
                     continue
                 upstream = {

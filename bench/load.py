@@ -1,0 +1,636 @@
+"""Load simulation: a year-5 platform's arrivals in compressed time, on Redis and Ceph RGW.
+
+    python bench/load.py [--days 7] [--hour-s 0.5] [--history 0,2000,6000] [--processes 3]
+
+The platform of ``docs/capacity.md`` (18,000 genome-equivalents a year) in compressed time:
+one simulated hour lasts ``--hour-s`` real seconds. Stages are sleeps in a genome's
+proportions (``tests/pipelines/loadsim.py``: demultiplex 0.6 h, align 2.7 h, call 1.6 h,
+qc 0.5 h, case analysis 0.3-2 h, report 0.1 h), run by ``seqoia worker`` processes (a heavy
+pool for demux/align/call/qc, a light one for events, runs and reports) on a real
+redis-server and a real Ceph RGW.
+
+1. **History.** Finished runs are written straight into the store as committed manifests
+   with their links and done marks (no stage runs): ``--history`` sizes in finished
+   samples. At each size, with the same two active runs (validated, demultiplexed, every
+   sample's alignment due), one reconciler pass and one ``status`` overview are timed and
+   their store requests counted.
+2. **Unloaded.** One run of 16 samples, one of them an urgent singleton, on idle workers:
+   the urgent case's turnaround (run complete -> report committed) is the reference.
+3. **Load.** ``--days`` of arrivals: runs of 16-24 samples as singletons (60 %), trios
+   (25 %) and tumour/normal pairs (15 %), 5 % of cases urgent, from three centres (50/25/25
+   %), at 18,000 genome-equivalents a year. At ``--burst-day`` centre APHP drops
+   ``--burst-runs`` runs at once; an hour later the same 16-sample run as in step 2 (one
+   urgent singleton, centre CURIE) arrives behind that backlog. Every ``--sample-s``
+   seconds: queue depths, Redis memory, the workers' store requests by kind, one real
+   reconciler pass and one status, with the history so far.
+
+It prints the series, then turnaround per priority class and per centre (all cases, and
+cases arriving during the burst), and checks the issue's three claims: the urgent genome
+within 1.2x its unloaded turnaround; no centre's median over 1.5x another's under the
+burst; reconciler and status costs flat as the history grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import redis  # noqa: E402
+
+from seqoia.admin.state import StateReader  # noqa: E402
+from seqoia.engine.priority import urgent_queue  # noqa: E402
+from seqoia.engine.reconciler import Reconciler  # noqa: E402
+from seqoia.engine.runtime import Runtime, load_pipeline  # noqa: E402
+from seqoia.settings import Settings  # noqa: E402
+from seqoia.storage.counting import CountingStore  # noqa: E402
+from seqoia.storage.manifest import FileRef, Manifest  # noqa: E402
+from seqoia.storage.s3 import S3Store  # noqa: E402
+from seqoia.vocabulary import Relation  # noqa: E402
+from seqoia.workers.actors import Actors, declare_actors  # noqa: E402
+from seqoia.workers.broker import build_broker  # noqa: E402
+from tests.fixtures.ceph import CephRGW  # noqa: E402
+from tests.fixtures.servers import S3_REGION, free_port, rgw_store  # noqa: E402
+
+PIPELINE = "tests.pipelines.loadsim:pipeline"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CENTRES = {"APHP": 0.5, "CURIE": 0.25, "GUSTAVE-ROUSSY": 0.25}
+CASE_MIX = {"single": 0.60, "trio": 0.25, "pair": 0.15}
+CASE_SIZE = {"single": 1, "trio": 3, "pair": 2}
+HEAVY_QUEUES = ("demux", "align", "call", "qc")
+LIGHT_QUEUES = ("events", "runs", "light")
+SAMPLE_STAGES = ("align", "markduplicates", "call_variants", "qc")
+CASE_STAGES = ("analyse_case", "report")
+T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+
+
+# -- arrivals ---------------------------------------------------------------------------
+@dataclass
+class Case:
+    name: str
+    kind: str
+    priority: str
+    centre: str
+    samples: list[str]
+
+
+@dataclass
+class Run:
+    name: str
+    at_h: float  # simulated hour of arrival
+    cases: list[Case]
+    tag: str = "steady"  # steady, burst, probe, unloaded
+    arrived: float = 0.0  # wall clock when CopyComplete.txt was written
+
+    @property
+    def samples(self) -> list[str]:
+        return [s for case in self.cases for s in case.samples]
+
+
+def make_run(
+    rng: random.Random, name: str, at_h: float, *, centre: str | None = None, tag: str = "steady"
+) -> Run:
+    """A run of 16-24 samples: singletons, trios and pairs; 5 % of cases urgent."""
+    size = rng.choice((16, 20, 24))
+    cases: list[Case] = []
+    used = 0
+    while used < size:
+        kind = rng.choices(list(CASE_MIX), weights=list(CASE_MIX.values()))[0]
+        n = CASE_SIZE[kind]
+        if used + n > size:
+            kind, n = "single", 1
+        who = centre or rng.choices(list(CENTRES), weights=list(CENTRES.values()))[0]
+        case = f"{kind}-{name}-{len(cases):02d}"
+        priority = "urgent" if rng.random() < 0.05 else "routine"
+        cases.append(Case(case, kind, priority, who, [f"{name}-S{used + i:02d}" for i in range(n)]))
+        used += n
+    return Run(name, at_h, cases, tag)
+
+
+def probe_run(name: str, at_h: float, tag: str) -> Run:
+    """16 routine CURIE singletons, the first urgent: the urgent genome to follow."""
+    cases = [
+        Case(f"single-{name}-{i:02d}", "single", "urgent" if i == 0 else "routine", "CURIE",
+             [f"{name}-S{i:02d}"])
+        for i in range(16)
+    ]  # fmt: skip
+    return Run(name, at_h, cases, tag)
+
+
+def schedule(args: argparse.Namespace, rng: random.Random) -> list[Run]:
+    """Poisson run arrivals at the yearly rate, the burst, and the urgent probe."""
+    genomes_per_h = args.genomes_per_year / (365 * 24)
+    mean_run_genomes = 20 * 1.05  # trios and pairs count their members; roughly 21 a run
+    runs, at_h, n = [], rng.expovariate(genomes_per_h / mean_run_genomes), 0
+    while at_h < args.days * 24:
+        runs.append(make_run(rng, f"R{n:03d}", at_h))
+        at_h += rng.expovariate(genomes_per_h / mean_run_genomes)
+        n += 1
+    burst_h = args.burst_day * 24
+    runs += [make_run(rng, f"B{i:02d}", burst_h, centre="APHP", tag="burst")
+             for i in range(args.burst_runs)]  # fmt: skip
+    runs.append(probe_run("P00", burst_h + 1.0, "probe"))
+    return sorted(runs, key=lambda r: r.at_h)
+
+
+def samples_tsv(run: Run) -> bytes:
+    lines = [
+        f"{s}\t{case.name}\t{case.kind}\t{case.priority}\t{case.centre}"
+        for case in run.cases
+        for s in case.samples
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def submit(rt: Runtime, actors: Actors, run: Run) -> None:
+    prefix = rt.layout.run_prefix(run.name)
+    rt.store.put_bytes(prefix + "samples.tsv", samples_tsv(run))
+    rt.store.put_bytes(prefix + "CopyComplete.txt", b"")
+    run.arrived = time.time()
+    actors.notify(prefix + "CopyComplete.txt")
+
+
+# -- history ----------------------------------------------------------------------------
+def _manifest(rt: Runtime, stage: str, subject: str, at: datetime, **fields: Any) -> Manifest:
+    declared = rt.pipeline[stage]
+    digest = zlib.crc32(f"{stage}/{subject}".encode())
+    attempt = f"{at:%Y%m%dT%H%M%S}-hist{digest:08x}"
+    out = f"{subject}.{stage}.out"
+    return Manifest(
+        stage=stage, stage_version=declared.version, subject=subject,
+        subject_kind=declared.kind, fingerprint=fields.pop("fingerprint", "f" * 64),
+        generation=1, attempt=attempt,
+        outputs=[FileRef(name=out, key=f"work/{stage}/{subject}/attempts/{attempt}/{out}",
+                         size=1000, sha256="0" * 64)],
+        started_at=at, finished_at=at + timedelta(minutes=30), worker="history:1", **fields,
+    )  # fmt: skip
+
+
+def relations_of(run: Run) -> list[Relation]:
+    found = []
+    for case in run.cases:
+        for s in case.samples:
+            found += [
+                Relation(kind="run", subject=run.name, other_kind="sample", other=s),
+                Relation(kind="run", subject=run.name, other_kind="family", other=case.name),
+                Relation(kind="family", subject=case.name, other_kind="sample", other=s),
+            ]
+    return found
+
+
+def records_of(run: Run) -> dict[str, Any]:
+    samples = {
+        s: {"sample": s, "priority": c.priority, "centre": c.centre}
+        for c in run.cases
+        for s in c.samples
+    }
+    return {"samples": samples, "cases": {c.name: c.kind for c in run.cases}}
+
+
+def seed_finished_run(rt: Runtime, run: Run, number: int) -> None:
+    """A finished run as the workers would leave it: every manifest, links, done mark."""
+    at = T0 + timedelta(hours=number)
+    prefix = rt.layout.run_prefix(run.name)
+    rt.store.put_bytes(prefix + "samples.tsv", samples_tsv(run))
+    rt.store.put_bytes(prefix + "CopyComplete.txt", b"")
+    commit = rt.manifests.commit
+    commit(_manifest(rt, "validate_run", run.name, at, relations=relations_of(run),
+                     summary=records_of(run)))  # fmt: skip
+    commit(_manifest(rt, "demultiplex", run.name, at))
+    for case in run.cases:
+        for s in case.samples:
+            for stage in SAMPLE_STAGES:
+                commit(_manifest(rt, stage, s, at))
+        for stage in CASE_STAGES:
+            commit(_manifest(rt, stage, case.name, at))
+    rt.store.put_bytes(rt.layout.done_key(run.name), b"{}")
+
+
+def seed_history(
+    rt: Runtime, rng: random.Random, have: int, want: int, pool: ThreadPoolExecutor
+) -> int:
+    """Add finished runs until ``want`` finished samples; returns the new count."""
+    runs, total = [], have
+    while total < want:
+        run = make_run(rng, f"H{len(runs) + have:06d}", 0.0)
+        runs.append(run)
+        total += len(run.samples)
+    list(pool.map(lambda item: seed_finished_run(rt, item[1], item[0]), enumerate(runs)))
+    return total
+
+
+def seed_active(rt: Runtime, rng: random.Random) -> list[str]:
+    """Two runs validated and demultiplexed with the planner's fingerprints: align is due."""
+    names = []
+    for n in range(2):
+        run = make_run(rng, f"A{n:02d}", 0.0)
+        prefix = rt.layout.run_prefix(run.name)
+        rt.store.put_bytes(prefix + "samples.tsv", samples_tsv(run))
+        rt.store.put_bytes(prefix + "CopyComplete.txt", b"")
+        for stage in ("validate_run", "demultiplex"):
+            plan = rt.planner.plan(stage, run.name)
+            extra: dict[str, Any] = {"relations": relations_of(run), "summary": records_of(run)}
+            rt.manifests.commit(
+                _manifest(rt, stage, run.name, datetime.now(UTC), fingerprint=plan.fingerprint,
+                          inputs=plan.inputs, sources=plan.sources,
+                          **(extra if stage == "validate_run" else {}))
+            )  # fmt: skip
+        names.append(run.name)
+    return names
+
+
+# -- measuring --------------------------------------------------------------------------
+def counting_runtime(settings: Settings, store: S3Store) -> Runtime:
+    """A fresh runtime (no caches) whose store counts its requests."""
+    return Runtime(settings, CountingStore(store), load_pipeline(PIPELINE))
+
+
+def reconcile_cost(settings: Settings, store: S3Store, actors: Actors | None) -> dict[str, Any]:
+    rt = counting_runtime(settings, store)
+    enqueue = actors.enqueue_stage if actors is not None else (lambda *a: None)
+    started = time.perf_counter()
+    report = Reconciler(rt, enqueue).run_pass()
+    assert isinstance(rt.store, CountingStore)
+    return {"requests": rt.store.requests, "s": time.perf_counter() - started,
+            "runs": report.runs_visited, "enqueued": len(report.enqueued)}  # fmt: skip
+
+
+def status_cost(settings: Settings, store: S3Store) -> dict[str, Any]:
+    rt = counting_runtime(settings, store)
+    started = time.perf_counter()
+    runs = StateReader(rt).overview()
+    assert isinstance(rt.store, CountingStore)
+    return {"requests": rt.store.requests, "s": time.perf_counter() - started, "runs": len(runs)}
+
+
+def scrape(port: int) -> dict[str, float]:
+    """``seqoia_store_requests_total`` per operation from a worker pool's /metrics."""
+    found: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        for line in text.decode().splitlines():
+            if line.startswith("seqoia_store_requests_total{"):
+                op = line.split('operation="', 1)[1].split('"', 1)[0]
+                found[op] = found.get(op, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+@dataclass
+class Sample:
+    t_h: float
+    depths: dict[str, int]
+    redis_bytes: int
+    store: dict[str, float]
+    reconcile: dict[str, Any]
+    status: dict[str, Any]
+    finished_runs: int
+
+
+@dataclass
+class Sampler:
+    settings: Settings
+    store: S3Store
+    actors: Actors
+    client: redis.Redis
+    ports: list[int]
+    queues: list[str]
+    start: float
+    hour_s: float
+    every_s: float
+    done_prefix: str
+    samples: list[Sample] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def depths(self) -> dict[str, int]:
+        pipe = self.client.pipeline()
+        for q in self.queues:
+            pipe.llen(f"seqoia:{q}")
+            pipe.llen(f"seqoia:{urgent_queue(q)}")
+        values = pipe.execute()
+        return {q: int(values[2 * i]) + int(values[2 * i + 1]) for i, q in enumerate(self.queues)}
+
+    def store_totals(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for port in self.ports:
+            for op, value in scrape(port).items():
+                total[op] = total.get(op, 0.0) + value
+        return total
+
+    def take(self) -> Sample:
+        t_h = (time.time() - self.start) / self.hour_s
+        depths = self.depths()
+        memory = int(self.client.info("memory")["used_memory"])
+        store = self.store_totals()
+        reconcile = reconcile_cost(self.settings, self.store, self.actors)
+        status = status_cost(self.settings, self.store)
+        done = len(self.store.list_children(self.done_prefix))
+        sample = Sample(t_h, depths, memory, store, reconcile, status, done)
+        self.samples.append(sample)
+        return sample
+
+    def loop(self) -> None:
+        while not self.stop.wait(self.every_s):
+            try:
+                self.take()
+            except Exception as err:  # noqa: BLE001 - a missed sample is printed, not fatal
+                print(f"  (sample failed: {err})", flush=True)
+
+
+# -- servers and workers ----------------------------------------------------------------
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if client.ping():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def start_pool(
+    env: dict[str, str], queues: tuple[str, ...], processes: int, threads: int, log: Path, name: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = dict(env, SEQOIA_WORKER_ID=name, SEQOIA_METRICS_PORT=str(port))
+    argv = [sys.executable, "-m", "seqoia.cli", "worker", "--pipeline", PIPELINE,
+            "--processes", str(processes), "--threads", str(threads), "--grace-s", "1",
+            "--unsafe-store"]  # fmt: skip
+    for q in queues:
+        argv += ["--queue", q]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    return proc, port
+
+
+# -- results ----------------------------------------------------------------------------
+def turnarounds_h(rt: Runtime, runs: list[Run], hour_s: float) -> dict[str, float]:
+    """Each case's report commit minus its run's arrival, in simulated hours."""
+    found = {}
+    for run in runs:
+        for case in run.cases:
+            manifest = rt.manifests.latest("report", case.name)
+            if manifest is not None:
+                found[case.name] = (manifest.finished_at.timestamp() - run.arrived) / hour_s
+    return found
+
+
+def all_reported(rt: Runtime, runs: list[Run], seen: set[str] | None = None) -> bool:
+    """Whether every case has its report (``seen`` remembers those found already)."""
+    seen = set() if seen is None else seen
+    for case in (c for r in runs for c in r.cases if c.name not in seen):
+        if rt.store.head(rt.layout.manifest_key("report", case.name, 1)) is None:
+            return False
+        seen.add(case.name)
+    return True
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--hour-s", type=float, default=0.5)
+    parser.add_argument("--genomes-per-year", type=float, default=18_000)
+    parser.add_argument("--history", default="0,2000,6000",
+                        help="finished samples in the store at each cost measurement")  # fmt: skip
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--light-threads", type=int, default=8)
+    parser.add_argument("--burst-day", type=float, default=2.0)
+    parser.add_argument("--burst-runs", type=int, default=4)
+    parser.add_argument("--sample-s", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=17)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "seqoiatestaccess")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "seqoiatestsecret")
+    os.environ["SEQOIA_LOADSIM_HOUR_S"] = str(args.hour_s)
+    rng = random.Random(args.seed)
+    hour_s = args.hour_s
+    with (
+        tempfile.TemporaryDirectory(prefix="seqoia-load-") as tmp,
+        CephRGW.start(Path(tmp) / "ceph", access_key=os.environ["AWS_ACCESS_KEY_ID"],
+                      secret_key=os.environ["AWS_SECRET_ACCESS_KEY"]) as rgw,
+    ):  # fmt: skip
+        server = RedisServer(Path(tmp) / "redis")
+        store = rgw_store(rgw)
+        store_url = f"s3://{store.bucket}?endpoint_url={rgw.endpoint}&region={S3_REGION}&sse=none"
+        settings = Settings(store_url=store_url, broker_url=server.url,
+                            scratch_dir=Path(tmp) / "scratch", lease_ttl_s=30)  # fmt: skip
+        rt = Runtime(settings, store, load_pipeline(PIPELINE))
+        try:
+            return simulate(args, rng, rt, settings, store, server, Path(tmp), hour_s)
+        finally:
+            server.stop()
+
+
+def simulate(
+    args: argparse.Namespace, rng: random.Random, rt: Runtime, settings: Settings,
+    store: S3Store, server: RedisServer, tmp: Path, hour_s: float,
+) -> int:  # fmt: skip
+    # 1. History: reconciler and status cost at each size, same two active runs.
+    print("== history: reconciler pass and status over the same 2 active runs", flush=True)
+    active = seed_active(rt, rng)
+    history, costs = 0, []
+    print(
+        f"{'finished':>9} {'seed s':>7} {'rec req':>8} {'rec s':>6} {'stat req':>9} {'stat s':>7}"
+    )
+    with ThreadPoolExecutor(32) as pool:
+        for want in [int(x) for x in args.history.split(",") if x]:
+            started = time.perf_counter()
+            history = seed_history(rt, rng, history, want, pool)
+            seeded_s = time.perf_counter() - started
+            rec, stat = reconcile_cost(settings, store, None), status_cost(settings, store)
+            costs.append((history, rec, stat))
+            print(f"{history:9d} {seeded_s:7.1f} {rec['requests']:8d} {rec['s']:6.2f} "
+                  f"{stat['requests']:9d} {stat['s']:7.2f}", flush=True)  # fmt: skip
+    for run in active:  # out of the way of the load: marked done
+        store.put_bytes(rt.layout.done_key(run), b"{}")
+
+    # 2. Workers; the unloaded reference.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQOIA_")}
+    env |= {
+        "SEQOIA_STORE_URL": settings.store_url,
+        "SEQOIA_BROKER_URL": settings.broker_url,
+        "SEQOIA_SCRATCH_DIR": str(settings.scratch_dir),
+        "SEQOIA_LEASE_TTL_S": "30",
+        "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+    }
+    log = tmp / "workers.log"
+    heavy, heavy_port = start_pool(env, HEAVY_QUEUES, args.processes, args.threads, log, "heavy")
+    light, light_port = start_pool(env, LIGHT_QUEUES, 1, args.light_threads, log, "light")
+    actors = declare_actors(build_broker(settings), rt)
+    client = redis.Redis.from_url(server.url)
+    try:
+        time.sleep(5.0)  # the pools start their children
+        unloaded = probe_run("U00", 0.0, "unloaded")
+        submit(rt, actors, unloaded)
+        deadline = time.time() + 200 * hour_s
+        while not all_reported(rt, [unloaded]) and time.time() < deadline:
+            time.sleep(0.5)
+        ref = turnarounds_h(rt, [unloaded], hour_s)
+        urgent_ref = ref.get(unloaded.cases[0].name, float("nan"))
+        routine_ref = median([v for k, v in ref.items() if k != unloaded.cases[0].name])
+        print(f"\n== unloaded: urgent singleton {urgent_ref:.2f} h, routine singletons median "
+              f"{routine_ref:.2f} h (simulated hours; 1 h = {hour_s} s)", flush=True)  # fmt: skip
+
+        # 3. The load.
+        runs = schedule(args, rng)
+        genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
+        print(f"\n== load: {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
+              f"({genomes} genome-equivalents) over {args.days:g} days; burst of "
+              f"{args.burst_runs} APHP runs at day {args.burst_day:g}", flush=True)  # fmt: skip
+        start = time.time()
+        sampler = Sampler(settings, store, actors, client, [heavy_port, light_port],
+                          [*HEAVY_QUEUES, *LIGHT_QUEUES], start, hour_s, args.sample_s,
+                          rt.layout.done_prefix())  # fmt: skip
+        thread = threading.Thread(target=sampler.loop, daemon=True)
+        thread.start()
+        pending = list(runs)
+        while pending:
+            now_h = (time.time() - start) / hour_s
+            while pending and pending[0].at_h <= now_h:
+                submit(rt, actors, pending.pop(0))
+            time.sleep(0.1)
+        deadline, seen = time.time() + 120 * hour_s + 120, set[str]()
+        while not all_reported(rt, runs, seen) and time.time() < deadline:
+            time.sleep(2.0)
+        sampler.stop.set()
+        thread.join()
+        final = sampler.take()
+        report(args, rt, runs, sampler, costs, final, urgent_ref, routine_ref, hour_s)
+    finally:
+        for proc in (heavy, light):
+            proc.terminate()
+        for proc in (heavy, light):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        actors.broker.close()
+    return 0
+
+
+def report(
+    args: argparse.Namespace, rt: Runtime, runs: list[Run], sampler: Sampler,
+    costs: list[tuple[int, dict[str, Any], dict[str, Any]]], final: Sample,
+    urgent_ref: float, routine_ref: float, hour_s: float,
+) -> None:  # fmt: skip
+    print("\n== series (t in simulated hours; depth = waiting messages incl. urgent)")
+    queues = sampler.queues
+    print(f"{'t h':>6} " + " ".join(f"{q:>6}" for q in queues)
+          + f" {'redis MB':>8} {'GET/s':>6} {'HEAD/s':>6} {'PUT/s':>6} {'LIST/s':>6}"
+          + f" {'done runs':>9} {'rec req':>7} {'rec s':>6} {'stat req':>8} {'stat s':>6}")  # fmt: skip
+    previous: Sample | None = None
+    for s in sampler.samples:
+        rates = {}
+        for op in ("get", "head", "put", "list"):
+            if previous is None:
+                rates[op] = 0.0
+            else:
+                dt = (s.t_h - previous.t_h) * hour_s
+                rates[op] = (s.store.get(op, 0) - previous.store.get(op, 0)) / max(dt, 1e-9)
+        print(f"{s.t_h:6.1f} " + " ".join(f"{s.depths[q]:6d}" for q in queues)
+              + f" {s.redis_bytes / 1e6:8.2f} {rates['get']:6.0f} {rates['head']:6.0f}"
+              + f" {rates['put']:6.0f} {rates['list']:6.0f} {s.finished_runs:9d}"
+              + f" {s.reconcile['requests']:7d} {s.reconcile['s']:6.2f}"
+              + f" {s.status['requests']:8d} {s.status['s']:6.2f}")  # fmt: skip
+        previous = s
+    elapsed = sampler.samples[-1].t_h * hour_s if sampler.samples else 0.0
+    totals = sampler.samples[-1].store if sampler.samples else {}
+    if elapsed:
+        print("store requests/s over the load: " + ", ".join(
+            f"{op.upper()} {totals.get(op, 0) / elapsed:.0f}" for op in ("get", "head", "put", "list", "delete")))  # fmt: skip
+
+    tat = turnarounds_h(rt, runs, hour_s)
+    cases = {c.name: (r, c) for r in runs for c in r.cases}
+    missing = [name for name in cases if name not in tat]
+    print(f"\n== turnaround (run complete -> report committed), simulated hours; "
+          f"{len(tat)}/{len(cases)} cases reported")  # fmt: skip
+    for priority in ("urgent", "routine"):
+        values = sorted(
+            tat[n] for n, (r, c) in cases.items() if c.priority == priority and n in tat
+        )
+        if values:
+            print(f"  {priority:8s} n={len(values):4d} median {median(values):6.2f} "
+                  f"p90 {values[int(0.9 * (len(values) - 1))]:6.2f} max {values[-1]:6.2f}")  # fmt: skip
+    burst_h = args.burst_day * 24
+    window = (burst_h, burst_h + 24)
+    print("  per centre: all cases | cases arriving within 24 h of the burst (burst runs apart)")
+    medians_all, medians_burst = {}, {}
+    for centre in CENTRES:
+        all_v = [tat[n] for n, (r, c) in cases.items() if c.centre == centre and n in tat]
+        in_burst = [tat[n] for n, (r, c) in cases.items()
+                    if c.centre == centre and n in tat and window[0] <= r.at_h < window[1]
+                    and r.tag != "burst"]  # fmt: skip
+        burst_own = [
+            tat[n]
+            for n, (r, c) in cases.items()
+            if r.tag == "burst" and c.centre == centre and n in tat
+        ]
+        medians_all[centre], medians_burst[centre] = median(all_v), median(in_burst)
+        extra = f" | burst runs' own median {median(burst_own):6.2f}" if burst_own else ""
+        print(f"  {centre:15s} n={len(all_v):4d} median {median(all_v):6.2f} | "
+              f"n={len(in_burst):3d} median {median(in_burst):6.2f}{extra}")  # fmt: skip
+
+    print("\n== claims")
+    probe = next(r for r in runs if r.tag == "probe")
+    urgent_loaded = tat.get(probe.cases[0].name, float("nan"))
+    ratio = urgent_loaded / urgent_ref
+    backlog = max((s.depths.get("align", 0) for s in sampler.samples), default=0)
+    print(f"  urgent genome behind the burst: {urgent_loaded:.2f} h vs {urgent_ref:.2f} h unloaded "
+          f"= {ratio:.2f}x (goal <= 1.2; align backlog peaked at {backlog} messages) "
+          f"{'MET' if ratio <= 1.2 else 'NOT MET'}")  # fmt: skip
+    known = {c: v for c, v in medians_burst.items() if v == v}
+    if known:
+        spread = max(known.values()) / min(known.values())
+        print(f"  centre medians during the burst (other centres' cases and APHP's steady "
+              f"runs): max/min = {spread:.2f} (goal <= 1.5) {'MET' if spread <= 1.5 else 'NOT MET'}")  # fmt: skip
+    first, last = costs[0], costs[-1]
+    grow_rec = last[1]["requests"] / max(1, first[1]["requests"])
+    grow_stat = last[2]["requests"] / max(1, first[2]["requests"])
+    print(f"  history {first[0]} -> {last[0]} finished samples: reconciler requests x{grow_rec:.2f}, "
+          f"status requests x{grow_stat:.2f} (same active runs) "
+          f"{'MET' if max(grow_rec, grow_stat) <= 1.1 else 'NOT MET'}")  # fmt: skip
+    print(f"  broker memory at the end: {final.redis_bytes / 1e6:.2f} MB; peak "
+          f"{max(s.redis_bytes for s in sampler.samples) / 1e6:.2f} MB")  # fmt: skip
+    if missing:
+        print(f"  NOT reported in time: {len(missing)} case(s), e.g. {missing[:5]}")
+    print(json.dumps({"urgent_ratio": ratio, "centre_medians_burst": medians_burst,
+                      "centre_medians_all": medians_all, "routine_unloaded_h": routine_ref}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

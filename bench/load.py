@@ -1,26 +1,31 @@
 """Load simulation: a year-5 platform's arrivals in compressed time, on Redis and Ceph RGW.
 
-    python bench/load.py [--days 7] [--hour-s 0.5] [--history 0,2000,6000] [--processes 3]
+    python bench/load.py [--days 2] [--hour-s 3] [--scale 0.5] [--history 0,1000,3000]
+                         [--processes 3 --threads 4] [--burst-runs 2] [--burst-day 0.5]
 
 The platform of ``docs/capacity.md`` (18,000 genome-equivalents a year) in compressed time:
-one simulated hour lasts ``--hour-s`` real seconds. Stages are sleeps in a genome's
-proportions (``tests/pipelines/loadsim.py``: demultiplex 0.6 h, align 2.7 h, call 1.6 h,
-qc 0.5 h, case analysis 0.3-2 h, report 0.1 h), run by ``seqoia worker`` processes (a heavy
-pool for demux/align/call/qc, a light one for events, runs and reports) on a real
-redis-server and a real Ceph RGW.
+one simulated hour lasts ``--hour-s`` real seconds. By default half the platform is
+simulated (half its arrivals on 12 heavy worker threads, where the full one has ~24
+align pods), for two days around a burst: the 2 shared cores of this machine cannot carry
+more transitions per second (each costs ~0.1 CPU-s of worker and as much of Ceph).
+Stages are sleeps in a genome's proportions (``tests/pipelines/loadsim.py``: demultiplex
+0.6 h, align 2.7 h, call 1.6 h, qc 0.5 h, case analysis 0.3-2 h, report 0.1 h), run by
+``seqoia worker`` processes (a heavy pool for demux/align/call/qc, a light one for events,
+runs and reports) on a real redis-server and a real Ceph RGW.
 
 1. **History.** Finished runs are written straight into the store as committed manifests
    with their links and done marks (no stage runs): ``--history`` sizes in finished
    samples. At each size, with the same two active runs (validated, demultiplexed, every
    sample's alignment due), one reconciler pass and one ``status`` overview are timed and
    their store requests counted.
-2. **Unloaded.** One run of 16 samples, one of them an urgent singleton, on idle workers:
+2. **Unloaded.** One run of 8 samples, one of them an urgent singleton, on idle workers:
    the urgent case's turnaround (run complete -> report committed) is the reference.
 3. **Load.** ``--days`` of arrivals: runs of 16-24 samples as singletons (60 %), trios
    (25 %) and tumour/normal pairs (15 %), 5 % of cases urgent, from three centres (50/25/25
    %), at 18,000 genome-equivalents a year. At ``--burst-day`` centre APHP drops
-   ``--burst-runs`` runs at once; an hour later the same 16-sample run as in step 2 (one
-   urgent singleton, centre CURIE) arrives behind that backlog. Every ``--sample-s``
+   ``--burst-runs`` runs of 24 at once; an hour later the same 8-sample run as in step 2
+   (one urgent singleton, centre CURIE) and a run of every centre's samples arrive behind
+   that backlog. Every ``--sample-s``
    seconds: queue depths, Redis memory, the workers' store requests by kind, one real
    reconciler pass and one status, with the history so far.
 
@@ -132,11 +137,11 @@ def make_run(
 
 
 def probe_run(name: str, at_h: float, tag: str) -> Run:
-    """16 routine CURIE singletons, the first urgent: the urgent genome to follow."""
+    """8 CURIE singletons, the first urgent: the urgent genome to follow."""
     cases = [
         Case(f"single-{name}-{i:02d}", "single", "urgent" if i == 0 else "routine", "CURIE",
              [f"{name}-S{i:02d}"])
-        for i in range(16)
+        for i in range(8)
     ]  # fmt: skip
     return Run(name, at_h, cases, tag)
 
@@ -271,9 +276,10 @@ def counting_runtime(settings: Settings, store: S3Store) -> Runtime:
     return Runtime(settings, CountingStore(store), load_pipeline(PIPELINE))
 
 
-def reconcile_cost(settings: Settings, store: S3Store, actors: Actors | None) -> dict[str, Any]:
+def reconcile_cost(settings: Settings, store: S3Store) -> dict[str, Any]:
+    """One pass of a new reconciler that sends nothing, its cost counted."""
     rt = counting_runtime(settings, store)
-    enqueue = actors.enqueue_stage if actors is not None else (lambda *a: None)
+    enqueue = lambda *a: None  # noqa: E731
     started = time.perf_counter()
     report = Reconciler(rt, enqueue).run_pass()
     assert isinstance(rt.store, CountingStore)
@@ -326,6 +332,19 @@ class Sampler:
     done_prefix: str
     samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    reconciler: Reconciler | None = None
+
+    def reconcile(self) -> dict[str, Any]:
+        """One pass of a long-lived reconciler (as ``reconcile --every``), its cost counted."""
+        if self.reconciler is None:
+            rt = counting_runtime(self.settings, self.store)
+            self.reconciler = Reconciler(rt, self.actors.enqueue_stage)
+        counting = self.reconciler.rt.store
+        assert isinstance(counting, CountingStore)
+        before, started = counting.requests, time.perf_counter()
+        report = self.reconciler.run_pass()
+        return {"requests": counting.requests - before, "s": time.perf_counter() - started,
+                "runs": report.runs_visited, "enqueued": len(report.enqueued)}  # fmt: skip
 
     def depths(self) -> dict[str, int]:
         pipe = self.client.pipeline()
@@ -347,7 +366,7 @@ class Sampler:
         depths = self.depths()
         memory = int(self.client.info("memory")["used_memory"])
         store = self.store_totals()
-        reconcile = reconcile_cost(self.settings, self.store, self.actors)
+        reconcile = self.reconcile()
         status = status_cost(self.settings, self.store)
         done = len(self.store.list_children(self.done_prefix))
         sample = Sample(t_h, depths, memory, store, reconcile, status, done)
@@ -454,16 +473,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=2.0)
     parser.add_argument("--hour-s", type=float, default=3.0)
     parser.add_argument("--genomes-per-year", type=float, default=18_000)
-    parser.add_argument("--scale", type=float, default=0.25,
+    parser.add_argument("--scale", type=float, default=0.5,
                         help="fraction of the platform simulated: arrivals (and, through "
                         "--processes/--threads, workers) scaled alike")  # fmt: skip
-    parser.add_argument("--history", default="0,2000,6000",
+    parser.add_argument("--history", default="0,1000,3000",
                         help="finished samples in the store at each cost measurement")  # fmt: skip
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--light-threads", type=int, default=4)
     parser.add_argument("--burst-day", type=float, default=0.5)
-    parser.add_argument("--burst-runs", type=int, default=1)
+    parser.add_argument("--burst-runs", type=int, default=2)
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=17)
     args = parser.parse_args(argv)
@@ -480,8 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         server = RedisServer(Path(tmp) / "redis")
         store = rgw_store(rgw)
         store_url = f"s3://{store.bucket}?endpoint_url={rgw.endpoint}&region={S3_REGION}&sse=none"
+        # The reconciler sends a queued stage again after 20 simulated hours (1 h real).
         settings = Settings(store_url=store_url, broker_url=server.url,
-                            scratch_dir=Path(tmp) / "scratch", lease_ttl_s=30)  # fmt: skip
+                            scratch_dir=Path(tmp) / "scratch", lease_ttl_s=30,
+                            reconcile_resend_s=20 * hour_s)  # fmt: skip
         rt = Runtime(settings, store, load_pipeline(PIPELINE))
         try:
             return simulate(args, rng, rt, settings, store, server, Path(tmp), hour_s)
@@ -505,7 +526,7 @@ def simulate(
             started = time.perf_counter()
             history = seed_history(rt, rng, history, want, pool)
             seeded_s = time.perf_counter() - started
-            rec, stat = reconcile_cost(settings, store, None), status_cost(settings, store)
+            rec, stat = reconcile_cost(settings, store), status_cost(settings, store)
             costs.append((history, rec, stat))
             print(f"{history:9d} {seeded_s:7.1f} {rec['requests']:8d} {rec['s']:6.2f} "
                   f"{stat['requests']:9d} {stat['s']:7.2f}", flush=True)  # fmt: skip

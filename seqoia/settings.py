@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         300.0, gt=0, description="Period of the reconciling scan in `seqoia up`/`reconcile`"
     )
+    reconcile_resend_s: float = Field(
+        3600.0,
+        ge=0,
+        description="A long-lived reconciler sends a due stage again only this long after "
+        "it last sent it (a backlog would otherwise grow by its own size every pass)",
+    )
     # -- event intake (seqoia intake / up): authentication, TLS and limits ------------
     intake_host: str = Field(
         "127.0.0.1",

@@ -10,6 +10,15 @@ On a remote store the subjects of one stage are planned concurrently (as ``seqoi
 derives them): a pass over two active runs of ~20 samples made ~1,100 requests, which one
 at a time took a minute on a loaded Ceph RGW. The decisions stay sequential, in pipeline
 order, since each stage's depends on its upstream's.
+
+A due stage that waits in a queue is neither committed nor leased, so every pass would
+send it again: during a burst's backlog of hours, a reconciler every five minutes added
+the backlog's size to the queues at each pass (in the load simulation the align queue
+held 117 messages for 64 samples). A reconciler that lives on (``seqoia up``,
+``reconcile --every``) remembers what it sent and sends a stage again only
+``reconcile_resend_s`` later: a lost message is still found, an hour late at worst,
+which is within the time a queued stage waits anyway. A new reconciler sends everything
+due once.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ class ReconcileReport:
     runs_done: list[str] = field(default_factory=list)
     enqueued: list[tuple[str, str]] = field(default_factory=list)
     running: list[tuple[str, str]] = field(default_factory=list)
+    #: Due, and sent by this reconciler less than ``resend_after_s`` ago: left queued.
+    queued: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     incomplete_runs: list[str] = field(default_factory=list)
     stuck_runs: list[str] = field(default_factory=list)
@@ -52,6 +63,9 @@ class Reconciler:
         # A local folder answers in microseconds: threads would only add contention.
         local = runtime.settings.store_url.startswith("file:")
         self.concurrency = concurrency or (1 if local else 16)
+        self.resend_after_s = runtime.settings.reconcile_resend_s
+        #: (stage, subject) -> when this reconciler last sent it (monotonic seconds).
+        self._sent: dict[tuple[str, str], float] = {}
 
     def active_runs(self) -> list[str]:
         store, layout = self.rt.store, self.rt.layout
@@ -65,6 +79,9 @@ class Reconciler:
             for run in self.active_runs():
                 report.runs_visited += 1
                 self._reconcile_run(run, report, pool)
+        # Only what is still due is remembered: the memory follows the active work.
+        still_due = {*report.enqueued, *report.queued}
+        self._sent = {key: at for key, at in self._sent.items() if key in still_due}
         if report.enqueued:
             log.info("reconciler enqueued %d stage(s)", len(report.enqueued))
         return report
@@ -114,8 +131,14 @@ class Reconciler:
                 if self._leased(stage.name, subject):
                     report.running.append((stage.name, subject))
                     continue
+                key = (stage.name, subject)
+                sent = self._sent.get(key)
+                if sent is not None and time.monotonic() - sent < self.resend_after_s:
+                    report.queued.append(key)
+                    continue
                 self.enqueue(stage.name, subject, "reconcile", 0.0)
-                report.enqueued.append((stage.name, subject))
+                self._sent[key] = time.monotonic()
+                report.enqueued.append(key)
         if not pending:
             rt.store.put_bytes(
                 rt.layout.done_key(run),

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         2, ge=1, description="Concurrent stages per worker process (each stage is a child process)"
     )
+    fair_share: bool = Field(
+        True,
+        description="Share routine work between centres when a worker takes it (Redis); "
+        "off: first come, first served",
+    )
     stage_threads: int = Field(
         0, ge=0, description="Threads a stage's tools may use (0 = all cores of the machine)"
     )

@@ -59,6 +59,19 @@ CENTRE_OPTION = "seqoia_centre"
 ID_SEPARATOR = "|"
 #: Queue ids looked at for waiting centres: a centre further back than this waits its turn.
 DEFAULT_WINDOW = 2000
+#: Set on a deferred message, so that dramatiq's "was skipped" warning is not logged for it.
+_DEFERRED_ATTR = "_seqoia_deferred"
+
+
+class _QuietDeferrals(logging.Filter):
+    """Drops dramatiq's WARNING for skips that are deferrals (counted in a metric instead)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and getattr(args[0], _DEFERRED_ATTR, False))
+
+
+_quiet = _QuietDeferrals()
 
 # KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy.
 # Counts each centre's taken messages (live workers' ack sets) and the centres waiting in
@@ -154,6 +167,9 @@ class FairShare(dramatiq.Middleware):
     def __init__(self, *, window: int = DEFAULT_WINDOW) -> None:
         self.window = window
         self._script: Any = None
+        logger = logging.getLogger("dramatiq.worker.WorkerThread")
+        if _quiet not in logger.filters:
+            logger.addFilter(_quiet)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         centre = message.options.get(CENTRE_OPTION)
@@ -179,6 +195,7 @@ class FairShare(dramatiq.Middleware):
             centres,
         )
         metrics().fair_share_deferrals.labels(queue, str(centre)).inc()
+        setattr(message, _DEFERRED_ATTR, True)
         raise SkipMessage(f"centre {centre} above its share of {queue}")
 
     def _defer(

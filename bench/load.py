@@ -310,6 +310,8 @@ def scrape(port: int) -> dict[str, float]:
             if line.startswith("seqoia_store_requests_total{"):
                 op = line.split('operation="', 1)[1].split('"', 1)[0]
                 found[op] = found.get(op, 0.0) + float(line.rsplit(" ", 1)[1])
+            elif line.startswith("seqoia_fair_share_deferrals_total{"):
+                found["deferrals"] = found.get("deferrals", 0.0) + float(line.rsplit(" ", 1)[1])
     return found
 
 
@@ -339,6 +341,9 @@ class Sampler:
     samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     reconciler: Reconciler | None = None
+    costs: tuple[dict[str, Any], dict[str, Any], int] = (
+        {"requests": 0, "s": 0.0}, {"requests": 0, "s": 0.0}, 0,
+    )  # fmt: skip
 
     def reconcile(self) -> dict[str, Any]:
         """One pass of a long-lived reconciler (as ``reconcile --every``), its cost counted."""
@@ -368,21 +373,26 @@ class Sampler:
         return total
 
     def take(self) -> Sample:
+        """Queues, broker memory and store counters now; the latest reconcile/status costs."""
         t_h = (time.time() - self.start) / self.hour_s
         depths = self.depths()
         memory = int(self.client.info("memory")["used_memory"])
         store = self.store_totals()
-        reconcile = self.reconcile()
-        status = status_cost(self.settings, self.store)
-        done = len(self.store.list_children(self.done_prefix))
+        reconcile, status, done = self.costs
         sample = Sample(t_h, depths, memory, store, reconcile, status, done)
         self.samples.append(sample)
         return sample
 
-    def loop(self) -> None:
-        while not self.stop.wait(self.every_s):
+    def measure_costs(self) -> None:
+        """A reconciler pass and a status, back to back (each takes seconds on RGW)."""
+        reconcile = self.reconcile()
+        status = status_cost(self.settings, self.store)
+        self.costs = (reconcile, status, len(self.store.list_children(self.done_prefix)))
+
+    def loop(self, every_s: float, step: Any) -> None:
+        while not self.stop.wait(every_s):
             try:
-                self.take()
+                step()
             except Exception as err:  # noqa: BLE001 - a missed sample is printed, not fatal
                 print(f"  (sample failed: {err})", flush=True)
 
@@ -492,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--light-threads", type=int, default=4)
     parser.add_argument("--burst-day", type=float, default=0.5)
     parser.add_argument("--burst-runs", type=int, default=2)
-    parser.add_argument("--sample-s", type=float, default=10.0)
+    parser.add_argument("--sample-s", type=float, default=5.0)
+    parser.add_argument("--reconcile-s", type=float, default=30.0,
+                        help="real seconds between the sampled reconciler passes")  # fmt: skip
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--fifo", action="store_true",
                         help="workers without the fair share between centres")  # fmt: skip
@@ -600,8 +612,14 @@ def simulate(
         sampler = Sampler(settings, store, actors, client, [heavy_port, light_port],
                           [*HEAVY_QUEUES, *LIGHT_QUEUES], start, hour_s, args.sample_s,
                           rt.layout.done_prefix())  # fmt: skip
-        thread = threading.Thread(target=sampler.loop, daemon=True)
+        thread = threading.Thread(
+            target=sampler.loop, args=(args.sample_s, sampler.take), daemon=True
+        )
         thread.start()
+        costs_thread = threading.Thread(
+            target=sampler.loop, args=(args.reconcile_s, sampler.measure_costs), daemon=True
+        )
+        costs_thread.start()
         pending = list(runs)
         while pending:
             now_h = (time.time() - start) / hour_s
@@ -613,6 +631,7 @@ def simulate(
             time.sleep(2.0)
         sampler.stop.set()
         thread.join()
+        costs_thread.join()
         final = sampler.take()
         cpu_s = process_tree_cpu_s([heavy.pid, light.pid]) - cpu_before
         transitions = transitions_of(runs)
@@ -637,14 +656,16 @@ def report(
     costs: list[tuple[int, dict[str, Any], dict[str, Any]]], final: Sample,
     urgent_ref: float, routine_ref: float, hour_s: float,
 ) -> None:  # fmt: skip
-    print("\n== series (t in simulated hours; depth = waiting messages incl. urgent)")
+    print("\n== series (t in simulated hours; depth = waiting messages incl. urgent; "
+          "reconcile and status: the latest pass, a long-lived reconciler)")  # fmt: skip
     queues = sampler.queues
     print(f"{'t h':>6} " + " ".join(f"{q:>6}" for q in queues)
           + f" {'redis MB':>8} {'GET/s':>6} {'HEAD/s':>6} {'PUT/s':>6} {'LIST/s':>6}"
           + f" {'done runs':>9} {'rec req':>7} {'rec s':>6}"
           + f" {'stat req':>8} {'stat s':>6}")  # fmt: skip
     previous: Sample | None = None
-    for s in sampler.samples:
+    stride = max(1, len(sampler.samples) // 30)
+    for s in sampler.samples[::stride]:
         rates = {}
         for op in ("get", "head", "put", "list"):
             if previous is None:
@@ -660,6 +681,7 @@ def report(
         previous = s
     elapsed = sampler.samples[-1].t_h * hour_s if sampler.samples else 0.0
     totals = sampler.samples[-1].store if sampler.samples else {}
+    print(f"routine messages deferred by the fair share: {totals.get('deferrals', 0):.0f}")
     if elapsed:
         print("store requests/s over the load: " + ", ".join(
             f"{op.upper()} {totals.get(op, 0) / elapsed:.0f}"

@@ -14,11 +14,12 @@ order, since each stage's depends on its upstream's.
 A due stage that waits in a queue is neither committed nor leased, so every pass would
 send it again: during a burst's backlog of hours, a reconciler every five minutes added
 the backlog's size to the queues at each pass (in the load simulation the align queue
-held 117 messages for 64 samples). A reconciler that lives on (``seqoia up``,
-``reconcile --every``) remembers what it sent and sends a stage again only
-``reconcile_resend_s`` later: a lost message is still found, an hour late at worst,
-which is within the time a queued stage waits anyway. A new reconciler sends everything
-due once.
+held 117 messages for 64 samples, and KEDA would scale on them). A reconciler that lives
+on (``seqoia up``, ``reconcile --every``) remembers what it sent and sends a stage again
+only ``reconcile_resend_s`` later, then twice that, up to 16 times (an hour, two, four...
+sixteen): a lost message is still found, within an hour when it is lost early, and a
+day-long backlog gets a handful of duplicates, not one per pass. A new reconciler sends
+everything due once.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from seqoia.storage.manifest import read_json
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[str, str, str, float], None]
+#: A stage still due is sent again after resend_after_s, then twice that... up to this.
+MAX_RESEND_FACTOR = 16
 
 
 @dataclass
@@ -64,8 +67,8 @@ class Reconciler:
         local = runtime.settings.store_url.startswith("file:")
         self.concurrency = concurrency or (1 if local else 16)
         self.resend_after_s = runtime.settings.reconcile_resend_s
-        #: (stage, subject) -> when this reconciler last sent it (monotonic seconds).
-        self._sent: dict[tuple[str, str], float] = {}
+        #: (stage, subject) -> (when this reconciler last sent it, wait before the next).
+        self._sent: dict[tuple[str, str], tuple[float, float]] = {}
 
     def active_runs(self) -> list[str]:
         store, layout = self.rt.store, self.rt.layout
@@ -131,13 +134,13 @@ class Reconciler:
                 if self._leased(stage.name, subject):
                     report.running.append((stage.name, subject))
                     continue
-                key = (stage.name, subject)
-                sent = self._sent.get(key)
-                if sent is not None and time.monotonic() - sent < self.resend_after_s:
+                key, now = (stage.name, subject), time.monotonic()
+                sent_at, wait_s = self._sent.get(key, (None, self.resend_after_s / 2))
+                if sent_at is not None and now - sent_at < wait_s:
                     report.queued.append(key)
                     continue
                 self.enqueue(stage.name, subject, "reconcile", 0.0)
-                self._sent[key] = time.monotonic()
+                self._sent[key] = (now, min(2 * wait_s, MAX_RESEND_FACTOR * self.resend_after_s))
                 report.enqueued.append(key)
         if not pending:
             rt.store.put_bytes(

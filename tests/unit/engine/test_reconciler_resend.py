@@ -22,8 +22,11 @@ def test_a_due_stage_is_sent_once_until_the_resend_interval_has_passed(tmp_path:
     second = reconciler.run_pass()
     assert second.enqueued == [] and second.queued == [("ingest", "R1")]
     assert sent == [("ingest", "R1")]
-    # A lost message is found again once the interval has passed.
-    reconciler.resend_after_s = 0.0
+    # A lost message is found again once the interval has passed, then after twice that.
+    sent_at, wait_s = reconciler._sent[("ingest", "R1")]
+    assert wait_s == runtime.settings.reconcile_resend_s
+    reconciler._sent[("ingest", "R1")] = (sent_at - wait_s, wait_s)
     assert reconciler.run_pass().enqueued == [("ingest", "R1")]
+    assert reconciler._sent[("ingest", "R1")][1] == 2 * wait_s
     # A new reconciler (a restart) sends everything due once.
     assert Reconciler(runtime, lambda *_: None).run_pass().enqueued == [("ingest", "R1")]

@@ -182,7 +182,7 @@ class StageMetrics(StageObserver):
         self.delivery = delivery_stage(runtime.pipeline)
         self.gate = runtime.pipeline.with_role("qc_gate")
         self._series: dict[tuple[str, str], _StageSeries] = {}
-        initialise_stage_series(runtime.pipeline)
+        initialise_stage_series(runtime.pipeline, centres=sorted(runtime.settings.centres))
 
     def new_watch(self, stage: str, subject: str) -> AttemptWatch:
         return _MetricsWatch(self, stage, subject)
@@ -235,7 +235,7 @@ class StageMetrics(StageObserver):
         return run_completed_at(self.rt, run)
 
 
-def initialise_stage_series(pipeline: Pipeline) -> None:
+def initialise_stage_series(pipeline: Pipeline, *, centres: list[str] | None = None) -> None:
     """Create every (stage, outcome) series at zero, so that ``rate()`` sees the first one.
 
     A counter series that appears with the value 1 has no increase to show: the first
@@ -249,6 +249,11 @@ def initialise_stage_series(pipeline: Pipeline) -> None:
                 metrics.stage_outcomes.labels(stage, outcome, priority)
             metrics.stage_duration.labels(stage, priority)
             metrics.stages_in_flight.labels(stage, priority)
+    # The configured centres (bounded): per centre, and per routine queue for deferrals.
+    for centre in centres or []:
+        metrics.centre_stages_in_flight.labels(centre)
+        for queue in pipeline.queues():
+            metrics.fair_share_deferrals.labels(queue, centre)
         metrics.stage_bytes_read.labels(stage)
         metrics.stage_bytes_written.labels(stage)
     gate = pipeline.with_role("qc_gate")

@@ -83,6 +83,19 @@ def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
     ]
 
 
+def broker_kind(broker: dramatiq.Broker) -> str:
+    """``RedisBroker``, ``RabbitmqBroker``, ``StubBroker``: the dramatiq class it extends.
+
+    By name, so that callers need not import a client library they may not have; through
+    the class hierarchy, since seqoia's Redis broker is a subclass (centre-tagged ids).
+    """
+    names = [cls.__name__ for cls in type(broker).__mro__]
+    for known in ("RedisBroker", "RabbitmqBroker", "StubBroker"):
+        if known in names:
+            return known
+    return type(broker).__name__
+
+
 def stage_consumer(
     broker: dramatiq.Broker,
     *,

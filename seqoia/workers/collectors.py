@@ -30,6 +30,7 @@ from dramatiq.common import dq_name, xq_name
 
 from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import Runtime
+from seqoia.workers.broker import broker_kind
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class QueueCollector:
         broker = self.broker
         if isinstance(broker, StubBroker):
             return stub_queue_stats(broker, self.queues)
-        kind = type(broker).__name__
+        kind = broker_kind(broker)
         if kind == "RedisBroker":
             return redis_queue_stats(broker, self.queues)
         if kind == "RabbitmqBroker":

@@ -25,6 +25,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from seqoia.errors import InputError
+from seqoia.workers.broker import broker_kind
 
 #: Options that describe a past failure, dropped when a letter is sent again.
 _FAILURE_OPTIONS = ("retries", "traceback", "requeue_timestamp", "eta", "redis_message_id")
@@ -261,7 +262,7 @@ def dead_letter_queues(broker: dramatiq.Broker, queues: list[str]) -> DeadLetter
     """The dead-letter reader for ``broker``'s kind."""
     if isinstance(broker, StubBroker):
         return StubDeadLetters(broker, queues)
-    kind = type(broker).__name__
+    kind = broker_kind(broker)
     if kind == "RedisBroker":
         return RedisDeadLetters(broker, queues)
     if kind == "RabbitmqBroker":

@@ -84,9 +84,7 @@ def _sleeping(name: str, kind: str, needs: list[str], queue: str) -> None:
         return StageResult(summary=sleep_for(name, ctx.subject, HOURS[name]))
 
     run.__name__ = name
-    pipeline.stage(name, kind=kind, needs=needs, version="1", isolation="inline", queue=queue)(
-        run
-    )
+    pipeline.stage(name, kind=kind, needs=needs, version="1", isolation="inline", queue=queue)(run)
 
 
 _sleeping("demultiplex", "run", ["validate_run"], "demux")

@@ -20,8 +20,9 @@ Store- and broker-level gauges (queue depth, runs per state) are not files: cust
 collectors compute them at scrape time in ``seqoia up``/``intake``/``reconcile``
 (:mod:`seqoia.workers.collectors`), so N workers do not report the same queue N times.
 
-Labels are bounded (invariant 6): stage, queue, outcome, source, metric, state, finding —
-never a run or sample identifier.
+Labels are bounded (invariant 6): stage, queue, outcome, source, metric, state, finding,
+priority (routine/urgent), centre (the configured centre ids) — never a run or sample
+identifier.
 """
 
 from __future__ import annotations
@@ -105,20 +106,20 @@ class SeqoiaMetrics:
         self.stage_duration = Histogram(
             "seqoia_stage_duration_seconds",
             "Wall time of stage attempts that ran (download, run, upload, commit)",
-            ["stage"],
+            ["stage", "priority"],
             buckets=STAGE_DURATION_BUCKETS_S,
             registry=registry,
         )
         self.stage_outcomes = Counter(
             "seqoia_stage_outcomes",
             "Stage executions by outcome",
-            ["stage", "outcome"],
+            ["stage", "outcome", "priority"],
             registry=registry,
         )
         self.stages_in_flight = Gauge(
             "seqoia_stages_in_flight",
             "Stage attempts running now",
-            ["stage"],
+            ["stage", "priority"],
             multiprocess_mode="livesum",  # a dead process's attempts are not running
             registry=registry,
         )
@@ -163,6 +164,26 @@ class SeqoiaMetrics:
             "Time from enqueue (or due time of a delayed message) to processing",
             ["queue"],
             buckets=MESSAGE_WAIT_BUCKETS_S,
+            registry=registry,
+        )
+        self.store_requests = Counter(
+            "seqoia_store_requests",
+            "Object-store requests made by workers, per operation (a listing page is one)",
+            ["operation"],
+            registry=registry,
+        )
+        self.fair_share_deferrals = Counter(
+            "seqoia_fair_share_deferrals",
+            "Routine messages sent back to their queue's tail: their centre held more than "
+            "its share of the queue while another centre waited",
+            ["queue", "centre"],
+            registry=registry,
+        )
+        self.centre_stages_in_flight = Gauge(
+            "seqoia_centre_stages_in_flight",
+            "Stage attempts of a centre's samples, families and pairs running now",
+            ["centre"],
+            multiprocess_mode="livesum",
             registry=registry,
         )
         self.dead_lettered = Counter(

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         2, ge=1, description="Concurrent stages per worker process (each stage is a child process)"
     )
+    fair_share: bool = Field(
+        True,
+        description="Share routine work between centres when a worker takes it (Redis); "
+        "off: first come, first served",
+    )
     stage_threads: int = Field(
         0, ge=0, description="Threads a stage's tools may use (0 = all cores of the machine)"
     )
@@ -106,6 +111,12 @@ class Settings(BaseSettings):
     )
     reconcile_interval_s: float = Field(
         300.0, gt=0, description="Period of the reconciling scan in `seqoia up`/`reconcile`"
+    )
+    reconcile_resend_s: float = Field(
+        3600.0,
+        ge=0,
+        description="A long-lived reconciler sends a due stage again only this long after "
+        "it last sent it (a backlog would otherwise grow by its own size every pass)",
     )
     # -- event intake (seqoia intake / up): authentication, TLS and limits ------------
     intake_host: str = Field(

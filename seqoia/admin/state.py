@@ -117,6 +117,23 @@ class RunState:
     awaiting_release: list[str] = field(default_factory=list)
     #: ``urgent`` when the run holds an urgent sample (sample sheet column ``Priority``).
     priority: str = "routine"
+    #: Each sample's prescribing centre (sample sheet column ``Centre``).
+    sample_centres: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def centres(self) -> list[str]:
+        return sorted(set(self.sample_centres.values()))
+
+    def by_centre(self) -> dict[str, Counter[str]]:
+        """Per centre, its samples' stage states (what fairness shares out) and samples."""
+        result: dict[str, Counter[str]] = {}
+        for centre in self.sample_centres.values():
+            result.setdefault(centre, Counter())["samples"] += 1
+        for state in self.stages:
+            owner = self.sample_centres.get(state.subject)
+            if owner is not None and state.state in ("running", "due"):
+                result[owner][state.state] += 1
+        return result
 
     @property
     def last_commit_at(self) -> datetime | None:
@@ -166,6 +183,7 @@ class RunState:
             "run": self.run,
             "outcome": self.outcome,
             "priority": self.priority,
+            "centres": self.centres,
             "marked_done": self.marked_done,
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,
             "age_s": self.age_s,
@@ -281,6 +299,7 @@ class StateReader:
             stages=states,
             awaiting_release=self._awaiting_release(states),
             priority=self.rt.priorities.of("run", run),
+            sample_centres=self.rt.priorities.sample_centres(run),
         )
 
     def _awaiting_release(self, states: list[StageState]) -> list[str]:

@@ -10,6 +10,7 @@ name and value is checked before the first write. ``seqoia dlq`` lives in ``dlq.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -172,14 +173,17 @@ def _overview_table(runs: list[RunState], stage_names: list[str]) -> Table:
         title_justify="left",
     )
     table.add_column("run", no_wrap=True)
-    table.add_column("outcome · priority · samples · age · turnaround", overflow="fold", ratio=1)
+    table.add_column(
+        "outcome · priority · centres · samples · age · turnaround", overflow="fold", ratio=1
+    )
     table.add_column("stages", overflow="fold", ratio=2)
     for run in runs:
         about = _outcome_cell(run)
         if run.priority != "routine":
             about.append(f" · {run.priority}", style="bold magenta")
         about.append(
-            f" · {len(run.samples)} sample(s) · age {_duration(run.age_s)}"
+            f" · {','.join(run.centres) or '-'} · {len(run.samples)} sample(s)"
+            f" · age {_duration(run.age_s)}"
             f" · turnaround {_duration(run.turnaround_s)}"
         )
         table.add_row(run.run, about, _stages_cell(run.counts(), stage_names))
@@ -239,7 +243,24 @@ def status(
         typer.echo("no active runs")
         return
     console().print(_overview_table(runs, list(rt.pipeline.stages)))
+    _print_centres(runs)
     _print_awaiting([sample for r in runs for sample in r.awaiting_release])
+
+
+def _print_centres(runs: list[RunState]) -> None:
+    """Per centre, active samples and their running and due stages: fairness at a glance."""
+    totals: dict[str, Counter[str]] = {}
+    for run in runs:
+        for centre, counts in run.by_centre().items():
+            totals.setdefault(centre, Counter()).update(counts)
+    if len(totals) > 1:
+        console().print(
+            "centres: "
+            + "; ".join(
+                f"{centre} {c['samples']} sample(s), {c['running']} running, {c['due']} due"
+                for centre, c in sorted(totals.items())
+            )
+        )
 
 
 def _print_awaiting(samples: list[str]) -> None:

@@ -32,6 +32,7 @@ from seqoia.intake.server import OUTCOMES, IntakeServer
 from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
 from seqoia.redact import redact_url
 from seqoia.settings import Settings
+from seqoia.storage.counting import MeteredStore
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
 from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
@@ -193,6 +194,7 @@ def worker(
         enable_multiprocess(pool_metrics_dir, empty=False)
     runtime = build_runtime(settings, pipeline)
     guard_store(runtime.store, unsafe=unsafe_store)
+    runtime.store = MeteredStore(runtime.store)  # before anything caches the store
     actors = declare_actors(build_broker(settings), runtime)
     in_flight = InFlight()
     actors.broker.add_middleware(in_flight)

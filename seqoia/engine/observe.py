@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seqoia import metrics as m
+from seqoia.engine.priority import PRIORITIES
 from seqoia.errors import StageBusyError
 from seqoia.logs import bind, log_context
 from seqoia.storage.manifest import Manifest
@@ -113,10 +114,13 @@ class _MetricsWatch(AttemptWatch):
         super().__init__(stage, subject)
         self.observer = observer
         self.outcome: str | None = None
+        self.priority, self.centre = observer.describe(stage, subject)
 
     def running(self, attempt: str) -> None:
         super().running(attempt)
-        self.observer.series(self.stage).in_flight.inc()
+        self.observer.series(self.stage, self.priority).in_flight.inc()
+        if self.centre is not None:
+            m.metrics().centre_stages_in_flight.labels(self.centre).inc()
 
     def finished(self, outcome: Outcome) -> None:
         self.outcome = outcome.kind
@@ -134,9 +138,11 @@ class _MetricsWatch(AttemptWatch):
             self.outcome = "failed_transient"
 
     def close(self) -> None:
-        series = self.observer.series(self.stage)
+        series = self.observer.series(self.stage, self.priority)
         if self.started is not None:
             series.in_flight.dec()
+            if self.centre is not None:
+                m.metrics().centre_stages_in_flight.labels(self.centre).dec()
             series.duration.observe(time.monotonic() - self.started)
         if self.read_bytes:
             series.bytes_read.inc(self.read_bytes)
@@ -147,13 +153,14 @@ class _MetricsWatch(AttemptWatch):
 
 
 class _StageSeries:
-    """One stage's labelled metric children, looked up once rather than per attempt."""
+    """One (stage, priority)'s labelled metric children, looked up once, not per attempt."""
 
-    def __init__(self, metrics: m.SeqoiaMetrics, stage: str) -> None:
+    def __init__(self, metrics: m.SeqoiaMetrics, stage: str, priority: str) -> None:
         self.metrics = metrics
         self.stage = stage
-        self.in_flight = metrics.stages_in_flight.labels(stage)
-        self.duration = metrics.stage_duration.labels(stage)
+        self.priority = priority
+        self.in_flight = metrics.stages_in_flight.labels(stage, priority)
+        self.duration = metrics.stage_duration.labels(stage, priority)
         self.bytes_read = metrics.stage_bytes_read.labels(stage)
         self.bytes_written = metrics.stage_bytes_written.labels(stage)
         self._outcomes: dict[str, Any] = {}
@@ -162,7 +169,7 @@ class _StageSeries:
         child = self._outcomes.get(outcome)
         if child is None:
             child = self._outcomes[outcome] = self.metrics.stage_outcomes.labels(
-                self.stage, outcome
+                self.stage, outcome, self.priority
             )
         return child
 
@@ -174,18 +181,27 @@ class StageMetrics(StageObserver):
         self.rt = runtime
         self.delivery = delivery_stage(runtime.pipeline)
         self.gate = runtime.pipeline.with_role("qc_gate")
-        self._series: dict[str, _StageSeries] = {}
-        initialise_stage_series(runtime.pipeline)
+        self._series: dict[tuple[str, str], _StageSeries] = {}
+        initialise_stage_series(runtime.pipeline, centres=sorted(runtime.settings.centres))
 
     def new_watch(self, stage: str, subject: str) -> AttemptWatch:
         return _MetricsWatch(self, stage, subject)
 
-    def series(self, stage: str) -> _StageSeries:
-        """The stage's metric children, from the process's current metrics."""
+    def describe(self, stage: str, subject: str) -> tuple[str, str | None]:
+        """``(priority, centre)`` of the stage's subject (cached lookups); never raises."""
+        try:
+            kind = self.rt.pipeline[stage].kind
+            return self.rt.priorities.describe(kind, subject)
+        except Exception:  # noqa: BLE001 - a metric label must not fail a stage
+            log.debug("no priority for %s/%s", stage, subject, exc_info=True)
+            return "routine", None
+
+    def series(self, stage: str, priority: str = "routine") -> _StageSeries:
+        """The (stage, priority)'s metric children, from the process's current metrics."""
         metrics = m.metrics()
-        found = self._series.get(stage)
+        found = self._series.get((stage, priority))
         if found is None or found.metrics is not metrics:
-            found = self._series[stage] = _StageSeries(metrics, stage)
+            found = self._series[(stage, priority)] = _StageSeries(metrics, stage, priority)
         return found
 
     def committed(self, manifest: Manifest) -> None:
@@ -219,7 +235,7 @@ class StageMetrics(StageObserver):
         return run_completed_at(self.rt, run)
 
 
-def initialise_stage_series(pipeline: Pipeline) -> None:
+def initialise_stage_series(pipeline: Pipeline, *, centres: list[str] | None = None) -> None:
     """Create every (stage, outcome) series at zero, so that ``rate()`` sees the first one.
 
     A counter series that appears with the value 1 has no increase to show: the first
@@ -228,10 +244,16 @@ def initialise_stage_series(pipeline: Pipeline) -> None:
     """
     metrics = m.metrics()
     for stage in pipeline.stages:
-        for outcome in m.STAGE_OUTCOMES:
-            metrics.stage_outcomes.labels(stage, outcome)
-        metrics.stage_duration.labels(stage)
-        metrics.stages_in_flight.labels(stage)
+        for priority in PRIORITIES:
+            for outcome in m.STAGE_OUTCOMES:
+                metrics.stage_outcomes.labels(stage, outcome, priority)
+            metrics.stage_duration.labels(stage, priority)
+            metrics.stages_in_flight.labels(stage, priority)
+    # The configured centres (bounded): per centre, and per routine queue for deferrals.
+    for centre in centres or []:
+        metrics.centre_stages_in_flight.labels(centre)
+        for queue in pipeline.queues():
+            metrics.fair_share_deferrals.labels(queue, centre)
         metrics.stage_bytes_read.labels(stage)
         metrics.stage_bytes_written.labels(stage)
     gate = pipeline.with_role("qc_gate")

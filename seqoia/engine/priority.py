@@ -12,13 +12,18 @@ The store stays the only truth: the priority is read from committed manifests an
 never carried in messages as state. It is looked up when a stage is enqueued and kept in a
 small per-process cache (a sheet does not change priority once validated; a reprocess
 that changes it is seen once the entry expires).
+
+The same records give a subject's prescribing centre (``samples[<id>]["centre"]``), which
+the workers' fair share between centres needs (:mod:`seqoia.workers.fairness`): a sample's
+own, a family's or pair's first member's. Runs and their parts hold several centres'
+samples and have none: every centre waits for them alike.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Literal
+from typing import Literal, cast
 
 from seqoia.storage.manifest import ManifestStore
 
@@ -52,26 +57,46 @@ class Priorities:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[Priority, float]] = {}
+        self._cache: dict[tuple[str, str], tuple[Priority, str | None, float]] = {}
 
     def of(self, kind: str, subject: str) -> Priority:
         """``urgent`` if ``kind/subject`` stands for an urgent sample, else ``routine``."""
+        return self.describe(kind, subject)[0]
+
+    def centre_of(self, kind: str, subject: str) -> str | None:
+        """The prescribing centre of a sample, family or pair; None for runs and parts."""
+        return self.describe(kind, subject)[1]
+
+    def describe(self, kind: str, subject: str) -> tuple[Priority, str | None]:
+        """``(priority, centre)`` of ``kind/subject``, cached."""
         if self.records_stage is None:
-            return "routine"
+            return "routine", None
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get((kind, subject))
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        priority, known = self._look_up(kind, subject)
+        if cached is not None and cached[2] > now:
+            return cached[0], cached[1]
+        priority, centre, known = self._look_up(kind, subject)
         if known:  # an unvalidated run is not cached: it is routine only for now
             with self._lock:
                 if len(self._cache) >= self.max_entries:
                     self._cache.clear()  # crude, bounded; entries are cheap to look up again
-                self._cache[(kind, subject)] = (priority, now + self.ttl_s)
-        return priority
+                self._cache[(kind, subject)] = (priority, centre, now + self.ttl_s)
+        return priority, centre
 
-    def _look_up(self, kind: str, subject: str) -> tuple[Priority, bool]:
+    def sample_centres(self, run: str) -> dict[str, str]:
+        """Each sample of ``run`` -> its centre, from the run's records (one manifest read)."""
+        if self.records_stage is None:
+            return {}
+        manifest = self.manifests.latest(self.records_stage, run)
+        records = manifest.summary.get("samples", {}) if manifest is not None else {}
+        return {
+            sample: str(record.get("centre") or "default")
+            for sample, record in records.items()
+            if isinstance(record, dict)
+        }
+
+    def _look_up(self, kind: str, subject: str) -> tuple[Priority, str | None, bool]:
         assert self.records_stage is not None
         runs = set(self.manifests.linked(kind, subject, "run"))
         samples = None if kind == "run" else set(self.manifests.linked(kind, subject, "sample"))
@@ -83,7 +108,8 @@ class Priorities:
             # parent may be sequenced in another run than the urgent proband.
             for sample in samples - {subject}:
                 runs.update(self.manifests.related("sample", sample, "run"))
-        known = False
+        known, priority = False, cast(Priority, "routine")
+        centres: set[str] = set()
         for run in sorted(runs):
             manifest = self.manifests.latest(self.records_stage, run)
             if manifest is None:
@@ -93,6 +119,11 @@ class Priorities:
             for sample, record in records.items():
                 if samples is not None and sample not in samples:
                     continue
-                if isinstance(record, dict) and record.get("priority") == "urgent":
-                    return "urgent", True
-        return "routine", known
+                if not isinstance(record, dict):
+                    continue
+                if record.get("priority") == "urgent":
+                    priority = cast(Priority, "urgent")
+                if kind != "sample" or sample == subject:  # a sample: its own centre
+                    centres.add(str(record.get("centre") or "default"))
+        centre = None if kind in ("run", "part") else min(centres, default=None)
+        return priority, centre, known

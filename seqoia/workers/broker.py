@@ -27,6 +27,8 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   and the busy-retry takes the stage over right at the expiry.
 - on Redis a sent message wakes the idle consumers of its queue
   (:mod:`seqoia.workers.wakeup`); the poll at the worker timeout is only the fallback.
+- on Redis, routine messages are shared out fairly between centres when a worker takes
+  them (:mod:`seqoia.workers.fairness`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from dramatiq.middleware import (
 from seqoia.errors import ConfigurationError
 from seqoia.redact import redact_url
 from seqoia.settings import Settings
+from seqoia.workers.fairness import FairShare
 from seqoia.workers.middleware import metrics_middleware
 from seqoia.workers.redis_broker import SeqoiaRedisBroker
 from seqoia.workers.sweep import DeadWorkerSweep, sweep_interval_s
@@ -74,6 +77,9 @@ def retry_when(max_retries: int):  # type: ignore[no-untyped-def]
 def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
     return [
         *metrics_middleware(),  # first, as in dramatiq's defaults: sees every message
+        # After the metrics (a skip must be seen by the middleware that saw the start),
+        # before everything that acts on a message it would defer.
+        *([FairShare()] if settings.fair_share else []),
         AgeLimit(),
         TimeLimit(time_limit=EVENT_TIME_LIMIT_MS, interval=1000),
         ShutdownNotifications(),

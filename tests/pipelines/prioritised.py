@@ -2,7 +2,7 @@
 
     validate_run (run, source) -> process (sample, sleeps)
 
-A run folder holds ``samples.tsv`` (``sample<TAB>family<TAB>priority``) and
+A run folder holds ``samples.tsv`` (``sample<TAB>family<TAB>priority[<TAB>centre]``) and
 ``CopyComplete.txt``. ``process`` sleeps ``sleep_s`` and records when it ran.
 """
 
@@ -37,8 +37,9 @@ def validate_run(ctx: StageContext) -> StageResult:
     assert ctx.source_dir is not None
     samples, relations = {}, []
     for line in (ctx.source_dir / "samples.tsv").read_text().splitlines():
-        sample, family, priority = line.split("\t")
-        samples[sample] = {"sample": sample, "priority": priority}
+        sample, family, priority, *rest = line.split("\t")
+        centre = rest[0] if rest else "default"
+        samples[sample] = {"sample": sample, "priority": priority, "centre": centre}
         relations.append(
             Relation(kind="run", subject=ctx.subject, other_kind="sample", other=sample)
         )

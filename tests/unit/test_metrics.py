@@ -77,16 +77,19 @@ def samples_in(folder: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     return found
 
 
-COMMITTED = ("seqoia_stage_outcomes_total", (("outcome", "committed"), ("stage", "align")))
-IN_FLIGHT = ("seqoia_stages_in_flight", (("stage", "align"),))
+COMMITTED = (
+    "seqoia_stage_outcomes_total",
+    (("outcome", "committed"), ("priority", "routine"), ("stage", "align")),
+)
+IN_FLIGHT = ("seqoia_stages_in_flight", (("priority", "routine"), ("stage", "align")))
 
 RECORD = """
     import os, signal, sys
     from pathlib import Path
     from seqoia import metrics as m
     m.enable_multiprocess(Path({folder!r}), empty={empty})
-    m.metrics().stage_outcomes.labels("align", "committed").inc({committed})
-    m.metrics().stages_in_flight.labels("align").inc()
+    m.metrics().stage_outcomes.labels("align", "committed", "routine").inc({committed})
+    m.metrics().stages_in_flight.labels("align", "routine").inc()
 """
 
 
@@ -108,7 +111,7 @@ def test_a_restarted_worker_counts_from_zero_not_on_top_of_the_dead_ones_files(
     second = run_python(
         RECORD.format(folder=str(folder), empty=True, committed=2)
         + """
-    m.metrics().stages_in_flight.labels("align").dec()
+    m.metrics().stages_in_flight.labels("align", "routine").dec()
     from prometheus_client import generate_latest
     sys.stdout.write(generate_latest(m.exposition_registry()).decode())
 """
@@ -211,18 +214,21 @@ def test_stage_metrics_count_outcomes_bytes_qc_turnaround_and_dead_letters(
 ) -> None:
     store = toy_runtime.store
     names = {
-        "committed": ("seqoia_stage_outcomes_total", {"stage": "process", "outcome": "committed"}),
+        "committed": (
+            "seqoia_stage_outcomes_total",
+            {"stage": "process", "outcome": "committed", "priority": "routine"},
+        ),
         "failed": (
             "seqoia_stage_outcomes_total",
-            {"stage": "process", "outcome": "failed_permanent"},
+            {"stage": "process", "outcome": "failed_permanent", "priority": "routine"},
         ),
         "transient": (
             "seqoia_stage_outcomes_total",
-            {"stage": "qc", "outcome": "failed_transient"},
+            {"stage": "qc", "outcome": "failed_transient", "priority": "routine"},
         ),
         "written": ("seqoia_stage_bytes_written_total", {"stage": "process"}),
         "read": ("seqoia_stage_bytes_read_total", {"stage": "qc"}),
-        "ran": ("seqoia_stage_duration_seconds_count", {"stage": "process"}),
+        "ran": ("seqoia_stage_duration_seconds_count", {"stage": "process", "priority": "routine"}),
         "turnaround": ("seqoia_turnaround_seconds_count", {}),
         "coverage": ("seqoia_qc_gate_failures_total", {"metric": "mean_coverage"}),
         "dead": ("seqoia_dead_lettered_total", {"queue": "samples"}),
@@ -248,7 +254,7 @@ def test_stage_metrics_count_outcomes_bytes_qc_turnaround_and_dead_letters(
         "waited": delta["waited"],  # every message, whatever the count
     }
     assert delta["waited"] >= 4
-    assert sample("seqoia_stages_in_flight", stage="process") == 0
+    assert sample("seqoia_stages_in_flight", stage="process", priority="routine") == 0
 
 
 def test_json_log_lines_carry_stage_subject_and_attempt_of_their_thread_only() -> None:
@@ -375,7 +381,9 @@ def test_a_stage_handed_over_by_a_stopping_worker_is_counted_apart_from_failures
     toy_runtime: Runtime,
 ) -> None:
     def count(outcome: str) -> float:
-        return sample("seqoia_stage_outcomes_total", stage="process", outcome=outcome)
+        return sample(
+            "seqoia_stage_outcomes_total", stage="process", priority="routine", outcome=outcome
+        )
 
     before = {o: count(o) for o in ("handed_over", "failed_transient")}
     with (

@@ -20,10 +20,10 @@ from seqoia.genomics.align import FastqPair, ReadGroup, align_sample
 from seqoia.genomics.family import analyse_family
 from seqoia.genomics.family_sites import alt_count_matrix, read_sites
 from seqoia.genomics.joint_calling import call_sexes, joint_call
-from seqoia.genomics.ploidy import ploidy_lines
 from seqoia.genomics.markdup import mark_duplicates
 from seqoia.genomics.mendelian import consistent, mendelian_errors
 from seqoia.genomics.pedigree import PedigreeError, trio
+from seqoia.genomics.ploidy import ploidy_lines
 from seqoia.genomics.reference import PreparedReference, prepare_reference
 from seqoia.genomics.relatedness import check_relatedness
 from seqoia.genomics.sex_check import check_sex, predicted_sex

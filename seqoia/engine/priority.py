@@ -101,9 +101,10 @@ class Priorities:
         runs = set(self.manifests.linked(kind, subject, "run"))
         samples = None if kind == "run" else set(self.manifests.linked(kind, subject, "sample"))
         if samples is not None:
-            if kind == "sample":  # the family's or pair's other members
-                for family in self.manifests.related("sample", subject, "family"):
-                    samples.update(self.manifests.related("family", family, "sample"))
+            if kind == "sample":  # the other members of its family and of its pair
+                for group_kind in ("family", "pair"):
+                    for group in self.manifests.related("sample", subject, group_kind):
+                        samples.update(self.manifests.related(group_kind, group, "sample"))
             # The members' runs: a family links its samples, not their runs, and a
             # parent may be sequenced in another run than the urgent proband.
             for sample in samples - {subject}:

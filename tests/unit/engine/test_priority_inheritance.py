@@ -1,0 +1,94 @@
+"""Urgency passes between a sample and its family or tumour/normal pair, both ways.
+
+The sample sheet's ``Priority`` is inherited by every stage of that sample and of its
+family or pair, and by the other members' stages (an urgent pair waits for its routine
+normal's alignment). ``validate_run`` commits are written directly with the relations
+it declares; the subjects asked about are those of the germline pipeline's real stages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqoia.engine.priority import Priorities
+from seqoia.engine.runtime import Runtime, build_runtime
+from seqoia.settings import Settings
+from seqoia.storage.manifest import Manifest, utcnow
+from seqoia.vocabulary import Relation
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Runtime:
+    settings = Settings(
+        store_url=f"file://{tmp_path / 'store'}", scratch_dir=tmp_path / "s", worker_id="unit"
+    )
+    return build_runtime(settings)
+
+
+def validated(rt: Runtime, run: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """validate_run/<run> committed with ``(sample, group kind, group, priority)`` rows."""
+    records, relations = {}, []
+    for sample, group_kind, group, priority in rows:
+        records[sample] = {"sample": sample, "priority": priority, "centre": "CURIE"}
+        relations += [
+            Relation(kind="run", subject=run, other_kind="sample", other=sample),
+            Relation(kind="run", subject=run, other_kind=group_kind, other=group),
+            Relation(kind=group_kind, subject=group, other_kind="sample", other=sample),
+        ]
+    stage = rt.pipeline["validate_run"]
+    rt.manifests.commit(
+        Manifest(
+            stage=stage.name,
+            stage_version=stage.version,
+            subject=run,
+            subject_kind=stage.kind,
+            fingerprint="0" * 64,
+            generation=1,
+            attempt=f"validate_run-{run}-1",
+            relations=list(dict.fromkeys(relations)),
+            summary={"samples": records},
+            started_at=utcnow(),
+            finished_at=utcnow(),
+            worker="unit",
+        )
+    )
+
+
+def stage_priorities(rt: Runtime, subjects: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Each declared stage of a sample, family or pair kind -> its subjects' priorities."""
+    priorities = Priorities(rt.manifests)  # a fresh cache: nothing looked up before
+    return {
+        stage.name: {priorities.of(stage.kind, s) for s in subjects[stage.kind]}
+        for stage in rt.pipeline
+        if stage.kind in subjects
+    }
+
+
+def test_an_urgent_tumour_makes_its_pair_and_its_normal_in_another_run_urgent(rt: Runtime) -> None:
+    validated(rt, "R1", [("T1", "pair", "P1", "urgent")])
+    validated(rt, "R2", [("N1", "pair", "P1", "routine"), ("X1", "pair", "P2", "routine")])
+    by_stage = stage_priorities(rt, {"sample": ["T1", "N1"], "pair": ["P1"]})
+    assert {"align", "deliver", "somatic", "deliver_pair"} <= by_stage.keys()
+    assert by_stage == dict.fromkeys(by_stage, {"urgent"})
+    # Another pair of the normal's run stays routine.
+    assert stage_priorities(rt, {"sample": ["X1"], "pair": ["P2"]}) == dict.fromkeys(
+        by_stage, {"routine"}
+    )
+
+
+def test_an_urgent_normal_makes_its_tumour_urgent(rt: Runtime) -> None:
+    validated(rt, "R1", [("T1", "pair", "P1", "routine"), ("N1", "pair", "P1", "urgent")])
+    assert Priorities(rt.manifests).of("sample", "T1") == "urgent"
+
+
+def test_an_urgent_family_member_makes_every_stage_of_the_family_urgent(rt: Runtime) -> None:
+    validated(rt, "R1", [("C1", "family", "F1", "urgent"), ("M1", "family", "F1", "routine")])
+    validated(rt, "R2", [("D1", "family", "F1", "routine"), ("Z1", "family", "F2", "routine")])
+    by_stage = stage_priorities(rt, {"sample": ["C1", "M1", "D1"], "family": ["F1"]})
+    assert {"align", "family_analysis", "deliver_family"} <= by_stage.keys()
+    assert by_stage == dict.fromkeys(by_stage, {"urgent"})
+    assert stage_priorities(rt, {"sample": ["Z1"], "family": ["F2"]}) == dict.fromkeys(
+        by_stage, {"routine"}
+    )

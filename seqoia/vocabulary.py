@@ -124,6 +124,9 @@ class ObjectInfo:
     size: int
     etag: str
     modified: datetime
+    #: The content's hex SHA-256 as recorded at ``put_bytes``; HEAD gives it, listings do
+    #: not, and None where the writer did not record it (uploads, other tools).
+    sha256: str | None = None
 
 
 def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:

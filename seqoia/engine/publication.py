@@ -34,13 +34,20 @@ def published_key(manifest: Manifest, ref: FileRef) -> str:
 
 
 def unpublished(store: ObjectStore, manifest: Manifest) -> list[FileRef]:
-    """The manifest's files not (or not yet as this generation's bytes) at their place."""
+    """The manifest's files not (or not yet as this generation's bytes) at their place.
+
+    One HEAD per file: the SHA-256 the store recorded at the put is compared with the
+    manifest's, since a same-size file of other bytes (rewritten, tampered with) is not
+    this generation's. A file whose checksum the store does not know (written by another
+    tool, or before checksums were recorded) counts as unpublished: publishing it again
+    reads it and writes only if its bytes differ.
+    """
     if manifest.published_to is None:
         return []
     missing = []
     for ref in manifest.outputs:
         info = store.head(published_key(manifest, ref))
-        if info is None or info.size != ref.size:
+        if info is None or info.size != ref.size or ref.sha256 is None or info.sha256 != ref.sha256:
             missing.append(ref)
     return missing
 

@@ -15,6 +15,10 @@ from typing import BinaryIO
 
 from seqoia.vocabulary import ObjectInfo
 
+#: The metadata name under which ``put_bytes`` records the content's SHA-256
+#: (``x-amz-meta-sha256`` on S3, an extended attribute in the local store).
+SHA256_METADATA = "sha256"
+
 
 class ObjectStore(abc.ABC):
     """A flat namespace of immutable-by-convention objects."""
@@ -31,7 +35,8 @@ class ObjectStore(abc.ABC):
 
         ``if_none_match=True`` creates only when the key is absent; ``if_match=etag``
         replaces only when the current ETag is ``etag``. Either failing raises
-        :class:`~seqoia.errors.PreconditionFailedError`.
+        :class:`~seqoia.errors.PreconditionFailedError`. The content's SHA-256 is
+        recorded with the object, for :meth:`head` to return (``ObjectInfo.sha256``).
         """
 
     @abc.abstractmethod
@@ -62,7 +67,11 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
-        """Describe ``key``, or ``None`` when it does not exist."""
+        """Describe ``key``, or ``None`` when it does not exist.
+
+        ``sha256`` is what ``put_bytes`` recorded, or None when unknown (an upload, a
+        writer other than seqoia, a local file changed in place since).
+        """
 
     @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:

@@ -11,6 +11,8 @@ interleaved with another writer of the same key.
 The ETag is the MD5 of the content, as S3 gives for single-part uploads. It is cached in
 an extended attribute with the size and mtime it was computed for, so listing does not
 re-read files; a compare-and-swap always hashes the current bytes instead of trusting it.
+``put_bytes`` adds the content's SHA-256 to that attribute, which ``head`` returns while
+size and mtime still match (unknown, never recomputed, otherwise).
 
 Names starting with ``.seqoia-`` are reserved for temporary and lock files: they are
 never listed and no key may use them. A key cannot be both an object and a "folder"
@@ -175,9 +177,10 @@ class LocalStore(ObjectStore):
             raise ValueError("if_none_match and if_match cannot be combined")
         path = self._path(key)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        sha256 = hashlib.sha256(data).hexdigest()
         conditional = if_none_match or if_match is not None
         try:
-            tmp = self._write_temp(path, data, etag, fsync=conditional or self._fsync)
+            tmp = self._write_temp(path, data, etag, sha256, fsync=conditional or self._fsync)
             try:
                 if if_none_match:
                     self._link_new(key, tmp, path)
@@ -209,13 +212,13 @@ class LocalStore(ObjectStore):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
-    def _write_temp(self, path: str, data: bytes, etag: str, *, fsync: bool) -> str:
+    def _write_temp(self, path: str, data: bytes, etag: str, sha256: str, *, fsync: bool) -> str:
         fd, tmp = self._open_temp(path)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            _tag(fd, etag)
+            _tag(fd, etag, sha256)
             if fsync:
                 os.fsync(fd)
         except BaseException:
@@ -383,7 +386,8 @@ class LocalStore(ObjectStore):
             st = os.stat(path)
             if not stat.S_ISREG(st.st_mode):
                 return None
-            return ObjectInfo(key, st.st_size, _etag_of(path, st), _mtime(st))
+            etag, sha256 = _tags_of(path, st)
+            return ObjectInfo(key, st.st_size, etag, _mtime(st), sha256)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as err:
@@ -493,23 +497,29 @@ def _md5_stream(f: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _tag(fd: int, etag: str) -> None:
-    """Remember the ETag beside the bytes; mtime and size are checked when it is read."""
+def _tag(fd: int, etag: str, sha256: str | None = None) -> None:
+    """Remember the ETag (and SHA-256) beside the bytes; mtime and size are checked on read."""
     st = os.fstat(fd)
+    value = f"{etag}:{st.st_size}:{st.st_mtime_ns}" + (f":{sha256}" if sha256 else "")
     # Without user xattrs on this file system the ETag is recomputed when asked.
     with suppress(OSError):
-        os.setxattr(fd, _ETAG_XATTR, f"{etag}:{st.st_size}:{st.st_mtime_ns}".encode())
+        os.setxattr(fd, _ETAG_XATTR, value.encode())
 
 
 def _etag_of(path: str, st: os.stat_result) -> str:
+    return _tags_of(path, st)[0]
+
+
+def _tags_of(path: str, st: os.stat_result) -> tuple[str, str | None]:
+    """The ETag and the recorded SHA-256 (None when unknown) of the file at ``path``."""
     try:
-        etag, size, mtime_ns = os.getxattr(path, _ETAG_XATTR).decode().split(":")
-        if int(size) == st.st_size and int(mtime_ns) == st.st_mtime_ns:
-            return etag
+        etag, size, mtime_ns, *sha256 = os.getxattr(path, _ETAG_XATTR).decode().split(":")
+        if int(size) == st.st_size and int(mtime_ns) == st.st_mtime_ns and len(sha256) <= 1:
+            return etag, (sha256[0] if sha256 else None)
     except (OSError, ValueError):
         pass  # written by something else, or changed in place since: hash it
     with open(path, "rb") as f:
-        return _md5_stream(f)
+        return _md5_stream(f), None
 
 
 def _copy_fd(src: int, dst: int) -> None:

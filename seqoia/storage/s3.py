@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import functools
 import glob
+import hashlib
 import inspect
 import io
 import ipaddress
@@ -41,7 +42,7 @@ from seqoia.errors import (
     PreconditionFailedError,
     StorageError,
 )
-from seqoia.storage.base import ObjectInfo, ObjectStore
+from seqoia.storage.base import SHA256_METADATA, ObjectInfo, ObjectStore
 from seqoia.storage.keys import validate_key, validate_prefix
 from seqoia.storage.permissions import make_folders
 
@@ -231,7 +232,13 @@ class S3Store(ObjectStore):
         """PutObject, conditional on absence (``If-None-Match: *``) or on the ETag."""
         if if_none_match and if_match is not None:
             raise ValueError("if_none_match and if_match cannot be combined")
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "Body": data,
+            # Returned by HEAD: whether a file is in place is told without reading it.
+            "Metadata": {SHA256_METADATA: hashlib.sha256(data).hexdigest()},
+        }
         args.update(self._sse_args)
         if if_none_match:
             args["IfNoneMatch"] = "*"
@@ -414,6 +421,7 @@ class S3Store(ObjectStore):
             response["ContentLength"],
             _unquoted(response["ETag"]),
             response["LastModified"],
+            response.get("Metadata", {}).get(SHA256_METADATA),
         )
 
     @_encodable("list")

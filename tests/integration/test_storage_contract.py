@@ -46,6 +46,21 @@ def test_put_then_get_returns_the_bytes_and_one_etag_everywhere(store: ObjectSto
     assert store.exists("runs/R1/manifest.json")
 
 
+def test_head_returns_the_sha256_recorded_by_each_put_and_none_for_an_upload(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    for data, condition in [(b"one", {"if_none_match": True}), (b"two", {}), (b"three", None)]:
+        if condition is None:  # a compare-and-swap records the new bytes' checksum too
+            condition = {"if_match": store.head("k").etag}  # type: ignore[union-attr]
+        store.put_bytes("k", data, **condition)
+        info = store.head("k")
+        assert info is not None and info.sha256 == hashlib.sha256(data).hexdigest()
+    source = tmp_path / "f.bin"
+    source.write_bytes(b"uploaded")
+    store.upload_file("u", source)
+    assert store.head("u").sha256 is None  # type: ignore[union-attr]
+
+
 def test_plain_put_replaces_an_existing_object(store: ObjectStore) -> None:
     store.put_bytes("k", b"one")
     store.put_bytes("k", b"two")
@@ -439,6 +454,7 @@ def test_local_store_notices_a_file_changed_in_place_behind_its_back(tmp_path: P
     path.write_bytes(b"after!!")
     info = store.head("k")
     assert info is not None and info.etag == hashlib.md5(b"after!!").hexdigest()
+    assert info.sha256 is None  # recorded for the old bytes: unknown, not stale
 
 
 # -- S3 only -------------------------------------------------------------------------------

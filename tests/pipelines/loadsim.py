@@ -19,8 +19,9 @@ import os
 import time
 import zlib
 
-from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult
+from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
+from tests.pipelines.run_folder import MARKERS, copy_complete
 
 pipeline = Pipeline("loadsim", import_path="tests.pipelines.loadsim:pipeline")
 
@@ -48,11 +49,6 @@ def sleep_for(stage: str, subject: str, hours: float) -> dict[str, float]:
     return {"started": started, "ended": time.time()}
 
 
-def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
-    names = {info.key.rsplit("/", 1)[-1] for info in listing}
-    return None if "CopyComplete.txt" in names else "waiting for CopyComplete.txt"
-
-
 @pipeline.stage(
     "validate_run",
     kind="run",
@@ -60,7 +56,7 @@ def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
     source=True,
     isolation="inline",
     source_ready=copy_complete,
-    markers=RunFolderMarkers(("CopyComplete.txt",)),
+    markers=MARKERS,
     queue="runs",
 )
 def validate_run(ctx: StageContext) -> StageResult:

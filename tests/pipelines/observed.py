@@ -19,11 +19,11 @@ from seqoia.tasks.stage import (
     GateVerdict,
     Pipeline,
     QCGate,
-    RunFolderMarkers,
     StageContext,
     StageResult,
 )
 from tests.pipelines import toy
+from tests.pipelines.run_folder import MARKERS, copy_complete
 
 pipeline = Pipeline("observed", import_path="tests.pipelines.observed:pipeline")
 
@@ -33,8 +33,8 @@ pipeline.stage(
     version="1",
     source=True,
     isolation="inline",
-    source_ready=toy.copy_complete,
-    markers=RunFolderMarkers(("CopyComplete.txt",)),
+    source_ready=copy_complete,
+    markers=MARKERS,
     queue="runs",
 )(toy.ingest)
 pipeline.stage(

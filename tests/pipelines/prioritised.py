@@ -12,15 +12,11 @@ import time
 
 from pydantic import BaseModel, ConfigDict
 
-from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult
+from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
+from tests.pipelines.run_folder import MARKERS, copy_complete
 
 pipeline = Pipeline("prioritised", import_path="tests.pipelines.prioritised:pipeline")
-
-
-def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
-    names = {info.key.rsplit("/", 1)[-1] for info in listing}
-    return None if "CopyComplete.txt" in names else "waiting for CopyComplete.txt"
 
 
 @pipeline.stage(
@@ -30,7 +26,7 @@ def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
     source=True,
     isolation="inline",
     source_ready=copy_complete,
-    markers=RunFolderMarkers(("CopyComplete.txt",)),
+    markers=MARKERS,
     queue="runs",
 )
 def validate_run(ctx: StageContext) -> StageResult:

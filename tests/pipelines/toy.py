@@ -15,15 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError
-from seqoia.tasks.stage import Pipeline, RunFolderMarkers, StageContext, StageResult
+from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
+from tests.pipelines.run_folder import MARKERS, copy_complete
 
 pipeline = Pipeline("toy", import_path="tests.pipelines.toy:pipeline")
-
-
-def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
-    names = {info.key.rsplit("/", 1)[-1] for info in listing}
-    return None if "CopyComplete.txt" in names else "waiting for CopyComplete.txt"
 
 
 @pipeline.stage(
@@ -33,7 +29,7 @@ def copy_complete(listing, grace_s):  # type: ignore[no-untyped-def]
     source=True,
     isolation="inline",
     source_ready=copy_complete,
-    markers=RunFolderMarkers(("CopyComplete.txt",)),
+    markers=MARKERS,
     queue="runs",
 )
 def ingest(ctx: StageContext) -> StageResult:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from seqoia.engine.runtime import build_runtime
 from tests.fixtures.servers import RabbitMQFactory
 from tests.integration.engine_helpers import (
     PIPELINE,
-    REPO_ROOT,
     TOY_ROWS,
     Stack,
     assert_toy_run_complete,
@@ -36,26 +33,16 @@ from tests.integration.engine_helpers import (
     wait_for_manifests,
     write_toy_run,
 )
+from tests.integration.worker_processes import (
+    attempts_in,
+    override_process,
+    pid_of,
+    start_worker,
+    stop_all,
+    wait_for_attempt,
+)
 
 RUN = "R1"
-
-
-def override_process(stack: Stack, sample: str, **params: object) -> None:
-    """An admin parameter override for ``process/<sample>`` (what ``seqoia reprocess`` writes)."""
-    key = stack.runtime.layout.override_key("process", sample)
-    stack.store.put_bytes(key, json.dumps({"params": params}).encode())
-
-
-def attempts_in(trace_dir: Path, sample: str) -> list[Path]:
-    """Trace files of a sample's attempts, oldest first (``<sample>.<pid>.<time_ns>``).
-
-    By start time, not by name: pids of different digit counts sort wrongly as text.
-    """
-    return sorted(trace_dir.glob(f"{sample}.*"), key=lambda p: int(p.name.split(".")[2]))
-
-
-def pid_of(trace: Path) -> int:
-    return int(trace.name.split(".")[1])
 
 
 def is_gone(pid: int) -> bool:
@@ -65,18 +52,6 @@ def is_gone(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return True
     return state in ("Z", "X")
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "seqoia.cli", "worker", "--pipeline", PIPELINE],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.parametrize("stack_name", ["redis", "rgw"])
@@ -113,13 +88,7 @@ def test_worker_killed_mid_stage_is_taken_over_and_the_stage_commits_exactly_onc
     second = None
     try:
         sender.actors.notify(f"inbox/{RUN}/CopyComplete.txt")
-        wait_for(
-            lambda: stack.store.exists(lease_key) and attempts_in(trace, "S1"),
-            timeout_s=60,
-            interval_s=0.05,
-            what="process/S1 to start in the first worker",
-        )
-        killed_attempt = json.loads(stack.store.get_bytes(lease_key)[0])["attempt"]
+        killed_attempt = wait_for_attempt(stack, trace, "S1", where="the first worker")
         orphan = pid_of(attempts_in(trace, "S1")[0])
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -129,13 +98,7 @@ def test_worker_killed_mid_stage_is_taken_over_and_the_stage_commits_exactly_onc
         second = start_worker(stack.env, log)
         wait_for_manifests(stack, toy_expected(RUN, TOY_ROWS), timeout_s=120)
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+        stop_all(first, second, timeout_s=20)
         sender.stop()
     assert_toy_run_complete(stack, RUN, TOY_ROWS)
     attempts = attempts_in(trace, "S1")

@@ -19,9 +19,7 @@ from seqoia.metrics import metrics
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
 from tests.integration.engine_helpers import build_stack, wait_for
-from tests.integration.test_priority import write_run
-
-PIPELINE = "tests.pipelines.prioritised:pipeline"
+from tests.integration.prioritised_runs import PIPELINE, processing_order, write_run
 
 
 def test_a_centre_burst_does_not_make_another_centres_samples_wait_for_all_of_it(
@@ -31,7 +29,7 @@ def test_a_centre_burst_does_not_make_another_centres_samples_wait_for_all_of_it
     runtime = build_runtime(stack.settings, PIPELINE)
     manifests = runtime.manifests
     burst = [f"A{i:02d}" for i in range(16)]
-    write_run(runtime.store, "RA", [(s, "-", "routine", "APHP") for s in burst])  # type: ignore[list-item]
+    write_run(runtime.store, "RA", [(s, "-", "routine", "APHP") for s in burst])
     actors = declare_actors(build_broker(stack.settings), runtime)
     deferrals = metrics().fair_share_deferrals.labels("samples", "APHP")
     deferred_before = deferrals._value.get()
@@ -45,20 +43,13 @@ def test_a_centre_burst_does_not_make_another_centres_samples_wait_for_all_of_it
             what="the burst to start",
         )
         other = [("B0", "-", "routine", "CURIE"), ("B1", "-", "routine", "CURIE")]
-        write_run(runtime.store, "RB", other)  # type: ignore[arg-type]
+        write_run(runtime.store, "RB", other)
         actors.notify("inbox/RB/CopyComplete.txt")
-        subjects = [*burst, "B0", "B1"]
-        wait_for(
-            lambda: all(manifests.generations("process", s) for s in subjects),
-            timeout_s=120,
-            what="every sample to be processed",
-        )
+        order = processing_order(manifests, [*burst, "B0", "B1"], timeout_s=120)
     finally:
         worker.stop()
         actors.broker.close()
 
-    ended = {s: manifests.latest("process", s).summary["ended"] for s in subjects}  # type: ignore[union-attr]
-    order = sorted(ended, key=ended.__getitem__)
     positions = sorted([order.index("B0"), order.index("B1")])
     # Both CURIE samples among the first 8, not 17th and 18th.
     assert positions[1] <= 7, order

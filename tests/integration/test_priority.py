@@ -16,18 +16,10 @@ import pytest
 
 from seqoia.admin.state import StateReader
 from seqoia.engine.runtime import build_runtime
-from seqoia.storage.base import ObjectStore
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from tests.integration.engine_helpers import build_stack, wait_for
-
-PIPELINE = "tests.pipelines.prioritised:pipeline"
-
-
-def write_run(store: ObjectStore, run: str, rows: list[tuple[str, str, str]]) -> None:
-    table = "".join("\t".join(row) + "\n" for row in rows)
-    store.put_bytes(f"inbox/{run}/samples.tsv", table.encode())
-    store.put_bytes(f"inbox/{run}/CopyComplete.txt", b"")
+from tests.integration.prioritised_runs import PIPELINE, processing_order, write_run
 
 
 def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urgency(
@@ -51,17 +43,11 @@ def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urg
         write_run(runtime.store, "R2", [("U1", "FU", "urgent"), ("M1", "FU", "routine")])
         actors.notify("inbox/R2/CopyComplete.txt")
         subjects = [sample for sample, _, _ in backlog] + ["U1", "M1"]
-        wait_for(
-            lambda: all(manifests.generations("process", s) for s in subjects),
-            timeout_s=90,
-            what="every sample to be processed",
-        )
+        order = processing_order(manifests, subjects, timeout_s=90)
     finally:
         worker.stop()
         actors.broker.close()
 
-    ended = {s: manifests.latest("process", s).summary["ended"] for s in subjects}  # type: ignore[union-attr]
-    order = sorted(ended, key=ended.__getitem__)
     # U1 and its routine family member run before most of the backlog, not after it all
     # (13th and 14th): after the stage in progress and what the worker had fetched.
     first, second = sorted([order.index("U1"), order.index("M1")])

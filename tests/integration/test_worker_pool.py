@@ -10,7 +10,6 @@ attempt (``<sample>.<pid>.<ns>``).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,18 +20,23 @@ from pathlib import Path
 import pytest
 
 from tests.integration.engine_helpers import (
-    PIPELINE,
     REPO_ROOT,
     TOY_ROWS,
     Stack,
     assert_toy_run_complete,
     build_stack,
     toy_expected,
-    wait_for,
     wait_for_manifests,
 )
 from tests.integration.engine_helpers import write_toy_run as write_run
-from tests.integration.test_engine_faults import attempts_in, override_process, pid_of
+from tests.integration.worker_processes import (
+    attempts_in,
+    override_process,
+    pid_of,
+    start_worker,
+    stop_all,
+    wait_for_attempt,
+)
 
 RUN = "R1"
 #: Long enough that a takeover that waited for the lease to expire would time the test out.
@@ -42,28 +46,9 @@ LEASE_TTL_S = 60.0
 def start_pool(
     stack: Stack, log: Path, *, processes: int, grace_s: float
 ) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "seqoia.cli",
-                "worker",
-                "--pipeline",
-                PIPELINE,
-                "--processes",
-                str(processes),
-                "--threads",
-                "1",
-                "--grace-s",
-                str(grace_s),
-            ],
-            cwd=REPO_ROOT,
-            env=dict(stack.env, SEQOIA_METRICS_PORT="0"),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    env = dict(stack.env, SEQOIA_METRICS_PORT="0")
+    options = ["--processes", str(processes), "--threads", "1", "--grace-s", str(grace_s)]
+    return start_worker(env, log, *options)
 
 
 def stop(pool: subprocess.Popen[bytes], log: Path, *, timeout_s: float) -> float:
@@ -79,33 +64,30 @@ def stop(pool: subprocess.Popen[bytes], log: Path, *, timeout_s: float) -> float
     return time.monotonic() - started
 
 
-def stage_started(stack: Stack, trace: Path) -> None:
-    lease_key = stack.runtime.layout.lease_key("process", "S1")
-    wait_for(
-        lambda: stack.store.exists(lease_key) and bool(attempts_in(trace, "S1")),
-        timeout_s=60,
-        interval_s=0.05,
-        what="process/S1 to start in the pool",
-    )
+def start_run(
+    request: pytest.FixtureRequest, tmp_path: Path, *, sleep_s: float
+) -> tuple[Stack, Path, Path]:
+    """A Redis stack with the toy run written, whose ``process/S1`` sleeps and leaves traces;
+    the stack, the trace folder and the pool's log."""
+    stack = build_stack(request, "redis", tmp_path, lease_ttl_s=LEASE_TTL_S)
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    write_run(stack.store, RUN, TOY_ROWS)
+    override_process(stack, "S1", sleep_s=sleep_s, trace_dir=str(trace))
+    return stack, trace, tmp_path / "pool.log"
 
 
 def test_sigterm_past_the_grace_period_hands_the_running_stage_over_and_it_commits_once(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    stack = build_stack(request, "redis", tmp_path, lease_ttl_s=LEASE_TTL_S)
-    trace = tmp_path / "trace"
-    trace.mkdir()
-    write_run(stack.store, RUN, TOY_ROWS)
-    override_process(stack, "S1", sleep_s=4, trace_dir=str(trace))
+    stack, trace, log = start_run(request, tmp_path, sleep_s=4)
     lease_key = stack.runtime.layout.lease_key("process", "S1")
-    log = tmp_path / "pool.log"
     sender = stack.workers()  # sends only: the workers are the subprocesses
     pool = start_pool(stack, log, processes=2, grace_s=0.5)
     successor = None
     try:
         sender.actors.notify(f"inbox/{RUN}/CopyComplete.txt")
-        stage_started(stack, trace)
-        handed_attempt = json.loads(stack.store.get_bytes(lease_key)[0])["attempt"]
+        handed_attempt = wait_for_attempt(stack, trace, "S1", where="the pool")
         first_pid = pid_of(attempts_in(trace, "S1")[0])
         took_s = stop(pool, log, timeout_s=30)
         assert took_s < 15, f"stopping took {took_s:.1f} s"
@@ -121,13 +103,7 @@ def test_sigterm_past_the_grace_period_hands_the_running_stage_over_and_it_commi
         # the lease's TTL would have expired.
         wait_for_manifests(stack, toy_expected(RUN, TOY_ROWS), timeout_s=LEASE_TTL_S - 15)
     finally:
-        for proc in (pool, successor):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=40)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_all(pool, successor, timeout_s=40)
         sender.stop()
     assert_toy_run_complete(stack, RUN, TOY_ROWS)
     attempts = attempts_in(trace, "S1")
@@ -141,20 +117,12 @@ def test_sigterm_past_the_grace_period_hands_the_running_stage_over_and_it_commi
 def test_sigterm_within_the_grace_period_lets_the_running_stage_commit_in_the_stopping_worker(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    stack = build_stack(request, "redis", tmp_path, lease_ttl_s=LEASE_TTL_S)
-    trace = tmp_path / "trace"
-    trace.mkdir()
-    write_run(stack.store, RUN, TOY_ROWS)
-    override_process(stack, "S1", sleep_s=2, trace_dir=str(trace))
-    log = tmp_path / "pool.log"
+    stack, trace, log = start_run(request, tmp_path, sleep_s=2)
     sender = stack.workers()
     pool = start_pool(stack, log, processes=2, grace_s=20)
     try:
         sender.actors.notify(f"inbox/{RUN}/CopyComplete.txt")
-        stage_started(stack, trace)
-        attempt = json.loads(
-            stack.store.get_bytes(stack.runtime.layout.lease_key("process", "S1"))[0]
-        )["attempt"]
+        attempt = wait_for_attempt(stack, trace, "S1", where="the pool")
         took_s = stop(pool, log, timeout_s=40)
         assert took_s < 15, f"stopping took {took_s:.1f} s"
     finally:

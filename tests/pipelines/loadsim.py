@@ -21,7 +21,7 @@ import zlib
 
 from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
-from tests.pipelines.run_folder import MARKERS, copy_complete
+from tests.pipelines.run_folder import run_folder_stage
 
 pipeline = Pipeline("loadsim", import_path="tests.pipelines.loadsim:pipeline")
 
@@ -49,16 +49,7 @@ def sleep_for(stage: str, subject: str, hours: float) -> dict[str, float]:
     return {"started": started, "ended": time.time()}
 
 
-@pipeline.stage(
-    "validate_run",
-    kind="run",
-    version="1",
-    source=True,
-    isolation="inline",
-    source_ready=copy_complete,
-    markers=MARKERS,
-    queue="runs",
-)
+@run_folder_stage(pipeline, "validate_run")
 def validate_run(ctx: StageContext) -> StageResult:
     assert ctx.source_dir is not None
     samples, relations, cases = {}, [], {}

@@ -23,20 +23,11 @@ from seqoia.tasks.stage import (
     StageResult,
 )
 from tests.pipelines import toy
-from tests.pipelines.run_folder import MARKERS, copy_complete
+from tests.pipelines.run_folder import run_folder_stage
 
 pipeline = Pipeline("observed", import_path="tests.pipelines.observed:pipeline")
 
-pipeline.stage(
-    "ingest",
-    kind="run",
-    version="1",
-    source=True,
-    isolation="inline",
-    source_ready=copy_complete,
-    markers=MARKERS,
-    queue="runs",
-)(toy.ingest)
+run_folder_stage(pipeline, "ingest")(toy.ingest)
 pipeline.stage(
     "process",
     kind="sample",

@@ -14,21 +14,12 @@ from pydantic import BaseModel, ConfigDict
 
 from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
-from tests.pipelines.run_folder import MARKERS, copy_complete
+from tests.pipelines.run_folder import run_folder_stage
 
 pipeline = Pipeline("prioritised", import_path="tests.pipelines.prioritised:pipeline")
 
 
-@pipeline.stage(
-    "validate_run",
-    kind="run",
-    version="1",
-    source=True,
-    isolation="inline",
-    source_ready=copy_complete,
-    markers=MARKERS,
-    queue="runs",
-)
+@run_folder_stage(pipeline, "validate_run")
 def validate_run(ctx: StageContext) -> StageResult:
     assert ctx.source_dir is not None
     samples, relations = {}, []

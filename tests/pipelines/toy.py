@@ -17,21 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from seqoia.errors import InputError
 from seqoia.tasks.stage import Pipeline, StageContext, StageResult
 from seqoia.vocabulary import Relation
-from tests.pipelines.run_folder import MARKERS, copy_complete
+from tests.pipelines.run_folder import run_folder_stage
 
 pipeline = Pipeline("toy", import_path="tests.pipelines.toy:pipeline")
 
 
-@pipeline.stage(
-    "ingest",
-    kind="run",
-    version="1",
-    source=True,
-    isolation="inline",
-    source_ready=copy_complete,
-    markers=MARKERS,
-    queue="runs",
-)
+@run_folder_stage(pipeline, "ingest")
 def ingest(ctx: StageContext) -> StageResult:
     assert ctx.source_dir is not None
     relations, file_subjects = [], {}

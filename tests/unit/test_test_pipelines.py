@@ -1,4 +1,4 @@
-"""The test pipelines whose first stage reads a run folder share one completion check."""
+"""The test pipelines whose first stage reads a run folder declare it in one place."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def test_every_run_folder_test_pipeline_declares_the_shared_check_and_markers() 
     ]
     assert all(stage.source_ready is run_folder.copy_complete for stage in first_stages)
     assert all(stage.markers == run_folder.MARKERS for stage in first_stages)
+    declared = {(s.kind, s.source, s.isolation, s.queue, s.version) for s in first_stages}
+    assert declared == {("run", True, "inline", "runs", "1")}
 
 
 def test_a_run_folder_waits_for_copy_complete_and_a_lookalike_name_does_not_count() -> None:

@@ -21,8 +21,8 @@ from seqoia.engine.planner import Waiting
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.settings import Settings
 from seqoia.storage.failures import FailureRecord
-from seqoia.storage.manifest import Manifest, utcnow
 from seqoia.vocabulary import Relation
+from tests.fixtures.committed import commit
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def rt(tmp_path: Path) -> Runtime:
     relations += [
         Relation(kind="family", subject="F1", other_kind="sample", other=s) for s in ("S1", "S2")
     ]
-    commit(runtime, "ingest", "R1", relations)
+    commit(runtime, "ingest", "R1", relations=relations)
     commit(runtime, "process", "S1")
     runtime.failures.write(
         FailureRecord(
@@ -51,24 +51,6 @@ def rt(tmp_path: Path) -> Runtime:
     )
     runtime.store.put_bytes(runtime.layout.done_key("R1"), b"{}")
     return runtime
-
-
-def commit(rt: Runtime, stage: str, subject: str, relations: list[Relation] | None = None) -> None:
-    rt.manifests.commit(
-        Manifest(
-            stage=stage,
-            stage_version="1",
-            subject=subject,
-            subject_kind=rt.pipeline[stage].kind,
-            fingerprint="0" * 64,
-            generation=1,
-            attempt=f"{stage}-{subject}",
-            relations=relations or [],
-            started_at=utcnow(),
-            finished_at=utcnow(),
-            worker="unit",
-        )
-    )
 
 
 def test_a_plan_waits_on_typed_pairs_and_shows_them_as_text(rt: Runtime) -> None:

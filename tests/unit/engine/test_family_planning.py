@@ -11,20 +11,14 @@ from pathlib import Path
 import pytest
 
 from seqoia.admin.state import StateReader
-from seqoia.engine.runtime import Runtime, build_runtime
-from seqoia.settings import Settings
+from seqoia.engine.runtime import Runtime
 from seqoia.vocabulary import Relation
-from tests.unit.engine.test_pair_planning import commit
+from tests.fixtures.committed import commit, germline_runtime
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    settings = Settings(
-        store_url=f"file://{tmp_path / 'store'}", scratch_dir=tmp_path / "s", worker_id="unit"
-    )
-    runtime = build_runtime(settings)
-    runtime.store.put_bytes(runtime.layout.reference_key("demo"), b">chr1\nACGT\n")
-    return runtime
+    return germline_runtime(tmp_path)
 
 
 def validated(rt: Runtime, run: str, members: dict[str, tuple[str, str]]) -> None:

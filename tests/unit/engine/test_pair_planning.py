@@ -7,44 +7,17 @@ test, over the germline pipeline's real ``somatic`` declaration.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from seqoia.engine.runtime import Runtime, build_runtime
-from seqoia.settings import Settings
-from seqoia.storage.manifest import Manifest, utcnow
+from seqoia.engine.runtime import Runtime
 from seqoia.vocabulary import Relation
+from tests.fixtures.committed import commit, germline_runtime
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    settings = Settings(
-        store_url=f"file://{tmp_path / 'store'}", scratch_dir=tmp_path / "s", worker_id="unit"
-    )
-    runtime = build_runtime(settings)
-    runtime.store.put_bytes(runtime.layout.reference_key("demo"), b">chr1\nACGT\n")
-    return runtime
-
-
-def commit(rt: Runtime, stage: str, subject: str, summary: dict[str, Any] | None = None,
-           relations: list[Relation] | None = None) -> None:  # fmt: skip
-    rt.manifests.commit(
-        Manifest(
-            stage=stage,
-            stage_version=rt.pipeline[stage].version,
-            subject=subject,
-            subject_kind=rt.pipeline[stage].kind,
-            fingerprint="0" * 64,
-            generation=1,
-            attempt=f"{stage}-{subject}-1",
-            relations=relations or [],
-            summary=summary or {},
-            started_at=utcnow(),
-            finished_at=utcnow(),
-            worker="unit",
-        )  # fmt: skip
-    )
+    return germline_runtime(tmp_path)
 
 
 def validated(rt: Runtime, run: str, sample: str, role: str) -> None:

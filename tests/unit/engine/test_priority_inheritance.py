@@ -13,18 +13,14 @@ from pathlib import Path
 import pytest
 
 from seqoia.engine.priority import Priorities
-from seqoia.engine.runtime import Runtime, build_runtime
-from seqoia.settings import Settings
-from seqoia.storage.manifest import Manifest, utcnow
+from seqoia.engine.runtime import Runtime
 from seqoia.vocabulary import Relation
+from tests.fixtures.committed import commit, germline_runtime
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    settings = Settings(
-        store_url=f"file://{tmp_path / 'store'}", scratch_dir=tmp_path / "s", worker_id="unit"
-    )
-    return build_runtime(settings)
+    return germline_runtime(tmp_path)
 
 
 def validated(rt: Runtime, run: str, rows: list[tuple[str, str, str, str]]) -> None:
@@ -37,23 +33,7 @@ def validated(rt: Runtime, run: str, rows: list[tuple[str, str, str, str]]) -> N
             Relation(kind="run", subject=run, other_kind=group_kind, other=group),
             Relation(kind=group_kind, subject=group, other_kind="sample", other=sample),
         ]
-    stage = rt.pipeline["validate_run"]
-    rt.manifests.commit(
-        Manifest(
-            stage=stage.name,
-            stage_version=stage.version,
-            subject=run,
-            subject_kind=stage.kind,
-            fingerprint="0" * 64,
-            generation=1,
-            attempt=f"validate_run-{run}-1",
-            relations=list(dict.fromkeys(relations)),
-            summary={"samples": records},
-            started_at=utcnow(),
-            finished_at=utcnow(),
-            worker="unit",
-        )
-    )
+    commit(rt, "validate_run", run, {"samples": records}, list(dict.fromkeys(relations)))
 
 
 def stage_priorities(rt: Runtime, subjects: dict[str, list[str]]) -> dict[str, set[str]]:

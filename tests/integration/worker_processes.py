@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.integration.engine_helpers import PIPELINE, REPO_ROOT, Stack, wait_for
 
@@ -59,7 +60,7 @@ def start_worker(env: dict[str, str], log: Path, *options: str) -> subprocess.Po
         )
 
 
-def stop_all(*processes: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+def stop_all(*processes: subprocess.Popen[Any] | None, timeout_s: float) -> None:
     """Terminate what still runs, killing what has not exited within ``timeout_s``."""
     for process in processes:
         if process is not None and process.poll() is None:

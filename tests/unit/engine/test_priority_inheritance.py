@@ -14,7 +14,7 @@ import pytest
 
 from seqoia.engine.priority import Priorities
 from seqoia.engine.runtime import Runtime
-from seqoia.vocabulary import Relation
+from seqoia.vocabulary import Relation, SubjectKind
 from tests.fixtures.committed import commit, germline_runtime
 
 
@@ -23,7 +23,7 @@ def rt(tmp_path: Path) -> Runtime:
     return germline_runtime(tmp_path)
 
 
-def validated(rt: Runtime, run: str, rows: list[tuple[str, str, str, str]]) -> None:
+def validated(rt: Runtime, run: str, rows: list[tuple[str, SubjectKind, str, str]]) -> None:
     """validate_run/<run> committed with ``(sample, group kind, group, priority)`` rows."""
     records, relations = {}, []
     for sample, group_kind, group, priority in rows:

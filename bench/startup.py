@@ -123,12 +123,15 @@ def main(argv: list[str] | None = None) -> int:
                         log = Path(tmp) / f"{side}-{via}-{trial}.log"
                         took = time_worker(code, env, log)
                         seconds.setdefault(f"{side} {via}", []).append(took)
-                        found = PHASES.search(log.read_text(errors="replace"))
+                        text = log.read_text(errors="replace")
+                        found = PHASES.search(text)
+                        refused = re.findall(r"UNSAFE STORE \(--unsafe-store\): (.+?) failed", text)
                         if found:
                             split = tuple(float(x) for x in found.groups())
                             phases.setdefault(f"{side} {via}", []).append(split)
                         print(f"trial {trial} {side:4s} {via:6s} {took:5.2f} s "
-                              f"{found.group(0) if found else ''} (load {os.getloadavg()[0]:.1f})",
+                              f"{found.group(0) if found else ''} (load {os.getloadavg()[0]:.1f})"
+                              f"{' checks failed: ' + ', '.join(refused) if refused else ''}",
                               flush=True)  # fmt: skip
         finally:
             proxy.close()

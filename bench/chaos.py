@@ -51,8 +51,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import redis  # noqa: E402
 
 from seqoia.admin.gc import Collector  # noqa: E402
+from seqoia.engine.publication import unpublished  # noqa: E402
 from seqoia.engine.reconciler import Reconciler  # noqa: E402
 from seqoia.engine.runtime import Runtime, load_pipeline  # noqa: E402
+from seqoia.errors import ObjectNotFoundError  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
 from seqoia.storage.manifest import read_json  # noqa: E402
 from seqoia.workers.actors import declare_actors  # noqa: E402
@@ -258,8 +260,12 @@ def digests_of(direct: Runtime, samples: list[str]) -> dict[str, str]:
             for ref in manifest.outputs:
                 found[f"{stage}/{subject}/{ref.name}"] = ref.sha256
                 if manifest.published_to:
-                    data, _ = direct.store.get_bytes(manifest.published_to + ref.name)
-                    found[f"published/{subject}/{ref.name}"] = hashlib.sha256(data).hexdigest()
+                    try:
+                        data, _ = direct.store.get_bytes(manifest.published_to + ref.name)
+                        digest = hashlib.sha256(data).hexdigest()
+                    except ObjectNotFoundError:  # committed, never published: a difference
+                        digest = "missing"
+                    found[f"published/{subject}/{ref.name}"] = digest
     return found
 
 
@@ -499,7 +505,10 @@ def chaos_run(
         return True
 
     def done() -> bool:
-        return all(direct.manifests.latest("hand_over", s) is not None for s in names)
+        # Committed *and* published: a committer killed between the two leaves the copies
+        # to the next attempt, which the run must wait for (a run once ended in between).
+        latest = [direct.manifests.latest("hand_over", s) for s in names]
+        return all(m is not None and not unpublished(direct_store, m) for m in latest)
 
     restart_kind = f"{broker_server.name}_restart"
     outages: list[tuple[float, float, str]] = []  # (down, up again, what) of server restarts

@@ -51,8 +51,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import redis  # noqa: E402
 
 from seqoia.admin.gc import Collector  # noqa: E402
+from seqoia.engine.publication import unpublished  # noqa: E402
 from seqoia.engine.reconciler import Reconciler  # noqa: E402
 from seqoia.engine.runtime import Runtime, load_pipeline  # noqa: E402
+from seqoia.errors import ObjectNotFoundError  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
 from seqoia.storage.manifest import read_json  # noqa: E402
 from seqoia.workers.actors import declare_actors  # noqa: E402
@@ -223,6 +225,9 @@ class RunResult:
     takeover_details: list[dict[str, Any]] = field(default_factory=list)
     #: Killed attempts that nothing took over before the run ended (should stay 0).
     not_taken_over: int = 0
+    #: Killed attempts whose next attempt had started before the kill: their lease had
+    #: expired under failed renewals and a duplicate was running already (no wait at all).
+    duplicated_before_kill: int = 0
     broker: str = "redis"
     delivered: int = 0
     samples: int = 0
@@ -255,8 +260,12 @@ def digests_of(direct: Runtime, samples: list[str]) -> dict[str, str]:
             for ref in manifest.outputs:
                 found[f"{stage}/{subject}/{ref.name}"] = ref.sha256
                 if manifest.published_to:
-                    data, _ = direct.store.get_bytes(manifest.published_to + ref.name)
-                    found[f"published/{subject}/{ref.name}"] = hashlib.sha256(data).hexdigest()
+                    try:
+                        data, _ = direct.store.get_bytes(manifest.published_to + ref.name)
+                        digest = hashlib.sha256(data).hexdigest()
+                    except ObjectNotFoundError:  # committed, never published: a difference
+                        digest = "missing"
+                    found[f"published/{subject}/{ref.name}"] = digest
     return found
 
 
@@ -281,7 +290,8 @@ class TakeoverWatch:
     The takeover time is from the kill to the start of the next attempt of the same
     ``(stage, subject)``: its lease's ``started`` (or, for an attempt too short to be seen
     holding its lease, its manifest's ``started_at``). An attempt that had committed before
-    its kill needs no takeover and is not counted.
+    its kill needs no takeover and is not counted; one whose successor had started before
+    the kill (a duplicate, after renewals failed) is counted in ``before_kill``.
     """
 
     def __init__(self, direct: Runtime, interval_s: float = 0.1) -> None:
@@ -290,6 +300,7 @@ class TakeoverWatch:
         self.seconds: dict[str, list[float]] = {}
         self.followed: list[tuple[Kill, float]] = []
         self.worker_kills: list[float] = []  # when each kill_worker happened
+        self.before_kill: list[Kill] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(interval_s,), daemon=True)
@@ -337,6 +348,10 @@ class TakeoverWatch:
                 self.pending.remove(kill)
                 self.seconds.setdefault(kill.kind, []).append(started - kill.at)
                 self.followed.append((kill, started - kill.at))
+        elif started is not None:  # another attempt, started before the kill, runs or won
+            with self._lock:
+                self.pending.remove(kill)
+                self.before_kill.append(kill)
 
 
 def chaos_run(
@@ -490,7 +505,10 @@ def chaos_run(
         return True
 
     def done() -> bool:
-        return all(direct.manifests.latest("hand_over", s) is not None for s in names)
+        # Committed *and* published: a committer killed between the two leaves the copies
+        # to the next attempt, which the run must wait for (a run once ended in between).
+        latest = [direct.manifests.latest("hand_over", s) for s in names]
+        return all(m is not None and not unpublished(direct_store, m) for m in latest)
 
     restart_kind = f"{broker_server.name}_restart"
     outages: list[tuple[float, float, str]] = []  # (down, up again, what) of server restarts
@@ -540,6 +558,7 @@ def chaos_run(
         broker_server.stop()
         proxy.close()
         result.not_taken_over = watch.stop()
+        result.duplicated_before_kill = len(watch.before_kill)
         result.takeovers_s = watch.seconds
         for kill, seconds in watch.followed:
             until = kill.at + seconds
@@ -615,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     takeovers: dict[str, list[float]] = {}
     details: list[dict[str, Any]] = []
     outcome = Counter[str]()
+    duplicated = 0
     with (
         contextlib.nullcontext(args.workdir)
         if args.workdir
@@ -655,12 +675,15 @@ def main(argv: list[str] | None = None) -> int:
             outcome["orphans after gc"] += result.orphans_after_gc
             outcome["byte differences"] += result.byte_differences
             outcome["kills not taken over"] += result.not_taken_over
+            duplicated += result.duplicated_before_kill
             taken = {k: [round(t, 1) for t in v] for k, v in result.takeovers_s.items()}
             print(f"run {n + 1} ({kind}): {sum(result.faults.values())} faults "
                   f"{dict(result.faults)}, {result.delivered}/{result.samples} delivered, "
                   f"{result.double_commits} double commits, "
                   f"{result.byte_differences} byte differences, takeovers {taken}, "
-                  f"{result.not_taken_over} not taken over, {result.seconds:.0f} s",
+                  f"{result.not_taken_over} not taken over, "
+                  f"{result.duplicated_before_kill} duplicated before the kill, "
+                  f"{result.seconds:.0f} s",
                   flush=True)  # fmt: skip
     print("\nfaults injected:", sum(totals.values()))
     for kind, count in sorted(totals.items()):
@@ -675,8 +698,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"next attempt, kills with no server restart meanwhile: p50 "
           f"{percentile(calm, 0.5):.1f} s, p99 {percentile(calm, 0.99):.1f} s "
           f"(n={len(calm)})")  # fmt: skip
+    crowded = [d["seconds"] for d in details if d["other_worker_kills"]]
+    print(f"next attempt, another worker killed within 15 s before or meanwhile: p50 "
+          f"{percentile(crowded, 0.5):.1f} s, max {max(crowded, default=0):.1f} s "
+          f"(n={len(crowded)})")  # fmt: skip
     within = sum(d["seconds"] <= args.lease_ttl_s + 10 for d in details)
     print(f"within lease + 10 s: {within} of {len(details)}")
+    print(f"killed attempts already duplicated before the kill: {duplicated}")
     for name, count in outcome.items():
         print(f"  {name:22s} {count}")
     return 0 if not any(outcome.values()) else 1

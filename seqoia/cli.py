@@ -6,25 +6,69 @@ passed down. Each group of commands lives in ``seqoia/commands/``.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.main
+from typer._click.core import Command, Context  # typer 0.29 vendors click
+from typer.core import TyperGroup
 
-from seqoia.commands.admin import ADMIN_COMMANDS, dlq_app
-from seqoia.commands.demo import demo
-from seqoia.commands.demux import demux
 from seqoia.commands.doctor import doctor
 from seqoia.commands.engine import config, intake, notify, reconcile, up, worker
-from seqoia.commands.outputs import outputs
-from seqoia.commands.release import release
-from seqoia.commands.validate import validate
 from seqoia.errors import SeqoiaError
 from seqoia.logs import configure_logging
 from seqoia.settings import load_settings
 
+#: Commands whose module is imported only when one of them runs or help lists them, as
+#: (command, module, attribute): a worker started to replace a dead one should not spend
+#: its first second importing the admin tools, PDF reports and demultiplexer.
+LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("validate", "seqoia.commands.validate", "validate"),
+    ("demux", "seqoia.commands.demux", "demux"),
+    ("demo", "seqoia.commands.demo", "demo"),
+    *(
+        (name, "seqoia.commands.admin", name)
+        for name in ("status", "sample", "reprocess", "retry", "lineage", "watch", "gc", "audit")
+    ),
+    ("outputs", "seqoia.commands.outputs", "outputs"),
+    ("release", "seqoia.commands.release", "release"),
+    ("dlq", "seqoia.commands.dlq", "dlq_app"),
+)
+
+
+class _LazyCommands(TyperGroup):
+    """The root group: adds a lazy command the first time it is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        eager = super().list_commands(ctx)
+        return eager + [name for name, _, _ in LAZY_COMMANDS if name not in eager]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in {name for name, _, _ in LAZY_COMMANDS}:
+            command = load_command(cmd_name)
+            self.add_command(command, cmd_name)
+        return command
+
+
+def load_command(name: str) -> Command:
+    """Import a lazy command's module and build its click command."""
+    module, attribute = next((m, a) for n, m, a in LAZY_COMMANDS if n == name)
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name  # as add_typer(name=...) would
+        return group
+    single = typer.Typer()
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
 app = typer.Typer(
     name="seqoia",
+    cls=_LazyCommands,
     help="Clinical genome sequencing pipelines: run folders in, FHIR reports and CRAM/VCF out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -59,16 +103,7 @@ def main(
 
 for command in (up, worker, intake, reconcile, notify, config):
     app.command()(command)
-app.command("validate")(validate)
-
-app.command("demux")(demux)
-app.command("demo")(demo)
 app.command("doctor")(doctor)
-for admin_command in ADMIN_COMMANDS:
-    app.command()(admin_command)
-app.command()(outputs)
-app.command()(release)
-app.add_typer(dlq_app, name="dlq")
 
 
 def run() -> None:

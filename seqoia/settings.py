@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         description="A running stage renews its lease every third of this; a dead "
         "worker's stage is taken over once it expires",
     )
+    store_check_valid_s: float = Field(
+        300.0,
+        ge=0,
+        description="A worker starting within this long of a passing store self-check on "
+        "the same store skips its probes (bucket versioning is re-read); 0 checks always",
+    )
     rtacomplete_grace_s: float = Field(
         600.0,
         ge=0,

@@ -16,8 +16,9 @@ from seqoia.engine.runtime import DEFAULT_PIPELINE, load_pipeline
 from seqoia.errors import UnsafeStoreError
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
-from seqoia.storage.selfcheck import Check, check_store, failed
+from seqoia.storage.selfcheck import Check, check_store, check_versioning, failed
 from seqoia.storage.urls import open_store, redact_url
+from seqoia.storage.verdict import recent_pass_age_s, record_pass
 from seqoia.workers.actors import EVENTS_QUEUE
 from seqoia.workers.brokercheck import check_broker
 
@@ -68,17 +69,34 @@ def echo_check(check: Check) -> None:
     typer.echo(f"{verdict}  {check.subject:<6} {check.name:<24} {check.detail}")
 
 
-def guard_store(store: ObjectStore, *, unsafe: bool) -> list[Check]:
+def guard_store(
+    store: ObjectStore, *, unsafe: bool, valid_s: float = 0.0, worker: str = ""
+) -> list[Check]:
     """Run the store checks at worker start-up; raise UnsafeStoreError on a failure.
 
     With ``unsafe`` the failures are logged as errors, loudly, and the worker starts.
+    With ``valid_s`` > 0, checks that all passed fewer than ``valid_s`` seconds ago on
+    this store (``storage/verdict.py``) are not repeated, except bucket versioning; a
+    full pass is recorded for the next worker.
     """
+    age_s = recent_pass_age_s(store, valid_s)
+    if age_s is not None:
+        versioning = check_versioning(store)
+        if versioning.verdict != "fail":
+            log.info(
+                "store checks passed %.0f s ago (valid %g s): versioning re-read, rest skipped",
+                age_s,
+                valid_s,
+            )
+            return [versioning]
     checks = check_store(store)
     failures = failed(checks)
     for check in checks:
         if check.verdict == "warn":
             log.warning("store check %s: %s", check.name, check.detail)
     if not failures:
+        if valid_s > 0:
+            record_pass(store, worker)
         return checks
     summary = "; ".join(f"{check.name}: {check.detail}" for check in failures)
     if not unsafe:

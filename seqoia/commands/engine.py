@@ -192,10 +192,19 @@ def worker(
         enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
     else:  # a pool's child: record into the parent's folder, which the parent serves
         enable_multiprocess(pool_metrics_dir, empty=False)
+    began = time.monotonic()
     runtime = build_runtime(settings, pipeline)
-    guard_store(runtime.store, unsafe=unsafe_store)
+    opened = time.monotonic()
+    guard_store(
+        runtime.store,
+        unsafe=unsafe_store,
+        valid_s=settings.store_check_valid_s,
+        worker=settings.worker_id,
+    )
+    checked = time.monotonic()
     runtime.store = MeteredStore(runtime.store)  # before anything caches the store
     actors = declare_actors(build_broker(settings), runtime)
+    connected = time.monotonic()
     in_flight = InFlight()
     actors.broker.add_middleware(in_flight)
     consumer = stage_consumer(
@@ -207,6 +216,14 @@ def worker(
         short_queues=actors.short_queues(),
     )
     consumer.start()
+    # A replacement worker's start-up is part of a takeover when every other thread is busy.
+    log.info(
+        "start-up: pipeline and store %.2f s, store checks %.2f s, broker %.2f s, consumer %.2f s",
+        opened - began,
+        checked - opened,
+        connected - checked,
+        time.monotonic() - connected,
+    )
     where = ""
     if pool_metrics_dir is None:
         metrics = serve_metrics(settings.metrics_host, settings.metrics_port)

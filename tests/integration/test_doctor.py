@@ -125,6 +125,18 @@ def test_the_worker_guard_refuses_a_versioned_bucket_unless_told_loudly(
     guard_store(rgw_store(rgw_server), unsafe=False)  # a plain bucket starts quietly
 
 
+def test_a_recorded_pass_spares_a_new_worker_the_probes_until_versioning_is_turned_on(
+    rgw_server: CephRGW,
+) -> None:
+    store = rgw_store(rgw_server)
+    assert len(guard_store(store, unsafe=False, valid_s=60)) == 5  # probes, then recorded
+    again = guard_store(store, unsafe=False, valid_s=60)
+    assert [(check.name, check.verdict) for check in again] == [("bucket versioning", "ok")]
+    versioned(store)  # an admin's click after the verdict was recorded
+    with pytest.raises(UnsafeStoreError, match="bucket versioning"):
+        guard_store(store, unsafe=False, valid_s=60)
+
+
 # -- the command ---------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """FASTQ metrics: records, bases, Q30, GC and N of one or more FASTQ files, streamed.
 
 The first of the three sources of a sample's quality control (:mod:`seqoia.genomics.qc`);
-``align`` also runs it over a sample's FASTQ to prove every gzip whole before mapping.
+``align`` counts the same metrics with :func:`count_records` while its reader holds the
+FASTQ's lines, so that the FASTQ is read once.
 """
 
 from __future__ import annotations

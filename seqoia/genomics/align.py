@@ -24,16 +24,18 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Literal
 
+import numpy as np
 import pysam
 import pysam.samtools
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from seqoia.errors import FormatError, InputError, ToolError
+from seqoia.genomics.fastq_qc import FastqMetrics, count_records, metrics_of, new_counts
 from seqoia.genomics.reference import PreparedReference
 from seqoia.genomics.samtext import (
     SORT_MEMORY,
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 Aligner = Literal["mappy", "minimap2", "bwa"]
 
 _BATCH_PAIRS = 4096
+#: Bytes of (decompressed) FASTQ read at a time.
+_READ_BYTES = 4 << 20
 #: Pairs per scratch SAM chunk on the pysam path: bounds scratch space, not memory.
 _CHUNK_PAIRS = 100_000
 
@@ -113,6 +117,8 @@ class AlignStats(BaseModel):
     secondary: int
     elapsed_s: float
     tool_versions: dict[str, str]
+    #: Both reads' FASTQ metrics, counted while they were read for alignment.
+    fastq: FastqMetrics
 
     @property
     def mapped_fraction(self) -> float:
@@ -144,13 +150,22 @@ def align_sample(
         raise InputError(f"read-group ids are not unique: {ids}", run=run)
     started = time.monotonic()
     threads = max(1, threads)
+    counts = new_counts()
     samtools = want_binary("samtools", use_binaries)
     out_bam.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".align-", dir=out_bam.parent) as scratch_name:
         scratch = Path(scratch_name)
         if aligner == "mappy":
             parts, n_pairs = _align_mappy(
-                pairs, reference, scratch, threads, samtools, run, max_insert_bp, secondary
+                pairs,
+                reference,
+                scratch,
+                threads,
+                samtools,
+                run,
+                max_insert_bp,
+                secondary,
+                counts,
             )
         else:
             program = want_binary(aligner, True)
@@ -159,7 +174,7 @@ def align_sample(
             for i, pair in enumerate(pairs):
                 part = scratch / f"part{i}.bam"
                 n_pairs += _align_external(
-                    aligner, program, pair, reference, part, threads, samtools, run
+                    aligner, program, pair, reference, part, threads, samtools, run, counts
                 )
                 parts.append(part)
         _merge(parts, out_bam, threads, samtools)
@@ -169,6 +184,7 @@ def align_sample(
         read_pairs=n_pairs,
         elapsed_s=round(time.monotonic() - started, 3),
         tool_versions=tool_versions(),
+        fastq=metrics_of(counts),
         **stats,
     )
 
@@ -192,52 +208,96 @@ def _open_fastq(path: Path) -> IO[bytes]:
         return gzip.open(raw, "rb")  # type: ignore[return-value]
 
 
-def read_fastq(path: Path, *, run: str | None = None) -> Iterator[tuple[str, str, str]]:
+def read_fastq(
+    path: Path, *, run: str | None = None, counts: np.ndarray | None = None
+) -> Iterator[tuple[str, str, str]]:
     """Stream ``(name, sequence, qualities)`` from a plain or gzipped FASTQ file.
 
     The name loses its comment and any ``/1``/``/2`` suffix. A truncated record, a
     malformed line or a corrupt gzip stream raises FormatError naming the file and the
-    1-based line.
+    1-based line. ``counts`` (from :func:`seqoia.genomics.fastq_qc.new_counts`) also
+    gathers the FASTQ metrics on the way, so that ``align`` reads its FASTQ once.
+
+    Reads record-complete chunks and decodes a chunk at once: a ``readline`` per line
+    and a ``decode`` per field cost more than the rest of the parsing.
     """
-    line = 0
+    line = 0  # lines before the current block
     try:
         with _open_fastq(path) as handle:
-            readline = handle.readline
+            leftover = b""
             while True:
-                header = readline()
-                if not header.strip():  # end of file, or blank lines after the last record
-                    if header and handle.read(1 << 16).strip():
+                chunk = handle.read(_READ_BYTES)
+                lines = (leftover + chunk).split(b"\n")
+                if chunk:
+                    complete = (len(lines) - 1) // 4 * 4  # the last line may be partial
+                    leftover = b"\n".join(lines[complete:])
+                    del lines[complete:]
+                elif lines and not lines[-1]:
+                    lines.pop()  # what follows the file's last newline
+                blank = yield from _records(lines, path, run, line, counts)
+                if blank is not None:  # blank lines may follow the last record, only them
+                    if any(x.strip() for x in lines[blank - line :]) or (
+                        leftover.strip() or handle.read(1 << 16).strip()
+                    ):
                         raise FormatError("blank line inside the FASTQ", run=run,
-                                          file=str(path), line=line + 1)  # fmt: skip
+                                          file=str(path), line=blank + 1)  # fmt: skip
                     return
-                seq, plus, qual = readline(), readline(), readline()
-                line += 4
-                if header[:1] != b"@":
-                    raise FormatError("FASTQ record does not start with '@'", run=run,
-                                      file=str(path), line=line - 3)  # fmt: skip
-                if not qual:
-                    raise FormatError("truncated FASTQ record", run=run, file=str(path),
-                                      line=line - 3)  # fmt: skip
-                if plus[:1] != b"+":
-                    raise FormatError("FASTQ separator line does not start with '+'",
-                                      run=run, file=str(path), line=line - 1)  # fmt: skip
-                seq, qual = seq.rstrip(), qual.rstrip()
-                if len(seq) != len(qual):
-                    raise FormatError("FASTQ sequence and quality lengths differ",
-                                      run=run, file=str(path), line=line)  # fmt: skip
-                name = header[1:].split(None, 1)[0]
-                if name[-2:] in (b"/1", b"/2"):
-                    name = name[:-2]
-                yield name.decode(), seq.decode(), qual.decode()
+                if not chunk:
+                    return
+                line += len(lines)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
         raise FormatError(f"cannot read FASTQ: {err}", run=run, file=str(path),
                           line=line or None) from err  # fmt: skip
 
 
-def read_pairs(pair: FastqPair, *, run: str | None = None) -> Iterator[tuple[str, ...]]:
-    """Stream ``(name, seq1, qual1, seq2, qual2)``, checking that R1 and R2 agree."""
-    first = read_fastq(pair.r1, run=run)
-    second = read_fastq(pair.r2, run=run)
+def _records(
+    lines: list[bytes],
+    path: Path,
+    run: str | None,
+    first_line: int,
+    counts: np.ndarray | None,
+) -> Generator[tuple[str, str, str], None, int | None]:
+    """Yield the records of ``lines`` (whole records but at the end of the file); return
+    the 0-based line number of a blank header line, where the records stop, or None."""
+    text = b"\n".join(lines).decode().split("\n") if lines else []
+    n = len(text)
+    k = 0
+    while k < n:
+        header = text[k]
+        if not header.strip():
+            if counts is not None:
+                count_records(lines[:k], counts, 33, path, first_line)
+            return first_line + k
+        if header[:1] != "@":
+            raise FormatError("FASTQ record does not start with '@'", run=run,
+                              file=str(path), line=first_line + k + 1)  # fmt: skip
+        if k + 3 >= n:
+            raise FormatError("truncated FASTQ record", run=run, file=str(path),
+                              line=first_line + k + 1)  # fmt: skip
+        if text[k + 2][:1] != "+":
+            raise FormatError("FASTQ separator line does not start with '+'",
+                              run=run, file=str(path), line=first_line + k + 3)  # fmt: skip
+        seq, qual = text[k + 1].rstrip(), text[k + 3].rstrip()
+        if len(seq) != len(qual):
+            raise FormatError("FASTQ sequence and quality lengths differ",
+                              run=run, file=str(path), line=first_line + k + 4)  # fmt: skip
+        name = header[1:].split(None, 1)[0]
+        if name[-2:] in ("/1", "/2"):
+            name = name[:-2]
+        yield name, seq, qual
+        k += 4
+    if counts is not None and lines:
+        count_records(lines, counts, 33, path, first_line)
+    return None
+
+
+def read_pairs(
+    pair: FastqPair, *, run: str | None = None, counts: np.ndarray | None = None
+) -> Iterator[tuple[str, ...]]:
+    """Stream ``(name, seq1, qual1, seq2, qual2)``, checking that R1 and R2 agree;
+    ``counts`` gathers both files' FASTQ metrics (see :func:`read_fastq`)."""
+    first = read_fastq(pair.r1, run=run, counts=counts)
+    second = read_fastq(pair.r2, run=run, counts=counts)
     count = 0
     for rec1 in first:
         rec2 = next(second, None)
@@ -254,10 +314,12 @@ def read_pairs(pair: FastqPair, *, run: str | None = None) -> Iterator[tuple[str
                           file=str(pair.r2))  # fmt: skip
 
 
-def _batches(pairs: Sequence[FastqPair], run: str | None) -> Iterator[tuple[int, list]]:
+def _batches(
+    pairs: Sequence[FastqPair], run: str | None, counts: np.ndarray
+) -> Iterator[tuple[int, list]]:
     for index, pair in enumerate(pairs):
         batch: list[tuple[str, ...]] = []
-        for record in read_pairs(pair, run=run):
+        for record in read_pairs(pair, run=run, counts=counts):
             batch.append(record)
             if len(batch) == _BATCH_PAIRS:
                 yield index, batch
@@ -278,6 +340,7 @@ def _align_mappy(
     run: str | None,
     max_insert_bp: int,
     secondary: bool,
+    counts: np.ndarray,
 ) -> tuple[list[Path], int]:
     import mappy
 
@@ -307,7 +370,7 @@ def _align_mappy(
     n_pairs = 0
     with ThreadPoolExecutor(max_workers=threads) as pool, sink:
         pending: collections.deque[tuple[Future[str], int]] = collections.deque()
-        for pair_index, batch in _batches(pairs, run):
+        for pair_index, batch in _batches(pairs, run, counts):
             n_pairs += len(batch)
             pending.append((pool.submit(map_batch, pair_index, batch), len(batch)))
             # Bounded in-flight work keeps memory flat; results are written in order.
@@ -332,6 +395,7 @@ def _align_external(
     threads: int,
     samtools: str | None,
     run: str | None,
+    counts: np.ndarray,
 ) -> int:
     rg = pair.read_group.header_line().replace("\t", "\\t")
     if aligner == "minimap2":
@@ -365,7 +429,7 @@ def _align_external(
     n = 0
     assert align.stdin is not None
     try:
-        for name, s1, q1, s2, q2 in read_pairs(pair, run=run):
+        for name, s1, q1, s2, q2 in read_pairs(pair, run=run, counts=counts):
             align.stdin.write(f"@{name}/1\n{s1}\n+\n{q1}\n@{name}/2\n{s2}\n+\n{q2}\n".encode())
             n += 1
         align.stdin.close()

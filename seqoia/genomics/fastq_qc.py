@@ -1,7 +1,8 @@
 """FASTQ metrics: records, bases, Q30, GC and N of one or more FASTQ files, streamed.
 
 The first of the three sources of a sample's quality control (:mod:`seqoia.genomics.qc`);
-``align`` also runs it over a sample's FASTQ to prove every gzip whole before mapping.
+``align`` counts the same metrics with :func:`count_records` while its reader holds the
+FASTQ's lines, so that the FASTQ is read once.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def fastq_metrics(fastqs: Sequence[Path], *, phred_offset: int = 33) -> FastqMet
     Works on record-complete chunks: the lines of a chunk are split once and the
     sequence and quality lines joined into numpy arrays, so there is no per-base loop.
     """
-    counts = np.zeros(5, dtype=np.int64)  # records, bases, q30, gc, n
+    counts = new_counts()
     for path in fastqs:
         line_no = 0
         leftover = b""
@@ -62,7 +63,7 @@ def fastq_metrics(fastqs: Sequence[Path], *, phred_offset: int = 33) -> FastqMet
                 while chunk := fh.read(CHUNK_BYTES):
                     lines = (leftover + chunk).split(b"\n")
                     complete = (len(lines) - 1) // 4 * 4  # the last line may be partial
-                    _count_records(lines[:complete], counts, phred_offset, path, line_no)
+                    count_records(lines[:complete], counts, phred_offset, path, line_no)
                     line_no += complete
                     leftover = b"\n".join(lines[complete:])
         except (OSError, EOFError) as err:
@@ -72,14 +73,25 @@ def fastq_metrics(fastqs: Sequence[Path], *, phred_offset: int = 33) -> FastqMet
             lines.pop()
         if len(lines) % 4:
             raise FormatError("truncated FASTQ record", file=str(path), line=line_no + 1)
-        _count_records(lines, counts, phred_offset, path, line_no)
+        count_records(lines, counts, phred_offset, path, line_no)
+    return metrics_of(counts)
+
+
+def new_counts() -> np.ndarray:
+    """Zeroed counters for :func:`count_records`: records, bases, Q30, GC and N bases."""
+    return np.zeros(5, dtype=np.int64)
+
+
+def metrics_of(counts: np.ndarray) -> FastqMetrics:
+    """The metrics of counters that :func:`count_records` filled."""
     records, bases, q30, gc, n = (int(x) for x in counts)
     return FastqMetrics(records=records, bases=bases, q30_bases=q30, gc_bases=gc, n_bases=n)
 
 
-def _count_records(
+def count_records(
     lines: list[bytes], counts: np.ndarray, offset: int, path: Path, first_line: int
 ) -> None:
+    """Add the counts of whole records (``lines``, 4 a record, without newlines)."""
     if not lines:
         return
     headers, seqs, pluses, quals = lines[0::4], lines[1::4], lines[2::4], lines[3::4]

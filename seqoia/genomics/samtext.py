@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 #: Memory per ``samtools sort`` thread before it spills to scratch files.
 SORT_MEMORY = "512M"
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+#: minimap2's CIGAR operation codes, as mappy's ``cigar_str`` spells them.
+_CIGAR_OPS = "MIDNSHP=XB"
 
 
 # -- SAM lines -----------------------------------------------------------------------
@@ -56,22 +58,36 @@ def format_pair(
     max_insert_bp: int,
     secondary: bool,
 ) -> None:
-    """Append the SAM lines of one read pair, given mappy's hits for both reads."""
+    """Append the SAM lines of one read pair, given mappy's hits for both reads.
+
+    Runs once per read pair under the GIL (about a fifth of the align stage's CPU
+    before it was tuned), so hit attributes are read once into locals and the usual
+    case, one alignment per read, takes no per-hit lists or generators.
+    """
     per_read: tuple[list, list] = ([], [])
     for hit in hits:
         per_read[hit.read_num - 1].append(hit)
-    primaries = [next((h for h in hs if h.is_primary), None) for hs in per_read]
-    p1, p2 = primaries
+    p1 = p2 = None
+    for hit in per_read[0]:
+        if hit.is_primary:
+            p1 = hit
+            break
+    for hit in per_read[1]:
+        if hit.is_primary:
+            p2 = hit
+            break
+    primaries = (p1, p2)
     proper = False
-    tlens = [0, 0]
+    tlens = (0, 0)
     if p1 is not None and p2 is not None and p1.ctg == p2.ctg:
-        span = max(p1.r_en, p2.r_en) - min(p1.r_st, p2.r_st)
-        first_left = p1.r_st <= p2.r_st
-        tlens = [span, -span] if first_left else [-span, span]
+        p1_st, p2_st = p1.r_st, p2.r_st
+        span = max(p1.r_en, p2.r_en) - min(p1_st, p2_st)
+        tlens = (span, -span) if p1_st <= p2_st else (-span, span)
         if p1.strand != p2.strand:
             fwd, rev = (p1, p2) if p1.strand == 1 else (p2, p1)
             proper = fwd.r_st < rev.r_en and span <= max_insert_bp
     reads = ((s1, q1), (s2, q2))
+    tail = f"RG:Z:{rg}\n"
     for i in (0, 1):
         seq, qual = reads[i]
         mine, mate = primaries[i], primaries[1 - i]
@@ -85,22 +101,31 @@ def format_pair(
         if mine is None:
             if mate is None:
                 out.append(f"{name}\t{flag | 0x4}\t*\t0\t0\t*\t*\t0\t0\t{seq or '*'}\t"
-                           f"{qual or '*'}\tRG:Z:{rg}\n")  # fmt: skip
+                           f"{qual or '*'}\t{tail}")  # fmt: skip
             else:
                 pos = mate.r_st + 1
                 out.append(f"{name}\t{flag | 0x4}\t{mate.ctg}\t{pos}\t0\t*\t=\t{pos}\t0\t"
-                           f"{seq or '*'}\t{qual or '*'}\tRG:Z:{rg}\n")  # fmt: skip
+                           f"{seq or '*'}\t{qual or '*'}\t{tail}")  # fmt: skip
             continue
         if mate is None:
             rnext, pnext = "=", mine.r_st + 1
         else:
             rnext = "=" if mate.ctg == mine.ctg else mate.ctg
             pnext = mate.r_st + 1
-        aligned = [h for h in per_read[i] if h.is_primary]
-        rc = rq = ""
-        if any(h.strand == -1 for h in per_read[i]):
-            rc, rq = seq[::-1].translate(_COMPLEMENT), qual[::-1]
         n = len(seq)
+        mine_hits = per_read[i]
+        if len(mine_hits) == 1:  # the usual case: one primary alignment, nothing else
+            strand = mine.strand
+            cigar = _clipped_cigar(mine, n)
+            s, q = (seq, qual) if strand == 1 else (seq[::-1].translate(_COMPLEMENT), qual[::-1])
+            out.append(f"{name}\t{flag | 0x10 if strand == -1 else flag}\t{mine.ctg}\t"
+                       f"{mine.r_st + 1}\t{mine.mapq}\t{cigar}\t{rnext}\t{pnext}\t{tlens[i]}\t"
+                       f"{s}\t{q}\tNM:i:{mine.NM}\tAS:i:{_score(mine)}\t{tail}")  # fmt: skip
+            continue
+        aligned = [h for h in mine_hits if h.is_primary]
+        rc = rq = ""
+        if any(h.strand == -1 for h in mine_hits):
+            rc, rq = seq[::-1].translate(_COMPLEMENT), qual[::-1]
         cigars = [_clipped_cigar(h, n) for h in aligned]
         for j, hit in enumerate(aligned):
             line_flag = flag | (0x10 if hit.strand == -1 else 0) | (0x800 if j else 0)
@@ -116,30 +141,38 @@ def format_pair(
             out.append(f"{name}\t{line_flag}\t{hit.ctg}\t{hit.r_st + 1}\t{hit.mapq}\t"
                        f"{cigars[j]}\t{rnext}\t{pnext}\t{tlen}\t{s}\t{q}\t{tags}\n")  # fmt: skip
         if secondary:
-            for hit in per_read[i]:
+            for hit in mine_hits:
                 if hit.is_primary:
                     continue
                 line_flag = flag | 0x100 | (0x10 if hit.strand == -1 else 0)
                 out.append(f"{name}\t{line_flag}\t{hit.ctg}\t{hit.r_st + 1}\t{hit.mapq}\t"
                            f"{_clipped_cigar(hit, n)}\t{rnext}\t{pnext}\t0\t*\t*\t"
-                           f"NM:i:{hit.NM}\tAS:i:{_score(hit)}\tRG:Z:{rg}\n")  # fmt: skip
+                           f"NM:i:{hit.NM}\tAS:i:{_score(hit)}\t{tail}")  # fmt: skip
 
 
 def _clipped_cigar(hit: object, read_length: int) -> str:
     """mappy's CIGAR covers the aligned part only; add the soft clips around it.
 
     In pair mode mappy reports read 2's query span on its reverse complement
-    (lh3/minimap2#226): flip it back to the read's own coordinates first.
+    (lh3/minimap2#226): flip it back to the read's own coordinates first. The CIGAR
+    string is built from ``hit.cigar``: mappy's ``cigar_str`` runs a Python lambda per
+    operation on every access.
     """
     q_st, q_en = hit.q_st, hit.q_en  # type: ignore[attr-defined]
-    if getattr(hit, "read_num", 1) == 2:
+    if hit.read_num == 2:  # type: ignore[attr-defined]
         q_st, q_en = read_length - q_en, read_length - q_st
     if hit.strand == 1:  # type: ignore[attr-defined]
         left, right = q_st, read_length - q_en
     else:
         left, right = read_length - q_en, q_st
-    cigar = hit.cigar_str  # type: ignore[attr-defined]
-    return (f"{left}S" if left else "") + cigar + (f"{right}S" if right else "")
+    operations = hit.cigar  # type: ignore[attr-defined]
+    if len(operations) == 1:
+        cigar = f"{operations[0][0]}{_CIGAR_OPS[operations[0][1]]}"
+    else:
+        cigar = "".join([f"{length}{_CIGAR_OPS[op]}" for length, op in operations])
+    if left or right:
+        return (f"{left}S" if left else "") + cigar + (f"{right}S" if right else "")
+    return cigar
 
 
 def _score(hit: object) -> int:

@@ -45,6 +45,7 @@ from seqoia.genomics.report import (
     write_report_json,
 )
 from seqoia.genomics.tiering import ReportedVariant
+from seqoia.tasks.quality import COVERAGE_PROFILE
 from seqoia.tasks.references import prepared_reference
 from seqoia.tasks.registry import pipeline
 from seqoia.tasks.runs import sample_centre
@@ -93,6 +94,15 @@ def _tools(ctx: StageContext) -> dict[str, str]:
         for item in sets:
             tools.update(item.tools)
     return dict(sorted(tools.items()))
+
+
+def _coverage_profile(ctx: StageContext, reference_fasta: Path) -> list[tuple[str, int, float]]:
+    """The profile the ``qc`` stage measured; a depth pass of the CRAM for older ``qc``
+    generations, which did not record it."""
+    recorded = ctx.one("qc").summary.get(COVERAGE_PROFILE)
+    if recorded is None:
+        return coverage_profile(ctx.one("markduplicates").file(".md.cram"), reference_fasta)
+    return [(str(contig), int(start), float(depth)) for contig, start, depth in recorded]
 
 
 def _annotated(
@@ -168,7 +178,7 @@ def report(ctx: StageContext) -> StageResult:
         thresholds=thresholds,
     )
     write_report_json(ctx.out_dir / f"{ctx.subject}.report.json", qc_report)
-    profile = coverage_profile(ctx.one("markduplicates").file(".md.cram"), reference.fasta)
+    profile = _coverage_profile(ctx, reference.fasta)
     write_report_html(ctx.out_dir / f"{ctx.subject}.report.html", qc_report, profile)
     found, total = reported_variants(calls.file(".vcf.gz"), sample=ctx.subject)
     bundle = build_fhir_bundle(

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from seqoia.genomics.multiqc import write_bcftools_stats
-from seqoia.genomics.qc import compute_qc
+from seqoia.genomics.qc import alignment_metrics, compute_qc
 from seqoia.genomics.qc_gate import METRIC_LABELS, QCThresholds, evaluate_gate
 from seqoia.genomics.tools import tool_versions
 from seqoia.tasks.references import prepared_reference
@@ -28,6 +28,9 @@ def gate_verdict(summary: dict[str, Any]) -> GateVerdict | None:
     failed = (f.get("metric") for f in verdict.get("failures") or () if isinstance(f, dict))
     return GateVerdict(verdict["passed"], tuple(m for m in failed if isinstance(m, str) and m))
 
+
+#: The summary key of the coverage profile: ``[[contig, bin_start, mean_depth], ...]``.
+COVERAGE_PROFILE = "coverage_profile"
 
 #: Sample-sheet sex -> the karyotype the QC predicts from coverage.
 _SEX = {"male": "XY", "female": "XX"}
@@ -50,11 +53,10 @@ def qc(ctx: StageContext) -> StageResult:
     for the run's MultiQC report)."""
     reference = prepared_reference(ctx)
     vcf = ctx.one("call_variants").file(".vcf.gz")
-    metrics = compute_qc(
-        alignment=ctx.one("markduplicates").file(".md.cram"),
-        reference_fasta=reference.fasta,
-        vcf=vcf,
-    )
+    # The depth pass behind the coverage metrics also yields the report's coverage
+    # profile: it goes in the summary so that ``report`` need not decode the CRAM again.
+    aligned = alignment_metrics(ctx.one("markduplicates").file(".md.cram"), reference.fasta)
+    metrics = compute_qc(alignment_result=aligned, vcf=vcf)
     write_bcftools_stats(vcf, ctx.out_dir, ctx.subject)
     reads = ctx.one("align").summary["fastq"]
     metrics = metrics.model_copy(
@@ -73,4 +75,5 @@ def qc(ctx: StageContext) -> StageResult:
         "thresholds": ctx.params.model_dump(mode="json"),
     }
     (ctx.out_dir / f"{ctx.subject}.qc.json").write_text(json.dumps(result, indent=1))
-    return StageResult(summary=result, tools=tool_versions())
+    profile = [[b.contig, b.start, b.mean_depth] for b in aligned.coverage_profile]
+    return StageResult(summary=result | {COVERAGE_PROFILE: profile}, tools=tool_versions())

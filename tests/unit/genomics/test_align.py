@@ -13,7 +13,15 @@ import pytest
 
 from seqoia.errors import FormatError
 from seqoia.genomics import align as align_module
-from seqoia.genomics.align import AlignStats, FastqPair, ReadGroup, align_sample, read_fastq
+from seqoia.genomics.align import (
+    AlignStats,
+    FastqPair,
+    ReadGroup,
+    align_sample,
+    read_fastq,
+    read_pairs,
+)
+from seqoia.genomics.fastq_qc import fastq_metrics, metrics_of, new_counts
 
 from .helpers import SampleData, sample_data, write_fastq_pair
 
@@ -160,6 +168,33 @@ def test_a_record_cut_in_the_middle_raises_format_error_with_its_line(tmp_path: 
     with pytest.raises(FormatError, match=r"cut.fastq:5") as caught:
         list(read_fastq(fastq))
     assert caught.value.line == 5
+
+
+def test_fastq_read_in_small_chunks_gives_the_same_records_and_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records cut by chunk boundaries are whole, and the metrics counted on the way are
+    fastq_metrics' own (align reads its FASTQ once)."""
+    data = sample_data()
+    pair = data.pairs[1]
+    whole = list(read_pairs(pair))
+    counts = new_counts()
+    monkeypatch.setattr(align_module, "_READ_BYTES", 997)  # cuts records anywhere
+    assert list(read_pairs(pair, counts=counts)) == whole
+    assert metrics_of(counts) == fastq_metrics([pair.r1, pair.r2])
+    assert metrics_of(counts).records == 2 * len(whole) > 0
+
+
+def test_a_blank_line_inside_the_fastq_is_refused_with_its_line_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(align_module, "_READ_BYTES", 7)
+    fastq = tmp_path / "blank.fastq"
+    fastq.write_text("@r1/1\nACGT\n+\nIIII\n\n\n\n\n@r2/1\nACGT\n+\nIIII\n")
+    with pytest.raises(FormatError, match=r"blank.fastq:5: blank line inside"):
+        list(read_fastq(fastq))
+    fastq.write_text("@r1/1\nACGT\n+\nIIII\n\n \n\n\n\n\n")
+    assert list(read_fastq(fastq)) == [("r1", "ACGT", "IIII")]
 
 
 def test_mismatched_read_names_raise_format_error_with_the_line(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import mappy
 import pysam
@@ -22,6 +24,9 @@ from seqoia.genomics.simulate import (
     simulate_variants,
     write_truth_vcf,
 )
+from seqoia.tasks.delivery import _coverage_profile
+from seqoia.tasks.quality import COVERAGE_PROFILE
+from seqoia.tasks.stage import InputSet
 
 COVERAGE = 12.0
 # Thresholds scaled to the 12x test sample; the shape of the gate is what is tested.
@@ -173,6 +178,30 @@ def test_depth_parsing_agrees_without_a_samtools_binary(world: dict, monkeypatch
     mean = float(pysam.samtools.coverage("-r", "chr2", str(good.bam)).splitlines()[1].split()[6])
     chr2 = [depth for contig, _, depth in piped if contig == "chr2"]
     assert sum(chr2) / len(chr2) == pytest.approx(mean, rel=0.02)
+
+
+def test_qc_stage_profile_stands_for_the_report_stages_depth_pass(world: dict) -> None:
+    """``qc`` records its depth pass's profile in its summary (JSON) and ``report`` draws
+    that instead of a second depth pass: the two must be the same numbers."""
+    good: Sample = world["good"]
+    aln = qc.alignment_metrics(good.bam, good.reference)
+    summary = json.loads(json.dumps({COVERAGE_PROFILE: [
+        [b.contig, b.start, b.mean_depth] for b in aln.coverage_profile
+    ]}))  # fmt: skip
+    inputs = {
+        "qc": InputSet("qc", "good", {}, summary),
+        "markduplicates": InputSet("markduplicates", "good", {"x.md.cram": good.bam}, {}),
+    }
+    ctx = SimpleNamespace(one=lambda stage: inputs[stage])
+    recorded = _coverage_profile(ctx, good.reference)  # type: ignore[arg-type]
+    assert recorded == qc.coverage_profile(good.bam, good.reference)
+    assert len(recorded) >= 50 and any(depth > 0 for _, _, depth in recorded)
+    # An older qc generation without the profile: the report measures it from the CRAM.
+    inputs["qc"] = InputSet("qc", "good", {}, {})
+    assert _coverage_profile(ctx, good.reference) == recorded  # type: ignore[arg-type]
+    inputs["markduplicates"] = InputSet("markduplicates", "good", {}, {})
+    with pytest.raises(KeyError, match="md.cram"):
+        _coverage_profile(ctx, good.reference)  # type: ignore[arg-type]
 
 
 def test_bed_restricts_coverage_to_its_intervals(world: dict, tmp_path: Path) -> None:

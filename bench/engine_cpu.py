@@ -36,6 +36,7 @@ from seqoia.engine.runtime import build_runtime  # noqa: E402
 from seqoia.metrics import enable_multiprocess  # noqa: E402
 from seqoia.settings import Settings  # noqa: E402
 from seqoia.storage.counting import MeteredStore  # noqa: E402
+from seqoia.storage.manifest import Manifest  # noqa: E402
 
 
 def cpu_ms_per_transition(samples: int, profile: cProfile.Profile | None = None) -> float:
@@ -59,6 +60,10 @@ def cpu_ms_per_transition(samples: int, profile: cProfile.Profile | None = None)
         runner = StageRunner(runtime, lease_ttl_s=120.0, observer=StageMetrics(runtime))
         runtime.store.put_bytes("inbox/R1/samples.txt", str(samples).encode())
         runtime.store.put_bytes("inbox/R1/CopyComplete.txt", b"")
+
+        def route(manifest: Manifest) -> None:
+            router.committed(manifest, fresh=True)  # as the stage actor does, lease held
+
         committed = 0
         started = time.process_time()
         if profile is not None:
@@ -66,9 +71,7 @@ def cpu_ms_per_transition(samples: int, profile: cProfile.Profile | None = None)
         router.object_created("inbox/R1/CopyComplete.txt")
         while todo:
             stage, subject, reason = todo.popleft()
-            outcome = runner.execute(
-                stage, subject, reason=reason, on_commit=lambda m: router.committed(m, fresh=True)
-            )
+            outcome = runner.execute(stage, subject, reason=reason, on_commit=route)
             committed += outcome.kind == "committed"
         if profile is not None:
             profile.disable()

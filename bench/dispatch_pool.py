@@ -7,13 +7,14 @@ empty sample stages, a fan-in; ``2 + 3N`` transitions per run, inline stages), o
 redis-server started here and the ``file://`` store on tmpfs, but consumed by a pool of
 worker processes: ``seqoia worker --processes P --threads T``. The baseline is bare
 dramatiq actors of the same shape in P processes of T threads (the fan-in counts in Redis).
-Worker start-up is not timed: each pool is started, waited for, then sent one run per
-round.
+Worker start-up is not timed: each round starts a pool, waits for it, sends it one run
+and stops it; the two sides alternate round by round.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -39,6 +42,25 @@ from seqoia.workers.broker import build_broker  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = "bench.dispatch:inline_pipeline"
 BARE_NAMESPACE = "bench-bare"
+
+
+@dataclass
+class Pool:
+    """A started pool of worker processes: a function timing one run (s), and their pids."""
+
+    run_s: Callable[[], float]
+    pids: list[int]
+
+
+def cpu_s(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds used so far by ``pids`` (Linux ``/proc``)."""
+    user = system = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        user += int(fields[11])  # utime and stime: fields 14 and 15 of proc(5)
+        system += int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
 
 
 # -- bare dramatiq in several processes -------------------------------------------------------
@@ -80,7 +102,9 @@ def bare_worker(broker_url: str, threads: int, poll_ms: int, seqoia_broker: bool
     worker.stop()
 
 
-def bare_rates(broker_url: str, args: argparse.Namespace) -> list[float]:
+@contextlib.contextmanager
+def bare_pool(broker_url: str, args: argparse.Namespace) -> Iterator[Pool]:
+    """P bare-dramatiq worker processes, ready; yields a function timing one run."""
     _, fan, counter = bare_actors(broker_url, args.seqoia_broker)
     procs = [
         subprocess.Popen(
@@ -101,18 +125,19 @@ def bare_rates(broker_url: str, args: argparse.Namespace) -> list[float]:
         )  # fmt: skip
         for _ in range(args.processes)
     ]
+
+    def one_run() -> float:
+        run = f"R{uuid.uuid4().hex[:6]}"
+        started = time.perf_counter()
+        fan.send(run, args.samples)
+        while not counter.exists(f"bench:{run}:done"):
+            time.sleep(0.005)
+        return time.perf_counter() - started
+
     try:
         for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        rates = []
-        for _ in range(args.rounds):
-            run = f"R{uuid.uuid4().hex[:6]}"
-            started = time.perf_counter()
-            fan.send(run, args.samples)
-            while not counter.exists(f"bench:{run}:done"):
-                time.sleep(0.005)
-            rates.append((2 + len(CHAIN) * args.samples) / (time.perf_counter() - started))
-        return rates
+        yield Pool(one_run, [proc.pid for proc in procs])
     finally:
         for proc in procs:
             assert proc.stdin is not None
@@ -121,7 +146,9 @@ def bare_rates(broker_url: str, args: argparse.Namespace) -> list[float]:
 
 
 # -- the engine in a pool ---------------------------------------------------------------------
-def engine_rates(broker_url: str, root: Path, args: argparse.Namespace) -> list[float]:
+@contextlib.contextmanager
+def engine_pool(broker_url: str, root: Path, args: argparse.Namespace) -> Iterator[Pool]:
+    """A ``seqoia worker`` pool, ready; yields a function timing one run."""
     store_dir = root / f"store-{uuid.uuid4().hex[:8]}"
     settings = Settings(
         store_url=f"file://{store_dir}?fsync=0",
@@ -147,6 +174,18 @@ def engine_rates(broker_url: str, root: Path, args: argparse.Namespace) -> list[
          "--processes", str(args.processes), "--threads", str(args.threads), "--grace-s", "5"],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+    def one_run() -> float:
+        run = f"R{uuid.uuid4().hex[:6]}"
+        runtime.store.put_bytes(f"inbox/{run}/samples.txt", str(args.samples).encode())
+        runtime.store.put_bytes(f"inbox/{run}/CopyComplete.txt", b"")
+        done = runtime.layout.stage_prefix("gather", run)
+        started = time.perf_counter()
+        actors.notify(f"inbox/{run}/CopyComplete.txt")
+        while not runtime.store.list_children(done):
+            time.sleep(0.005)
+        return time.perf_counter() - started
+
     try:
         assert pool.stdout is not None
         ready = 0
@@ -155,18 +194,12 @@ def engine_rates(broker_url: str, root: Path, args: argparse.Namespace) -> list[
             if not line:
                 raise SystemExit("the worker pool exited before it was ready")
             ready += line.startswith(b"worker ") and b"consuming" in line
-        rates = []
-        for _ in range(args.rounds):
-            run = f"R{uuid.uuid4().hex[:6]}"
-            runtime.store.put_bytes(f"inbox/{run}/samples.txt", str(args.samples).encode())
-            runtime.store.put_bytes(f"inbox/{run}/CopyComplete.txt", b"")
-            done = runtime.layout.stage_prefix("gather", run)
-            started = time.perf_counter()
-            actors.notify(f"inbox/{run}/CopyComplete.txt")
-            while not runtime.store.list_children(done):
-                time.sleep(0.005)
-            rates.append((2 + len(CHAIN) * args.samples) / (time.perf_counter() - started))
-        return rates
+        children = subprocess.run(
+            ["pgrep", "-P", str(pool.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if args.pids_file:  # for a profiler attached from outside
+            Path(args.pids_file).write_text("\n".join(children) + "\n")
+        yield Pool(one_run, [int(pid) for pid in children])
     finally:
         pool.terminate()
         pool.wait(timeout=60)
@@ -192,6 +225,13 @@ def main(argv: list[str] | None = None) -> None:
         help="bare actors on seqoia's broker (with its wake-ups) instead of dramatiq's own",
     )
     parser.add_argument("--bare-worker", metavar="BROKER_URL", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sides",
+        default="bare,engine",
+        choices=("bare,engine", "engine,bare", "bare", "engine"),
+        help="what to measure; two sides alternate round by round",
+    )
+    parser.add_argument("--pids-file", help="write the engine pool's worker pids here")
     args = parser.parse_args(argv)
     if args.bare_worker:
         bare_worker(args.bare_worker, args.threads, args.poll_ms, args.seqoia_broker)
@@ -205,17 +245,45 @@ def main(argv: list[str] | None = None) -> None:
         f"median of {args.rounds}; store on {tmpfs}",
         flush=True,
     )
+    transitions = 2 + len(CHAIN) * args.samples
     try:
         with redis_server(root) as redis_url:
-            bare = bare_rates(redis_url, args)
-            engine = engine_rates(redis_url, root, args)
-        e, b = statistics.median(engine), statistics.median(bare)
-        print(
-            f"redis + file(tmpfs) {2 + len(CHAIN) * args.samples:>6} transitions  "
-            f"engine {e:8.0f}/s  bare dramatiq {b:8.0f}/s  engine/bare {e / b:5.2f}  "
-            f"(engine rounds: {', '.join(f'{r:.0f}' for r in engine)}; "
-            f"bare rounds: {', '.join(f'{r:.0f}' for r in bare)})"
+            pools = {
+                "bare": lambda: bare_pool(redis_url, args),
+                "engine": lambda: engine_pool(redis_url, root, args),
+            }
+            sides = args.sides.split(",")
+            rates: dict[str, list[float]] = {side: [] for side in sides}
+            # CPU ms per transition: the workers' user and system time, redis-server's total.
+            cpu_ms: dict[str, list[tuple[float, float, float]]] = {side: [] for side in sides}
+            redis_pid = int(redis.Redis.from_url(redis_url).info("server")["process_id"])
+            # Alternating, so that the machine's load hits both; a pool per run, so that
+            # one side's idle polling does not run during the other's.
+            for _ in range(args.rounds):
+                for side in sides:
+                    with pools[side]() as pool:
+                        before = (*cpu_s(pool.pids), sum(cpu_s([redis_pid])))
+                        elapsed = pool.run_s()
+                        after = (*cpu_s(pool.pids), sum(cpu_s([redis_pid])))
+                    rates[side].append(transitions / elapsed)
+                    user, system, server = (
+                        1000 * (a - b) / transitions for a, b in zip(after, before, strict=True)
+                    )
+                    cpu_ms[side].append((user, system, server))
+        medians = {side: statistics.median(found) for side, found in rates.items()}
+        line = f"redis + file(tmpfs) {transitions:>6} transitions "
+        for side, rate in medians.items():
+            user, system, server = (statistics.median(c) for c in zip(*cpu_ms[side], strict=True))
+            line += (
+                f" {side} {rate:6.0f}/s (CPU per transition: workers {user:.2f} ms user + "
+                f"{system:.2f} ms system, redis-server {server:.2f} ms)"
+            )
+        if len(medians) == 2:
+            line += f"  engine/bare {medians['engine'] / medians['bare']:5.2f}"
+        rounds = "; ".join(
+            f"{side}: {', '.join(f'{r:.0f}' for r in found)}" for side, found in rates.items()
         )
+        print(f"{line}  ({rounds}; load average {os.getloadavg()[0]:.1f})", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

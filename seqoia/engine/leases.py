@@ -171,12 +171,18 @@ class LeaseKeeper:
             lease.released = True
         with self._cond:
             self._held.pop(id(lease), None)
-        try:
-            data, _ = self.store.get_bytes(lease.key)
-            if json.loads(data).get("attempt") == lease.attempt:
-                self.store.delete(lease.key)
-        except (ObjectNotFoundError, ValueError):
-            pass
+        # The ETag of our last write says "still ours" without reading and parsing the
+        # body (on the local store a stat and an xattr instead of an open, read and hash).
+        # Only when it differs is the body read: a renewal whose answer was lost left our
+        # attempt there under another ETag, and that lease must not wait out its TTL.
+        info = self.store.head(lease.key)
+        if info is None:
+            return
+        if info.etag != lease.etag:
+            held = self._read(lease.key)
+            if held is None or held[0].get("attempt") != lease.attempt:
+                return  # taken over, or gone: not ours to delete
+        self.store.delete(lease.key)
 
     def keep_alive(self, lease: Lease) -> threading.Event:
         """Renew ``lease`` every third of its TTL until the returned event is set.

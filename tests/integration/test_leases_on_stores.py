@@ -17,6 +17,7 @@ import pytest
 from seqoia.engine.leases import LeaseKeeper
 from seqoia.errors import StageBusyError
 from seqoia.storage.base import ObjectStore
+from seqoia.storage.counting import CountingStore
 
 KEY = "work/_leases/align/S1"
 
@@ -59,3 +60,15 @@ def test_release_removes_only_our_own_lease(store: ObjectStore) -> None:
     keeper.release(lease)  # a late release of the old attempt leaves the new lease alone
     assert json.loads(store.get_bytes(KEY)[0])["attempt"] == "a2"
     keeper.release(again)
+
+
+def test_release_of_an_untouched_lease_is_a_head_and_a_delete(store: ObjectStore) -> None:
+    # The ETag that put returned must match what HEAD reports on every backend (RGW's
+    # quoting differs), or each release would read and parse the lease as well.
+    counted = CountingStore(store)
+    keeper = LeaseKeeper(counted, ttl_s=60.0, worker="w1")
+    lease = keeper.acquire(KEY, "a1")
+    counted.counts.clear()
+    keeper.release(lease)
+    assert store.head(KEY) is None
+    assert dict(counted.counts) == {"head": 1, "delete": 1}

@@ -109,3 +109,26 @@ def test_held_leases_are_renewed_by_one_thread_until_stopped(tmp_path: Path) -> 
     time.sleep(0.4)
     assert keeper.store.get_bytes("work/_leases/qc/S0")[1] == stopped_etag  # not renewed
     assert json.loads(keeper.store.get_bytes(leases[1].key)[0])["attempt"] == "a1"
+
+
+def test_release_deletes_our_lease_and_leaves_a_winners_in_place(tmp_path: Path) -> None:
+    keeper = LeaseKeeper(LocalStore(tmp_path), ttl_s=60.0, worker="w1")
+    lease = keeper.acquire("work/_leases/qc/S1", "a1")
+    keeper.release(lease)
+    assert keeper.store.head(lease.key) is None
+    # Our lease expired and another attempt took it over: its lease stays.
+    lease = keeper.acquire("work/_leases/qc/S1", "a1")
+    other = LeaseKeeper(keeper.store, ttl_s=60.0, worker="w2")
+    keeper.store.put_bytes(lease.key, other._body("a2", time.time()), if_match=lease.etag)
+    keeper.release(lease)
+    assert json.loads(keeper.store.get_bytes(lease.key)[0])["attempt"] == "a2"
+
+
+def test_release_deletes_our_lease_after_a_renewal_whose_answer_was_lost(tmp_path: Path) -> None:
+    store = LostAnswerStore(tmp_path)
+    keeper = LeaseKeeper(store, ttl_s=60.0, worker="w1")
+    lease = keeper.acquire("work/_leases/qc/S1", "a1")
+    store.lose_next = True
+    assert not keeper.renew(lease)  # written, but we kept the old ETag
+    keeper.release(lease)
+    assert store.head(lease.key) is None  # recognised by its attempt, not left to expire

@@ -4,7 +4,8 @@ The committer of a publishing stage dies between its manifest's commit and the c
 the review area, and the message that would have led the next attempt to complete them is
 lost (events are hints). The store alone must say the work is pending: a reconciler pass
 sends the stage again, a worker completes the publication (every file once, create-only,
-the generation's bytes), and the next pass sends nothing. Over the local store and S3.
+the generation's bytes), and the next pass sends nothing. Over the local store, S3 (moto)
+and Ceph RGW.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from seqoia.engine import runner as runner_module
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runner import StageRunner
 from seqoia.engine.runtime import Runtime, load_pipeline
+from seqoia.errors import StageFailedError
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.counting import CountingStore
+from seqoia.storage.local import LocalStore
 from seqoia.vocabulary import ObjectInfo
 
 PIPELINE = "tests.pipelines.once:pipeline"
@@ -82,7 +85,7 @@ def commit_without_publishing(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> N
     # Its message died with it: nothing else will ever name hand_over/S1.
 
 
-@pytest.mark.parametrize("store", ["file", "s3"], indirect=True)
+@pytest.mark.parametrize("store", ["file", "s3", "rgw"], indirect=True)
 def test_the_reconciler_resends_a_committed_unpublished_stage_and_it_is_published_once(
     store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,3 +138,28 @@ def test_the_reconciler_resends_a_committed_unpublished_stage_and_it_is_publishe
     log.heads.clear()
     assert Reconciler(rt, lambda *_: None).run_pass().enqueued == []
     assert not [key for key in log.heads if key.startswith("review/")]
+
+
+def test_a_pending_publication_to_a_forged_folder_fails_for_good_and_is_not_sent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = WriteLog(LocalStore(tmp_path / "store"))
+    rt = runtime_on(store, tmp_path, "w0")
+    commit_without_publishing(rt, monkeypatch)
+    key = rt.layout.manifest_key("hand_over", "S1", 1)
+    body = json.loads(store.get_bytes(key)[0])
+    body["published_to"] = "outbox/C1/S1/"  # someone with write access to the bucket
+    store.inner.put_bytes(key, json.dumps(body).encode())
+
+    sent: list[tuple[str, str]] = []
+    assert Reconciler(rt, lambda s, subject, *_: sent.append((s, subject))).run_pass()
+    assert sent == [("hand_over", "S1")]
+    with pytest.raises(StageFailedError, match="outside the stage's review area"):
+        StageRunner(runtime_on(store, tmp_path, "w1")).execute("hand_over", "S1")
+    assert not [k for k in store.writes if k.startswith(("outbox/", "review/"))]
+
+    again: list[tuple[str, str]] = []
+    report = Reconciler(rt, lambda s, subject, *_: again.append((s, subject))).run_pass()
+    assert again == [] and report.failed == [("hand_over", "S1")]
+    [state] = [s for s in StateReader(rt).run("R1").stages if s.stage == "hand_over"]
+    assert state.state == "failed" and state.publication_pending

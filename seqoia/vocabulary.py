@@ -124,8 +124,8 @@ class ObjectInfo:
     size: int
     etag: str
     modified: datetime
-    #: The content's hex SHA-256 as recorded at ``put_bytes``; HEAD gives it, listings do
-    #: not, and None where the writer did not record it (uploads, other tools).
+    #: The content's hex SHA-256 as recorded at ``put_bytes`` (or an ``upload_file`` given
+    #: it); HEAD gives it, listings do not, and None where the writer did not record it.
     sha256: str | None = None
 
 

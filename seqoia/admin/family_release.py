@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.admin.audit import AuditLog
-from seqoia.admin.release import ReleaseRefusedError, put_once
+from seqoia.admin.outbox import ReleaseRefusedError, claim_report, put_once
 from seqoia.engine.runtime import Runtime
 from seqoia.errors import PreconditionFailedError
 from seqoia.genomics.clinical_report import Release
@@ -78,7 +78,9 @@ def _in_review(runtime: Runtime, family: str) -> Manifest:
         )
     if analysis is None:
         raise ReleaseRefusedError(f"family {family}: no committed family analysis to release")
-    review = runtime.manifests.latest(REVIEW_STAGE, family)
+    review, marked = runtime.manifests.latest_marked(REVIEW_STAGE, family)
+    if review is not None and review.marks_publication and not marked:
+        review = None  # committed, but its files are not all in the review area yet
     reviewed = {(i.stage, i.generation) for i in review.inputs} if review else set()
     if (ANALYSIS_STAGE, analysis.generation) not in reviewed:
         raise ReleaseRefusedError(
@@ -120,13 +122,22 @@ def release_family(
         bundle = json.loads((work / (family + FHIR)).read_text())
         sign_off = Release(by=by.strip(), reason=reason.strip(), at=at or datetime.now(UTC))
         prefix = layout.release_prefix(preliminary.centre, family, generation)
-        final = _claim(runtime, prefix, preliminary.released(sign_off), work / "out")
+        final = claim_report(
+            store,
+            prefix,
+            preliminary.released(sign_off),
+            work / "out",
+            name=family + JSON,
+            what=f"family {family}",
+            write=write_family_report,
+            parse=FamilyReport.model_validate_json,
+        )
         out = work / "out"
         # The bundle keeps the analysis' issue date: the release changes its status only.
         issued = datetime.fromisoformat(bundle["timestamp"])
         (out / (family + FHIR)).write_text(json.dumps(build_family_bundle(final, issued), indent=1))
         for suffix in (HTML, FHIR):
-            put_once(runtime, prefix + family + suffix, out / (family + suffix))
+            put_once(store, prefix + family + suffix, out / (family + suffix))
     release = final.release or sign_off
     record = FamilyReleaseRecord(
         family=family,
@@ -159,31 +170,6 @@ def release_family(
         at=record.at,
     )
     return record
-
-
-def _claim(runtime: Runtime, prefix: str, final: FamilyReport, out: Path) -> FamilyReport:
-    """Write the final JSON create-only; resume an interrupted release by the same person."""
-    out.mkdir()
-    key = prefix + final.family + JSON
-    write_family_report(final, out)
-    try:
-        runtime.store.put_bytes(key, (out / (final.family + JSON)).read_bytes(), if_none_match=True)
-        return final
-    except PreconditionFailedError:
-        pass
-    body, _ = runtime.store.get_bytes(key)
-    earlier = FamilyReport.model_validate_json(body)
-    mine = final.release
-    if earlier.release is None or mine is None or earlier.release.by != mine.by:
-        who = earlier.release.by if earlier.release else "someone"
-        raise ReleaseRefusedError(
-            f"family {final.family}: {who} is releasing report {prefix} (no release record "
-            "yet); only they can finish it"
-        ) from None
-    for path in out.iterdir():  # finish with the report already written (same bytes)
-        path.unlink()
-    write_family_report(earlier, out)
-    return earlier
 
 
 def family_release_json(record: FamilyReleaseRecord) -> str:

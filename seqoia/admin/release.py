@@ -24,7 +24,6 @@ finished by the same person running it again (the report already written is kept
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +31,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from seqoia.admin.audit import AuditLog
+from seqoia.admin.outbox import ReleaseRefusedError, claim_report, put_once
 from seqoia.engine.runtime import Runtime
-from seqoia.errors import PreconditionFailedError, SeqoiaError
+from seqoia.errors import PreconditionFailedError
 from seqoia.genomics.clinical_files import CLINICAL_JSON, write_clinical_files
 from seqoia.genomics.clinical_report import ClinicalReport, Release
 from seqoia.storage.manifest import Manifest
@@ -43,10 +43,6 @@ REPORT_STAGE = "report"
 REVIEW_STAGE = "deliver"
 #: The preliminary report's files that a release carries over unchanged (the QC detail).
 QC_REPORT_SUFFIXES = (".report.json", ".report.html")
-
-
-class ReleaseRefusedError(SeqoiaError):
-    """A release that must not happen (QC failed, already released, nothing to release)."""
 
 
 class ReleaseRecord(BaseModel):
@@ -104,9 +100,11 @@ def read_release(runtime: Runtime, sample: str, generation: int) -> ReleaseRecor
 def _reviewed(runtime: Runtime, sample: str) -> tuple[Manifest, Manifest] | None:
     """(report, deliver) manifests when deliver put the latest report up for review."""
     report = runtime.manifests.latest(REPORT_STAGE, sample)
-    review = runtime.manifests.latest(REVIEW_STAGE, sample)
+    review, marked = runtime.manifests.latest_marked(REVIEW_STAGE, sample)
     if report is None or review is None:
         return None
+    if review.marks_publication and not marked:
+        return None  # committed, but its files are not all in the review area yet
     reviewed = {(i.stage, i.generation) for i in review.inputs}
     if (REPORT_STAGE, report.generation) not in reviewed:
         return None  # a newer report is not in review yet
@@ -149,7 +147,8 @@ def release_sample(
     if found is None:
         latest = runtime.manifests.latest(REPORT_STAGE, sample)
         what = (
-            f"report generation {latest.generation} is not in review yet (deliver has not run)"
+            f"report generation {latest.generation} is not in review yet (deliver has not "
+            "run, or not finished publishing)"
             if latest
             else "no committed report"
         )
@@ -185,12 +184,21 @@ def release_sample(
                 qc_override=not preliminary.qc_passed,
             )
         )
-        final = _claim(runtime, prefix, final, work / "out")
+        final = claim_report(
+            store,
+            prefix,
+            final,
+            work / "out",
+            name=f"{sample}{CLINICAL_JSON}",
+            what=f"sample {sample}",
+            write=write_clinical_files,
+            parse=ClinicalReport.model_validate_json,
+        )
         written = [f"{sample}{CLINICAL_JSON}"]
         out = work / "out"
         for path in sorted(out.iterdir()):
             if path.name not in written:
-                put_once(runtime, prefix + path.name, path)
+                put_once(store, prefix + path.name, path)
                 written.append(path.name)
         sources = [ref for ref in report.outputs if ref.name.endswith(QC_REPORT_SUFFIXES)]
         for stage, suffixes in DELIVERED.items():
@@ -200,7 +208,7 @@ def release_sample(
             local = work / "files" / ref.name
             local.parent.mkdir(exist_ok=True)
             store.download_file(ref.key, local)
-            put_once(runtime, prefix + ref.name, local)
+            put_once(store, prefix + ref.name, local)
             written.append(ref.name)
             local.unlink()
     record = ReleaseRecord(
@@ -235,42 +243,6 @@ def release_sample(
         at=record.at,
     )
     return record
-
-
-def _claim(runtime: Runtime, prefix: str, final: ClinicalReport, out: Path) -> ClinicalReport:
-    """Write the final report create-only; resume an interrupted release by the same person."""
-    out.mkdir()
-    key = prefix + f"{final.sample}{CLINICAL_JSON}"
-    write_clinical_files(final, out)
-    path = out / f"{final.sample}{CLINICAL_JSON}"
-    try:
-        runtime.store.put_bytes(key, path.read_bytes(), if_none_match=True)
-        return final
-    except PreconditionFailedError:
-        pass
-    body, _ = runtime.store.get_bytes(key)
-    earlier = ClinicalReport.model_validate_json(body)
-    mine = final.release
-    if earlier.release is None or mine is None or earlier.release.by != mine.by:
-        who = earlier.release.by if earlier.release else "someone"
-        raise ReleaseRefusedError(
-            f"sample {final.sample}: {who} is releasing report {prefix} (no release record "
-            "yet); only they can finish it"
-        ) from None
-    # Finish the interrupted release with the report it already wrote (same bytes).
-    shutil.rmtree(out)
-    out.mkdir()
-    write_clinical_files(earlier, out)
-    return earlier
-
-
-def put_once(runtime: Runtime, key: str, path: Path) -> None:
-    """Upload unless ``key`` holds this file already (an interrupted release's)."""
-    info = runtime.store.head(key)
-    if info is None:
-        runtime.store.upload_file(key, path)
-    elif info.size != path.stat().st_size:
-        raise ReleaseRefusedError(f"{key} exists with other content: refusing to overwrite it")
 
 
 def release_json(record: ReleaseRecord) -> str:

@@ -1,10 +1,13 @@
 """Derived state: where each ``(stage, subject)`` of a run or a sample stands, from the store.
 
     done      the latest generation is committed with the fingerprint the planner expects
+              (and, for a publishing stage, marked published)
     running   a live lease says an attempt is at work
     failed    a permanent failure record whose fingerprint is the current plan's
     retrying  a transient failure record for the current plan (the broker retries it)
-    due       ready and not committed with these inputs: a message will (or should) run it
+    due       ready and not committed with these inputs: a message will (or should) run it;
+              or committed with them but its publication never completed
+              (``publication_pending``)
     waiting   not ready: upstream not committed yet (``waiting_for`` says what)
     blocked   waiting on something that failed: it will not move until a retry
 
@@ -62,6 +65,9 @@ class StageState:
     reason: str | None = None
     #: Committed, but with other inputs or parameters than now (a new generation is due).
     stale: bool = False
+    #: Committed and up to date, but its files are not all published yet (the committer
+    #: died before the copies): due, running or failed until an attempt completes them.
+    publication_pending: bool = False
     waiting: list[Waiting] = field(default_factory=list)
     failure: FailureRecord | None = None
     lease: dict[str, Any] | None = None
@@ -93,6 +99,7 @@ class StageState:
             "duration_s": self.duration_s,
             "reason": self.reason,
             "stale": self.stale,
+            "publication_pending": self.publication_pending,
             "fingerprint": self.fingerprint,
             "waiting_for": self.waiting_for,
             "failure": self.failure.model_dump(mode="json") if self.failure else None,
@@ -234,14 +241,14 @@ class Snapshot(ManifestStore):
 
     def __init__(self, manifests: ManifestStore) -> None:
         super().__init__(manifests.store, manifests.layout)
-        self._generations: dict[tuple[str, str], list[int]] = {}
+        self._listings: dict[tuple[str, str], list[str]] = {}
         self._related: dict[tuple[str, str, str], list[str]] = {}
 
-    def generations(self, stage: str, subject: str) -> list[int]:
+    def listing(self, stage: str, subject: str) -> list[str]:
         key = (stage, subject)
-        if key not in self._generations:
-            self._generations[key] = super().generations(stage, subject)
-        return self._generations[key]
+        if key not in self._listings:
+            self._listings[key] = super().listing(stage, subject)
+        return self._listings[key]
 
     def related(self, kind: str, subject: str, other_kind: str) -> list[str]:
         key = (kind, subject, other_kind)
@@ -355,10 +362,11 @@ class StateReader:
             waiting=list(plan.waiting),
         )
         _describe_latest(state, plan)
-        if plan.up_to_date:
+        if plan.up_to_date and not plan.publication_pending:
             return state
         # Only work that is not done costs more requests: a lease, a failure record.
-        state.stale = plan.latest is not None
+        state.publication_pending = plan.publication_pending
+        state.stale = plan.latest is not None and not plan.up_to_date
         store, layout = self.rt.store, self.rt.layout
         lease = read_json(store, layout.lease_key(stage, subject))
         if lease and float(lease.get("expires", 0)) > time.time():

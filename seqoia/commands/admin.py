@@ -83,7 +83,8 @@ def _note(state: StageState) -> str:
     if state.state in ("waiting", "blocked"):
         return "waiting for " + "; ".join(state.waiting_for)[:120]
     if state.state == "running" and state.lease:
-        return f"on {state.lease.get('worker', '?')}"
+        pending = " (completing publication)" if state.publication_pending else ""
+        return f"on {state.lease.get('worker', '?')}{pending}"
     parts = []
     if state.qc_passed is not None:
         failed = ", ".join(state.qc_failed_checks)
@@ -92,6 +93,8 @@ def _note(state: StageState) -> str:
         parts.append(state.composition[:120])
     if state.stale:
         parts.append("stale: a new generation is due")
+    if state.publication_pending:
+        parts.append("publication pending: committed, its files not all published yet")
     if state.reason and state.reason.startswith(("reprocess", "retry", "dlq")):
         parts.append(state.reason[:80])  # an admin's action, not a routine event
     return "; ".join(parts)

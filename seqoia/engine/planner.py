@@ -76,6 +76,8 @@ class Plan:
     #: Present reference-area resources the stage declared, by resource name.
     resources: list[FileRef] = field(default_factory=list)
     latest: Manifest | None = None
+    #: Whether the latest generation's publication mark was listed beside it.
+    latest_marked: bool = False
     waiting: list[Waiting] = field(default_factory=list)
     #: Fan-in members left out (stages declared ``tolerate_failures``).
     excluded: list[Excluded] = field(default_factory=list)
@@ -133,6 +135,22 @@ class Plan:
     def up_to_date(self) -> bool:
         """Committed with exactly these inputs and parameters: nothing to do."""
         return self.latest is not None and self.latest.fingerprint == self.fingerprint
+
+    @property
+    def publication_pending(self) -> bool:
+        """Up to date, but the committer did not finish copying the files where they go.
+
+        A manifest read back is data: this only says an attempt should look (it takes the
+        lease, checks the folder is the stage's own and HEADs each file before writing).
+        """
+        latest = self.latest
+        return (
+            self.up_to_date
+            and latest is not None
+            and latest.published_to is not None
+            and latest.marks_publication
+            and not self.latest_marked
+        )
 
     @property
     def due(self) -> bool:
@@ -195,12 +213,14 @@ class Planner:
             if name in stage.params.model_fields
         }
         params = stage.params.model_validate(site | override.get("params", {}))
+        latest, marked = self.manifests.latest_marked(stage.name, subject)
         plan = Plan(
             stage=stage,
             subject=subject,
             params=params,
             salt=override.get("salt"),
-            latest=self.manifests.latest(stage.name, subject),
+            latest=latest,
+            latest_marked=marked,
         )
         if stage.source and stage.needs:
             pass  # reads the run folder that its upstream run stage listed (below)

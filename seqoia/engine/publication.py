@@ -9,6 +9,10 @@ the biologist never sees a file written twice for one generation.
 
 If the committer dies between the commit and the copies, the next attempt that finds the
 stage up to date (under the lease) completes the publication from the attempt's files.
+The last copy is followed by the generation's publication mark (``gN.published.json``
+beside the manifest, ``ManifestStore.mark_published``): until it is listed, the planner
+calls the stage "publication pending" and the reconciler sends it again, so a lost
+message cannot leave a committed generation unpublished.
 """
 
 from __future__ import annotations

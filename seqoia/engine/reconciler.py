@@ -6,6 +6,11 @@ is due gets a ``run_stage`` message. Its cost therefore follows the active runs,
 history: a finished run is marked ``work/_done/<run>`` and never visited again (``seqoia
 retry``/``reprocess`` remove the mark).
 
+A publishing stage that committed but whose committer died before the copies (and whose
+message was lost) is due too: "publication pending", told by the absence of its
+generation's publication mark from the listing that found the manifest (no request more,
+no HEAD per file). The run is not marked done while one is pending.
+
 On a remote store the subjects of one stage are planned concurrently (as ``seqoia status``
 derives them): a pass over two active runs of ~20 samples made ~1,100 requests, which one
 at a time took a minute on a loaded Ceph RGW. The decisions stay sequential, in pipeline
@@ -53,6 +58,8 @@ class ReconcileReport:
     #: Due, and sent by this reconciler less than ``resend_after_s`` ago: left queued.
     queued: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: Committed and up to date, but not (yet) marked published: sent like due stages.
+    publication_pending: list[tuple[str, str]] = field(default_factory=list)
     incomplete_runs: list[str] = field(default_factory=list)
     stuck_runs: list[str] = field(default_factory=list)
 
@@ -103,6 +110,13 @@ class Reconciler:
             plans = pool.map(rt.planner.plan, [stage.name] * len(names), names)
             for subject, plan in zip(names, plans, strict=True):
                 if plan.up_to_date:
+                    if plan.publication_pending:  # committed, its copies never finished
+                        if rt.planner.failed_for_good(plan) is not None:
+                            report.failed.append((stage.name, subject))
+                        else:
+                            pending = True
+                            report.publication_pending.append((stage.name, subject))
+                            self._send(stage.name, subject, report)
                     continue
                 upstream = {
                     (name, other)
@@ -131,23 +145,28 @@ class Reconciler:
                     continue
                 pending = True
                 unsettled.add((stage.name, subject))
-                if self._leased(stage.name, subject):
-                    report.running.append((stage.name, subject))
-                    continue
-                key, now = (stage.name, subject), time.monotonic()
-                sent_at, wait_s = self._sent.get(key, (None, self.resend_after_s / 2))
-                if sent_at is not None and now - sent_at < wait_s:
-                    report.queued.append(key)
-                    continue
-                self.enqueue(stage.name, subject, "reconcile", 0.0)
-                self._sent[key] = (now, min(2 * wait_s, MAX_RESEND_FACTOR * self.resend_after_s))
-                report.enqueued.append(key)
+                self._send(stage.name, subject, report)
         if not pending:
             rt.store.put_bytes(
                 rt.layout.done_key(run),
                 json.dumps({"at": datetime.now(UTC).isoformat()}).encode(),
             )
             report.runs_done.append(run)
+
+    def _send(self, stage: str, subject: str, report: ReconcileReport) -> None:
+        """Send a due pair, unless an attempt holds it or this reconciler sent it lately."""
+        key = (stage, subject)
+        if self._leased(stage, subject):
+            report.running.append(key)
+            return
+        now = time.monotonic()
+        sent_at, wait_s = self._sent.get(key, (None, self.resend_after_s / 2))
+        if sent_at is not None and now - sent_at < wait_s:
+            report.queued.append(key)
+            return
+        self.enqueue(stage, subject, "reconcile", 0.0)
+        self._sent[key] = (now, min(2 * wait_s, MAX_RESEND_FACTOR * self.resend_after_s))
+        report.enqueued.append(key)
 
     def _leased(self, stage: str, subject: str) -> bool:
         lease = read_json(self.rt.store, self.rt.layout.lease_key(stage, subject))

@@ -120,7 +120,7 @@ class StageRunner:
         if early is not None and not (
             early.kind == "up_to_date"
             and early.manifest is not None
-            and unpublished(self.rt.store, early.manifest)
+            and self._publication_unfinished(plan, early.manifest)
         ):
             return early
         attempt = new_attempt_id()
@@ -139,13 +139,16 @@ class StageRunner:
                 early = self._nothing_to_do(plan)
             if early is not None:
                 if early.kind == "up_to_date" and early.manifest is not None:
-                    self._complete_publication(plan, early.manifest, scratch)
+                    self._complete_publication(plan, early.manifest, attempt, scratch)
                 return early
             watch.running(attempt)
             outcome = self._attempt(plan, attempt, scratch, reason, watch)
             if outcome.kind == "committed" and outcome.manifest is not None:
                 if outcome.manifest.published_to is not None:
                     publish(self.rt.store, outcome.manifest, scratch / "out")
+                    # Last: until this mark is listed, the pair is "publication pending"
+                    # to the reconciler, which re-sends it if this worker dies here.
+                    self.rt.manifests.mark_published(outcome.manifest)
                 if on_commit is not None:
                     on_commit(outcome.manifest)  # routed before a duplicate may look
             return outcome
@@ -212,6 +215,7 @@ class StageRunner:
                 finished_at=utcnow(),
                 worker=self.rt.settings.worker_id,
                 published_to=self._publish_prefix(plan, result),
+                marks_publication=plan.stage.publish,
             )
             return self._commit(plan, manifest)
         except SeqoiaError as err:
@@ -380,22 +384,46 @@ class StageRunner:
             )
         return refs
 
-    def _complete_publication(self, plan: Plan, manifest: Manifest, scratch: Path) -> None:
+    def _publication_unfinished(self, plan: Plan, manifest: Manifest) -> bool:
+        """Whether an up-to-date publishing generation needs its copies completed.
+
+        Not marked complete: yes, without a look. Marked (or an older manifest, which has
+        no mark): one HEAD per file, so a file rewritten since is published again.
+        """
+        if manifest.published_to is None:
+            return False
+        return plan.publication_pending or bool(unpublished(self.rt.store, manifest))
+
+    def _complete_publication(
+        self, plan: Plan, manifest: Manifest, attempt: str, scratch: Path
+    ) -> None:
         """Publish what a dead committer left unpublished, into the stage's own area only.
 
         The folder comes from a manifest read back from the store, which anyone with
-        write access could forge: it must be where this stage publishes.
+        write access could forge: it must be where this stage publishes. A refusal is
+        recorded as the pair's permanent failure, so status shows it failed, not pending.
         """
         folder = manifest.published_to
-        if folder is not None and not (
-            plan.stage.publish and self.rt.layout.is_publish_prefix(plan.stage.publish_area, folder)
-        ):
-            raise StageFailedError(
-                f"{plan.stage.name}/{plan.subject} g{manifest.generation}: manifest publishes "
-                f"to {folder!r}, outside the stage's {plan.stage.publish_area} area",
-                permanent=True,
-            )
-        complete_publication(self.rt.store, manifest, scratch)
+        if folder is None:
+            return
+        try:
+            if not (
+                plan.stage.publish
+                and self.rt.layout.is_publish_prefix(plan.stage.publish_area, folder)
+            ):
+                raise StageFailedError(
+                    f"{plan.stage.name}/{plan.subject} g{manifest.generation}: manifest "
+                    f"publishes to {folder!r}, outside the stage's {plan.stage.publish_area} "
+                    "area",
+                    permanent=True,
+                )
+            written = complete_publication(self.rt.store, manifest, scratch)
+        except SeqoiaError as err:
+            self._record_failure(plan, attempt, err)
+            raise
+        if manifest.marks_publication and (written or not plan.latest_marked):
+            self.rt.manifests.mark_published(manifest)
+            self.rt.failures.clear(plan.stage.name, plan.subject)  # an earlier refusal's
 
     def _publish_prefix(self, plan: Plan, result: StageResult) -> str | None:
         """Where a publishing stage's committed files go (``StageResult.publish_to``)."""

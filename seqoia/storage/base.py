@@ -40,8 +40,15 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def upload_file(self, key: str, path: Path) -> ObjectInfo:
-        """Stream a local file to ``key`` (multipart where the backend has it)."""
+    def upload_file(
+        self, key: str, path: Path, *, if_none_match: bool = False, sha256: str | None = None
+    ) -> ObjectInfo:
+        """Stream a local file to ``key`` (multipart where the backend has it).
+
+        ``if_none_match=True`` creates only when the key is absent, or raises
+        :class:`~seqoia.errors.PreconditionFailedError`. ``sha256`` (the caller hashed the
+        file) is recorded with the object as ``put_bytes`` records its own.
+        """
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

@@ -52,9 +52,11 @@ class CountingStore(ObjectStore):
         self._count("put")
         return self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
 
-    def upload_file(self, key: str, path: Path) -> ObjectInfo:
+    def upload_file(
+        self, key: str, path: Path, *, if_none_match: bool = False, sha256: str | None = None
+    ) -> ObjectInfo:
         self._count("put")
-        return self.inner.upload_file(key, path)
+        return self.inner.upload_file(key, path, if_none_match=if_none_match, sha256=sha256)
 
     def delete(self, key: str) -> None:
         self._count("delete")

@@ -2,6 +2,7 @@
 
     inbox/<run>/...                                   run folders, as sequencers write them
     work/<stage>/<subject>/g000001.manifest.json      committed generations (written last)
+    work/<stage>/<subject>/g000001.published.json     a publishing generation's files all copied
     work/<stage>/<subject>/attempts/<attempt>/<file>  outputs of one attempt
     work/_links/<kind>/<id>/<kind>/<id>               relations run <-> sample <-> family
     work/_leases/<stage>/<subject>                    a running attempt's lease (a hint)
@@ -27,6 +28,7 @@ from seqoia.errors import SeqoiaError
 from seqoia.storage.keys import validate_name
 
 MANIFEST_SUFFIX = ".manifest.json"
+PUBLISHED_SUFFIX = ".published.json"
 _GENERATION = re.compile(r"^g(\d{6,})\.manifest\.json$")
 
 
@@ -66,6 +68,15 @@ class Layout:
 
     def manifest_key(self, stage: str, subject: str, generation: int) -> str:
         return f"{self.stage_prefix(stage, subject)}g{generation:06d}{MANIFEST_SUFFIX}"
+
+    def publication_name(self, generation: int) -> str:
+        """The name, under the pair's prefix, of a generation's publication mark."""
+        return f"g{generation:06d}{PUBLISHED_SUFFIX}"
+
+    def publication_key(self, stage: str, subject: str, generation: int) -> str:
+        """Written (create-only) after the last copy of a publishing generation: listed
+        beside the manifests, so the listing that finds the latest generation tells it."""
+        return self.stage_prefix(stage, subject) + self.publication_name(generation)
 
     def attempt_prefix(self, stage: str, subject: str, attempt: str) -> str:
         return f"{self.stage_prefix(stage, subject)}attempts/{attempt}/"

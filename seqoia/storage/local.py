@@ -255,8 +255,14 @@ class LocalStore(ObjectStore):
                     raise NotADirectoryError(errno.ENOTDIR, "not a folder", folder) from err
         raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
 
-    def upload_file(self, key: str, path: Path) -> ObjectInfo:
-        """Copy a local file to ``key`` through a temporary file and a rename."""
+    def upload_file(
+        self, key: str, path: Path, *, if_none_match: bool = False, sha256: str | None = None
+    ) -> ObjectInfo:
+        """Copy a local file to ``key`` through a temporary file and a rename.
+
+        ``if_none_match``: a hard link instead of the rename, which fails if ``key``
+        exists. ``sha256``: recorded beside the ETag, as ``put_bytes`` records it.
+        """
         target = self._path(key)
         try:
             src = open(path, "rb")  # noqa: SIM115 - closed below
@@ -273,19 +279,22 @@ class LocalStore(ObjectStore):
                             dst.write(chunk)
                         dst.flush()
                         etag = digest.hexdigest()
-                        _tag(dst.fileno(), etag)
-                        if self._fsync:
+                        _tag(dst.fileno(), etag, sha256)
+                        if self._fsync or if_none_match:
                             os.fsync(dst.fileno())
-                    with self._locked(key):
-                        os.replace(tmp, target)
-                    if self._fsync:
+                    if if_none_match:
+                        self._link_new(key, tmp, target)
+                    else:
+                        with self._locked(key):
+                            os.replace(tmp, target)
+                    if self._fsync or if_none_match:
                         _fsync_dir(os.path.dirname(target))
                 finally:
                     _unlink_quietly(tmp)
             st = os.stat(target)
         except OSError as err:
             raise _storage_error("upload", key, err) from err
-        return ObjectInfo(key, st.st_size, etag, _mtime(st))
+        return ObjectInfo(key, st.st_size, etag, _mtime(st), sha256)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` and the folders it leaves empty; absent keys are fine."""

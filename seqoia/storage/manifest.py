@@ -136,6 +136,10 @@ class Manifest(BaseModel):
     worker: str
     #: A publishing stage's review-area or outbox folder, written after the commit.
     published_to: str | None = None
+    #: The publication is complete only once ``g<N>.published.json`` is listed beside
+    #: the manifest (written after the last copy). Older publishing manifests (False)
+    #: count as published once committed, as they always did.
+    marks_publication: bool = False
 
     @field_validator("stage", "subject", "attempt")
     @classmethod
@@ -190,9 +194,15 @@ class ManifestStore:
         self._seen: set[tuple[str, str]] = set()
 
     # -- reads ---------------------------------------------------------------------------
+    def listing(self, stage: str, subject: str) -> list[str]:
+        """The names under the pair's prefix: manifests, publication marks, ``attempts``."""
+        return self.store.list_children(self.layout.stage_prefix(stage, subject))
+
     def generations(self, stage: str, subject: str) -> list[int]:
         """Committed generation numbers of ``(stage, subject)``, oldest first."""
-        names = self.store.list_children(self.layout.stage_prefix(stage, subject))
+        return self._generations_in(self.listing(stage, subject))
+
+    def _generations_in(self, names: list[str]) -> list[int]:
         found = (self.layout.generation_of(name) for name in names)
         return sorted(g for g in found if g is not None)
 
@@ -213,11 +223,27 @@ class ManifestStore:
 
     def latest(self, stage: str, subject: str) -> Manifest | None:
         """The newest committed generation, or ``None`` when the stage never committed."""
-        generations = self.generations(stage, subject)
+        return self.latest_marked(stage, subject)[0]
+
+    def latest_marked(self, stage: str, subject: str) -> tuple[Manifest | None, bool]:
+        """The newest committed generation, and whether its publication mark is listed.
+
+        One listing tells both: the mark sits beside the manifests.
+        """
+        names = self.listing(stage, subject)
+        generations = self._generations_in(names)
         if not generations:
-            return None
+            return None, False
         self._seen.add((stage, subject))
-        return self.get(self.layout.manifest_key(stage, subject, generations[-1]))
+        manifest = self.get(self.layout.manifest_key(stage, subject, generations[-1]))
+        return manifest, self.layout.publication_name(generations[-1]) in names
+
+    def mark_published(self, manifest: Manifest) -> None:
+        """Record that every file of ``manifest`` is where it publishes them (create-only)."""
+        key = self.layout.publication_key(manifest.stage, manifest.subject, manifest.generation)
+        body = {"attempt": manifest.attempt, "files": len(manifest.outputs), "at": utcnow()}
+        with suppress(PreconditionFailedError):  # marked already (a duplicate's completion)
+            self.store.put_bytes(key, json.dumps(body, default=str).encode(), if_none_match=True)
 
     def seen_committed(self, stage: str, subject: str) -> bool:
         """Whether this process has seen ``(stage, subject)`` committed (a hint only)."""

@@ -61,6 +61,26 @@ def test_head_returns_the_sha256_recorded_by_each_put_and_none_for_an_upload(
     assert store.head("u").sha256 is None  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("size", [100, 6 * MIB + 1], ids=["one-put", "multipart"])
+def test_a_create_only_upload_is_refused_over_an_existing_key_and_records_its_sha256(
+    store: ObjectStore, tmp_path: Path, size: int
+) -> None:
+    first, second = tmp_path / "first.bin", tmp_path / "second.bin"
+    first.write_bytes(random.Random(1).randbytes(size))
+    second.write_bytes(random.Random(2).randbytes(size))
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    info = store.upload_file("out/f.bin", first, if_none_match=True, sha256=digest)
+    assert info.size == size and info.sha256 == digest
+    with pytest.raises(PreconditionFailedError):
+        store.upload_file("out/f.bin", second, if_none_match=True, sha256="0" * 64)
+    head = store.head("out/f.bin")
+    assert head is not None and head.sha256 == digest and head.etag == info.etag
+    assert hashlib.sha256(store.get_bytes("out/f.bin")[0]).hexdigest() == digest
+    if isinstance(store, S3Store):  # the refused multipart upload was aborted, not left
+        uploads = store.client.list_multipart_uploads(Bucket=store.bucket)
+        assert not uploads.get("Uploads")
+
+
 def test_plain_put_replaces_an_existing_object(store: ObjectStore) -> None:
     store.put_bytes("k", b"one")
     store.put_bytes("k", b"two")
@@ -585,6 +605,22 @@ def test_file_urls_open_relative_and_absolute_folders(tmp_path: Path) -> None:
     assert isinstance(absolute, LocalStore) and absolute.root == tmp_path / "abs"
     relative.put_bytes("x", b"1")
     assert (tmp_path / "seqoia-data" / "x").read_bytes() == b"1"
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_multipart_create_is_refused_by_the_server_when_the_key_appears_after_the_look(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(store, S3Store)
+    big = tmp_path / "big.bin"
+    big.write_bytes(random.Random(3).randbytes(6 * MIB + 1))
+    store.put_bytes("out/big.bin", b"another writer's")
+    monkeypatch.setattr(store, "head", lambda key: None)  # it looked before that writer
+    with pytest.raises(PreconditionFailedError):
+        store.upload_file("out/big.bin", big, if_none_match=True)
+    monkeypatch.undo()
+    assert store.get_bytes("out/big.bin")[0] == b"another writer's"
+    assert not store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads")
 
 
 def test_s3_urls_open_a_bucket_and_can_create_it(s3_server: str) -> None:

@@ -37,10 +37,28 @@ def _commit(rt: Runtime, stage: str, inputs: list[InputRef] | None = None) -> Ma
     return manifest
 
 
-def _review(rt: Runtime, analysis: Manifest) -> None:
+def _review(rt: Runtime, analysis: Manifest, *, publishing: bool = False) -> Manifest:
     ref = InputRef(stage="family_analysis", subject="F1", generation=analysis.generation,
                    attempt=analysis.attempt, fingerprint=analysis.fingerprint)  # fmt: skip
-    _commit(rt, "deliver_family", [ref])
+    manifest = Manifest(
+        stage="deliver_family", stage_version=rt.pipeline["deliver_family"].version,
+        subject="F1", subject_kind="family", fingerprint="0" * 64, generation=1,
+        attempt="deliver_family-F1-1", inputs=[ref], summary={}, started_at=utcnow(),
+        finished_at=utcnow(), worker="unit",
+        published_to="review/C1/F1/" if publishing else None, marks_publication=publishing,
+    )  # fmt: skip
+    rt.manifests.commit(manifest)
+    return manifest
+
+
+def test_a_family_whose_review_copies_never_finished_is_not_in_review(rt: Runtime) -> None:
+    analysis = _commit(rt, "family_analysis")
+    review = _review(rt, analysis, publishing=True)  # committed; the committer then died
+    with pytest.raises(ReleaseRefusedError, match="generation 1 is not in review yet"):
+        release_family(rt, "F1", by="Dr L", reason="ok")
+    assert not awaiting_family_release(rt, "F1")
+    rt.manifests.mark_published(review)  # an attempt completed the copies
+    assert awaiting_family_release(rt, "F1")
 
 
 def test_a_family_with_nothing_in_review_is_refused(rt: Runtime) -> None:

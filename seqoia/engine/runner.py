@@ -92,7 +92,7 @@ class StageRunner:
         subject: str,
         *,
         reason: str = "event",
-        on_commit: Callable[[Manifest], None] | None = None,
+        on_commit: Callable[[Manifest], object] | None = None,
     ) -> Outcome:
         """Bring ``(stage, subject)`` up to date, if it is ready and not already.
 
@@ -111,7 +111,7 @@ class StageRunner:
         subject: str,
         reason: str,
         watch: AttemptWatch,
-        on_commit: Callable[[Manifest], None] | None,
+        on_commit: Callable[[Manifest], object] | None,
     ) -> Outcome:
         # A first look without the lease: most calls (not ready, up to date) end here and
         # cost no write. Whatever it says is settled again under the lease below.

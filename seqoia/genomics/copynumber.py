@@ -174,7 +174,7 @@ def mirrored_bafs(
     out: dict[str, list[tuple[int, float]]] = {}
     with pysam.VariantFile(str(bcf)) as records:
         for rec in records:
-            if rec.alts is None or len(rec.ref) != 1:
+            if rec.alts is None or rec.ref is None or len(rec.ref) != 1:
                 continue
             samples = list(rec.samples.values())
             n_ad, t_ad = samples[normal].get("AD"), samples[tumour].get("AD")
@@ -184,7 +184,7 @@ def mirrored_bafs(
             if n_depth < min_depth or t_depth < min_depth:
                 continue
             n_alt = n_ad[1] or 0
-            if not 0.3 <= n_alt / n_depth <= 0.7 or len(rec.alleles[1]) != 1:
+            if not 0.3 <= n_alt / n_depth <= 0.7 or len(rec.alts[0]) != 1:
                 continue
             baf = (t_ad[1] or 0) / t_depth
             out.setdefault(rec.contig, []).append((rec.pos, 0.5 + abs(baf - 0.5)))

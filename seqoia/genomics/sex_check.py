@@ -32,8 +32,8 @@ def dosage_ratios(
     """
     mode = "rc" if alignment.suffix == ".cram" else "rb"
     try:
-        extra = {"reference_filename": str(reference)} if reference and mode == "rc" else {}
-        with pysam.AlignmentFile(str(alignment), mode, **extra) as handle:
+        fasta = str(reference) if reference and mode == "rc" else None
+        with pysam.AlignmentFile(str(alignment), mode, reference_filename=fasta) as handle:
             lengths = dict(zip(handle.references, handle.lengths, strict=True))
             mapped = {s.contig: s.mapped for s in handle.get_index_statistics()}
             if not any(mapped.values()):  # a CRAM index has no counts: read the file

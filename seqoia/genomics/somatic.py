@@ -255,12 +255,12 @@ def site_counts(bcf: Path, *, tumour: int = 0, normal: int | None = 1) -> Iterat
         for rec in records:
             samples = list(rec.samples.values())
             t = samples[tumour]
-            ad = t.get("AD")
-            if not ad or rec.alts is None:
+            ad, alleles, rec_ref = t.get("AD"), rec.alleles, rec.ref
+            if not ad or rec.alts is None or alleles is None or rec_ref is None:
                 continue
             alts = [
                 (count or 0, i) for i, count in enumerate(ad[1:], start=1)
-                if rec.alleles[i] != "<*>"
+                if alleles[i] != "<*>"
             ]  # fmt: skip
             if not alts:
                 continue
@@ -275,7 +275,7 @@ def site_counts(bcf: Path, *, tumour: int = 0, normal: int | None = 1) -> Iterat
                 n_depth = sum(c or 0 for c in n_ad)
                 n_alt = (n_ad[i] or 0) if len(n_ad) > i else 0
             z = [abs(v) for key in ("RPBZ", "NMBZ", "SCBZ") if (v := rec.info.get(key)) is not None]
-            ref, alt = rec.ref, rec.alleles[i]
+            ref, alt = rec_ref, alleles[i]
             # mpileup writes indels with shared trailing bases; trim them for a minimal form.
             while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
                 ref, alt = ref[:-1], alt[:-1]
@@ -302,7 +302,10 @@ def read_panel_of_normals(vcf: Path | None) -> frozenset[tuple[str, int, str, st
     try:
         with pysam.VariantFile(str(vcf)) as records:
             return frozenset(
-                (rec.contig, rec.pos, rec.ref, alt) for rec in records for alt in rec.alts or ()
+                (rec.contig, rec.pos, rec.ref, alt)
+                for rec in records
+                if rec.ref is not None
+                for alt in rec.alts or ()
             )
     except (OSError, ValueError) as err:
         raise InputError(f"unreadable panel of normals: {err}", file=vcf.name) from err

@@ -103,9 +103,9 @@ def bare_worker(broker_url: str, threads: int, poll_ms: int, seqoia_broker: bool
 
 
 @contextlib.contextmanager
-def bare_pool(broker_url: str, args: argparse.Namespace) -> Iterator[Pool]:
+def bare_pool(broker_url: str, args: argparse.Namespace, seqoia_broker: bool) -> Iterator[Pool]:
     """P bare-dramatiq worker processes, ready; yields a function timing one run."""
-    _, fan, counter = bare_actors(broker_url, args.seqoia_broker)
+    _, fan, counter = bare_actors(broker_url, seqoia_broker)
     procs = [
         subprocess.Popen(
             [
@@ -117,7 +117,7 @@ def bare_pool(broker_url: str, args: argparse.Namespace) -> Iterator[Pool]:
                 str(args.threads),
                 "--poll-ms",
                 str(args.poll_ms),
-                *(["--seqoia-broker"] if args.seqoia_broker else []),
+                *(["--seqoia-broker"] if seqoia_broker else []),
             ],  # fmt: skip
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -228,8 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sides",
         default="bare,engine",
-        choices=("bare,engine", "engine,bare", "bare", "engine"),
-        help="what to measure; two sides alternate round by round",
+        help="what to measure, comma-separated, alternating round by round: bare (on "
+        "dramatiq's RedisBroker, or seqoia's with --seqoia-broker), seqoia-bare (bare "
+        "actors on seqoia's broker), engine",
     )
     parser.add_argument("--pids-file", help="write the engine pool's worker pids here")
     args = parser.parse_args(argv)
@@ -249,10 +250,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with redis_server(root) as redis_url:
             pools = {
-                "bare": lambda: bare_pool(redis_url, args),
+                "bare": lambda: bare_pool(redis_url, args, args.seqoia_broker),
+                "seqoia-bare": lambda: bare_pool(redis_url, args, True),
                 "engine": lambda: engine_pool(redis_url, root, args),
             }
             sides = args.sides.split(",")
+            if not sides or not set(sides) <= set(pools):
+                parser.error(f"--sides: choose among {', '.join(pools)}")
             rates: dict[str, list[float]] = {side: [] for side in sides}
             # CPU ms per transition: the workers' user and system time, redis-server's total.
             cpu_ms: dict[str, list[tuple[float, float, float]]] = {side: [] for side in sides}
@@ -278,8 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                 f" {side} {rate:6.0f}/s (CPU per transition: workers {user:.2f} ms user + "
                 f"{system:.2f} ms system, redis-server {server:.2f} ms)"
             )
-        if len(medians) == 2:
-            line += f"  engine/bare {medians['engine'] / medians['bare']:5.2f}"
+        for side in [side for side in medians if side != "engine" and "engine" in medians]:
+            line += f"  engine/{side} {medians['engine'] / medians[side]:5.2f}"
         rounds = "; ".join(
             f"{side}: {', '.join(f'{r:.0f}' for r in found)}" for side, found in rates.items()
         )

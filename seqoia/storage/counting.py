@@ -47,10 +47,18 @@ class CountingStore(ObjectStore):
 
     # -- writes --------------------------------------------------------------------
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
         self._count("put")
-        return self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+        return self.inner.put_bytes(
+            key, data, if_none_match=if_none_match, if_match=if_match, durable=durable
+        )
 
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
         self._count("put")

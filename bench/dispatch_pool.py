@@ -63,6 +63,20 @@ def cpu_s(pids: list[int]) -> tuple[float, float]:
     return user / tick, system / tick
 
 
+def switches(pids: list[int]) -> tuple[int, int]:
+    """Voluntary and involuntary context switches so far of every thread of ``pids``."""
+    voluntary = involuntary = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that just ended
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        voluntary += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        involuntary += int(line.split()[1])
+    return voluntary, involuntary
+
+
 # -- bare dramatiq in several processes -------------------------------------------------------
 def bare_actors(
     broker_url: str, seqoia_broker: bool = False
@@ -103,9 +117,9 @@ def bare_worker(broker_url: str, threads: int, poll_ms: int, seqoia_broker: bool
 
 
 @contextlib.contextmanager
-def bare_pool(broker_url: str, args: argparse.Namespace) -> Iterator[Pool]:
+def bare_pool(broker_url: str, args: argparse.Namespace, seqoia_broker: bool) -> Iterator[Pool]:
     """P bare-dramatiq worker processes, ready; yields a function timing one run."""
-    _, fan, counter = bare_actors(broker_url, args.seqoia_broker)
+    _, fan, counter = bare_actors(broker_url, seqoia_broker)
     procs = [
         subprocess.Popen(
             [
@@ -117,7 +131,7 @@ def bare_pool(broker_url: str, args: argparse.Namespace) -> Iterator[Pool]:
                 str(args.threads),
                 "--poll-ms",
                 str(args.poll_ms),
-                *(["--seqoia-broker"] if args.seqoia_broker else []),
+                *(["--seqoia-broker"] if seqoia_broker else []),
             ],  # fmt: skip
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -228,8 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sides",
         default="bare,engine",
-        choices=("bare,engine", "engine,bare", "bare", "engine"),
-        help="what to measure; two sides alternate round by round",
+        help="what to measure, comma-separated, alternating round by round: bare (on "
+        "dramatiq's RedisBroker, or seqoia's with --seqoia-broker), seqoia-bare (bare "
+        "actors on seqoia's broker), engine",
     )
     parser.add_argument("--pids-file", help="write the engine pool's worker pids here")
     args = parser.parse_args(argv)
@@ -249,13 +264,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with redis_server(root) as redis_url:
             pools = {
-                "bare": lambda: bare_pool(redis_url, args),
+                "bare": lambda: bare_pool(redis_url, args, args.seqoia_broker),
+                "seqoia-bare": lambda: bare_pool(redis_url, args, True),
                 "engine": lambda: engine_pool(redis_url, root, args),
             }
             sides = args.sides.split(",")
+            if not sides or not set(sides) <= set(pools):
+                parser.error(f"--sides: choose among {', '.join(pools)}")
             rates: dict[str, list[float]] = {side: [] for side in sides}
             # CPU ms per transition: the workers' user and system time, redis-server's total.
             cpu_ms: dict[str, list[tuple[float, float, float]]] = {side: [] for side in sides}
+            # The worker threads' voluntary and involuntary context switches per transition.
+            switched: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
             redis_pid = int(redis.Redis.from_url(redis_url).info("server")["process_id"])
             # Alternating, so that the machine's load hits both; a pool per run, so that
             # one side's idle polling does not run during the other's.
@@ -263,23 +283,36 @@ def main(argv: list[str] | None = None) -> None:
                 for side in sides:
                     with pools[side]() as pool:
                         before = (*cpu_s(pool.pids), sum(cpu_s([redis_pid])))
+                        switched_before = switches(pool.pids)
                         elapsed = pool.run_s()
                         after = (*cpu_s(pool.pids), sum(cpu_s([redis_pid])))
+                        switched_after = switches(pool.pids)
                     rates[side].append(transitions / elapsed)
                     user, system, server = (
                         1000 * (a - b) / transitions for a, b in zip(after, before, strict=True)
                     )
                     cpu_ms[side].append((user, system, server))
+                    switched[side].append(
+                        (
+                            (switched_after[0] - switched_before[0]) / transitions,
+                            (switched_after[1] - switched_before[1]) / transitions,
+                        )
+                    )
         medians = {side: statistics.median(found) for side, found in rates.items()}
         line = f"redis + file(tmpfs) {transitions:>6} transitions "
         for side, rate in medians.items():
             user, system, server = (statistics.median(c) for c in zip(*cpu_ms[side], strict=True))
+            voluntary, involuntary = (
+                statistics.median(c) for c in zip(*switched[side], strict=True)
+            )
             line += (
                 f" {side} {rate:6.0f}/s (CPU per transition: workers {user:.2f} ms user + "
-                f"{system:.2f} ms system, redis-server {server:.2f} ms)"
+                f"{system:.2f} ms system, redis-server {server:.2f} ms; workers' context "
+                f"switches per transition {voluntary:.1f} voluntary + {involuntary:.1f} "
+                "involuntary)"
             )
-        if len(medians) == 2:
-            line += f"  engine/bare {medians['engine'] / medians['bare']:5.2f}"
+        for side in [side for side in medians if side != "engine" and "engine" in medians]:
+            line += f"  engine/{side} {medians['engine'] / medians[side]:5.2f}"
         rounds = "; ".join(
             f"{side}: {', '.join(f'{r:.0f}' for r in found)}" for side, found in rates.items()
         )

@@ -12,6 +12,7 @@ under their own attempt prefix, which no manifest references.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -366,6 +367,8 @@ class StageRunner:
     ) -> list[FileRef]:
         # Publishing stages too: their files reach the review area or the outbox only
         # after the commit (``_publish``), so a losing attempt never writes there.
+        if _removed_if_empty(out_dir):
+            return []  # most routing and inline stages: one rmdir instead of a listing
         prefix = self.rt.layout.attempt_prefix(plan.stage.name, plan.subject, attempt)
         file_subjects = result.file_subjects
         refs = []
@@ -516,11 +519,30 @@ def _files_under(folder: Path) -> list[str]:
     return sorted(names, key=lambda name: name.split("/"))  # as sorted paths are
 
 
-def _remove_scratch(scratch: Path) -> None:
-    """Remove an attempt's scratch folder; the common case is three empty folders."""
+def _removed_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it is empty (True), else leave it (False)."""
     try:
-        os.rmdir(scratch / "out")
-        os.rmdir(scratch / "tmp")
-        os.rmdir(scratch)
+        os.rmdir(folder)
+    except OSError:  # not empty (ENOTEMPTY, EEXIST), or not there to list either
+        return False
+    return True
+
+
+def _remove_scratch(scratch: Path) -> None:
+    """Remove an attempt's scratch folder; the common case is two or three empty folders.
+
+    ``out`` is already gone when the stage wrote nothing (see ``_upload``), so it is
+    looked for only when the attempt's folder is not empty without ``tmp``.
+    """
+    root = os.fspath(scratch)
+    try:
+        os.rmdir(root + "/tmp")
+        try:
+            os.rmdir(root)
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            os.rmdir(root + "/out")
+            os.rmdir(root)
     except OSError:
         shutil.rmtree(scratch, ignore_errors=True)

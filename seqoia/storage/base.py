@@ -29,7 +29,13 @@ class ObjectStore(abc.ABC):
     # -- writes --------------------------------------------------------------------
     @abc.abstractmethod
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
         """Write ``data`` at ``key`` and return the new ETag.
 
@@ -37,6 +43,11 @@ class ObjectStore(abc.ABC):
         replaces only when the current ETag is ``etag``. Either failing raises
         :class:`~seqoia.errors.PreconditionFailedError`. The content's SHA-256 is
         recorded with the object, for :meth:`head` to return (``ObjectInfo.sha256``).
+
+        ``durable=False`` says the object is a hint (a lease) that may be lost, or read
+        back empty, after a power failure: a backend may skip what makes the write
+        survive one (the local store's ``fsync``s). Conditions and atomicity for readers
+        are unchanged: a create is still create-only and never seen half written.
         """
 
     @abc.abstractmethod

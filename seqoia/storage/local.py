@@ -170,17 +170,29 @@ class LocalStore(ObjectStore):
 
     # -- writes --------------------------------------------------------------------
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
-        """Write ``data`` at ``key`` atomically, optionally only if absent or unchanged."""
+        """Write ``data`` at ``key`` atomically, optionally only if absent or unchanged.
+
+        Conditional writes are durable even with ``fsync=False`` (a commit must not be
+        lost once answered), unless the caller says the object is a hint
+        (``durable=False``: a lease, whose loss costs at most a duplicate attempt).
+        """
         if if_none_match and if_match is not None:
             raise ValueError("if_none_match and if_match cannot be combined")
         path = self._path(key)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         sha256 = hashlib.sha256(data).hexdigest()
         conditional = if_none_match or if_match is not None
+        sync = (conditional or self._fsync) and durable
         try:
-            tmp = self._write_temp(path, data, etag, sha256, fsync=conditional or self._fsync)
+            tmp = self._write_temp(path, data, etag, sha256, fsync=sync)
             try:
                 if if_none_match:
                     self._link_new(key, tmp, path)
@@ -189,7 +201,7 @@ class LocalStore(ObjectStore):
                         if if_match is not None and self._current_etag(path) != if_match:
                             raise PreconditionFailedError(key)
                         os.replace(tmp, path)
-                if conditional or self._fsync:
+                if sync:
                     _fsync_dir(os.path.dirname(path))
             finally:
                 _unlink_quietly(tmp)

@@ -227,9 +227,18 @@ class S3Store(ObjectStore):
     # -- writes ----------------------------------------------------------------------
     @_encodable("put")
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
-        """PutObject, conditional on absence (``If-None-Match: *``) or on the ETag."""
+        """PutObject, conditional on absence (``If-None-Match: *``) or on the ETag.
+
+        Every S3 write is durable once answered: ``durable`` changes nothing here.
+        """
         if if_none_match and if_match is not None:
             raise ValueError("if_none_match and if_match cannot be combined")
         args: dict[str, Any] = {

@@ -95,6 +95,19 @@ def test_second_create_of_a_key_is_refused_and_keeps_the_first(store: ObjectStor
     assert store.get_bytes("m.json")[0] == b"first"
 
 
+def test_a_non_durable_create_and_replace_keep_their_conditions(store: ObjectStore) -> None:
+    # A lease is written durable=False: only the local store's fsyncs may go, not the
+    # create-only and compare-and-swap semantics the takeover of a lease relies on.
+    first = store.put_bytes("lease", b"a1", if_none_match=True, durable=False)
+    with pytest.raises(PreconditionFailedError):
+        store.put_bytes("lease", b"a2", if_none_match=True, durable=False)
+    with pytest.raises(PreconditionFailedError):
+        store.put_bytes("lease", b"a3", if_match=hashlib.md5(b"x").hexdigest(), durable=False)
+    second = store.put_bytes("lease", b"a4", if_match=first, durable=False)
+    assert store.get_bytes("lease") == (b"a4", second)
+    assert store.head("lease").etag == second  # type: ignore[union-attr]
+
+
 def test_replace_succeeds_with_the_current_etag_and_fails_with_a_stale_one(
     store: ObjectStore,
 ) -> None:

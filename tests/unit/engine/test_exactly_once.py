@@ -34,8 +34,10 @@ class WriteLog(CountingStore):
         super().__init__(inner)
         self.writes: Counter[str] = Counter()
 
-    def put_bytes(self, key, data, *, if_none_match=False, if_match=None):  # type: ignore[no-untyped-def]
-        result = super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+    def put_bytes(self, key, data, *, if_none_match=False, if_match=None, durable=True):  # type: ignore[no-untyped-def]
+        result = super().put_bytes(
+            key, data, if_none_match=if_none_match, if_match=if_match, durable=durable
+        )
         with self._lock:
             self.writes[key] += 1  # counted once it succeeded: a refused create wrote nothing
         return result

@@ -40,8 +40,10 @@ class LostAnswerStore(LocalStore):
 
     lose_next = False
 
-    def put_bytes(self, key, data, *, if_none_match=False, if_match=None):  # type: ignore[no-untyped-def]
-        etag = super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+    def put_bytes(self, key, data, *, if_none_match=False, if_match=None, durable=True):  # type: ignore[no-untyped-def]
+        etag = super().put_bytes(
+            key, data, if_none_match=if_none_match, if_match=if_match, durable=durable
+        )
         if self.lose_next and (if_none_match or if_match is not None):
             self.lose_next = False
             from seqoia.errors import PreconditionFailedError
@@ -73,11 +75,13 @@ def test_a_takeover_whose_answer_was_lost_is_recognised_as_ours(tmp_path: Path) 
 class RacedStore(LocalStore):
     """Another worker's takeover lands just before ours (which then gets 412)."""
 
-    def put_bytes(self, key, data, *, if_none_match=False, if_match=None):  # type: ignore[no-untyped-def]
+    def put_bytes(self, key, data, *, if_none_match=False, if_match=None, durable=True):  # type: ignore[no-untyped-def]
         if if_match is not None:
             winner = LeaseKeeper(LocalStore(self.root), ttl_s=30.0, worker="w2")
             super().put_bytes(key, winner._body("a2", time.time()))
-        return super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+        return super().put_bytes(
+            key, data, if_none_match=if_none_match, if_match=if_match, durable=durable
+        )
 
 
 def test_the_loser_of_a_takeover_race_looks_again_at_the_winners_expiry(tmp_path: Path) -> None:

@@ -23,20 +23,34 @@ class CountingLocalStore(LocalStore):
         self.creates = 0
 
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
         if if_none_match:
             self.creates += 1
-        return super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+        return super().put_bytes(
+            key, data, if_none_match=if_none_match, if_match=if_match, durable=durable
+        )
 
 
 class OverwritingStore(LocalStore):
     """A store that ignores If-None-Match: every racing writer wins."""
 
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
-        return super().put_bytes(key, data, if_match=if_match)
+        return super().put_bytes(key, data, if_match=if_match, durable=durable)
 
 
 class _VersionedClient:

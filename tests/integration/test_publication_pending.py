@@ -42,9 +42,17 @@ class WriteLog(CountingStore):
         self.heads: list[str] = []
 
     def put_bytes(
-        self, key: str, data: bytes, *, if_none_match: bool = False, if_match: str | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        durable: bool = True,
     ) -> str:
-        etag = super().put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+        etag = super().put_bytes(
+            key, data, if_none_match=if_none_match, if_match=if_match, durable=durable
+        )
         with self._lock:
             self.writes[key] += 1  # counted once it succeeded: a refused create wrote nothing
         return etag

@@ -52,7 +52,7 @@ import time
 import urllib.request
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,13 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import redis  # noqa: E402
 
+from bench.autoscale import (  # noqa: E402
+    Autoscaler,
+    QueueMetric,
+    Replicas,
+    load_specs,
+    replica_seconds,
+)
 from seqoia.admin.state import StateReader  # noqa: E402
 from seqoia.engine.priority import urgent_queue  # noqa: E402
 from seqoia.engine.reconciler import Reconciler  # noqa: E402
@@ -82,6 +89,13 @@ CENTRES = {"APHP": 0.5, "CURIE": 0.25, "GUSTAVE-ROUSSY": 0.25}
 CASE_MIX = {"single": 0.60, "trio": 0.25, "pair": 0.15}
 CASE_SIZE = {"single": 1, "trio": 3, "pair": 2}
 HEAVY_QUEUES = ("demux", "align", "call", "qc")
+#: --autoscale: each heavy queue of the load pipeline and the infra/ Deployment scaling it.
+AUTOSCALED = {
+    "seqoia-worker-demultiplex": ("demux",),
+    "seqoia-worker-align": ("align",),
+    "seqoia-worker-call": ("call",),
+    "seqoia-worker-qc": ("qc",),
+}
 LIGHT_QUEUES = ("events", "runs", "light")
 SAMPLE_STAGES = ("align", "markduplicates", "call_variants", "qc")
 CASE_STAGES = ("analyse_case", "report")
@@ -304,15 +318,32 @@ def status_cost(settings: Settings, store: S3Store) -> dict[str, Any]:
 
 def scrape(port: int) -> dict[str, float]:
     """``seqoia_store_requests_total`` per operation from a worker pool's /metrics."""
-    found: dict[str, float] = {}
     with contextlib.suppress(OSError):
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        for line in text.decode().splitlines():
-            if line.startswith("seqoia_store_requests_total{"):
-                op = line.split('operation="', 1)[1].split('"', 1)[0]
-                found[op] = found.get(op, 0.0) + float(line.rsplit(" ", 1)[1])
-            elif line.startswith("seqoia_fair_share_deferrals_total{"):
-                found["deferrals"] = found.get("deferrals", 0.0) + float(line.rsplit(" ", 1)[1])
+        return parse_counters(text.decode())
+    return {}
+
+
+def scrape_folder(folder: Path) -> dict[str, float]:
+    """The same counters from a multiprocess metrics folder (autoscaled workers, the dead
+    ones' counts included)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(folder))
+    return parse_counters(generate_latest(registry).decode())
+
+
+def parse_counters(text: str) -> dict[str, float]:
+    """Store requests per operation and fair-share deferrals from a /metrics text."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("seqoia_store_requests_total{"):
+            op = line.split('operation="', 1)[1].split('"', 1)[0]
+            found[op] = found.get(op, 0.0) + float(line.rsplit(" ", 1)[1])
+        elif line.startswith("seqoia_fair_share_deferrals_total{"):
+            found["deferrals"] = found.get("deferrals", 0.0) + float(line.rsplit(" ", 1)[1])
     return found
 
 
@@ -342,6 +373,7 @@ class Sampler:
     samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     reconciler: Reconciler | None = None
+    metrics_dirs: list[Path] = field(default_factory=list)
     costs: tuple[dict[str, Any], dict[str, Any], int] = (
         {"requests": 0, "s": 0.0}, {"requests": 0, "s": 0.0}, 0,
     )  # fmt: skip
@@ -368,8 +400,10 @@ class Sampler:
 
     def store_totals(self) -> dict[str, float]:
         total: dict[str, float] = {}
-        for port in self.ports:
-            for op, value in scrape(port).items():
+        found = [scrape(port) for port in self.ports]
+        found += [scrape_folder(folder) for folder in self.metrics_dirs]
+        for counts in found:
+            for op, value in counts.items():
                 total[op] = total.get(op, 0.0) + value
         return total
 
@@ -434,6 +468,113 @@ def start_pool(
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
     return proc, port
+
+
+def start_autoscaler(
+    args: argparse.Namespace, env: dict[str, str], client: redis.Redis, tmp: Path, log: Path,
+    hour_s: float,
+) -> Autoscaler:  # fmt: skip
+    """The heavy groups as KEDA would scale them (``bench/autoscale.py``), at min replicas."""
+    folder = tmp / "metrics-autoscaled"
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "seqoia.cli", "worker", "--pipeline", PIPELINE,
+            "--processes", "1", "--unsafe-store", "--pool-metrics-dir", str(folder)]  # fmt: skip
+    specs = load_specs()
+    groups = {}
+    for name, queues in AUTOSCALED.items():
+        spec = specs[name].compressed(
+            hour_s / 3600, scale=args.scale, pods_per_replica=args.pods_per_replica
+        )
+        spec = replace(spec, queues=queues)
+        if args.grace_h is not None:
+            spec = replace(spec, grace_s=args.grace_h * hour_s)
+        metric = QueueMetric(client, queues, window_s=spec.in_flight_window_s)
+        pods = Replicas(spec, argv, env, log, REPO_ROOT)
+        pods.scale_to(spec.min_replicas)
+        groups[name] = (spec, metric, pods)
+    polling_s = min(spec.polling_interval_s for spec, _, _ in groups.values())
+    return Autoscaler(groups, tick_s=max(args.autoscale_tick_s, polling_s))
+
+
+def autoscale_summary(scaler: Autoscaler) -> str:
+    return (
+        "autoscaled: "
+        + ", ".join(
+            f"{name.removeprefix('seqoia-worker-')} {spec.min_replicas}-{spec.max_replicas} "
+            f"x {spec.threads} thread(s)"
+            for name, (spec, _, _) in scaler.groups.items()
+        )
+        + f" (tick {scaler.tick_s:.2f} s)"
+    )
+
+
+def report_autoscaling(
+    scaler: Autoscaler, start: float, ended: float, hour_s: float, log: Path
+) -> None:
+    """Replicas over time, peaks, scale-downs and handovers, slot-hours."""
+    names = list(scaler.groups)
+    short = {n: n.removeprefix("seqoia-worker-")[:6] for n in names}
+    print("\n== autoscaling (t in simulated hours; per group: live replicas [+ terminating] "
+          "/ metric = waiting + held)")  # fmt: skip
+    print(f"{'t h':>6} " + " ".join(f"{short[n]:>14}" for n in names))
+    ticks = sorted({t for t, *_ in scaler.series if t >= start})
+    stride = max(1, len(ticks) // 40)
+    at = {(t, g): (w, h, live, stop) for t, g, w, h, live, stop in scaler.series}
+    for t in ticks[::stride]:
+        cells = []
+        for n in names:
+            w, h, live, stop = at.get((t, n), (0, 0, 0, 0))
+            cells.append(f"{live:>3}{f'+{stop}' if stop else '':<3} /{w + h:>5}")
+        print(f"{(t - start) / hour_s:6.1f} " + " ".join(f"{c:>14}" for c in cells))
+    handed = 0
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            if " running stage(s) over" in line and "seqoia-worker-" in line:
+                handed += int(line.split(" handed ", 1)[1].split()[0])
+    total_slot_h = 0.0
+    print(f"{'group':>12} {'max':>4} {'peak':>4} {'starts':>6} {'scale-downs':>11} "
+          f"{'died':>4} {'bad exits':>9} {'slot-hours':>10}")  # fmt: skip
+    for name, (spec, _, pods) in scaler.groups.items():
+        series = [(t, g, w, h, live, stop) for t, g, w, h, live, stop in scaler.series
+                  if g == name and start <= t <= ended]  # fmt: skip
+        peak = max((live for *_, live, _ in series), default=0)
+        slot_h = replica_seconds(series, name, ended) * spec.threads / hour_s
+        total_slot_h += slot_h
+        bad = sum(1 for r in pods.ended if r.returncode not in (0, None))
+        print(f"{short[name]:>12} {spec.max_replicas:4d} {peak:4d} {pods.started:6d} "
+              f"{pods.scale_downs:11d} {pods.restarts:4d} {bad:9d} {slot_h:10.0f}")  # fmt: skip
+    print(f"heavy slot-hours over the load: {total_slot_h:.0f} "
+          f"({(ended - start) / hour_s:.0f} simulated hours); stages handed over at SIGTERM: "
+          f"{handed}; metric queries failed: {scaler.errors}")  # fmt: skip
+
+
+def check_commits(rt: Runtime, runs: list[Run]) -> None:
+    """Every (stage, subject) committed exactly once: generation 1, no second manifest."""
+    pairs = []
+    for run in runs:
+        pairs += [("validate_run", run.name), ("demultiplex", run.name)]
+        for case in run.cases:
+            pairs += [(stage, s) for s in case.samples for stage in SAMPLE_STAGES]
+            pairs += [(stage, case.name) for stage in CASE_STAGES]
+
+    def look(pair: tuple[str, str]) -> tuple[int, int]:
+        prefix = rt.layout.stage_prefix(*pair)
+        names = rt.store.list_children(prefix)
+        manifests = sum(1 for n in names if rt.layout.generation_of(n) is not None)
+        attempts = len(rt.store.list_children(prefix + "attempts/")) if "attempts" in names else 0
+        return manifests, attempts
+
+    with ThreadPoolExecutor(16) as pool:
+        found = list(pool.map(look, pairs))
+    lost = [p for p, (m, _) in zip(pairs, found, strict=True) if m == 0]
+    twice = [p for p, (m, _) in zip(pairs, found, strict=True) if m > 1]
+    retried = sum(1 for _, a in found if a > 1)
+    print(f"\n== commits: {len(pairs)} (stage, subject) expected; {len(pairs) - len(lost)} "
+          f"committed, {len(lost)} lost, {len(twice)} with a second manifest; "
+          f"{retried} with more than one attempt folder (a stage started again: handover, "
+          f"duplicate message or lease takeover)")  # fmt: skip
+    if lost or twice:
+        print(f"  lost e.g. {lost[:5]}; second manifests e.g. {twice[:5]}")
 
 
 def process_tree_cpu_s(roots: list[int]) -> float:
@@ -507,6 +648,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconcile-s", type=float, default=30.0,
                         help="real seconds between the sampled reconciler passes")  # fmt: skip
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--autoscale", action="store_true",
+                        help="heavy workers scaled as infra/'s KEDA ScaledObjects "
+                        "instead of the fixed --processes x --threads pool")  # fmt: skip
+    parser.add_argument("--pods-per-replica", type=int, default=1,
+                        help="--autoscale: pods' threads run in one worker process")  # fmt: skip
+    parser.add_argument("--autoscale-tick-s", type=float, default=0.25,
+                        help="--autoscale: least real seconds between two polls")  # fmt: skip
+    parser.add_argument("--grace-h", type=float, default=None,
+                        help="--autoscale: SIGTERM grace in simulated hours (default: "
+                        "workers.yaml's --grace-s)")  # fmt: skip
     parser.add_argument("--fifo", action="store_true",
                         help="workers without the fair share between centres")  # fmt: skip
     args = parser.parse_args(argv)
@@ -584,10 +735,32 @@ def simulate(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     }
     log = tmp / "workers.log"
-    heavy, heavy_port = start_pool(env, HEAVY_QUEUES, args.processes, args.threads, log, "heavy")
-    light, light_port = start_pool(env, LIGHT_QUEUES, 1, args.light_threads, log, "light")
-    actors = declare_actors(build_broker(settings), rt)
     client = redis.Redis.from_url(server.url)
+    heavy: subprocess.Popen[bytes] | None = None
+    scaler: Autoscaler | None = None
+    ports: list[int] = []
+    metrics_dirs: list[Path] = []
+    if args.autoscale:
+        scaler = start_autoscaler(args, env, client, tmp, log, hour_s)
+        metrics_dirs.append(tmp / "metrics-autoscaled")
+    else:
+        heavy, heavy_port = start_pool(
+            env, HEAVY_QUEUES, args.processes, args.threads, log, "heavy"
+        )
+        ports.append(heavy_port)
+    light, light_port = start_pool(env, LIGHT_QUEUES, 1, args.light_threads, log, "light")
+    ports.append(light_port)
+    actors = declare_actors(build_broker(settings), rt)
+    scaling = threading.Event()
+    scaler_thread = None
+    if scaler is not None:
+        scaler_thread = threading.Thread(target=scaler.loop, args=(scaling,), daemon=True)
+        scaler_thread.start()
+
+    def workers_cpu_s() -> float:
+        roots = [light.pid] + ([heavy.pid] if heavy else []) + (scaler.pids() if scaler else [])
+        return process_tree_cpu_s(roots) + (scaler.reaped_cpu_s() if scaler else 0.0)
+
     try:
         time.sleep(5.0)  # the pools start their children
         unloaded = probe_run("U00", 0.0, "unloaded")
@@ -605,16 +778,18 @@ def simulate(
         runs = schedule(args, random.Random(args.seed))  # the same runs whatever the history
         genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
         mode = "FIFO, no fair share" if args.fifo else "fair share"
+        mode += ", autoscaled heavy workers (KEDA emulation)" if args.autoscale else ""
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "
               f"{args.scale:g} x {args.genomes_per_year:g} genomes/year; burst of "
               f"{args.burst_runs} APHP run(s) of 24 at day {args.burst_day:g}; heavy slots "
-              f"{args.processes} x {args.threads}", flush=True)  # fmt: skip
-        cpu_before = process_tree_cpu_s([heavy.pid, light.pid])
+              + (autoscale_summary(scaler) if scaler else f"{args.processes} x {args.threads}"),
+              flush=True)  # fmt: skip
+        cpu_before = workers_cpu_s()
         start = time.time()
-        sampler = Sampler(settings, store, actors, client, [heavy_port, light_port],
+        sampler = Sampler(settings, store, actors, client, ports,
                           [*HEAVY_QUEUES, *LIGHT_QUEUES], start, hour_s, args.sample_s,
-                          rt.layout.done_prefix())  # fmt: skip
+                          rt.layout.done_prefix(), metrics_dirs=metrics_dirs)  # fmt: skip
         thread = threading.Thread(
             target=sampler.loop, args=(args.sample_s, sampler.take), daemon=True
         )
@@ -636,16 +811,32 @@ def simulate(
         thread.join()
         costs_thread.join()
         final = sampler.take()
-        cpu_s = process_tree_cpu_s([heavy.pid, light.pid]) - cpu_before
+        cpu_s = workers_cpu_s() - cpu_before
         transitions = transitions_of(runs)
         print(f"\nworkers' CPU during the load: {cpu_s:.0f} s for {transitions} stage commits "
               f"= {1000 * cpu_s / transitions:.0f} ms per commit "
               f"(wall {time.time() - start:.0f} s)")  # fmt: skip
+        ended = time.time()
         report(args, rt, runs, sampler, costs, final, urgent_ref, routine_ref, hour_s)
+        if scaler is not None:
+            report_autoscaling(scaler, start, ended, hour_s, log)
+        else:
+            slots = args.processes * args.threads
+            print(
+                f"\n== fixed pool: {slots} heavy slots for {(ended - start) / hour_s:.0f} "
+                f"simulated hours = {slots * (ended - start) / hour_s:.0f} slot-hours"
+            )
+        check_commits(rt, [unloaded, *runs])
     finally:
-        for proc in (heavy, light):
+        scaling.set()
+        if scaler_thread is not None:
+            scaler_thread.join()
+        if scaler is not None:
+            for _, _, pods in scaler.groups.values():
+                pods.stop_all(30)
+        for proc in (p for p in (heavy, light) if p is not None):
             proc.terminate()
-        for proc in (heavy, light):
+        for proc in (p for p in (heavy, light) if p is not None):
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:

@@ -82,13 +82,21 @@ class ScalingSpec:
     in_flight_window_s: float = IN_FLIGHT_WINDOW_S
 
     def compressed(
-        self, time_factor: float, *, scale: float = 1.0, pods_per_replica: int = 1
+        self,
+        time_factor: float,
+        *,
+        scale: float = 1.0,
+        pods_per_replica: int = 1,
+        min_window_s: float = 0.0,
     ) -> ScalingSpec:
         """This spec in compressed time (``time_factor`` real s per s) and platform size.
 
         ``scale`` is the fraction of the platform simulated (max replicas scale with it,
         at least 1); ``pods_per_replica`` pods' threads run in one process, whose threshold
-        and threads grow alike, so the metric per thread is unchanged.
+        and threads grow alike, so the metric per thread is unchanged. The cooldown and
+        the stabilisation window are at least ``min_window_s`` real seconds: they bridge
+        the gap between one stage's commit and the next stage's message, seconds that the
+        bench does not compress (on the cluster, seconds against 30 minutes).
         """
         k = pods_per_replica
         return replace(
@@ -99,8 +107,8 @@ class ScalingSpec:
             min_replicas=min(self.min_replicas, max(1, math.ceil(self.max_replicas * scale / k))),
             grace_s=self.grace_s * time_factor,
             polling_interval_s=self.polling_interval_s * time_factor,
-            cooldown_s=self.cooldown_s * time_factor,
-            stabilization_s=self.stabilization_s * time_factor,
+            cooldown_s=max(min_window_s, self.cooldown_s * time_factor),
+            stabilization_s=max(min_window_s, self.stabilization_s * time_factor),
             down_period_s=self.down_period_s * time_factor,
             up_period_s=self.up_period_s * time_factor,
             in_flight_window_s=self.in_flight_window_s * time_factor,

@@ -483,7 +483,10 @@ def start_autoscaler(
     groups = {}
     for name, queues in AUTOSCALED.items():
         spec = specs[name].compressed(
-            hour_s / 3600, scale=args.scale, pods_per_replica=args.pods_per_replica
+            hour_s / 3600,
+            scale=args.scale,
+            pods_per_replica=args.pods_per_replica,
+            min_window_s=args.min_window_s,
         )
         spec = replace(spec, queues=queues)
         if args.grace_h is not None:
@@ -540,7 +543,10 @@ def report_autoscaling(
         peak = max((live for *_, live, _ in series), default=0)
         slot_h = replica_seconds(series, name, ended) * spec.threads / hour_s
         total_slot_h += slot_h
-        bad = sum(1 for r in pods.ended if r.returncode not in (0, None))
+        bad_codes = [r.returncode for r in pods.ended if r.returncode not in (0, None)]
+        bad = len(bad_codes)
+        if bad_codes:
+            print(f"  ({short[name]} exit codes other than 0: {bad_codes})")
         print(f"{short[name]:>12} {spec.max_replicas:4d} {peak:4d} {pods.started:6d} "
               f"{pods.scale_downs:11d} {pods.restarts:4d} {bad:9d} {slot_h:10.0f}")  # fmt: skip
     print(f"heavy slot-hours over the load: {total_slot_h:.0f} "
@@ -655,6 +661,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="--autoscale: pods' threads run in one worker process")  # fmt: skip
     parser.add_argument("--autoscale-tick-s", type=float, default=0.25,
                         help="--autoscale: least real seconds between two polls")  # fmt: skip
+    parser.add_argument("--min-window-s", type=float, default=10.0,
+                        help="--autoscale: least real seconds of the cooldown and the "
+                        "scale-down stabilisation window (routing and commits are not "
+                        "compressed)")  # fmt: skip
     parser.add_argument("--grace-h", type=float, default=None,
                         help="--autoscale: SIGTERM grace in simulated hours (default: "
                         "workers.yaml's --grace-s)")  # fmt: skip

@@ -8,6 +8,7 @@ as it is.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import yaml
@@ -135,3 +136,28 @@ def test_the_compressed_spec_keeps_the_ratios_and_the_metric_per_thread() -> Non
 def test_replica_seconds_integrate_the_live_replicas() -> None:
     series = [(0.0, "g", 0, 0, 2, 0), (10.0, "g", 0, 0, 4, 0), (15.0, "h", 0, 0, 9, 0)]
     assert replica_seconds(series, "g", 20.0) == 2 * 10 + 4 * 10
+
+
+def _label_regexes(query: str, label: str) -> list[str]:
+    # PromQL string literals: "\\." in the manifest is the regex \.
+    return [m.replace("\\\\", "\\") for m in re.findall(label + r'=~"([^"]+)"', query)]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_term_of_the_query_counts_the_urgent_queues_too(name: str) -> None:
+    [doc] = [
+        d
+        for d in yaml.safe_load_all((INFRA / "autoscaling.yaml").read_text())
+        if d and d["spec"]["scaleTargetRef"]["name"] == name
+    ]
+    query = doc["spec"]["triggers"][0]["metadata"]["query"]
+    waiting = _label_regexes(query, "queue")
+    held = _label_regexes(query, "queue_name")
+    assert len(waiting) == 2 and len(held) == 2, query
+    for queue in SPECS[name].queues:
+        for regex in waiting:  # Prometheus anchors =~ at both ends
+            assert re.fullmatch(regex, queue) and re.fullmatch(regex, f"{queue}.urgent"), regex
+            assert not re.fullmatch(regex, f"x{queue}"), regex
+        for regex in held:
+            for label in (queue, f"{queue}.DQ", f"{queue}.urgent", f"{queue}.urgent.DQ"):
+                assert re.fullmatch(regex, label), (regex, label)

@@ -491,6 +491,8 @@ def start_autoscaler(
         spec = replace(spec, queues=queues)
         if args.grace_h is not None:
             spec = replace(spec, grace_s=args.grace_h * hour_s)
+        if args.min_replicas is not None:  # e.g. one warm replica per group, no cold start
+            spec = replace(spec, min_replicas=min(args.min_replicas, spec.max_replicas))
         metric = QueueMetric(client, queues, window_s=spec.in_flight_window_s)
         pods = Replicas(spec, argv, env, log, REPO_ROOT)
         pods.scale_to(spec.min_replicas)
@@ -665,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--autoscale: least real seconds of the cooldown and the "
                         "scale-down stabilisation window (routing and commits are not "
                         "compressed)")  # fmt: skip
+    parser.add_argument("--min-replicas", type=int, default=None,
+                        help="--autoscale: minReplicaCount of every heavy group instead of "
+                        "the manifests' (0)")  # fmt: skip
     parser.add_argument("--grace-h", type=float, default=None,
                         help="--autoscale: SIGTERM grace in simulated hours (default: "
                         "workers.yaml's --grace-s)")  # fmt: skip

@@ -579,8 +579,8 @@ def check_commits(rt: Runtime, runs: list[Run]) -> None:
     retried = sum(1 for _, a in found if a > 1)
     print(f"\n== commits: {len(pairs)} (stage, subject) expected; {len(pairs) - len(lost)} "
           f"committed, {len(lost)} lost, {len(twice)} with a second manifest; "
-          f"{retried} with more than one attempt folder (a stage started again: handover, "
-          f"duplicate message or lease takeover)")  # fmt: skip
+          f"{retried} with outputs of more than one attempt (a stage that uploaded and lost "
+          f"its commit; a handed-over sleep stage uploads nothing)")  # fmt: skip
     if lost or twice:
         print(f"  lost e.g. {lost[:5]}; second manifests e.g. {twice[:5]}")
 

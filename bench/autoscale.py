@@ -40,6 +40,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -273,35 +274,64 @@ class Replica:
     returncode: int | None = None
 
 
+STANDBY_SCRIPT = Path(__file__).resolve().parent / "standby_worker.py"
+
+
 @dataclass
 class Replicas:
-    """A Deployment's pods as ``seqoia worker`` processes (one per replica)."""
+    """A Deployment's pods as ``seqoia worker`` processes (one per replica).
+
+    With ``standby``, every replica not running waits as a process whose imports are
+    done (``bench/standby_worker.py``), so that a scale-up costs a pod's start on a ready
+    node, not an interpreter's start; otherwise a scale-up starts a new interpreter.
+    """
 
     spec: ScalingSpec
-    argv: Sequence[str]  # the worker command without --queue/--threads/--grace-s
+    argv: Sequence[str]  # ``seqoia`` arguments (``worker ...``) without queues/threads/grace
     env: dict[str, str]
     log: Path
     cwd: Path
+    standby: bool = False
     live: list[Replica] = field(default_factory=list)
     stopping: list[Replica] = field(default_factory=list)
     ended: list[Replica] = field(default_factory=list)
+    waiting: list[Replica] = field(default_factory=list)  # standby processes
     started: int = 0
     scale_downs: int = 0
     restarts: int = 0
 
-    def start_one(self) -> None:
+    def _spawn(self, *, standby: bool) -> Replica:
         name = f"{self.spec.name}.{self.started}"
         self.started += 1
-        argv = [*self.argv, "--threads", str(self.spec.threads), "--grace-s",
+        args = [*self.argv, "--threads", str(self.spec.threads), "--grace-s",
                 f"{self.spec.grace_s:.3f}"]  # fmt: skip
         for q in self.spec.queues:
-            argv += ["--queue", q]
+            args += ["--queue", q]
+        launcher = [sys.executable, str(STANDBY_SCRIPT)] if standby else [
+            sys.executable, "-m", "seqoia.cli"]  # fmt: skip
         env = dict(self.env, SEQOIA_WORKER_ID=name)
         with open(self.log, "ab") as out:
             process = subprocess.Popen(
-                argv, env=env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.live.append(Replica(process, name, time.time()))
+                [*launcher, *args], env=env, cwd=self.cwd, stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.PIPE if standby else None,
+            )  # fmt: skip
+        return Replica(process, name, time.time())
+
+    def start_one(self) -> None:
+        if self.waiting:
+            replica = self.waiting.pop(0)
+            assert replica.process.stdin is not None
+            replica.process.stdin.write(b"go\n")
+            replica.process.stdin.flush()
+            replica.started_s = time.time()
+        else:
+            replica = self._spawn(standby=False)
+        self.live.append(replica)
+
+    def top_up(self) -> None:
+        """Keep a standby process for every replica up to the maximum."""
+        while self.standby and len(self.live) + len(self.waiting) < self.spec.max_replicas:
+            self.waiting.append(self._spawn(standby=True))
 
     def scale_to(self, replicas: int) -> None:
         while len(self.live) < replicas:
@@ -317,7 +347,7 @@ class Replicas:
 
     def reap(self) -> None:
         """Collect ended processes with their CPU; a live one that died is started again."""
-        for group in (self.live, self.stopping):
+        for group in (self.live, self.stopping, self.waiting):
             for replica in list(group):
                 pid, status, usage = os.wait4(replica.process.pid, os.WNOHANG)
                 if pid == 0:
@@ -330,8 +360,16 @@ class Replicas:
                 if group is self.live:  # the Deployment replaces a pod that died
                     self.restarts += 1
                     self.start_one()
+        self.top_up()
 
     def stop_all(self, timeout_s: float) -> None:
+        self.standby = False
+        for replica in self.waiting:  # end of input: exits without working
+            assert replica.process.stdin is not None
+            with contextlib.suppress(OSError):
+                replica.process.stdin.close()
+        self.stopping += self.waiting
+        self.waiting = []
         self.scale_to(0)
         deadline = time.time() + timeout_s
         while self.stopping and time.time() < deadline:
@@ -345,7 +383,7 @@ class Replicas:
             time.sleep(0.05)
 
     def pids(self) -> list[int]:
-        return [r.process.pid for r in (*self.live, *self.stopping)]
+        return [r.process.pid for r in (*self.live, *self.stopping, *self.waiting)]
 
 
 @dataclass

@@ -477,8 +477,8 @@ def start_autoscaler(
     """The heavy groups as KEDA would scale them (``bench/autoscale.py``), at min replicas."""
     folder = tmp / "metrics-autoscaled"
     folder.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "seqoia.cli", "worker", "--pipeline", PIPELINE,
-            "--processes", "1", "--unsafe-store", "--pool-metrics-dir", str(folder)]  # fmt: skip
+    argv = ["worker", "--pipeline", PIPELINE, "--processes", "1", "--unsafe-store",
+            "--pool-metrics-dir", str(folder)]  # fmt: skip
     specs = load_specs()
     groups = {}
     for name, queues in AUTOSCALED.items():
@@ -494,8 +494,9 @@ def start_autoscaler(
         if args.min_replicas is not None:  # e.g. one warm replica per group, no cold start
             spec = replace(spec, min_replicas=min(args.min_replicas, spec.max_replicas))
         metric = QueueMetric(client, queues, window_s=spec.in_flight_window_s)
-        pods = Replicas(spec, argv, env, log, REPO_ROOT)
+        pods = Replicas(spec, argv, env, log, REPO_ROOT, standby=args.standby)
         pods.scale_to(spec.min_replicas)
+        pods.top_up()
         groups[name] = (spec, metric, pods)
     polling_s = min(spec.polling_interval_s for spec, _, _ in groups.values())
     return Autoscaler(groups, tick_s=max(args.autoscale_tick_s, polling_s))
@@ -667,6 +668,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="--autoscale: least real seconds of the cooldown and the "
                         "scale-down stabilisation window (routing and commits are not "
                         "compressed)")  # fmt: skip
+    parser.add_argument("--standby", action="store_true",
+                        help="--autoscale: keep a process with its imports done for every "
+                        "replica up to the max, so a scale-up costs a pod's start on a "
+                        "ready node, not an interpreter's (seconds: hours here)")  # fmt: skip
     parser.add_argument("--min-replicas", type=int, default=None,
                         help="--autoscale: minReplicaCount of every heavy group instead of "
                         "the manifests' (0)")  # fmt: skip

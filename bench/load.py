@@ -782,7 +782,8 @@ def simulate(
         return process_tree_cpu_s(roots) + (scaler.reaped_cpu_s() if scaler else 0.0)
 
     try:
-        time.sleep(5.0)  # the pools start their children
+        # the pools start their children; standby replicas do their imports
+        time.sleep(30.0 if args.autoscale and args.standby else 5.0)
         unloaded = probe_run("U00", 0.0, "unloaded")
         submit(rt, actors, unloaded)
         deadline = time.time() + 200 * hour_s

@@ -484,7 +484,7 @@ def start_autoscaler(
     for name, queues in AUTOSCALED.items():
         spec = specs[name].compressed(
             hour_s / 3600,
-            scale=args.scale,
+            scale=args.scale if args.max_scale is None else args.max_scale,
             pods_per_replica=args.pods_per_replica,
             min_window_s=args.min_window_s,
         )
@@ -672,6 +672,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--autoscale: keep a process with its imports done for every "
                         "replica up to the max, so a scale-up costs a pod's start on a "
                         "ready node, not an interpreter's (seconds: hours here)")  # fmt: skip
+    parser.add_argument("--max-scale", type=float, default=None,
+                        help="--autoscale: maxReplicaCount x this (default --scale: the "
+                        "manifests' maxima for the simulated part of the platform)")  # fmt: skip
     parser.add_argument("--min-replicas", type=int, default=None,
                         help="--autoscale: minReplicaCount of every heavy group instead of "
                         "the manifests' (0)")  # fmt: skip

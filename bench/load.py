@@ -657,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconcile-s", type=float, default=30.0,
                         help="real seconds between the sampled reconciler passes")  # fmt: skip
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--isolation", choices=("inline", "process"), default="inline",
+                        help="the sleeping stages inline, or in a child process as real "
+                        "heavy stages (one message per thread prefetched, not two)")  # fmt: skip
     parser.add_argument("--autoscale", action="store_true",
                         help="heavy workers scaled as infra/'s KEDA ScaledObjects "
                         "instead of the fixed --processes x --threads pool")  # fmt: skip
@@ -687,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "seqoiatestaccess")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "seqoiatestsecret")
     os.environ["SEQOIA_LOADSIM_HOUR_S"] = str(args.hour_s)
+    os.environ["SEQOIA_LOADSIM_ISOLATION"] = args.isolation
     rng = random.Random(args.seed + 1)  # history and fixtures; the schedule has its own
     # SIGTERM ends the bench through its finally blocks (workers, Ceph, Redis stopped).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -755,6 +759,7 @@ def simulate(
         "SEQOIA_LEASE_TTL_S": "30",
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
+        "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     }
     log = tmp / "workers.log"

@@ -2,6 +2,7 @@
 
     python bench/load.py [--days 2] [--hour-s 3] [--scale 0.5] [--history 0,1000,3000]
                          [--processes 3 --threads 4] [--burst-runs 2] [--burst-day 0.5]
+                         [--isolation process] [--autoscale [--standby] [--max-scale S]]
 
 The platform of ``docs/capacity.md`` (18,000 genome-equivalents a year) in compressed time:
 one simulated hour lasts ``--hour-s`` real seconds. By default half the platform is
@@ -28,6 +29,11 @@ runs and reports) on a real redis-server and a real Ceph RGW.
    that backlog. Every ``--sample-s``
    seconds: queue depths, Redis memory, the workers' store requests by kind, one real
    reconciler pass and one status, with the history so far.
+
+``--autoscale`` runs the heavy groups as the KEDA ScaledObjects of ``infra/k8s`` would
+scale them (``bench/autoscale.py``): worker processes started and SIGTERMed per replica,
+with the replicas over time, scale-downs and handovers reported, and every stage checked
+for exactly one commit at the end.
 
 It prints the series, then turnaround per priority class and per centre (all cases, and
 cases arriving during the burst), and checks the issue's three claims: the urgent genome

@@ -39,6 +39,10 @@ HOURS = {
 }
 #: analyse_case per case type: annotation, joint calling and inheritance, somatic calling.
 CASE_HOURS = {"single": 0.3, "trio": 0.6, "pair": 2.0}
+#: Isolation of the sleeping stages: "inline" (cheapest), or "process" as the real heavy
+#: stages run, which also gives their queues the real prefetch of one message per thread
+#: (inline stages' queues count as short: two per thread, see workers/broker.py).
+ISOLATION = os.environ.get("SEQOIA_LOADSIM_ISOLATION", "inline")
 
 
 def sleep_for(stage: str, subject: str, hours: float) -> dict[str, float]:
@@ -71,7 +75,7 @@ def _sleeping(name: str, kind: str, needs: list[str], queue: str) -> None:
         return StageResult(summary=sleep_for(name, ctx.subject, HOURS[name]))
 
     run.__name__ = name
-    pipeline.stage(name, kind=kind, needs=needs, version="1", isolation="inline", queue=queue)(run)
+    pipeline.stage(name, kind=kind, needs=needs, version="1", isolation=ISOLATION, queue=queue)(run)
 
 
 _sleeping("demultiplex", "run", ["validate_run"], "demux")
@@ -86,7 +90,7 @@ _sleeping("qc", "sample", ["markduplicates"], "qc")
     kind="family",
     needs=["call_variants", "qc"],
     version="1",
-    isolation="inline",
+    isolation=ISOLATION,
     queue="call",
 )
 def analyse_case(ctx: StageContext) -> StageResult:

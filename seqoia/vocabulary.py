@@ -125,7 +125,7 @@ class ObjectInfo:
     etag: str
     modified: datetime
     #: The content's hex SHA-256 as recorded at ``put_bytes``; HEAD gives it, listings do
-    #: not, and None where the writer did not record it (uploads, other tools).
+    #: not, and None where the writer did not record it (S3 uploads, other tools).
     sha256: str | None = None
 
 

@@ -396,7 +396,8 @@ class StageRunner:
                     name=name,
                     key=info.key,
                     size=info.size,
-                    sha256=sha256_file(path),
+                    # The store's digest, taken while uploading; else a second read.
+                    sha256=info.sha256 or sha256_file(path),
                     etag=info.etag,
                     subject=file_subjects.get(name),
                 )

@@ -41,7 +41,11 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
-        """Stream a local file to ``key`` (multipart where the backend has it)."""
+        """Stream a local file to ``key`` (multipart where the backend has it).
+
+        The returned ``sha256`` is the content's when the backend computed it on the way
+        (the local store), else None: the caller hashes the file itself if it needs one.
+        """
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:
@@ -69,8 +73,9 @@ class ObjectStore(abc.ABC):
     def head(self, key: str) -> ObjectInfo | None:
         """Describe ``key``, or ``None`` when it does not exist.
 
-        ``sha256`` is what ``put_bytes`` recorded, or None when unknown (an upload, a
-        writer other than seqoia, a local file changed in place since).
+        ``sha256`` is what ``put_bytes`` (or the local store's ``upload_file``) recorded,
+        or None when unknown (an S3 upload, a writer other than seqoia, a local file
+        changed in place since).
         """
 
     @abc.abstractmethod

@@ -256,7 +256,10 @@ class LocalStore(ObjectStore):
         raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
 
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
-        """Copy a local file to ``key`` through a temporary file and a rename."""
+        """Copy a local file to ``key`` through a temporary file and a rename.
+
+        The content's SHA-256 is computed on the way and recorded like ``put_bytes``'s.
+        """
         target = self._path(key)
         try:
             src = open(path, "rb")  # noqa: SIM115 - closed below
@@ -267,13 +270,16 @@ class LocalStore(ObjectStore):
                 fd, tmp = self._open_temp(target)
                 try:
                     with os.fdopen(fd, "wb", closefd=True) as dst:
+                        # Both digests on the way: the manifest's SHA-256 needs no second read.
                         digest = hashlib.md5(usedforsecurity=False)
+                        content = hashlib.sha256()
                         while chunk := src.read(_CHUNK_BYTES):
                             digest.update(chunk)
+                            content.update(chunk)
                             dst.write(chunk)
                         dst.flush()
-                        etag = digest.hexdigest()
-                        _tag(dst.fileno(), etag)
+                        etag, sha256 = digest.hexdigest(), content.hexdigest()
+                        _tag(dst.fileno(), etag, sha256)
                         if self._fsync:
                             os.fsync(dst.fileno())
                     with self._locked(key):
@@ -285,7 +291,7 @@ class LocalStore(ObjectStore):
             st = os.stat(target)
         except OSError as err:
             raise _storage_error("upload", key, err) from err
-        return ObjectInfo(key, st.st_size, etag, _mtime(st))
+        return ObjectInfo(key, st.st_size, etag, _mtime(st), sha256)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` and the folders it leaves empty; absent keys are fine."""

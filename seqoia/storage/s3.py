@@ -45,6 +45,7 @@ from seqoia.errors import (
 from seqoia.storage.base import SHA256_METADATA, ObjectInfo, ObjectStore
 from seqoia.storage.keys import validate_key, validate_prefix
 from seqoia.storage.permissions import make_folders
+from seqoia.vocabulary import sha256_file
 
 MIB = 1024 * 1024
 #: S3 refuses parts smaller than this (except the last).
@@ -303,21 +304,28 @@ class S3Store(ObjectStore):
 
     @_encodable("upload")
     def upload_file(self, key: str, path: Path) -> ObjectInfo:
-        """Upload a local file, in parallel parts when it passes the threshold."""
+        """Upload a local file, in parallel parts when it passes the threshold.
+
+        Its SHA-256 is read first and recorded with the object, as ``put_bytes`` does.
+        """
         full = self._key(key)
         try:
             size = os.stat(path).st_size
+            # Recorded like put_bytes's, for HEAD and for the caller's manifest.
+            sha256 = sha256_file(path)
         except OSError as err:
             raise StorageError(f"cannot read {path} to upload to {key!r}: {err}") from err
+        extra = {**self._sse_args, "Metadata": {SHA256_METADATA: sha256}}
         try:
             if size < self._multipart_threshold:
                 with open(path, "rb") as body:
                     response = self._client.put_object(
-                        Bucket=self.bucket, Key=full, Body=body, **self._sse_args
+                        Bucket=self.bucket, Key=full, Body=body, **extra
                     )
-                return ObjectInfo(key, size, _unquoted(response["ETag"]), datetime.now(UTC))
+                etag = _unquoted(response["ETag"])
+                return ObjectInfo(key, size, etag, datetime.now(UTC), sha256)
             self._client.upload_file(
-                str(path), self.bucket, full, ExtraArgs=dict(self._sse_args), Config=self._transfer
+                str(path), self.bucket, full, ExtraArgs=extra, Config=self._transfer
             )
         except OSError as err:
             raise StorageError(f"cannot read {path} to upload to {key!r}: {err}") from err

@@ -50,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seqoia import metrics  # noqa: E402
 from seqoia.admin.refarea import reference_area, upload_reference_area  # noqa: E402
 from seqoia.engine.forkserver import fork_server  # noqa: E402
 from seqoia.engine.runtime import Runtime, build_runtime  # noqa: E402
@@ -127,9 +128,23 @@ def _pair(run: Path, name: str, number: int) -> tuple[Path, Path]:
 
 
 #: CPU seconds per (side, step), filled by ``step``; printed with ``--profile``.
-STEP_CPU: dict[str, Counter[str]] = {"plain": Counter(), "binaries": Counter()}
+STEP_CPU: dict[str, Counter[str]] = {"plain": Counter(), "binaries": Counter(), "seqoia": Counter()}
 #: Wall seconds per seqoia stage (its manifests' started_at .. finished_at, summed).
 STAGE_WALL: Counter[str] = Counter()
+#: CPU seconds per seqoia stage and part ("stage/tools"), from ``seqoia_stage_cpu_seconds``.
+STAGE_CPU: Counter[str] = Counter()
+
+
+def stage_cpu() -> Counter[str]:
+    """The process's ``seqoia_stage_cpu_seconds`` counters, as ``{"stage/part": seconds}``."""
+    found: Counter[str] = Counter()
+    for family in metrics.local_registry().collect():
+        if family.name != "seqoia_stage_cpu_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                found[f"{sample.labels['stage']}/{sample.labels['part']}"] += sample.value
+    return found
 
 
 @contextmanager
@@ -267,19 +282,23 @@ def seqoia(reference: Path, run: Path, names: list[str], work: Path, threads: in
     )
     runtime = build_runtime(settings)
     started = time.perf_counter()
-    upload_reference_area(runtime.store, runtime.layout, "demo", reference, AREA)
-    last = run / "CopyComplete.txt"
-    for path in [*sorted(p for p in run.rglob("*") if p.is_file() and p != last), last]:
-        runtime.store.upload_file(
-            runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path
-        )
-    with EmbeddedWorkers(runtime, threads=1) as workers:
-        workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
-        workers.wait_idle(timeout_s=3600)
-    elapsed = time.perf_counter() - started
-    # The stage processes fork from a server that outlives the workers; stopping it here
-    # reaps it, so its CPU and its reaped stage processes' reach RUSAGE_CHILDREN.
-    fork_server(runtime.pipeline.import_path).close()
+    with step("seqoia", "inputs into the store"):
+        upload_reference_area(runtime.store, runtime.layout, "demo", reference, AREA)
+        last = run / "CopyComplete.txt"
+        for path in [*sorted(p for p in run.rglob("*") if p.is_file() and p != last), last]:
+            runtime.store.upload_file(
+                runtime.layout.run_prefix(RUN) + path.relative_to(run).as_posix(), path
+            )
+    cpu_before = stage_cpu()
+    with step("seqoia", "pipeline"):
+        with EmbeddedWorkers(runtime, threads=1) as workers:
+            workers.actors.notify(runtime.layout.run_prefix(RUN) + "CopyComplete.txt")
+            workers.wait_idle(timeout_s=3600)
+        elapsed = time.perf_counter() - started
+        # The stage processes fork from a server that outlives the workers; stopping it
+        # here reaps it, so its CPU and its reaped stage processes' reach RUSAGE_CHILDREN.
+        fork_server(runtime.pipeline.import_path).close()
+    STAGE_CPU.update(stage_cpu() - cpu_before)
     missing = [n for n in names if runtime.manifests.latest("deliver", n) is None]
     if missing:
         raise SystemExit(f"seqoia did not deliver {missing}")
@@ -384,6 +403,28 @@ def main() -> None:
         "  seqoia stage wall time (manifests): "
         + ", ".join(f"{k} {v:.1f} s" for k, v in STAGE_WALL.most_common())
     )
+    if STAGE_CPU:
+        by_stage: Counter[str] = Counter()
+        by_part: Counter[str] = Counter()
+        for key, value in STAGE_CPU.items():
+            stage_name, part = key.split("/")
+            by_stage[stage_name] += value
+            by_part[part] += value
+        pipeline = STEP_CPU["seqoia"]["pipeline"]
+        print(
+            "  seqoia stage CPU by part: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in by_part.most_common())
+            + f"; outside stage attempts (routing, planning, fork server, broker)"
+            f" {pipeline - sum(by_part.values()):.1f} s"
+        )
+        print(
+            "  seqoia stage CPU by stage: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in by_stage.most_common())
+        )
+        print(
+            "  seqoia stage CPU by stage and part: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in STAGE_CPU.most_common())
+        )
 
 
 if __name__ == "__main__":

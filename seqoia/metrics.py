@@ -135,6 +135,14 @@ class SeqoiaMetrics:
             ["stage"],
             registry=registry,
         )
+        self.stage_cpu = Counter(
+            "seqoia_stage_cpu_seconds",
+            "CPU time (user + system) of stage attempts, by part: the stage process's own"
+            " ('stage'), the tools it ran and reaped ('tools'), the worker's thread that"
+            " downloaded, checked, uploaded and committed ('worker')",
+            ["stage", "part"],
+            registry=registry,
+        )
         self.events = Counter(
             "seqoia_events",
             "Store notifications received by the event intake, per source and outcome",

@@ -124,8 +124,8 @@ class ObjectInfo:
     size: int
     etag: str
     modified: datetime
-    #: The content's hex SHA-256 as recorded at ``put_bytes`` (or an ``upload_file`` given
-    #: it); HEAD gives it, listings do not, and None where the writer did not record it.
+    #: The content's hex SHA-256 as recorded at ``put_bytes`` or ``upload_file``; HEAD
+    #: gives it, listings do not, and None where the writer did not record it (other tools).
     sha256: str | None = None
 
 

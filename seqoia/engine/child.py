@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
 import threading
@@ -162,10 +163,21 @@ def serve_request(request_path: Path, *, parent: int) -> int:
                 "traceback": traceback.format_exc(limit=20),
             },
         }
+    outcome["cpu_s"] = _cpu_s()
     tmp = request_path.with_name("result.json.tmp")
     tmp.write_text(json.dumps(outcome, default=str))
     tmp.replace(request_path.with_name("result.json"))
     return 0
+
+
+def _cpu_s() -> dict[str, float]:
+    """User + system seconds of this stage process and of the tools it ran and reaped."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    tools = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "stage": own.ru_utime + own.ru_stime,
+        "tools": tools.ru_utime + tools.ru_stime,
+    }
 
 
 def main(argv: list[str]) -> int:

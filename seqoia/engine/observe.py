@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The parts of an attempt's CPU time (a bounded label): the stage process itself, the
+#: tools it ran, and the worker's thread around it (downloads, checksums, uploads, commit).
+CPU_PARTS = ("stage", "tools", "worker")
+
 
 def delivery_stage(pipeline: Pipeline) -> str:
     """The stage declared ``role="delivery"``, else the pipeline's last declared stage."""
@@ -65,6 +69,8 @@ class AttemptWatch:
         self.started: float | None = None
         self.read_bytes = 0
         self.written_bytes = 0
+        #: CPU seconds by part ("stage", "tools", "worker"), as the runner measured them.
+        self.cpu_s: dict[str, float] = {}
 
     def running(self, attempt: str) -> None:
         """The attempt starts to run (planned, due, leased)."""
@@ -77,6 +83,10 @@ class AttemptWatch:
 
     def wrote(self, n_bytes: int) -> None:
         self.written_bytes += n_bytes
+
+    def used_cpu(self, part: str, seconds: float) -> None:
+        """``seconds`` of CPU spent by ``part`` of the attempt (see ``CPU_PARTS``)."""
+        self.cpu_s[part] = self.cpu_s.get(part, 0.0) + seconds
 
     def finished(self, outcome: Outcome) -> None:
         """The call returned ``outcome``."""
@@ -148,6 +158,9 @@ class _MetricsWatch(AttemptWatch):
             series.bytes_read.inc(self.read_bytes)
         if self.written_bytes:
             series.bytes_written.inc(self.written_bytes)
+        for part, seconds in self.cpu_s.items():
+            if part in CPU_PARTS and seconds > 0:
+                series.metrics.stage_cpu.labels(self.stage, part).inc(seconds)
         # No outcome and no exception: a BaseException such as a worker shutdown.
         series.outcome(self.outcome or "failed_transient").inc()
 

@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import time
@@ -66,6 +67,12 @@ class Outcome:
 #: children, so that drawing one is not a system call (a GIL hand-over per attempt).
 _ATTEMPT_IDS = random.Random()
 os.register_at_fork(after_in_child=_ATTEMPT_IDS.seed)
+
+
+def _reaped_cpu_s() -> float:
+    """User + system seconds of this process's reaped children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def new_attempt_id() -> str:
@@ -188,10 +195,11 @@ class StageRunner:
     ) -> Outcome:
         """Download, run, upload under the attempt's prefix, and commit."""
         started = utcnow()
+        thread_cpu = time.thread_time()
         try:
             request, read_bytes = self._prepare(plan, attempt, scratch)
             watch.read(read_bytes)
-            result = self._run(plan, request, scratch)
+            result = self._run(plan, request, scratch, watch)
             outputs = self._upload(plan, attempt, Path(request["out_dir"]), result)
             watch.wrote(sum(ref.size for ref in outputs))
             manifest = Manifest(
@@ -218,7 +226,11 @@ class StageRunner:
                 published_to=self._publish_prefix(plan, result),
                 marks_publication=plan.stage.publish,
             )
-            return self._commit(plan, manifest)
+            committed = self._commit(plan, manifest)
+            # This thread's CPU around the stage: downloads, checksums, uploads, commit.
+            spent = time.thread_time() - thread_cpu - watch.cpu_s.get("inline", 0.0)
+            watch.used_cpu("worker", spent)
+            return committed
         except SeqoiaError as err:
             self._record_failure(plan, attempt, err)
             raise
@@ -305,11 +317,22 @@ class StageRunner:
             self.rt.store.download_file(ref.key, local)  # atomic: no partial file
         return local
 
-    def _run(self, plan: Plan, request: dict[str, Any], scratch: Path) -> StageResult:
+    def _run(
+        self, plan: Plan, request: dict[str, Any], scratch: Path, watch: AttemptWatch
+    ) -> StageResult:
         if plan.stage.isolation == "inline":
+            thread_cpu, tools_cpu = time.thread_time(), _reaped_cpu_s()
             outcome = run_request(self.rt.pipeline, request)
+            spent = time.thread_time() - thread_cpu
+            watch.used_cpu("stage", spent)
+            watch.used_cpu("inline", spent)  # not the worker's: taken off its part
+            # The worker's reaped children: this stage's tools (MultiQC), and any other
+            # thread's that ended meanwhile (none with one worker thread).
+            watch.used_cpu("tools", _reaped_cpu_s() - tools_cpu)
         else:
             outcome = self._run_child(plan, request, scratch)
+            for part, seconds in (outcome.get("cpu_s") or {}).items():
+                watch.used_cpu(part, float(seconds))
         if not outcome["ok"]:
             error = outcome["error"]
             # Name files as the run folder and the store know them, not by scratch paths.
@@ -380,7 +403,8 @@ class StageRunner:
                     name=name,
                     key=info.key,
                     size=info.size,
-                    sha256=sha256_file(path),
+                    # The store's digest, taken while uploading; else a second read.
+                    sha256=info.sha256 or sha256_file(path),
                     etag=info.etag,
                     subject=file_subjects.get(name),
                 )

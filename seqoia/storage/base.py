@@ -57,8 +57,10 @@ class ObjectStore(abc.ABC):
         """Stream a local file to ``key`` (multipart where the backend has it).
 
         ``if_none_match=True`` creates only when the key is absent, or raises
-        :class:`~seqoia.errors.PreconditionFailedError`. ``sha256`` (the caller hashed the
-        file) is recorded with the object as ``put_bytes`` records its own.
+        :class:`~seqoia.errors.PreconditionFailedError`. The content's SHA-256 is recorded
+        with the object, as ``put_bytes`` records its own, and returned: ``sha256`` (the
+        caller hashed the file already) spares a backend that cannot hash on the way a
+        second read.
         """
 
     @abc.abstractmethod
@@ -87,8 +89,9 @@ class ObjectStore(abc.ABC):
     def head(self, key: str) -> ObjectInfo | None:
         """Describe ``key``, or ``None`` when it does not exist.
 
-        ``sha256`` is what ``put_bytes`` recorded, or None when unknown (an upload, a
-        writer other than seqoia, a local file changed in place since).
+        ``sha256`` is what ``put_bytes`` (or the local store's ``upload_file``) recorded,
+        or None when unknown (an S3 upload, a writer other than seqoia, a local file
+        changed in place since).
         """
 
     @abc.abstractmethod

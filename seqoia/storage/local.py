@@ -273,7 +273,8 @@ class LocalStore(ObjectStore):
         """Copy a local file to ``key`` through a temporary file and a rename.
 
         ``if_none_match``: a hard link instead of the rename, which fails if ``key``
-        exists. ``sha256``: recorded beside the ETag, as ``put_bytes`` records it.
+        exists. The content's SHA-256 is computed on the way (a caller's ``sha256`` is not
+        needed here) and recorded beside the ETag, as ``put_bytes`` records it.
         """
         target = self._path(key)
         try:
@@ -285,12 +286,15 @@ class LocalStore(ObjectStore):
                 fd, tmp = self._open_temp(target)
                 try:
                     with os.fdopen(fd, "wb", closefd=True) as dst:
+                        # Both digests on the way: the manifest's SHA-256 needs no second read.
                         digest = hashlib.md5(usedforsecurity=False)
+                        content = hashlib.sha256()
                         while chunk := src.read(_CHUNK_BYTES):
                             digest.update(chunk)
+                            content.update(chunk)
                             dst.write(chunk)
                         dst.flush()
-                        etag = digest.hexdigest()
+                        etag, sha256 = digest.hexdigest(), content.hexdigest()
                         _tag(dst.fileno(), etag, sha256)
                         if self._fsync or if_none_match:
                             os.fsync(dst.fileno())

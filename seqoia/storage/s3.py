@@ -45,6 +45,7 @@ from seqoia.errors import (
 from seqoia.storage.base import SHA256_METADATA, ObjectInfo, ObjectStore
 from seqoia.storage.keys import validate_key, validate_prefix
 from seqoia.storage.permissions import make_folders
+from seqoia.vocabulary import sha256_file
 
 MIB = 1024 * 1024
 #: S3 refuses parts smaller than this (except the last).
@@ -318,17 +319,17 @@ class S3Store(ObjectStore):
 
         ``if_none_match``: PutObject, or for a multipart upload CompleteMultipartUpload,
         with ``If-None-Match: *`` (the parts then go one at a time, not through
-        ``boto3.s3.transfer``, which cannot send the header). ``sha256``: recorded as the
-        object's metadata, as ``put_bytes`` records it.
+        ``boto3.s3.transfer``, which cannot send the header). The SHA-256 (``sha256``, or
+        read here first) is recorded as the object's metadata, as ``put_bytes`` records it.
         """
         full = self._key(key)
         try:
             size = os.stat(path).st_size
+            # Recorded like put_bytes's, for HEAD and for the caller's manifest.
+            sha256 = sha256 or sha256_file(path)
         except OSError as err:
             raise StorageError(f"cannot read {path} to upload to {key!r}: {err}") from err
-        extra: dict[str, Any] = dict(self._sse_args)
-        if sha256 is not None:
-            extra["Metadata"] = {SHA256_METADATA: sha256}
+        extra: dict[str, Any] = {**self._sse_args, "Metadata": {SHA256_METADATA: sha256}}
         try:
             if size < self._multipart_threshold:
                 if if_none_match:

@@ -14,6 +14,9 @@ from seqoia.engine.runtime import Runtime
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
 
+#: How often an idle consumer or worker thread wakes (dramatiq's ``worker_timeout``).
+IDLE_WAKE_MS = 1000
+
 
 class EmbeddedWorkers:
     """A broker, the actors and a worker pool, started and stopped together."""
@@ -21,10 +24,14 @@ class EmbeddedWorkers:
     def __init__(self, runtime: Runtime, *, threads: int | None = None) -> None:
         self.broker = build_broker(runtime.settings)
         self.actors: Actors = declare_actors(self.broker, runtime)
+        # Dramatiq's (and ``seqoia worker``'s) 1 s: a new message wakes its consumer at
+        # once whatever the timeout; the timeout only paces delayed messages and stop().
+        # At 100 ms, the ~30 idle consumer threads woke 300 times a second: 1.4 % of a
+        # core for as long as the pipeline ran (bench/pipeline_overhead.py).
         self.worker = stage_consumer(
             self.broker,
             threads=threads or runtime.settings.worker_threads,
-            worker_timeout_ms=100,
+            worker_timeout_ms=IDLE_WAKE_MS,
         )
 
     def __enter__(self) -> EmbeddedWorkers:

@@ -46,7 +46,7 @@ def test_put_then_get_returns_the_bytes_and_one_etag_everywhere(store: ObjectSto
     assert store.exists("runs/R1/manifest.json")
 
 
-def test_head_returns_the_sha256_recorded_by_each_put_and_none_for_an_upload(
+def test_head_returns_the_sha256_recorded_by_each_put_and_upload(
     store: ObjectStore, tmp_path: Path
 ) -> None:
     for data, condition in [(b"one", {"if_none_match": True}), (b"two", {}), (b"three", None)]:
@@ -57,8 +57,10 @@ def test_head_returns_the_sha256_recorded_by_each_put_and_none_for_an_upload(
         assert info is not None and info.sha256 == hashlib.sha256(data).hexdigest()
     source = tmp_path / "f.bin"
     source.write_bytes(b"uploaded")
-    store.upload_file("u", source)
-    assert store.head("u").sha256 is None  # type: ignore[union-attr]
+    uploaded = store.upload_file("u", source)
+    # Computed while uploading: the manifest's checksum needs no second read of the file.
+    assert uploaded.sha256 == hashlib.sha256(b"uploaded").hexdigest()
+    assert store.head("u").sha256 == uploaded.sha256  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("size", [100, 6 * MIB + 1], ids=["one-put", "multipart"])

@@ -257,6 +257,24 @@ def test_stage_metrics_count_outcomes_bytes_qc_turnaround_and_dead_letters(
     assert sample("seqoia_stages_in_flight", stage="process", priority="routine") == 0
 
 
+def test_stage_cpu_is_counted_per_stage_for_the_stage_process_and_the_worker_thread(
+    toy_runtime: Runtime,
+) -> None:
+    def cpu(stage: str, part: str) -> float:
+        return sample("seqoia_stage_cpu_seconds_total", stage=stage, part=part)
+
+    parts = [("process", "stage"), ("process", "worker"), ("qc", "stage")]
+    before = {key: cpu(*key) for key in parts}
+    with EmbeddedWorkers(toy_runtime, threads=1) as workers:
+        toy_runtime.store.put_bytes("inbox/R1/samples.tsv", b"A\t-\tok\n")
+        toy_runtime.store.put_bytes("inbox/R1/CopyComplete.txt", b"")
+        workers.actors.notify("inbox/R1/CopyComplete.txt")
+        workers.wait_idle(timeout_s=60)
+    # a child process ("process") reports its own CPU; an inline stage ("qc") its thread's
+    assert all(cpu(*key) > before[key] for key in parts), {k: cpu(*k) - before[k] for k in parts}
+    assert sample("seqoia_stage_cpu_seconds_total", stage="process", part="inline") == 0
+
+
 def test_json_log_lines_carry_stage_subject_and_attempt_of_their_thread_only() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -78,9 +78,8 @@ def _in_review(runtime: Runtime, family: str) -> Manifest:
         )
     if analysis is None:
         raise ReleaseRefusedError(f"family {family}: no committed family analysis to release")
-    review, marked = runtime.manifests.latest_marked(REVIEW_STAGE, family)
-    if review is not None and review.marks_publication and not marked:
-        review = None  # committed, but its files are not all in the review area yet
+    # Committed but not all its files in the review area yet: not in review.
+    review = runtime.manifests.latest_published(REVIEW_STAGE, family)
     reviewed = {(i.stage, i.generation) for i in review.inputs} if review else set()
     if (ANALYSIS_STAGE, analysis.generation) not in reviewed:
         raise ReleaseRefusedError(

@@ -86,12 +86,12 @@ def put_once(store: ObjectStore, key: str, path: Path) -> bool:
     refused otherwise, whatever its size. One written without a recorded checksum is
     hashed from its bytes, streamed.
     """
-    digest = sha256_file(path)
     try:
-        store.upload_file(key, path, if_none_match=True, sha256=digest)
+        store.upload_file(key, path, if_none_match=True)  # the store records its SHA-256
         return True
     except PreconditionFailedError:
         pass
+    digest = sha256_file(path)  # only to compare with what is there
     info = store.head(key)
     found = info.sha256 if info is not None else None
     if info is not None and found is None:

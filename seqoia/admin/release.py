@@ -100,11 +100,10 @@ def read_release(runtime: Runtime, sample: str, generation: int) -> ReleaseRecor
 def _reviewed(runtime: Runtime, sample: str) -> tuple[Manifest, Manifest] | None:
     """(report, deliver) manifests when deliver put the latest report up for review."""
     report = runtime.manifests.latest(REPORT_STAGE, sample)
-    review, marked = runtime.manifests.latest_marked(REVIEW_STAGE, sample)
+    # Committed but not all its files in the review area yet: not in review.
+    review = runtime.manifests.latest_published(REVIEW_STAGE, sample)
     if report is None or review is None:
         return None
-    if review.marks_publication and not marked:
-        return None  # committed, but its files are not all in the review area yet
     reviewed = {(i.stage, i.generation) for i in review.inputs}
     if (REPORT_STAGE, report.generation) not in reviewed:
         return None  # a newer report is not in review yet

@@ -147,9 +147,7 @@ class Plan:
         return (
             self.up_to_date
             and latest is not None
-            and latest.published_to is not None
-            and latest.marks_publication
-            and not self.latest_marked
+            and not latest.publication_complete(self.latest_marked)
         )
 
     @property

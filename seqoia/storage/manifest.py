@@ -141,6 +141,11 @@ class Manifest(BaseModel):
     #: count as published once committed, as they always did.
     marks_publication: bool = False
 
+    def publication_complete(self, marked: bool) -> bool:
+        """Whether this generation's files are all where it publishes them, given whether
+        its publication mark was listed (``marked``)."""
+        return self.published_to is None or not self.marks_publication or marked
+
     @field_validator("stage", "subject", "attempt")
     @classmethod
     def _safe_names(cls, value: str) -> str:
@@ -237,6 +242,12 @@ class ManifestStore:
         self._seen.add((stage, subject))
         manifest = self.get(self.layout.manifest_key(stage, subject, generations[-1]))
         return manifest, self.layout.publication_name(generations[-1]) in names
+
+    def latest_published(self, stage: str, subject: str) -> Manifest | None:
+        """The newest committed generation, or ``None`` while it is none or its
+        publication is still pending (committed, files not all copied yet)."""
+        manifest, marked = self.latest_marked(stage, subject)
+        return manifest if manifest is not None and manifest.publication_complete(marked) else None
 
     def mark_published(self, manifest: Manifest) -> None:
         """Record that every file of ``manifest`` is where it publishes them (create-only)."""

@@ -13,20 +13,9 @@ import pytest
 
 from seqoia.admin.outbox import ReleaseRefusedError, put_once
 from seqoia.storage.base import ObjectStore
-from seqoia.storage.local import LocalStore
-from seqoia.storage.s3 import S3Store
+from tests.integration.store_helpers import write_behind_our_back
 
 KEY = "outbox/C1/S1/g000001/S1.md.cram"
-
-
-def write_behind_our_back(store: ObjectStore, key: str, data: bytes) -> None:
-    """Write ``key`` as another tool would: no checksum recorded by seqoia."""
-    if isinstance(store, LocalStore):
-        (store.root / key).parent.mkdir(parents=True, exist_ok=True)
-        (store.root / key).write_bytes(data)
-    else:
-        assert isinstance(store, S3Store)
-        store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
 
 
 @pytest.mark.parametrize("store", ["file", "s3"], indirect=True)

@@ -15,9 +15,8 @@ import pytest
 from seqoia.engine.publication import complete_publication, publish, unpublished
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.counting import CountingStore
-from seqoia.storage.local import LocalStore
 from seqoia.storage.manifest import FileRef, Manifest, utcnow
-from seqoia.storage.s3 import S3Store
+from tests.integration.store_helpers import write_behind_our_back
 
 FOLDER = "review/C1/S1/"
 FILES = {"S1.report.json": b'{"verdict": "pass"}', "S1.report.txt": b"verdict: pass\n"}
@@ -48,15 +47,6 @@ def published_manifest(store: ObjectStore, out: Path) -> Manifest:
         finished_at=utcnow(),
         worker="test",
     )
-
-
-def write_behind_our_back(store: ObjectStore, key: str, data: bytes) -> None:
-    """Write ``key`` as another tool would: no checksum recorded by seqoia."""
-    if isinstance(store, LocalStore):
-        (store.root / key).write_bytes(data)  # in place: size and mtime no longer tagged
-    else:
-        assert isinstance(store, S3Store)
-        store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
 
 
 @pytest.mark.parametrize("store", ["file", "s3"], indirect=True)

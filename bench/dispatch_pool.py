@@ -211,6 +211,7 @@ def engine_pool(broker_url: str, root: Path, args: argparse.Namespace) -> Iterat
         children = subprocess.run(
             ["pgrep", "-P", str(pool.pid)], capture_output=True, text=True, check=False
         ).stdout.split()
+        children = children or [str(pool.pid)]  # --processes 1 works in the command's process
         if args.pids_file:  # for a profiler attached from outside
             Path(args.pids_file).write_text("\n".join(children) + "\n")
         yield Pool(one_run, [int(pid) for pid in children])

@@ -28,10 +28,12 @@ LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("validate", "seqoia.commands.validate", "validate"),
     ("demux", "seqoia.commands.demux", "demux"),
     ("demo", "seqoia.commands.demo", "demo"),
-    *(
-        (name, "seqoia.commands.admin", name)
-        for name in ("status", "sample", "reprocess", "retry", "lineage", "watch", "gc", "audit")
-    ),
+    *((name, "seqoia.commands.status", name) for name in ("status", "sample")),
+    *((name, "seqoia.commands.reprocess", name) for name in ("reprocess", "retry")),
+    ("lineage", "seqoia.commands.lineage", "lineage"),
+    ("watch", "seqoia.commands.status", "watch"),
+    ("gc", "seqoia.commands.gc", "gc"),
+    ("audit", "seqoia.commands.audit", "audit"),
     ("outputs", "seqoia.commands.outputs", "outputs"),
     ("release", "seqoia.commands.release", "release"),
     ("dlq", "seqoia.commands.dlq", "dlq_app"),

@@ -1,4 +1,4 @@
-"""What the admin commands share: the runtime, one-line errors, and where messages go.
+"""What the admin commands share: runtime, one-line errors, times, where messages go.
 
 **Where messages go.** Admin commands change the store (overrides, failure records, done
 marks) and then nudge the workers with ``run_stage`` messages:
@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
@@ -122,6 +123,25 @@ def console() -> Console:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=1, default=str))
+
+
+def human_duration(seconds: float | None) -> str:
+    """A duration as people read it (``45 s``, ``12 min``, ``3 h 05``, ``2 d 4 h``), or ``-``."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def human_time(at: datetime | None) -> str:
+    """A moment in UTC to the second, ``-`` if unknown."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
 def is_memory(settings: Settings) -> bool:

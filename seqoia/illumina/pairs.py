@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError, SampleSheetError
 from seqoia.illumina.models import SampleRow
+from seqoia.vocabulary import NAME_PATTERN
 
 #: ``Analysis`` value asking for a tumour's analysis without a matched normal.
 TUMOUR_ONLY = "tumour_only"
@@ -93,6 +94,12 @@ def sheet_pairs(rows: Sequence[SampleRow], *, run: str | None = None) -> dict[st
             raise SampleSheetError(
                 f"{row.sample_id}: Pair_ID {row.pair} needs Role tumour or normal, "
                 f"not {row.role or 'none'}",
+                **where,
+            )
+        if not NAME_PATTERN.match(row.pair):  # it names the pair's keys and files
+            raise SampleSheetError(
+                "column Pair_ID is not an identifier (letters, digits, '.', '_', '+', '-'; "
+                "at most 128, starting with a letter or digit)",
                 **where,
             )
         pairs.setdefault(row.pair, []).append(row)

@@ -47,12 +47,13 @@ class PairMembers(BaseModel):
         return [s for s in (self.tumour, self.normal) if s is not None]
 
 
-def analysis_of(row: SampleRow) -> str:
+def analysis_of(row: SampleRow, *, run: str | None = None) -> str:
     """The row's ``Analysis`` value, normalised (``tumour_only``, ``paired`` or empty)."""
     value = (row.analysis or "").strip().lower()
     if value not in _ANALYSES:
         raise SampleSheetError(
             f"{row.sample_id}: unknown Analysis {row.analysis!r} (expected tumour_only or paired)",
+            run=run,
             file="SampleSheet.csv",
             line=row.line,
         )
@@ -74,7 +75,7 @@ def sheet_pairs(rows: Sequence[SampleRow], *, run: str | None = None) -> dict[st
         if row.sample_id in seen:  # one row per lane: judge a sample once
             continue
         seen.add(row.sample_id)
-        analysis = analysis_of(row)
+        analysis = analysis_of(row, run=run)
         where: dict[str, Any] = {"run": run, "file": "SampleSheet.csv", "line": row.line}
         if row.pair is None:
             if row.role == "tumour" and analysis != TUMOUR_ONLY:

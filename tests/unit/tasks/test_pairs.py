@@ -178,3 +178,13 @@ def test_a_pair_id_that_is_no_safe_name_is_refused_naming_the_line(
     )
     assert "column Pair_ID" in str(err) and err.line == 6  # the first row under HEADER
     assert (err.run, err.file) == (RUN, "SampleSheet.csv")
+
+
+def test_an_unknown_analysis_is_refused_naming_the_run_and_line(tmp_path: Path) -> None:
+    # Found by bench/fuzz.py's sheet_clinical kind: the error named the line, not the run.
+    err = _refused(
+        tmp_path,
+        "Lane,Sample_ID,Index,Index2,Role,Analysis\n1,T-09,ACGTACGT,TTGGCCAA,tumour,tumdour_only\n",
+    )
+    assert "unknown Analysis 'tumdour_only'" in str(err) and err.line == 6
+    assert (err.run, err.file) == (RUN, "SampleSheet.csv")

@@ -19,8 +19,11 @@ folder's instrument files (those are ``bench/fuzz_illumina.py``'s):
   model.
 
 Clean refusals are :class:`~seqoia.errors.InputError` (and its subclasses: sample sheet,
-pedigree, format, invalid key). Seeds are valid inputs shaped like the tests' and the
-demo's, so that mutations reach the checks past the parser.
+pedigree, format, invalid key) that name where the bad input is: the run and
+``SampleSheet.csv`` for a sheet, the key for a stored record, the file for a panel. An
+InputError that does not is counted a crash (the house rule: a clear error naming the
+run or file). Seeds are valid inputs shaped like the tests' and the demo's, so that
+mutations reach the checks past the parser.
 """
 
 from __future__ import annotations
@@ -75,6 +78,18 @@ def _scratch() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _naming(*names: str) -> Iterator[None]:
+    """An InputError raised inside must name each of ``names`` (else an AssertionError)."""
+    try:
+        yield
+    except InputError as err:
+        missing = [name for name in names if name not in str(err)]
+        if missing:
+            raise AssertionError(f"{type(err).__name__} names no {missing}: {err}") from err
+        raise
 
 
 # -- sample sheets with the clinical columns -------------------------------------------
@@ -173,7 +188,7 @@ def _run_validate(data: bytes, folder: Path) -> dict[str, Any]:
 
 def check_sheet_clinical(data: bytes) -> None:
     """validate_run, then the family and pair stages' view of its summary."""
-    with _scratch() as folder:
+    with _scratch() as folder, _naming(RUN, "SampleSheet.csv"):
         summary = _run_validate(data, folder)
     runs = {RUN: summary}
     families = {r["family"] for r in summary["samples"].values() if r.get("family")}
@@ -274,7 +289,8 @@ def check_manifest(data: bytes) -> None:
     """Read through ManifestStore.get, then use it as the planner and runner do."""
     key = _LAYOUT.manifest_key("align", "SQ26-0001", 3)
     manifests = ManifestStore(_OneObjectStore(key, data), _LAYOUT)  # type: ignore[arg-type]
-    manifest = manifests.get(key)
+    with _naming(key):
+        manifest = manifests.get(key)
     manifest.publication_complete(True)
     manifest.duration_s  # noqa: B018
     for ref in manifest.outputs:
@@ -306,8 +322,9 @@ def _release_seeds() -> list[bytes]:
 def check_release_record(data: bytes) -> None:
     """``read_release`` as status and ``seqoia release`` call it, and the status line."""
     sample = "SQ26-0001"
-    runtime = _runtime(_LAYOUT.release_key(sample, 2), data)
-    record = read_release(runtime, sample, 2)
+    key = _LAYOUT.release_key(sample, 2)
+    with _naming(key):
+        record = read_release(_runtime(key, data), sample, 2)
     status = ReleaseStatus(sample=sample, generation=2, centre="APHP", qc_passed=True,
                            record=record)  # fmt: skip
     status.describe()
@@ -324,8 +341,9 @@ def _family_release_seeds() -> list[bytes]:
 
 
 def check_family_release(data: bytes) -> None:
-    runtime = _runtime(_LAYOUT.family_release_key("FAM001", 1), data)
-    read_family_release(runtime, "FAM001", 1)
+    key = _LAYOUT.family_release_key("FAM001", 1)
+    with _naming(key):
+        read_family_release(_runtime(key, data), "FAM001", 1)
 
 
 # -- gene panels -----------------------------------------------------------------------
@@ -354,7 +372,8 @@ def _panel_check(suffix: str) -> Callable[[bytes], None]:
         with _scratch() as folder:
             path = folder / f"panel{suffix}"
             path.write_bytes(data)
-            panel = read_panel(path, _MODEL)
+            with _naming(path.name):
+                panel = read_panel(path, _MODEL)
         for contig, start, end in panel.regions:  # what the tiering asks of it
             panel.covers(contig, end, _MODEL.transcripts.get("TXP"))
 

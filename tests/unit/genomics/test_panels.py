@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
 
+import seqoia.genomics.panels as panels
 from seqoia.errors import FormatError
 from seqoia.genomics.panels import read_panel
-from seqoia.genomics.transcripts import read_gff3
+from seqoia.genomics.transcripts import TranscriptModel, read_gff3
 from tests.unit.genomics.mini_genome import write_mini_genome
 
 
@@ -60,8 +62,6 @@ def test_a_bed_panel_covers_its_regions_and_checks_gene_names(tmp_path: Path, mo
 
 
 def _gzipped_bed() -> bytes:
-    import gzip
-
     return gzip.compress(b"chrT\t30\t50\tGPLUS_exon1\nchrN\t150\t180\tGMINUS\n", mtime=0)
 
 
@@ -79,7 +79,7 @@ def _gzipped_bed() -> bytes:
     ids=["list-not-utf8", "bed-not-utf8", "gz-truncated", "gz-corrupt", "gz-method"],
 )  # fmt: skip
 def test_an_unreadable_panel_is_refused_naming_the_file(
-    tmp_path: Path, model, name: str, body: bytes, message: str  # type: ignore[no-untyped-def]
+    tmp_path: Path, model: TranscriptModel, name: str, body: bytes, message: str
 ) -> None:
     # Found by bench/fuzz.py's panel kinds: UnicodeDecodeError, zlib.error, EOFError and
     # BadGzipFile escaped read_panel.
@@ -90,12 +90,8 @@ def test_an_unreadable_panel_is_refused_naming_the_file(
 
 
 def test_a_panel_past_the_size_bound_is_refused_and_a_bom_is_not(
-    tmp_path: Path, model, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    tmp_path: Path, model: TranscriptModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gzip
-
-    import seqoia.genomics.panels as panels
-
     path = tmp_path / "panel.tsv"
     path.write_bytes("\ufeff#name=P\n#version=1\nGPLUS\n".encode())
     assert read_panel(path, model).name == "P"

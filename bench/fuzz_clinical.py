@@ -14,6 +14,10 @@ folder's instrument files (those are ``bench/fuzz_illumina.py``'s):
   through :func:`~seqoia.admin.release.read_release` and the status line it feeds;
 * ``family_release``: the family sign-off record through
   :func:`~seqoia.admin.family_release.read_family_release`;
+* ``lease``: a lease object (``work/_leases/...``) met by another attempt's
+  :meth:`~seqoia.engine.leases.LeaseKeeper.acquire` (busy, or taken over), and read by
+  the reconciler, status and gc through :func:`~seqoia.engine.leases.read_lease`; its
+  clean refusal is :class:`~seqoia.errors.StageBusyError` (held by another attempt);
 * ``panel_list``, ``panel_bed``, ``panel_bed_gz``: a gene panel (PanelApp gene list, BED,
   gzipped BED) through :func:`~seqoia.genomics.panels.read_panel` against a transcript
   model.
@@ -31,9 +35,11 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +49,13 @@ from typing import Any
 from bench.fuzzing import FuzzKind
 from seqoia.admin.family_release import FamilyReleaseRecord, read_family_release
 from seqoia.admin.release import ReleaseRecord, ReleaseStatus, read_release
-from seqoia.errors import InputError, ObjectNotFoundError
+from seqoia.engine.leases import LeaseKeeper, read_lease
+from seqoia.errors import (
+    InputError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StageBusyError,
+)
 from seqoia.genomics.panels import read_panel
 from seqoia.genomics.transcripts import read_gff3
 from seqoia.storage.layout import Layout
@@ -374,6 +386,44 @@ def check_family_release(data: bytes) -> None:
         read_family_release(_runtime(key, data), "FAM001", 1)
 
 
+class _LeaseStore(_OneObjectStore):
+    """A lease exists at the key: a create is refused, a compare-and-swap succeeds."""
+
+    def put_bytes(self, key: str, data: bytes, **conditions: Any) -> str:
+        if conditions.get("if_none_match"):
+            raise PreconditionFailedError(key)
+        return '"etag2"'
+
+
+_LEASE_KEY = "work/_leases/align/SQ26-0001"
+
+
+def _lease_seeds() -> list[bytes]:
+    """Leases as LeaseKeeper writes them, expired (a dead holder's) so that mutants reach
+    the takeover, and one of the attempt that asks again (its create's answer lost)."""
+    bodies = [
+        {"attempt": "20261201T180411-7f3a", "worker": "worker-7f3a", "started": 1764612251.5,
+         "expires": 1764612371.5},
+        {"attempt": "20261201T180000-0001", "worker": "seqoia-worker-6d9c8b7f5-x2x9q",
+         "started": 1764612000.0, "expires": 1764612120.0},
+        {"attempt": "20261203T103000-ours", "worker": "worker-1", "started": 1764757800.0,
+         "expires": 1764757920.0},
+    ]  # fmt: skip
+    return [json.dumps(body).encode() for body in bodies]
+
+
+def check_lease(data: bytes) -> None:
+    """Another attempt meets the lease, then the reconciler's, status's and gc's reads."""
+    store = _LeaseStore(_LEASE_KEY, data)
+    keeper = LeaseKeeper(store, ttl_s=120.0, worker="worker-2")  # type: ignore[arg-type]
+    keeper.acquire(_LEASE_KEY, "20261203T103000-ours")
+    lease = read_lease(store, _LEASE_KEY)  # type: ignore[arg-type]
+    expires = lease.get("expires", 0.0) if lease is not None else None
+    if not isinstance(expires, float | int) or not math.isfinite(expires):
+        raise AssertionError(f"read_lease gave {lease!r}")
+    expires > time.time()  # noqa: B015 - as the reconciler, status and gc compare it
+
+
 # -- gene panels -----------------------------------------------------------------------
 
 _MODEL_DIR = Path(tempfile.mkdtemp(prefix="seqoia-fuzz-model-"))
@@ -414,6 +464,7 @@ KINDS: dict[str, FuzzKind] = {
     "manifest": FuzzKind(_manifest_seeds(), check_manifest, _CLEAN),
     "release_record": FuzzKind(_release_seeds(), check_release_record, _CLEAN),
     "family_release": FuzzKind(_family_release_seeds(), check_family_release, _CLEAN),
+    "lease": FuzzKind(_lease_seeds(), check_lease, (StageBusyError,)),
     "panel_list": FuzzKind([p.encode() for p in _GENE_LISTS], _panel_check(".tsv"), _CLEAN),
     "panel_bed": FuzzKind([b.encode() for b in _BEDS], _panel_check(".bed"), _CLEAN),
     "panel_bed_gz": FuzzKind(

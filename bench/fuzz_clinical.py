@@ -14,6 +14,8 @@ folder's instrument files (those are ``bench/fuzz_illumina.py``'s):
   through :func:`~seqoia.admin.release.read_release` and the status line it feeds;
 * ``family_release``: the family sign-off record through
   :func:`~seqoia.admin.family_release.read_family_release`;
+* ``override``: a per-subject override (``work/_overrides/<stage>/<subject>.json``, what
+  ``seqoia reprocess --set`` writes) through the planner of the germline pipeline;
 * ``lease``: a lease object (``work/_leases/...``) met by another attempt's
   :meth:`~seqoia.engine.leases.LeaseKeeper.acquire` (busy, or taken over), and read by
   the reconciler, status and gc through :func:`~seqoia.engine.leases.read_lease`; its
@@ -33,6 +35,7 @@ mutations reach the checks past the parser.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import math
@@ -50,6 +53,7 @@ from bench.fuzzing import FuzzKind
 from seqoia.admin.family_release import FamilyReleaseRecord, read_family_release
 from seqoia.admin.release import ReleaseRecord, ReleaseStatus, read_release
 from seqoia.engine.leases import LeaseKeeper, read_lease
+from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.errors import (
     InputError,
     ObjectNotFoundError,
@@ -58,6 +62,7 @@ from seqoia.errors import (
 )
 from seqoia.genomics.panels import read_panel
 from seqoia.genomics.transcripts import read_gff3
+from seqoia.settings import Settings
 from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import FileRef, InputRef, Manifest, ManifestStore
 from seqoia.tasks.family_members import (
@@ -386,6 +391,41 @@ def check_family_release(data: bytes) -> None:
         read_family_release(_runtime(key, data), "FAM001", 1)
 
 
+_PART = f"{RUN}.L1"
+
+
+@functools.cache
+def _runtime_for_overrides() -> Runtime:
+    """The germline pipeline's runtime on a local store (built once per process)."""
+    folder = Path(tempfile.mkdtemp(prefix="seqoia-fuzz-runtime-"))
+    return build_runtime(
+        Settings(
+            store_url=f"file://{folder / 'store'}",
+            scratch_dir=folder / "scratch",
+            worker_id="fuzz",
+        )
+    )
+
+
+def _override_seeds() -> list[bytes]:
+    """Overrides as ``seqoia reprocess`` writes them: parameters, a salt, or both."""
+    bodies = [
+        {"params": {"barcode_mismatches": 0}},
+        {"salt": "reprocess-20261203T103000"},
+        {"params": {"barcode_mismatches": 2, "include_non_pf": True}, "salt": "force-2"},
+    ]
+    return [json.dumps(body).encode() for body in bodies]
+
+
+def check_override(data: bytes) -> None:
+    """The planner reads the override of demultiplex for one part, and fingerprints it."""
+    rt = _runtime_for_overrides()
+    key = rt.layout.override_key("demultiplex", _PART)
+    rt.store.put_bytes(key, data)
+    with _naming(key):
+        rt.planner.plan("demultiplex", _PART).fingerprint  # noqa: B018
+
+
 class _LeaseStore(_OneObjectStore):
     """A lease exists at the key: a create is refused, a compare-and-swap succeeds."""
 
@@ -464,6 +504,7 @@ KINDS: dict[str, FuzzKind] = {
     "manifest": FuzzKind(_manifest_seeds(), check_manifest, _CLEAN),
     "release_record": FuzzKind(_release_seeds(), check_release_record, _CLEAN),
     "family_release": FuzzKind(_family_release_seeds(), check_family_release, _CLEAN),
+    "override": FuzzKind(_override_seeds(), check_override, _CLEAN),
     "lease": FuzzKind(_lease_seeds(), check_lease, (StageBusyError,)),
     "panel_list": FuzzKind([p.encode() for p in _GENE_LISTS], _panel_check(".tsv"), _CLEAN),
     "panel_bed": FuzzKind([b.encode() for b in _BEDS], _panel_check(".bed"), _CLEAN),

@@ -354,10 +354,16 @@ def parse_record(model: type[Record], data: bytes, *, key: str, what: str) -> Re
 
 
 def read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """A small JSON object, or ``None`` when absent."""
+    """A small JSON object, or ``None`` when absent; a :class:`FormatError` naming the key
+    when the object holds anything else (read back from the store, like a manifest)."""
     try:
         data, _ = store.get_bytes(key)
     except ObjectNotFoundError:
         return None
-    result: dict[str, Any] = json.loads(data)
+    try:
+        result = json.loads(data)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        raise FormatError(f"not JSON ({str(err)[:120]})", file=key) from None
+    if not isinstance(result, dict):
+        raise FormatError("not a JSON object", file=key)
     return result

@@ -20,6 +20,8 @@ folder's instrument files (those are ``bench/fuzz_illumina.py``'s):
   :meth:`~seqoia.engine.leases.LeaseKeeper.acquire` (busy, or taken over), and read by
   the reconciler, status and gc through :func:`~seqoia.engine.leases.read_lease`; its
   clean refusal is :class:`~seqoia.errors.StageBusyError` (held by another attempt);
+* ``gff3``, ``gff3_gz``: the reference area's transcript annotation through
+  :func:`~seqoia.genomics.transcripts.read_gff3` against its FASTA (the tests' mini genome);
 * ``panel_list``, ``panel_bed``, ``panel_bed_gz``: a gene panel (PanelApp gene list, BED,
   gzipped BED) through :func:`~seqoia.genomics.panels.read_panel` against a transcript
   model.
@@ -76,7 +78,7 @@ from seqoia.tasks.germline import pipeline
 from seqoia.tasks.pairs import pair_members
 from seqoia.tasks.runs import ValidateRunParams
 from seqoia.tasks.stage import StageContext
-from tests.unit.genomics.mini_genome import write_mini_genome
+from tests.unit.genomics.mini_genome import GFF3, write_mini_genome
 
 __all__ = ["KINDS"]
 
@@ -499,6 +501,36 @@ def _panel_check(suffix: str) -> Callable[[bytes], None]:
     return check
 
 
+# -- transcript annotation (GFF3) --------------------------------------------------------
+
+#: The mini genome's GFF3 as Ensembl writes its files: a header, comments, a ``##FASTA``
+#: tail, gene_name instead of Name, URL-escaped attributes, CRLF line ends.
+_GFF3S = [
+    GFF3,
+    "##gff-version 3\n##sequence-region chrT 1 200\n#!genome-build mini 1\n"
+    + GFF3.replace("##gff-version 3\n", "").replace("Name=GPLUS", "gene_name=GPLUS%3Bv2")
+    + "###\n##FASTA\n>chrT\nACGT\n",
+    GFF3.replace("\n", "\r\n")
+    .replace("ID=gene:GM;Name=GMINUS", "ID=GM;Name=GMINUS")
+    .replace("Parent=gene:GM", "Parent=GM"),
+]
+
+
+def _gff3_check(suffix: str) -> Callable[[bytes], None]:
+    def check(data: bytes) -> None:
+        with _scratch() as folder:
+            fasta, _ = write_mini_genome(folder)
+            path = folder / f"genes{suffix}"
+            path.write_bytes(data)
+            with _naming(path.name):
+                model = read_gff3(path, fasta)
+        for transcript in model.transcripts.values():  # what annotation asks of it
+            transcript.gene  # noqa: B018
+
+    check.__name__ = f"check_gff3{suffix.replace('.', '_')}"
+    return check
+
+
 KINDS: dict[str, FuzzKind] = {
     "sheet_clinical": FuzzKind([s.encode() for s in _SHEETS], check_sheet_clinical, _CLEAN),
     "manifest": FuzzKind(_manifest_seeds(), check_manifest, _CLEAN),
@@ -506,6 +538,10 @@ KINDS: dict[str, FuzzKind] = {
     "family_release": FuzzKind(_family_release_seeds(), check_family_release, _CLEAN),
     "override": FuzzKind(_override_seeds(), check_override, _CLEAN),
     "lease": FuzzKind(_lease_seeds(), check_lease, (StageBusyError,)),
+    "gff3": FuzzKind([g.encode() for g in _GFF3S], _gff3_check(".gff3"), _CLEAN),
+    "gff3_gz": FuzzKind(
+        [gzip.compress(g.encode(), mtime=0) for g in _GFF3S], _gff3_check(".gff3.gz"), _CLEAN
+    ),
     "panel_list": FuzzKind([p.encode() for p in _GENE_LISTS], _panel_check(".tsv"), _CLEAN),
     "panel_bed": FuzzKind([b.encode() for b in _BEDS], _panel_check(".bed"), _CLEAN),
     "panel_bed_gz": FuzzKind(

@@ -37,7 +37,6 @@ mutations reach the checks past the parser.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gzip
 import json
 import math
@@ -396,17 +395,12 @@ def check_family_release(data: bytes) -> None:
 _PART = f"{RUN}.L1"
 
 
-@functools.cache
-def _runtime_for_overrides() -> Runtime:
-    """The germline pipeline's runtime on a local store (built once per process)."""
-    folder = Path(tempfile.mkdtemp(prefix="seqoia-fuzz-runtime-"))
+def _runtime_for_overrides(folder: Path) -> Runtime:
+    """The germline pipeline's runtime on a local store in ``folder`` (a few ms each)."""
     return build_runtime(
-        Settings(
-            store_url=f"file://{folder / 'store'}",
-            scratch_dir=folder / "scratch",
-            worker_id="fuzz",
-        )
-    )
+        Settings(store_url=f"file://{folder / 'store'}", scratch_dir=folder / "scratch",
+                 worker_id="fuzz")
+    )  # fmt: skip
 
 
 def _override_seeds() -> list[bytes]:
@@ -421,11 +415,12 @@ def _override_seeds() -> list[bytes]:
 
 def check_override(data: bytes) -> None:
     """The planner reads the override of demultiplex for one part, and fingerprints it."""
-    rt = _runtime_for_overrides()
-    key = rt.layout.override_key("demultiplex", _PART)
-    rt.store.put_bytes(key, data)
-    with _naming(key):
-        rt.planner.plan("demultiplex", _PART).fingerprint  # noqa: B018
+    with _scratch() as folder:
+        rt = _runtime_for_overrides(folder)
+        key = rt.layout.override_key("demultiplex", _PART)
+        rt.store.put_bytes(key, data)
+        with _naming(key):
+            rt.planner.plan("demultiplex", _PART).fingerprint  # noqa: B018
 
 
 class _LeaseStore(_OneObjectStore):

@@ -31,7 +31,7 @@ from seqoia.errors import PreconditionFailedError
 from seqoia.genomics.clinical_report import Release
 from seqoia.genomics.family_fhir import build_family_bundle
 from seqoia.genomics.family_report import FamilyReport, write_family_report
-from seqoia.storage.manifest import Manifest
+from seqoia.storage.manifest import Manifest, parse_record
 
 ANALYSIS_STAGE = "family_analysis"
 REVIEW_STAGE = "deliver_family"
@@ -62,7 +62,7 @@ def read_family_release(
     if runtime.store.head(key) is None:
         return None
     body, _ = runtime.store.get_bytes(key)
-    return FamilyReleaseRecord.model_validate_json(body)
+    return parse_record(FamilyReleaseRecord, body, key=key, what="family release record")
 
 
 def _in_review(runtime: Runtime, family: str) -> Manifest:

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from seqoia.engine.leases import read_lease
 from seqoia.storage.layout import Layout
-from seqoia.storage.manifest import Manifest, ManifestStore, read_json
+from seqoia.storage.manifest import Manifest, ManifestStore
 from seqoia.vocabulary import ObjectInfo
 
 DEFAULT_GRACE_S = 3600.0
@@ -136,7 +137,7 @@ class Collector:
                         report.spared_young += 1
                         continue
                     if lease is None:
-                        lease = read_json(self.store, self.layout.lease_key(*pair)) or {}
+                        lease = read_lease(self.store, self.layout.lease_key(*pair)) or {}
                     if (
                         lease.get("attempt") == attempt
                         and float(lease.get("expires", 0)) > time.time()

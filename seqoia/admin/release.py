@@ -36,7 +36,7 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import PreconditionFailedError
 from seqoia.genomics.clinical_files import CLINICAL_JSON, write_clinical_files
 from seqoia.genomics.clinical_report import ClinicalReport, Release
-from seqoia.storage.manifest import Manifest
+from seqoia.storage.manifest import Manifest, parse_record
 from seqoia.tasks.delivery import DELIVERED
 
 REPORT_STAGE = "report"
@@ -93,8 +93,9 @@ def read_release(runtime: Runtime, sample: str, generation: int) -> ReleaseRecor
     data = runtime.store.head(runtime.layout.release_key(sample, generation))
     if data is None:
         return None
-    body, _ = runtime.store.get_bytes(runtime.layout.release_key(sample, generation))
-    return ReleaseRecord.model_validate_json(body)
+    key = runtime.layout.release_key(sample, generation)
+    body, _ = runtime.store.get_bytes(key)
+    return parse_record(ReleaseRecord, body, key=key, what="release record")
 
 
 def _reviewed(runtime: Runtime, sample: str) -> tuple[Manifest, Manifest] | None:

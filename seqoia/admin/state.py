@@ -29,11 +29,12 @@ from typing import Any, Literal
 from seqoia.admin.family_release import REVIEW_STAGE as FAMILY_REVIEW
 from seqoia.admin.family_release import awaiting_family_release
 from seqoia.admin.release import ReleaseStatus, release_status
+from seqoia.engine.leases import read_lease
 from seqoia.engine.observe import run_completed_at
 from seqoia.engine.planner import Plan, Planner, Waiting
 from seqoia.engine.runtime import Runtime
 from seqoia.storage.failures import FailureRecord
-from seqoia.storage.manifest import ManifestStore, read_json
+from seqoia.storage.manifest import ManifestStore
 
 StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
 STATES: tuple[StateName, ...] = (
@@ -368,7 +369,7 @@ class StateReader:
         state.publication_pending = plan.publication_pending
         state.stale = plan.latest is not None and not plan.up_to_date
         store, layout = self.rt.store, self.rt.layout
-        lease = read_json(store, layout.lease_key(stage, subject))
+        lease = read_lease(store, layout.lease_key(stage, subject))
         if lease and float(lease.get("expires", 0)) > time.time():
             state.state, state.lease = "running", lease
             return state

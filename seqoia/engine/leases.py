@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,39 @@ from seqoia.errors import (
 from seqoia.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
+
+
+def lease_body(data: bytes) -> dict[str, Any]:
+    """A lease object's body with ``expires`` (and ``started``, if any) as finite floats.
+
+    Anyone with write access to the store could have written it, and a lease write is not
+    durable: a body that is no JSON object, or whose times are not finite numbers, counts
+    as expired (``{"expires": 0.0}``) for every reader, and is taken over by
+    compare-and-swap like a dead holder's.
+    """
+    expired: dict[str, Any] = {"expires": 0.0}
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested past the limit
+        return expired
+    if not isinstance(body, dict):
+        return expired
+    try:
+        times = {name: float(body[name]) for name in ("expires", "started") if name in body}
+    except (TypeError, ValueError):
+        return expired
+    if not all(math.isfinite(value) for value in times.values()):
+        return expired
+    return body | times
+
+
+def read_lease(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """The lease at ``key`` as :func:`lease_body` reads it, or None when there is none."""
+    try:
+        data, _ = store.get_bytes(key)
+    except ObjectNotFoundError:
+        return None
+    return lease_body(data)
 
 
 @dataclass
@@ -141,11 +175,7 @@ class LeaseKeeper:
             data, etag = self.store.get_bytes(key)
         except ObjectNotFoundError:
             return None
-        try:
-            body = json.loads(data)
-        except ValueError:
-            return {"expires": 0}, etag
-        return (body, etag) if isinstance(body, dict) else ({"expires": 0}, etag)
+        return lease_body(data), etag
 
     def renew(self, lease: Lease) -> bool:
         """Extend the lease; False (and a warning) if it was lost or could not be written.

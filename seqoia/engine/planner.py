@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqoia.errors import InvalidKeyError, RunFolderError
+from pydantic import ValidationError
+
+from seqoia.errors import FormatError, InvalidKeyError, RunFolderError
 from seqoia.storage.base import ObjectInfo, ObjectStore
 from seqoia.storage.failures import FailureLog, FailureRecord
 from seqoia.storage.layout import Layout
@@ -204,19 +206,32 @@ class Planner:
         upstream stages, read by the caller in the same transition (not read twice).
         """
         stage = self.pipeline[stage_name]
-        override = read_json(self.store, self.layout.override_key(stage.name, subject)) or {}
+        key = self.layout.override_key(stage.name, subject)
+        override = read_json(self.store, key) or {}
+        given, salt = override.get("params", {}), override.get("salt")
+        if not isinstance(given, dict) or not isinstance(salt, str | None):
+            raise FormatError("override: params must be an object and salt a string", file=key)
         site = {
             name: value
             for name, value in self.site_params.get(stage.name, {}).items()
             if name in stage.params.model_fields
         }
-        params = stage.params.model_validate(site | override.get("params", {}))
+        try:
+            params = stage.params.model_validate(site | given)
+        except ValidationError as err:
+            if not given:
+                raise  # the site's settings alone: checked when they are loaded
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise FormatError(
+                f"override: parameter {where} of stage {stage.name}: {first['msg']}", file=key
+            ) from err
         latest, marked = self.manifests.latest_marked(stage.name, subject)
         plan = Plan(
             stage=stage,
             subject=subject,
             params=params,
-            salt=override.get("salt"),
+            salt=salt,
             latest=latest,
             latest_marked=marked,
         )

@@ -37,8 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from seqoia.engine.leases import read_lease
 from seqoia.engine.runtime import Runtime
-from seqoia.storage.manifest import read_json
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class Reconciler:
         report.enqueued.append(key)
 
     def _leased(self, stage: str, subject: str) -> bool:
-        lease = read_json(self.rt.store, self.rt.layout.lease_key(stage, subject))
+        lease = read_lease(self.rt.store, self.rt.layout.lease_key(stage, subject))
         return lease is not None and float(lease.get("expires", 0)) > time.time()
 
     def _older_than(self, run: str, age_s: float) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,8 @@ from pydantic import BaseModel, ConfigDict
 from seqoia.errors import FormatError
 from seqoia.genomics.transcripts import Transcript, TranscriptModel
 
+#: The largest panel read (after decompression): an exome BED is about 20 MiB.
+MAX_PANEL_BYTES = 64 << 20
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
 
 
@@ -53,12 +56,29 @@ class Panel(BaseModel):
 
 
 def _lines(path: Path) -> list[str]:
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        with gzip.open(path, "rt") as fh:
-            return fh.read().splitlines()
-    return path.read_text().splitlines()
+    """The file's lines: UTF-8 text, gzipped or not, at most :data:`MAX_PANEL_BYTES`."""
+    name = str(path)
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_PANEL_BYTES + 1)
+    if data[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as fh:
+                data = fh.read(MAX_PANEL_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+            raise FormatError(f"not a readable gzip file ({err})", file=name) from err
+    if len(data) > MAX_PANEL_BYTES:
+        raise FormatError(f"larger than {MAX_PANEL_BYTES >> 20} MiB: not a panel", file=name)
+    try:
+        return data.decode("utf-8-sig").splitlines()  # a spreadsheet's BOM is fine
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise FormatError(
+            f"not UTF-8: byte 0x{data[err.start]:02X} (byte {column} of the line) cannot be "
+            "decoded; save the panel as UTF-8",
+            file=name,
+            line=line,
+        ) from None
 
 
 def _header(line: str) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ Coordinates are 1-based and inclusive, as in GFF3 and VCF.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,14 +124,41 @@ def _strip_prefix(ident: str) -> str:
 
 
 def _open_text(path: Path) -> Iterator[str]:
+    """The file's lines, gzipped or not, as UTF-8 text (universal newlines, as text mode).
+
+    Read line by line (an Ensembl GFF3 is hundreds of MB): a line that is not UTF-8 is a
+    :class:`FormatError` naming it, a corrupt or truncated gzip one naming the file.
+    """
+    name = str(path)
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        with gzip.open(path, "rt") as fh:
-            yield from fh
-    else:
-        with open(path) as fh:
-            yield from fh
+    number = 0
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
+        lines = iter(fh)
+        while True:
+            try:
+                raw = next(lines, None)
+            except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+                raise FormatError(
+                    f"not a readable gzip file after line {number} ({err})", file=name
+                ) from err
+            if raw is None:
+                return
+            number += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise FormatError(
+                    f"not UTF-8: byte 0x{raw[err.start]:02X} (byte {err.start + 1} of the line) "
+                    "cannot be decoded",
+                    file=name,
+                    line=number,
+                ) from None
+            # Universal newlines, as text mode read it: CRLF and a lone CR end a line too.
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            while text:
+                line, end, text = text.partition("\n")
+                yield line + end
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from seqoia.errors import InputError, SampleSheetError
 from seqoia.illumina.models import SampleRow
+from seqoia.vocabulary import NAME_PATTERN
 
 #: ``Analysis`` value asking for a tumour's analysis without a matched normal.
 TUMOUR_ONLY = "tumour_only"
@@ -46,12 +47,13 @@ class PairMembers(BaseModel):
         return [s for s in (self.tumour, self.normal) if s is not None]
 
 
-def analysis_of(row: SampleRow) -> str:
+def analysis_of(row: SampleRow, *, run: str | None = None) -> str:
     """The row's ``Analysis`` value, normalised (``tumour_only``, ``paired`` or empty)."""
     value = (row.analysis or "").strip().lower()
     if value not in _ANALYSES:
         raise SampleSheetError(
             f"{row.sample_id}: unknown Analysis {row.analysis!r} (expected tumour_only or paired)",
+            run=run,
             file="SampleSheet.csv",
             line=row.line,
         )
@@ -73,7 +75,7 @@ def sheet_pairs(rows: Sequence[SampleRow], *, run: str | None = None) -> dict[st
         if row.sample_id in seen:  # one row per lane: judge a sample once
             continue
         seen.add(row.sample_id)
-        analysis = analysis_of(row)
+        analysis = analysis_of(row, run=run)
         where: dict[str, Any] = {"run": run, "file": "SampleSheet.csv", "line": row.line}
         if row.pair is None:
             if row.role == "tumour" and analysis != TUMOUR_ONLY:
@@ -93,6 +95,12 @@ def sheet_pairs(rows: Sequence[SampleRow], *, run: str | None = None) -> dict[st
             raise SampleSheetError(
                 f"{row.sample_id}: Pair_ID {row.pair} needs Role tumour or normal, "
                 f"not {row.role or 'none'}",
+                **where,
+            )
+        if not NAME_PATTERN.match(row.pair):  # it names the pair's keys and files
+            raise SampleSheetError(
+                "column Pair_ID is not an identifier (letters, digits, '.', '_', '+', '-'; "
+                "at most 128, starting with a letter or digit)",
                 **where,
             )
         pairs.setdefault(row.pair, []).append(row)

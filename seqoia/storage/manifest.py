@@ -15,11 +15,16 @@ import threading
 from collections import OrderedDict
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from seqoia.errors import InvalidKeyError, ObjectNotFoundError, PreconditionFailedError
+from seqoia.errors import (
+    FormatError,
+    InvalidKeyError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+)
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.keys import validate_key
 from seqoia.storage.layout import Layout
@@ -220,7 +225,7 @@ class ManifestStore:
                 return cached
         data, _ = self.store.get_bytes(key)
         try:
-            manifest = Manifest.model_validate_json(data)
+            manifest = parse_record(Manifest, data, key=key, what="manifest")
         except InvalidKeyError as err:  # a forged or corrupt manifest: name where it is
             raise InvalidKeyError(f"manifest {key}: {err.message}", file=err.file) from err
         self._remember(key, manifest)
@@ -326,11 +331,39 @@ class ManifestStore:
                 self._cache.popitem(last=False)
 
 
+Record = TypeVar("Record", bound=BaseModel)
+
+
+def parse_record(model: type[Record], data: bytes, *, key: str, what: str) -> Record:
+    """``data``, read back from the store at ``key``, as a ``model``.
+
+    Anyone with write access to the bucket could have written it: a truncated, mistyped
+    or incomplete record is a :class:`FormatError` naming the key and the first field
+    at fault (never the values: a record may hold a sample's data).
+    """
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as err:
+        errors = err.errors()
+        where = ".".join(str(part) for part in errors[0]["loc"])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise FormatError(
+            f"not a valid {what}: {where + ': ' if where else ''}{errors[0]['msg']}{more}",
+            file=key,
+        ) from err
+
+
 def read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """A small JSON object, or ``None`` when absent."""
+    """A small JSON object, or ``None`` when absent; a :class:`FormatError` naming the key
+    when the object holds anything else (read back from the store, like a manifest)."""
     try:
         data, _ = store.get_bytes(key)
     except ObjectNotFoundError:
         return None
-    result: dict[str, Any] = json.loads(data)
+    try:
+        result = json.loads(data)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        raise FormatError(f"not JSON ({str(err)[:120]})", file=key) from None
+    if not isinstance(result, dict):
+        raise FormatError("not a JSON object", file=key)
     return result

@@ -19,6 +19,7 @@ Rows whose role is ``tumour`` or ``normal`` are a tumour/normal pair, not a fami
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,9 @@ from seqoia.illumina.models import SampleRow
 FAMILY_ROLES = ("proband", "mother", "father", "sibling")
 #: Roles of a tumour/normal pair: such rows are no family's members.
 PAIR_ROLES = ("tumour", "normal")
+#: A family id: one segment of an object key (``vocabulary.NAME_PATTERN``) that a
+#: :class:`~seqoia.genomics.pedigree.Pedigree` accepts too (no ``+``).
+FAMILY_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 class FamilyWaitingError(InputError):
@@ -51,6 +55,15 @@ def check_sheet_families(rows: Sequence[SampleRow], run: str) -> None:
     families: dict[str, list[SampleRow]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()
     for row in rows:
+        if row.family and not FAMILY_ID.match(row.family):
+            # Not the value: a family id may have been filled in with a surname.
+            raise SampleSheetError(
+                "column Family is not a family id (letters, digits, '.', '_', '-'; at most "
+                "128, starting with a letter or digit)",
+                run=run,
+                file="SampleSheet.csv",
+                line=row.line,
+            )
         if row.family and is_family_row(row.role) and (row.family, row.sample_id) not in seen:
             seen.add((row.family, row.sample_id))  # a sample on two lanes is one member
             families[row.family].append(row)

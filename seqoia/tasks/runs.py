@@ -179,7 +179,8 @@ def validate_run(ctx: StageContext) -> StageResult:
         check_centre(row, run, ctx.params.allowed_centres)
         record = samples.setdefault(row.sample_id, _sample_record(row) | {"lanes": []})
         # The pair a tumour-only sample without Pair_ID forms alone is named after it.
-        record |= {"pair": pair_of.get(row.sample_id), "analysis": analysis_of(row) or None}
+        analysis = analysis_of(row, run=run) or None
+        record |= {"pair": pair_of.get(row.sample_id), "analysis": analysis}
         if row.lane is not None:
             record["lanes"].append(row.lane)
     check_sheet_families(sheet.samples, run)  # two probands, a female father ...

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seqoia.engine.leases import LeaseKeeper, recheck_after
+from seqoia.engine.leases import LeaseKeeper, read_lease, recheck_after
 from seqoia.errors import StageBusyError
 from seqoia.storage.local import LocalStore
 
@@ -136,3 +136,40 @@ def test_release_deletes_our_lease_after_a_renewal_whose_answer_was_lost(tmp_pat
     assert not keeper.renew(lease)  # written, but we kept the old ETag
     keeper.release(lease)
     assert store.head(lease.key) is None  # recognised by its attempt, not left to expire
+
+
+CORRUPT_LEASES = [
+    b'{"attempt": "a1", "worker": "w1", "started": 1, "expires": "soon"}',
+    b'{"attempt": "a1", "worker": "w1", "started": 1, "expires": null}',
+    b'{"attempt": "a1", "worker": "w1", "started": 1, "expires": [1e12]}',
+    b'{"attempt": "a1", "worker": "w1", "started": "x", "expires": 1e12}',
+    b'{"attempt": "a1", "worker": "w1", "started": 1, "expires": 1e400}',  # inf: never
+    b'{"attempt": "a1", "worker": "w1", "started": 1, "expires": NaN}',
+    b"[" * 100_000,
+    b"\xff\xfe{}",
+    b"",
+]
+
+
+@pytest.mark.parametrize("body", CORRUPT_LEASES)
+def test_a_corrupt_or_forged_lease_counts_as_expired_for_every_reader(
+    tmp_path: Path, body: bytes
+) -> None:
+    # Found by bench/fuzz.py's ``lease`` kind: float() of a non-number ``expires`` or
+    # ``started`` raised ValueError/TypeError in acquire, the reconciler, status and gc,
+    # and deep nesting RecursionError; an infinite ``expires`` held a subject for ever.
+    store = LocalStore(tmp_path)
+    key = "work/_leases/qc/S1"
+    store.put_bytes(key, body)
+    assert read_lease(store, key) == {"expires": 0.0}
+    assert read_lease(store, "work/_leases/qc/S2") is None
+    lease = LeaseKeeper(store, ttl_s=120.0, worker="w2").acquire(key, "a2")  # taken over
+    assert json.loads(store.get_bytes(key)[0])["attempt"] == "a2" and lease.attempt == "a2"
+
+
+def test_a_sound_lease_reads_back_with_its_times_as_numbers(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    LeaseKeeper(store, ttl_s=120.0, worker="w1").acquire("work/_leases/qc/S1", "a1")
+    lease = read_lease(store, "work/_leases/qc/S1")
+    assert lease is not None and lease["attempt"] == "a1" and lease["worker"] == "w1"
+    assert lease["expires"] > time.time() and isinstance(lease["started"], float)

@@ -15,7 +15,7 @@ import pytest
 
 from seqoia.engine.runner import StageRunner
 from seqoia.engine.runtime import Runtime, build_runtime
-from seqoia.errors import StageFailedError
+from seqoia.errors import FormatError, StageFailedError
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest, utcnow
 from seqoia.vocabulary import Relation
@@ -237,3 +237,27 @@ def test_a_fan_in_remembers_the_member_that_blocks_it_until_that_member_commits(
     rt.store.delete(rt.layout.link_key("run", "R1", "sample", "S2"))
     assert rt.planner.fan_in_blocker(tally, "R1", process) is None
     assert rt.planner.plan("tally", "R1", quick=True).due
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"params": {"suffix": "?"}',  # truncated
+        b"\xff\xfe{}",
+        b"[" * 100_000,
+        b'["params"]',
+        b'{"params": ["suffix", "?"]}',
+        b'{"params": {"suffix": ["?"]}}',
+        b'{"params": {"no_such_parameter": 1}}',
+    ],
+    ids=["truncated", "not-utf8", "nested", "not-an-object", "params-a-list", "bad-value",
+         "unknown-parameter"],
+)  # fmt: skip
+def test_a_corrupt_override_is_refused_naming_its_key(rt: Runtime, body: bytes) -> None:
+    # Found by bench/fuzz.py's ``override`` kind: json's JSONDecodeError, UnicodeDecodeError
+    # and RecursionError, TypeError and pydantic's ValidationError escaped the planner.
+    key = rt.layout.override_key("process", "S1")
+    rt.store.put_bytes(key, body)
+    with pytest.raises(FormatError, match="override") as caught:
+        rt.planner.plan("process", "S1")
+    assert caught.value.file == key

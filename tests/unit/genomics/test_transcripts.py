@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,41 @@ def test_a_cds_phase_that_disagrees_with_the_lengths_is_refused(tmp_path: Path) 
     _with_line(gff, 9, "chrT\ttest\tCDS\t121\t151\t.\t+\t2\tParent=transcript:TXP")
     with pytest.raises(FormatError, match=r"mini\.gff3:9: CDS phase 2 of TXP, expected 1"):
         read_gff3(gff, fasta)
+
+
+def _gff3_cases() -> list[tuple[str, bytes, str]]:
+    packed = gzip.compress(GFF3.encode(), mtime=0)
+    lines = GFF3.encode().split(b"\n")
+    lines[5] = lines[5].replace(b"Parent", b"Par\xffent")
+    bad = b"\n".join(lines)
+    return [
+        ("genes.gff3", bad, r"genes\.gff3:6: not UTF-8"),
+        ("genes.gff3.gz", packed[:-12], r"genes\.gff3\.gz: not a readable gzip file"),
+        ("genes.gff3.gz", packed[:40] + b"\x00" * 16 + packed[56:],
+         r"genes\.gff3\.gz: not a readable gzip file"),
+        ("genes.gff3.gz", gzip.compress(bad, mtime=0), r"genes\.gff3\.gz:6: not UTF-8"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    _gff3_cases(),
+    ids=["not-utf8", "gz-truncated", "gz-corrupt", "gz-not-utf8"],
+)
+def test_an_unreadable_gff3_is_refused_naming_the_file_and_line(
+    tmp_path: Path, name: str, body: bytes, message: str
+) -> None:
+    # Found by bench/fuzz.py's gff3 kinds: UnicodeDecodeError, zlib.error and EOFError
+    # escaped read_gff3.
+    fasta, _ = write_mini_genome(tmp_path)
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(FormatError, match=message):
+        read_gff3(path, fasta)
+
+
+def test_a_gff3_with_crlf_line_ends_reads_as_with_lf(tmp_path: Path) -> None:
+    fasta, lf = write_mini_genome(tmp_path)
+    crlf = tmp_path / "crlf.gff3"
+    crlf.write_bytes(GFF3.replace("\n", "\r\n").encode())
+    assert read_gff3(crlf, fasta).transcripts == read_gff3(lf, fasta).transcripts

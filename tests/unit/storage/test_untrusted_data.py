@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from seqoia.errors import ConfigurationError, InvalidKeyError
+from seqoia.errors import ConfigurationError, FormatError, InvalidKeyError
 from seqoia.redact import RedactingFilter, redact_text, redact_url
 from seqoia.storage import LocalStore
 from seqoia.storage.layout import Layout
@@ -198,3 +198,26 @@ def test_the_log_filter_redacts_urls_logged_by_any_library(
     with caplog.at_level(logging.INFO):
         logger.info("connecting to %s", "amqp://u:s3cr3t@host:5672")
     assert "s3cr3t" not in caplog.text and "amqp://u:***@host:5672" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        manifest_json()[:-40],  # truncated
+        manifest_json().replace(b'"generation": 1', b'"generation": "one"'),
+        manifest_json().replace(b'"worker": "unit"', b'"wrker": "unit"'),  # field missing
+        b"\xff\xfe" + manifest_json(),
+        b"[]",
+        b"[" * 100_000,  # nesting past any parser's recursion limit
+    ],
+    ids=["truncated", "wrong-type", "missing-field", "not-utf8", "not-an-object", "nested"],
+)
+def test_a_corrupt_manifest_is_refused_naming_its_key(tmp_path: Path, body: bytes) -> None:
+    # Found by bench/fuzz.py's ``manifest`` kind: pydantic's ValidationError escaped.
+    store = LocalStore(tmp_path / "store")
+    layout = Layout()
+    key = layout.manifest_key("align", "S01", 1)
+    store.put_bytes(key, body)
+    with pytest.raises(FormatError, match="not a valid manifest") as caught:
+        ManifestStore(store, layout).get(key)
+    assert caught.value.file == key

@@ -138,3 +138,27 @@ def test_a_conflict_between_runs_is_no_reason_to_wait() -> None:
     first = _summary({"M": ("mother", "female")})
     second = _summary({"M": ("sibling", "female")})
     assert family_waiting("F1", {"validate_run": [first, second]}) is None
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        "FAM+2",  # a valid key, but no pedigree accepts it: family_analysis failed (pydantic)
+        ".FAM",
+        "F" * 200,
+        "FAMILLE DUPONT",
+        "FAMé",
+    ],
+    ids=["plus", "dot-first", "too-long", "space", "non-ascii"],
+)
+def test_a_family_id_no_pedigree_can_carry_is_refused_naming_the_line(
+    tmp_path: Path, family: str
+) -> None:
+    # Found with bench/fuzz.py's sheet_clinical kind: '+' passed validate_run and broke
+    # family_pedigree (pydantic's ValidationError) after every member was aligned and
+    # called; the others were refused by an InvalidKeyError naming neither run nor line.
+    with pytest.raises(SampleSheetError, match="column Family") as caught:
+        _validate(tmp_path, {"P1": _member("proband", "M", family=family)})
+    assert (caught.value.run, caught.value.file) == (RUN, "SampleSheet.csv")
+    assert caught.value.line == 16  # P1's row in the simulated sheet
+    assert family not in str(caught.value)  # a family id may be a surname: not echoed

@@ -162,3 +162,29 @@ def test_two_runs_each_naming_a_normal_of_one_pair_fail_the_pair_by_name(tmp_pat
         pair_members("P-01", summaries)
     # A conflict is not a reason to wait: the pair's stage runs and fails with it.
     assert pair_waiting("P-01", {"validate_run": summaries}) is None
+
+
+@pytest.mark.parametrize("pair", ["P" * 200, ".P1", "PAIR 1", "PAIRé"])
+def test_a_pair_id_that_is_no_safe_name_is_refused_naming_the_line(
+    tmp_path: Path, pair: str
+) -> None:
+    # Found with bench/fuzz.py's sheet_clinical kind: an InvalidKeyError naming neither
+    # the run nor the sheet's line.
+    err = _refused(
+        tmp_path,
+        "Lane,Sample_ID,Index,Index2,Pair_ID,Role\n"
+        f"1,T-01,ACGTACGT,TTGGCCAA,{pair},tumour\n"
+        f"1,N-01,CATGCATG,GGAATTCC,{pair},normal\n",
+    )
+    assert "column Pair_ID" in str(err) and err.line == 6  # the first row under HEADER
+    assert (err.run, err.file) == (RUN, "SampleSheet.csv")
+
+
+def test_an_unknown_analysis_is_refused_naming_the_run_and_line(tmp_path: Path) -> None:
+    # Found by bench/fuzz.py's sheet_clinical kind: the error named the line, not the run.
+    err = _refused(
+        tmp_path,
+        "Lane,Sample_ID,Index,Index2,Role,Analysis\n1,T-09,ACGTACGT,TTGGCCAA,tumour,tumdour_only\n",
+    )
+    assert "unknown Analysis 'tumdour_only'" in str(err) and err.line == 6
+    assert (err.run, err.file) == (RUN, "SampleSheet.csv")

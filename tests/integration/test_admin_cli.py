@@ -341,6 +341,9 @@ def test_watch_ends_with_the_run_outcome(admin: Admin) -> None:
 
 def test_gc_removes_superseded_and_orphan_attempts_but_nothing_current(admin: Admin) -> None:
     rt, store = admin.stack.runtime, admin.stack.store
+    if len(rt.manifests.history("process", "S1")) < 2:  # run alone: make what gc collects
+        admin.ok("reprocess", "process/S1", "--force", "--reason", "a generation to supersede")
+        admin.drain()
     old = rt.manifests.history("process", "S1")[0]
     orphan = "work/process/S1/attempts/20200101T000000-crashed/S1.out"
     running = "work/process/S2/attempts/20200101T000000-running/S2.out"

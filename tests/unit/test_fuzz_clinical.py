@@ -10,7 +10,7 @@ import pytest
 
 from bench.fuzz import discover
 from bench.fuzz_clinical import KINDS
-from bench.fuzzing import case_bytes, outcome
+from tests.fuzz_checks import check_mutants
 
 CASES_PER_KIND = 200
 #: A corrupt lease is not refused but taken over (as expired): it is "clean" (busy) only
@@ -20,19 +20,7 @@ TAKEN_OVER = {"lease"}
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_mutated_clinical_inputs_are_accepted_or_refused_cleanly(name: str) -> None:
-    kind = KINDS[name]
-    results: dict[str, list[tuple[int, str]]] = {"accepted": [], "clean": [], "crash": []}
-
-    for index in range(CASES_PER_KIND):
-        result, detail = outcome(kind, case_bytes(name, kind, index))
-        results[result].append((index, detail))
-
-    assert results["crash"] == []
-    # The seeds are valid, and the mutator reaches both sides of the parser.
-    assert all(index >= len(kind.seeds) for index, _ in results["clean"])
-    if name not in TAKEN_OVER:
-        assert len(results["clean"]) > CASES_PER_KIND // 10
-    assert len(results["accepted"]) > len(kind.seeds)
+    check_mutants(name, KINDS[name], CASES_PER_KIND, refuses=name not in TAKEN_OVER)
 
 
 def test_the_clinical_kinds_are_discovered() -> None:

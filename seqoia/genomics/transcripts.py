@@ -126,24 +126,45 @@ def _strip_prefix(ident: str) -> str:
 def _open_text(path: Path) -> Iterator[str]:
     """The file's lines, gzipped or not, as UTF-8 text (universal newlines, as text mode).
 
-    Read line by line (an Ensembl GFF3 is hundreds of MB): a line that is not UTF-8 is a
-    :class:`FormatError` naming it, a corrupt or truncated gzip one naming the file.
+    An Ensembl GFF3 is hundreds of MB, so lines are decoded in C, chunk by chunk. A chunk
+    that is not UTF-8 hands over to :func:`_lines_one_by_one`, which names the line if
+    the reader gets that far (``read_gff3`` stops at ``##FASTA``); a corrupt or truncated
+    gzip is a :class:`FormatError` naming the file.
     """
-    name = str(path)
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
     number = 0
+    try:
+        for line in _decoded_lines(path, gzipped):
+            number += 1
+            yield line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise FormatError(
+            f"not a readable gzip file after line {number} ({err})", file=str(path)
+        ) from err
+
+
+def _decoded_lines(path: Path, gzipped: bool) -> Iterator[str]:
+    done = 0
+    try:
+        with (
+            gzip.open(path, "rt", encoding="utf-8")
+            if gzipped
+            else open(path, encoding="utf-8") as fh
+        ):
+            for line in fh:
+                yield line
+                done += 1
+    except UnicodeDecodeError:
+        yield from _lines_one_by_one(path, gzipped, skip=done)
+
+
+def _lines_one_by_one(path: Path, gzipped: bool, *, skip: int) -> Iterator[str]:
+    """:func:`_open_text`'s lines after the first ``skip``, decoded one raw line at a time."""
+    name = str(path)
+    number = 0
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
-        lines = iter(fh)
-        while True:
-            try:
-                raw = next(lines, None)
-            except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-                raise FormatError(
-                    f"not a readable gzip file after line {number} ({err})", file=name
-                ) from err
-            if raw is None:
-                return
+        for raw in fh:
             number += 1
             try:
                 text = raw.decode("utf-8")
@@ -158,6 +179,9 @@ def _open_text(path: Path) -> Iterator[str]:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
             while text:
                 line, end, text = text.partition("\n")
+                if skip:
+                    skip -= 1
+                    continue
                 yield line + end
 
 

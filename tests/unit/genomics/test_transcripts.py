@@ -116,3 +116,23 @@ def test_a_gff3_with_crlf_line_ends_reads_as_with_lf(tmp_path: Path) -> None:
     crlf = tmp_path / "crlf.gff3"
     crlf.write_bytes(GFF3.replace("\n", "\r\n").encode())
     assert read_gff3(crlf, fasta).transcripts == read_gff3(lf, fasta).transcripts
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gz"])
+def test_a_bad_byte_far_into_a_large_file_names_its_line(tmp_path: Path, packed: bool) -> None:
+    # Lines are decoded in chunks for speed; a chunk that is not UTF-8 is read again line
+    # by line from where the chunks stopped, so the line named is the right one.
+    from seqoia.genomics.transcripts import _open_text
+
+    lines = [
+        f"chr1\tsrc\tregion\t{i}\t{i + 10}\t.\t+\t.\tID=r{i}\n".encode() for i in range(1, 50_001)
+    ]
+    lines[40_000] = lines[40_000].replace(b"ID=", b"I\xffD=")
+    path = tmp_path / ("big.gff3.gz" if packed else "big.gff3")
+    path.write_bytes(gzip.compress(b"".join(lines)) if packed else b"".join(lines))
+    seen = 0
+    with pytest.raises(FormatError, match=r"big\.gff3(\.gz)?:40001: not UTF-8: byte 0xFF"):
+        for line in _open_text(path):
+            seen += 1
+            assert line == lines[seen - 1].decode()  # nothing skipped, nothing twice
+    assert seen == 40_000

@@ -8,6 +8,11 @@ vocabulary. Whether a fault is *permanent* (goes to the dead letters at once) or
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class SeqoiaError(Exception):
     """Base class of every error seqoia raises on purpose."""
@@ -212,3 +217,10 @@ class StageFailedError(StageError):
 
 def _rebuild_stage_failed(message, permanent):  # type: ignore[no-untyped-def]
     return StageFailedError(message, permanent=permanent)
+
+
+def first_error(err: ValidationError) -> str:
+    """A pydantic error's first complaint, ``field.path: message`` (never the value given)."""
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first['msg']}" if where else str(first["msg"])

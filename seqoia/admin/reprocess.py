@@ -39,7 +39,7 @@ from seqoia.admin.targets import (
 )
 from seqoia.engine.planner import Plan, Planner
 from seqoia.engine.runtime import Runtime
-from seqoia.errors import InputError
+from seqoia.errors import InputError, first_error
 from seqoia.storage.manifest import read_json
 from seqoia.tasks.stage import Stage
 
@@ -143,20 +143,14 @@ def _validated_value(stage: Stage, param: str, raw: str, item: str) -> Any:
         except ValidationError as err:
             error = err
     assert error is not None
-    raise InputError(f"--set {item!r}: {_first_error(error)}")
+    raise InputError(f"--set {item!r}: {first_error(error)}")
 
 
 def _validate(stage: Stage, params: dict[str, Any], what: str) -> Any:
     try:
         return stage.params.model_validate(params)
     except ValidationError as err:
-        raise InputError(f"{what}: {_first_error(err)}") from None
-
-
-def _first_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
+        raise InputError(f"{what}: {first_error(err)}") from None
 
 
 # -- planning ------------------------------------------------------------------------------

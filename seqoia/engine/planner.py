@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from seqoia.errors import FormatError, InvalidKeyError, RunFolderError
+from seqoia.errors import FormatError, InvalidKeyError, RunFolderError, first_error
 from seqoia.storage.base import ObjectInfo, ObjectStore
 from seqoia.storage.failures import FailureLog, FailureRecord
 from seqoia.storage.layout import Layout
@@ -221,10 +221,8 @@ class Planner:
         except ValidationError as err:
             if not given:
                 raise  # the site's settings alone: checked when they are loaded
-            first = err.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
             raise FormatError(
-                f"override: parameter {where} of stage {stage.name}: {first['msg']}", file=key
+                f"override of stage {stage.name}: parameter {first_error(err)}", file=key
             ) from err
         latest, marked = self.manifests.latest_marked(stage.name, subject)
         plan = Plan(

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from seqoia.errors import InputError
+from seqoia.errors import InputError, first_error
 
 Role = Literal["proband", "mother", "father", "sibling", "other"]
 DeclaredSex = Literal["male", "female", "unknown"]
@@ -122,10 +122,8 @@ def load_pedigree(data: object, *, require: Iterable[Role] = ("proband",)) -> Pe
     try:
         pedigree = Pedigree.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise PedigreeError(
-            f"family {family or '?'}: invalid pedigree at {where}: {first['msg']}"
+            f"family {family or '?'}: invalid pedigree at {first_error(err)}"
         ) from err
     return validate_pedigree(pedigree, require=require)
 

@@ -24,6 +24,7 @@ from seqoia.errors import (
     InvalidKeyError,
     ObjectNotFoundError,
     PreconditionFailedError,
+    first_error,
 )
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.keys import validate_key
@@ -344,13 +345,8 @@ def parse_record(model: type[Record], data: bytes, *, key: str, what: str) -> Re
     try:
         return model.model_validate_json(data)
     except ValidationError as err:
-        errors = err.errors()
-        where = ".".join(str(part) for part in errors[0]["loc"])
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise FormatError(
-            f"not a valid {what}: {where + ': ' if where else ''}{errors[0]['msg']}{more}",
-            file=key,
-        ) from err
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise FormatError(f"not a valid {what}: {first_error(err)}{more}", file=key) from err
 
 
 def read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:

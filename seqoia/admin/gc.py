@@ -19,13 +19,12 @@ the one admin command whose cost follows the history.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from seqoia.engine.leases import read_lease
+from seqoia.engine.leases import live_lease
 from seqoia.storage.layout import Layout
 from seqoia.storage.manifest import Manifest, ManifestStore
 from seqoia.vocabulary import ObjectInfo
@@ -137,11 +136,8 @@ class Collector:
                         report.spared_young += 1
                         continue
                     if lease is None:
-                        lease = read_lease(self.store, self.layout.lease_key(*pair)) or {}
-                    if (
-                        lease.get("attempt") == attempt
-                        and float(lease.get("expires", 0)) > time.time()
-                    ):
+                        lease = live_lease(self.store, self.layout.lease_key(*pair)) or {}
+                    if lease.get("attempt") == attempt:
                         report.spared_leased += 1
                         continue
                     why = "orphan attempt"

@@ -19,7 +19,6 @@ derivation, listings are memoised (a snapshot), so a fan-in's upstream is read o
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any, Literal
 from seqoia.admin.family_release import REVIEW_STAGE as FAMILY_REVIEW
 from seqoia.admin.family_release import awaiting_family_release
 from seqoia.admin.release import ReleaseStatus, release_status
-from seqoia.engine.leases import read_lease
+from seqoia.engine.leases import live_lease
 from seqoia.engine.observe import run_completed_at
 from seqoia.engine.planner import Plan, Planner, Waiting
 from seqoia.engine.runtime import Runtime
@@ -369,8 +368,8 @@ class StateReader:
         state.publication_pending = plan.publication_pending
         state.stale = plan.latest is not None and not plan.up_to_date
         store, layout = self.rt.store, self.rt.layout
-        lease = read_lease(store, layout.lease_key(stage, subject))
-        if lease and float(lease.get("expires", 0)) > time.time():
+        lease = live_lease(store, layout.lease_key(stage, subject))
+        if lease is not None:
             state.state, state.lease = "running", lease
             return state
         if not plan.ready:

@@ -65,6 +65,13 @@ def read_lease(store: ObjectStore, key: str) -> dict[str, Any] | None:
     return lease_body(data)
 
 
+def live_lease(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """The lease at ``key`` while it holds (not expired), else None: what status, the
+    reconciler and gc ask before calling a pair running."""
+    lease = read_lease(store, key)
+    return lease if lease is not None and lease.get("expires", 0.0) > time.time() else None
+
+
 @dataclass
 class Lease:
     key: str

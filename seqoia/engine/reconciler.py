@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from seqoia.engine.leases import read_lease
+from seqoia.engine.leases import live_lease
 from seqoia.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -169,8 +169,7 @@ class Reconciler:
         report.enqueued.append(key)
 
     def _leased(self, stage: str, subject: str) -> bool:
-        lease = read_lease(self.rt.store, self.rt.layout.lease_key(stage, subject))
-        return lease is not None and float(lease.get("expires", 0)) > time.time()
+        return live_lease(self.rt.store, self.rt.layout.lease_key(stage, subject)) is not None
 
     def _older_than(self, run: str, age_s: float) -> bool:
         first = next(iter(self.rt.store.list(self.rt.layout.run_prefix(run))), None)

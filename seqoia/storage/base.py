@@ -89,9 +89,8 @@ class ObjectStore(abc.ABC):
     def head(self, key: str) -> ObjectInfo | None:
         """Describe ``key``, or ``None`` when it does not exist.
 
-        ``sha256`` is what ``put_bytes`` (or the local store's ``upload_file``) recorded,
-        or None when unknown (an S3 upload, a writer other than seqoia, a local file
-        changed in place since).
+        ``sha256`` is what ``put_bytes`` or ``upload_file`` recorded, or None when unknown
+        (a writer other than seqoia, a local file changed in place since).
         """
 
     @abc.abstractmethod

@@ -397,6 +397,9 @@ def chaos_run(
         max_retries=1000,
         heartbeat_timeout_s=3.0,
         lease_ttl_s=lease_ttl_s,
+        # The harness reconciles every 3 s: a stage it sent whose message a Redis kill then
+        # lost must be sent again within the run, not after the default hour.
+        reconcile_resend_s=2 * lease_ttl_s,
         stage_threads=1,
         worker_id="chaos-harness",
     )

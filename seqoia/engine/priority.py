@@ -16,14 +16,16 @@ that changes it is seen once the entry expires).
 The same records give a subject's prescribing centre (``samples[<id>]["centre"]``), which
 the workers' fair share between centres needs (:mod:`seqoia.workers.fairness`): a sample's
 own, a family's or pair's first member's. Runs and their parts hold several centres'
-samples and have none: every centre waits for them alike.
+samples and have none: every centre waits for them alike. They also give the run that
+brought the subject (its sample's, or the first member's of its centre, by run name): the
+fair share's second level, between one centre's runs.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Literal, cast
+from typing import Literal, NamedTuple, cast
 
 from seqoia.storage.manifest import ManifestStore
 
@@ -33,6 +35,16 @@ PRIORITIES: tuple[Priority, ...] = ("routine", "urgent")
 URGENT_SUFFIX = ".urgent"
 #: The stage whose summary records the samples of a run.
 RECORDS_STAGE = "validate_run"
+
+
+class Standing(NamedTuple):
+    """What the queues need of a subject: how urgent, whose, and which run brought it."""
+
+    priority: Priority
+    #: The prescribing centre; None for runs and parts (every centre's).
+    centre: str | None = None
+    #: The run whose sheet brought the subject (of its centre); None for runs and parts.
+    run: str | None = None
 
 
 def urgent_queue(queue: str) -> str:
@@ -57,7 +69,7 @@ class Priorities:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[Priority, str | None, float]] = {}
+        self._cache: dict[tuple[str, str], tuple[Standing, float]] = {}
 
     def of(self, kind: str, subject: str) -> Priority:
         """``urgent`` if ``kind/subject`` stands for an urgent sample, else ``routine``."""
@@ -69,20 +81,25 @@ class Priorities:
 
     def describe(self, kind: str, subject: str) -> tuple[Priority, str | None]:
         """``(priority, centre)`` of ``kind/subject``, cached."""
+        standing = self.standing(kind, subject)
+        return standing.priority, standing.centre
+
+    def standing(self, kind: str, subject: str) -> Standing:
+        """Priority, centre and run of ``kind/subject``, cached."""
         if self.records_stage is None:
-            return "routine", None
+            return Standing("routine")
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get((kind, subject))
-        if cached is not None and cached[2] > now:
-            return cached[0], cached[1]
-        priority, centre, known = self._look_up(kind, subject)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        standing, known = self._look_up(kind, subject)
         if known:  # an unvalidated run is not cached: it is routine only for now
             with self._lock:
                 if len(self._cache) >= self.max_entries:
                     self._cache.clear()  # crude, bounded; entries are cheap to look up again
-                self._cache[(kind, subject)] = (priority, centre, now + self.ttl_s)
-        return priority, centre
+                self._cache[(kind, subject)] = (standing, now + self.ttl_s)
+        return standing
 
     def sample_centres(self, run: str) -> dict[str, str]:
         """Each sample of ``run`` -> its centre, from the run's records (one manifest read)."""
@@ -96,7 +113,7 @@ class Priorities:
             if isinstance(record, dict)
         }
 
-    def _look_up(self, kind: str, subject: str) -> tuple[Priority, str | None, bool]:
+    def _look_up(self, kind: str, subject: str) -> tuple[Standing, bool]:
         assert self.records_stage is not None
         runs = set(self.manifests.linked(kind, subject, "run"))
         samples = None if kind == "run" else set(self.manifests.linked(kind, subject, "sample"))
@@ -110,7 +127,7 @@ class Priorities:
             for sample in samples - {subject}:
                 runs.update(self.manifests.related("sample", sample, "run"))
         known, priority = False, cast(Priority, "routine")
-        centres: set[str] = set()
+        holders: dict[str, str] = {}  # centre -> its first run holding the subject's samples
         for run in sorted(runs):
             manifest = self.manifests.latest(self.records_stage, run)
             if manifest is None:
@@ -125,6 +142,8 @@ class Priorities:
                 if record.get("priority") == "urgent":
                     priority = cast(Priority, "urgent")
                 if kind != "sample" or sample == subject:  # a sample: its own centre
-                    centres.add(str(record.get("centre") or "default"))
-        centre = None if kind in ("run", "part") else min(centres, default=None)
-        return priority, centre, known
+                    holders.setdefault(str(record.get("centre") or "default"), run)
+        if kind in ("run", "part") or not holders:
+            return Standing(priority), known
+        centre = min(holders)
+        return Standing(priority, centre, holders[centre]), known

@@ -20,7 +20,7 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import SeqoiaError, StageBusyError
 from seqoia.vocabulary import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
-from seqoia.workers.fairness import CENTRE_OPTION
+from seqoia.workers.fairness import CENTRE_OPTION, RUN_OPTION
 from seqoia.workers.handover import StageHandover
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,12 @@ class Actors:
         queue of their own, so that no backlog of routine messages stands before them in
         the broker, and an actor of higher priority, so that a worker runs them before the
         routine messages it has already fetched. A routine message names its subject's
-        centre, for the fair share between centres (:mod:`seqoia.workers.fairness`).
+        centre and run, for the fair share between centres and between one centre's runs
+        (:mod:`seqoia.workers.fairness`).
         """
         declared = self.runtime.pipeline[stage]
         priorities = self.runtime.priorities
-        priority, centre = priorities.describe(declared.kind, subject)
+        priority, centre, run = priorities.standing(declared.kind, subject)
         # The stage that records priorities is served first too: it takes seconds, and
         # until it has run an urgent sample's run cannot be told from a routine one.
         options: dict[str, str] = {}
@@ -64,6 +65,8 @@ class Actors:
             actor, queue = self.run_stage, declared.queue
             if centre is not None:  # routine work is shared out fairly between centres
                 options[CENTRE_OPTION] = centre
+                if run is not None:  # and between one centre's runs
+                    options[RUN_OPTION] = run
         message = actor.message(stage, subject, reason).copy(queue_name=queue, options=options)
         self.broker.enqueue(message, delay=int(delay_s * 1000) or None)
 

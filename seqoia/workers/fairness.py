@@ -1,25 +1,30 @@
-"""Fair share between centres: one centre's burst must not starve the others' samples.
+"""Fair share between centres, then between one centre's runs: a burst starves no one.
 
 Redis lists are FIFO and have no priorities, and a dramatiq consumer takes the head of its
 queue. A NovaSeq X run of 24 genomes from one centre, queued seconds before another
-centre's two, would otherwise run entirely before them. Per-centre sub-queues would multiply
-the queues (and the KEDA triggers counting them) by the centres; instead fairness is decided
-when a worker takes a message, from what the broker itself holds:
+centre's two, would otherwise run entirely before them; and so would it before its own
+centre's next run. Per-centre sub-queues would multiply the queues (and the KEDA triggers
+counting them) by the centres; instead fairness is decided when a worker takes a message,
+from what the broker itself holds:
 
 - a routine stage message of a sample, family or pair carries its centre (a configured
-  centre id, never a patient's) in its options, and :class:`CentreTaggedRedisBroker` puts
-  the centre in front of its Redis id (``APHP|<uuid>``), so a Lua script can count centres
-  from ids alone, without decoding message bodies;
-- :class:`FairShare` runs that script when a worker takes such a message: it counts the
+  centre id, never a patient's) and the run that brought it (an instrument run id) in its
+  options, and :class:`CentreTaggedRedisBroker` puts both in front of its Redis id
+  (``APHP|<run>|<uuid>``), so a Lua script can count them from ids alone, without
+  decoding message bodies;
+- :class:`FairShare` runs that script when a worker takes such a message. It counts the
   messages each centre has *taken* on this queue (the live workers' ack sets: running or
   about to run) and the centres *waiting* in the first ``window`` ids of the queue. When
   another centre is waiting and this centre holds more than its share (taken / centres with
   work), a copy of the message goes back into the queue behind as many waiting messages
   of centres under their share as would bring this centre back to its share (or the last
   of them in the window), and behind the messages of its own centre that follow them, and
-  the message is skipped; the free thread takes the next one. The burst keeps its order;
-  the other centres' waiting work comes up after one pass over the burst ahead of it (one
-  Lua call, an insert and an acknowledgement per message passed over: milliseconds).
+  the message is skipped; the free thread takes the next one. Otherwise the same rule is
+  applied a level down, between the runs of the message's centre, over that centre's
+  taken and waiting messages: a centre's later runs share its threads with its burst, as
+  users of one account do in a hierarchical fair-share scheduler. The burst keeps its
+  order; the other work comes up after one pass over the burst ahead of it (one Lua call,
+  an insert and an acknowledgement per message passed over: milliseconds).
 
   Three placements were tried. The tail punishes: with two threads and two centres, the
   other centre's second sample (above its share while its first runs) went behind the
@@ -55,7 +60,9 @@ log = logging.getLogger(__name__)
 
 #: Message option naming the subject's centre (only on routine sample/family/pair stages).
 CENTRE_OPTION = "seqoia_centre"
-#: Between the centre and the uuid in a Redis message id; never in a centre id.
+#: Message option naming the run that brought the subject (with ``CENTRE_OPTION``).
+RUN_OPTION = "seqoia_run"
+#: Between the centre, the run and the uuid in a Redis message id; in neither name.
 ID_SEPARATOR = "|"
 #: Queue ids looked at for waiting centres: a centre further back than this waits its turn.
 DEFAULT_WINDOW = 2000
@@ -73,85 +80,128 @@ class _QuietDeferrals(logging.Filter):
 
 _quiet = _QuietDeferrals()
 
-# KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy.
-# Counts each centre's taken messages (live workers' ack sets) and the centres waiting in
-# the window; when this centre holds more than its share, inserts the copy behind enough
-# waiting messages of centres under their share (and behind this centre's messages
-# already there, to keep its order). Returns {deferred (0/1), this centre's taken, all taken,
-# centres with work}.
+# KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy,
+# group (centre|run). Counts the taken messages (live workers' ack sets) and the keys
+# waiting in the window, first by centre, then among this centre's by run; at the first
+# level where this message's key holds more than its share, inserts the copy behind enough
+# waiting messages of keys under their share (and behind its own key's messages already
+# there, to keep their order). Returns {level deferred at (0: none), this key's taken, all
+# taken, keys with work}.
 _FAIR_SHARE_LUA = """
 local ns, queue, centre = KEYS[1], ARGV[1], ARGV[2]
 local window, since, sep = tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local copy_id, copy = ARGV[6], ARGV[7]
+local copy_id, copy, group = ARGV[6], ARGV[7], ARGV[8]
 local function centre_of(id)
     local at = string.find(id, sep, 1, true)
     if at then return string.sub(id, 1, at - 1) end
     return nil
 end
-local taken, total, active = {}, 0, {}
+local function group_of(id)  -- up to the last separator: centre|run, or an older id's centre
+    local last, at = nil, string.find(id, sep, 1, true)
+    while at do
+        last, at = at, string.find(id, sep, at + 1, true)
+    end
+    if last then return string.sub(id, 1, last - 1) end
+    return nil
+end
+local taken_ids = {}
 local workers = redis.call("zrangebyscore", ns .. ":__heartbeats__", since, "+inf")
 for _, worker in ipairs(workers) do
-    local ids = redis.call("smembers", ns .. ":__acks__." .. worker .. "." .. queue)
-    for _, id in ipairs(ids) do
-        local c = centre_of(id)
-        if c then
-            taken[c] = (taken[c] or 0) + 1
-            total = total + 1
-            active[c] = true
-        end
+    for _, id in ipairs(redis.call("smembers", ns .. ":__acks__." .. worker .. "." .. queue)) do
+        if centre_of(id) then taken_ids[#taken_ids + 1] = id end
     end
 end
 local key = ns .. ":" .. queue
 local ids = redis.call("lrange", key, 0, window - 1)
-local others = false
-for _, id in ipairs(ids) do
-    local c = centre_of(id)
-    if c and c ~= centre then
-        others = true
-        active[c] = true
+
+-- Among the ids in scope, keyed by key_of: nil if `mine` may run (within its share, taken
+-- / keys with work, or no other key waiting), else the index to insert the copy after:
+-- behind as many waiting messages of keys within their share as it takes for `mine` to be
+-- within its own had they all been taken (mine <= (total + k) / keys), or the last of
+-- them in the window; then behind the messages of `mine` that follow.
+local function place(key_of, mine_key, in_scope)
+    local taken, total, active = {}, 0, {}
+    for _, id in ipairs(taken_ids) do
+        if in_scope(id) then
+            local k = key_of(id)
+            taken[k] = (taken[k] or 0) + 1
+            total = total + 1
+            active[k] = true
+        end
     end
-end
-active[centre] = true
-local centres = 0
-for _ in pairs(active) do centres = centres + 1 end
-local mine = taken[centre] or 0
-if not others or mine * centres <= total then
-    return {0, mine, total, centres}
-end
--- Behind as many messages of centres within their share as it takes for this centre to
--- be within its own had they all been taken (mine <= (total + k) / centres),
--- or the last of them in the window; then behind its own centre's messages that follow.
-local needed = mine * centres - total
-local pivot, passed = nil, 0
-for i, id in ipairs(ids) do
-    local c = centre_of(id)
-    if c and c ~= centre and ((taken[c] or 0) + 1) * centres <= total then
-        pivot, passed = i, passed + 1
-        if passed >= needed then break end
+    local others = false
+    for _, id in ipairs(ids) do
+        if in_scope(id) then
+            local k = key_of(id)
+            if k ~= mine_key then
+                others = true
+                active[k] = true
+            end
+        end
     end
+    active[mine_key] = true
+    local keys = 0
+    for _ in pairs(active) do keys = keys + 1 end
+    local mine = taken[mine_key] or 0
+    if not others or mine * keys <= total then return nil, mine, total, keys end
+    local needed = mine * keys - total
+    local pivot, passed = nil, 0
+    for i, id in ipairs(ids) do
+        if in_scope(id) then
+            local k = key_of(id)
+            if k ~= mine_key and ((taken[k] or 0) + 1) * keys <= total then
+                pivot, passed = i, passed + 1
+                if passed >= needed then break end
+            end
+        end
+    end
+    if pivot ~= nil then
+        while pivot < #ids and key_of(ids[pivot + 1]) == mine_key do pivot = pivot + 1 end
+    end
+    return pivot, mine, total, keys
+end
+
+local function tagged(id) return centre_of(id) ~= nil end
+local function this_centres(id) return centre_of(id) == centre end
+local level = 1
+local pivot, mine, total, keys = place(centre_of, centre, tagged)
+if pivot == nil then
+    level = 2
+    pivot, mine, total, keys = place(group_of, group, this_centres)
 end
 if pivot == nil then
-    return {0, mine, total, centres}
-end
-while pivot < #ids and centre_of(ids[pivot + 1]) == centre do
-    pivot = pivot + 1
+    return {0, mine, total, keys}
 end
 redis.call("hset", key .. ".msgs", copy_id, copy)
 redis.call("linsert", key, "AFTER", ids[pivot], copy_id)
-return {1, mine, total, centres}
+return {level, mine, total, keys}
 """
+
+
+def share_group(options: dict[str, Any]) -> str | None:
+    """``centre|run`` of a tagged message's options (the centre alone without a run)."""
+    centre = options.get(CENTRE_OPTION)
+    if not centre:
+        return None
+    run = options.get(RUN_OPTION)
+    return f"{centre}{ID_SEPARATOR}{run}" if run else str(centre)
+
+
+def tagged_id(group: str) -> str:
+    """A fresh Redis message id that starts with its fair-share group."""
+    return f"{group}{ID_SEPARATOR}{uuid4()}"
 
 
 class CentreTaggedRedisBroker(RedisBroker):
     """dramatiq's Redis broker, with the message's centre in front of its Redis id."""
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
-        centre = message.options.get(CENTRE_OPTION)
-        if not centre:
+        group = share_group(message.options)
+        if group is None:
             return super().enqueue(message, delay=delay)
         # As RedisBroker.enqueue, with the id chosen here (it would overwrite ours).
         queue_name = message.queue_name
-        message = message.copy(options={"redis_message_id": f"{centre}{ID_SEPARATOR}{uuid4()}"})
+        message = message.copy(options={"redis_message_id": tagged_id(group)})
         if delay is not None:
             queue_name = dq_name(queue_name)
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
@@ -172,34 +222,34 @@ class FairShare(dramatiq.Middleware):
             logger.addFilter(_quiet)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        centre = message.options.get(CENTRE_OPTION)
+        group = share_group(message.options)
         queue = message.queue_name
-        if not centre or queue.endswith(URGENT_SUFFIX) or not isinstance(broker, RedisBroker):
+        if group is None or queue.endswith(URGENT_SUFFIX) or not isinstance(broker, RedisBroker):
             return
         if queue.endswith(".DQ"):  # a delayed message is taken from its queue's DQ
             queue = q_name(queue)
-        copy = message.copy(
-            queue_name=queue,
-            options={"redis_message_id": f"{centre}{ID_SEPARATOR}{uuid4()}"},
-        )
-        deferred, mine, total, centres = self._defer(broker, queue, str(centre), copy)
-        if not deferred:
+        centre = str(message.options[CENTRE_OPTION])
+        copy = message.copy(queue_name=queue, options={"redis_message_id": tagged_id(group)})
+        level, mine, total, keys = self._defer(broker, queue, centre, group, copy)
+        if not level:
             return
         log.debug(
-            "deferred %s of centre %s on %s: it holds %d of %d taken, %d centres with work",
+            "deferred %s of centre %s on %s: %s holds %d of %d taken, %d %s with work",
             message.message_id,
             centre,
             queue,
+            "the centre" if level == 1 else "its run",
             mine,
             total,
-            centres,
+            keys,
+            "centres" if level == 1 else "of the centre's runs",
         )
         metrics().fair_share_deferrals.labels(queue, str(centre)).inc()
         setattr(message, _DEFERRED_ATTR, True)
-        raise SkipMessage(f"centre {centre} above its share of {queue}")
+        raise SkipMessage(f"centre {centre} or its run above its share of {queue}")
 
     def _defer(
-        self, broker: RedisBroker, queue: str, centre: str, copy: dramatiq.Message
+        self, broker: RedisBroker, queue: str, centre: str, group: str, copy: dramatiq.Message
     ) -> list[int]:
         if self._script is None:
             self._script = broker.client.register_script(_FAIR_SHARE_LUA)
@@ -207,7 +257,7 @@ class FairShare(dramatiq.Middleware):
         copy_id = copy.options["redis_message_id"]
         result = self._script(
             keys=[broker.namespace],
-            args=[queue, centre, self.window, since, ID_SEPARATOR, copy_id, copy.encode()],
+            args=[queue, centre, self.window, since, ID_SEPARATOR, copy_id, copy.encode(), group],
         )
         return [int(value) for value in result]
 

@@ -72,3 +72,14 @@ def test_an_urgent_family_member_makes_every_stage_of_the_family_urgent(rt: Runt
     assert stage_priorities(rt, {"sample": ["Z1"], "family": ["F2"]}) == dict.fromkeys(
         by_stage, {"routine"}
     )
+
+
+def test_the_fair_share_knows_which_run_brought_a_subject(rt: Runtime) -> None:
+    """A sample's own run; a family's first run (by name) holding a member; none for runs."""
+    validated(rt, "R2", [("C1", "family", "F1", "routine"), ("M1", "family", "F1", "routine")])
+    validated(rt, "R1", [("D1", "family", "F1", "routine")])
+    priorities = Priorities(rt.manifests)
+    assert priorities.standing("sample", "C1") == ("routine", "CURIE", "R2")
+    assert priorities.standing("sample", "D1") == ("routine", "CURIE", "R1")
+    assert priorities.standing("family", "F1") == ("routine", "CURIE", "R1")
+    assert priorities.standing("run", "R2") == ("routine", None, None)

@@ -179,12 +179,17 @@ return {level, mine, total, keys}
 
 
 def share_group(options: dict[str, Any]) -> str | None:
-    """``centre|run`` of a tagged message's options (the centre alone without a run)."""
-    centre = options.get(CENTRE_OPTION)
-    if not centre:
+    """``centre|run`` of a tagged message's options (the centre alone without a run).
+
+    Both names come from records read back from the store; one holding the separator
+    would be miscounted, so it is left out (an untagged message is not deferred).
+    """
+    centre, run = options.get(CENTRE_OPTION), options.get(RUN_OPTION)
+    if not isinstance(centre, str) or not centre or ID_SEPARATOR in centre:
         return None
-    run = options.get(RUN_OPTION)
-    return f"{centre}{ID_SEPARATOR}{run}" if run else str(centre)
+    if not isinstance(run, str) or not run or ID_SEPARATOR in run:
+        return centre
+    return f"{centre}{ID_SEPARATOR}{run}"
 
 
 def tagged_id(group: str) -> str:

@@ -1,0 +1,84 @@
+"""The fair share's decision, made by its Lua script on a real redis-server.
+
+The broker's own structures are written as a worker would leave them (a heartbeat, an
+ack set of taken ids, a queue of waiting ids) and one message is offered to the script:
+whether it is deferred, at which level, and where its copy goes back in the queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+
+from seqoia.workers.fairness import FairShare, tagged_id
+
+QUEUE = "align"
+
+
+@pytest.fixture
+def broker(redis_server: str) -> Iterator[RedisBroker]:
+    broker = RedisBroker(url=redis_server, namespace=f"fairtest{time.monotonic_ns()}")
+    yield broker
+    broker.close()
+
+
+def offer(
+    broker: RedisBroker,
+    taken: list[str],
+    waiting: list[str],
+    group: str,
+    weights: dict[str, float] | None = None,
+) -> tuple[int, list[str]]:
+    """Level deferred at (0: none) for a message of ``group``, and the queue's groups after."""
+    ns, client = broker.namespace, broker.client
+    client.zadd(f"{ns}:__heartbeats__", {"worker-1": int(time.time() * 1000)})
+    if taken:
+        client.sadd(f"{ns}:__acks__.worker-1.{QUEUE}", *[tagged_id(g) for g in taken])
+    if waiting:
+        client.rpush(f"{ns}:{QUEUE}", *[tagged_id(g) for g in waiting])
+    copy_id = tagged_id(group)
+    copy = dramatiq.Message(
+        queue_name=QUEUE, actor_name="run_stage", args=(), kwargs={},
+        options={"redis_message_id": copy_id},
+    )  # fmt: skip
+    level = FairShare(weights=weights)._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
+    queue = [raw.decode() for raw in client.lrange(f"{ns}:{QUEUE}", 0, -1)]
+    client.delete(*client.keys(f"{ns}:*"))  # the next offer starts from an empty broker
+    groups = ["COPY" if ident == copy_id else ident.rsplit("|", 1)[0] for ident in queue]
+    return level, groups
+
+
+def test_a_centre_over_its_equal_share_goes_behind_the_waiting_centre(
+    broker: RedisBroker,
+) -> None:
+    level, queue = offer(broker, ["A|R1", "A|R1"], ["A|R1", "B|R2", "A|R1"], "A|R1")
+    assert level == 1  # behind B's message, and behind A's own that follow it (their order)
+    assert queue == ["A|R1", "B|R2", "A|R1", "COPY"]
+
+
+def test_a_weighted_centre_holds_its_weights_part_without_deferral(broker: RedisBroker) -> None:
+    """A holds 4 of 6 taken and B waits: over an equal share (3), a weight of 2's (4)."""
+    taken = ["A|R1"] * 4 + ["B|R2"] * 2
+    assert offer(broker, taken, ["B|R2"], "A|R1") == (1, ["B|R2", "COPY"])
+    assert offer(broker, taken, ["B|R2"], "A|R1", {"A": 2}) == (0, ["B|R2"])
+    assert offer(broker, taken, ["B|R2"], "A|R1", {"B": 2}) == (1, ["B|R2", "COPY"])
+
+
+def test_a_run_over_its_share_of_its_centre_goes_behind_the_centres_next_run(
+    broker: RedisBroker,
+) -> None:
+    """One centre alone: nothing between centres, but its burst run yields to its next run."""
+    level, queue = offer(broker, ["A|R1", "A|R1"], ["A|R1", "A|R1", "A|R2", "A|R1"], "A|R1")
+    assert level == 2
+    assert queue == ["A|R1", "A|R1", "A|R2", "A|R1", "COPY"]
+
+
+def test_an_older_id_without_a_run_is_one_group_of_its_centre(broker: RedisBroker) -> None:
+    """Messages queued before runs were tagged (``A|<uuid>``) still count, as centre A's."""
+    level, queue = offer(broker, ["A", "A"], ["A|R2"], "A")
+    assert level == 2
+    assert queue == ["A|R2", "COPY"]

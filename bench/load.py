@@ -692,9 +692,6 @@ def main(argv: list[str] | None = None) -> int:
                         "workers.yaml's --grace-s)")  # fmt: skip
     parser.add_argument("--fifo", action="store_true",
                         help="workers without the fair share between centres")  # fmt: skip
-    parser.add_argument("--centre-weights", default="",
-                        help="the workers' SEQOIA_CENTRE_WEIGHTS, e.g. APHP=2 for the "
-                        "schedule's 50/25/25 mix (default: every centre weighs 1)")  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "seqoiatestaccess")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "seqoiatestsecret")
@@ -768,7 +765,6 @@ def simulate(
         "SEQOIA_LEASE_TTL_S": "30",
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
-        "SEQOIA_CENTRE_WEIGHTS": args.centre_weights,
         "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     }
@@ -817,7 +813,6 @@ def simulate(
         runs = schedule(args, random.Random(args.seed))  # the same runs whatever the history
         genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
         mode = "FIFO, no fair share" if args.fifo else "fair share"
-        mode += f" weighted {args.centre_weights}" if args.centre_weights and not args.fifo else ""
         mode += ", autoscaled heavy workers (KEDA emulation)" if args.autoscale else ""
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "

@@ -7,13 +7,12 @@ generated from these descriptions (``seqoia config``).
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import tempfile
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from seqoia.vocabulary import DEFAULT_CENTRES
@@ -195,12 +194,6 @@ class Settings(BaseSettings):
         description="Comma-separated centres a sample sheet's Centre column may name; "
         "checked at validate_run",
     )
-    centre_weights: str = Field(
-        "",
-        description="Fair-share weights, e.g. 'APHP=2,CURIE=1': under contention a centre "
-        "gets threads in proportion (unlisted centres weigh 1); set them from the centres' "
-        "expected volumes so that each patient, not each hospital, gets an equal share",
-    )
 
     @field_validator("file_mode")
     @classmethod
@@ -217,49 +210,12 @@ class Settings(BaseSettings):
     def centres(self) -> frozenset[str]:
         return frozenset(c.strip() for c in self.allowed_centres.split(",") if c.strip())
 
-    @field_validator("centre_weights")
-    @classmethod
-    def _weights(cls, value: str) -> str:
-        parse_centre_weights(value)
-        return value
-
-    @model_validator(mode="after")
-    def _weighted_centres_are_allowed(self) -> Settings:
-        unknown = sorted(set(self.weights) - self.centres)
-        if unknown:  # a typo would silently leave the real centre at weight 1
-            raise ValueError(f"centre_weights names {', '.join(unknown)}, not in allowed_centres")
-        return self
-
-    @property
-    def weights(self) -> dict[str, float]:
-        """Each weighted centre's weight in the fair share (others weigh 1)."""
-        return parse_centre_weights(self.centre_weights)
-
     @field_validator("inbox_area", "work_area", "outbox_area", "refs_area")
     @classmethod
     def _one_segment(cls, value: str) -> str:
         from seqoia.vocabulary import validate_name
 
         return validate_name(value, "area name")
-
-
-def parse_centre_weights(text: str) -> dict[str, float]:
-    """``"APHP=2, CURIE=1"`` -> ``{"APHP": 2.0, "CURIE": 1.0}``; a clear error otherwise."""
-    weights: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        centre, sep, number = (field.strip() for field in item.partition("="))
-        try:
-            weight = float(number) if sep and centre else math.nan
-        except ValueError:
-            weight = math.nan
-        if not (0.001 <= weight <= 1000):  # also refuses nan and inf
-            raise ValueError(
-                f"centre weight {item!r} is not CENTRE=NUMBER with NUMBER in 0.001-1000"
-            )
-        if centre in weights:
-            raise ValueError(f"centre {centre!r} is weighted twice")
-        weights[centre] = weight
-    return weights
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,13 +15,11 @@ from what the broker itself holds:
 - :class:`FairShare` runs that script when a worker takes such a message. It counts the
   messages each centre has *taken* on this queue (the live workers' ack sets: running or
   about to run) and the centres *waiting* in the first ``window`` ids of the queue. When
-  another centre is waiting and this centre holds more than its share (all taken × its
-  weight / the weights of the centres with work; ``SEQOIA_CENTRE_WEIGHTS``, 1 unless set,
-  so that a centre sending half the samples can be given half the threads), a copy of
-  the message goes back into the queue behind as many waiting messages of centres under
-  their share as would bring this centre back to its share (or the last of them in the
-  window), and behind the messages of its own centre that follow them, and the message is
-  skipped; the free thread takes the next one. Otherwise the same rule is
+  another centre is waiting and this centre holds more than its share (taken / centres with
+  work), a copy of the message goes back into the queue behind as many waiting messages
+  of centres under their share as would bring this centre back to its share (or the last
+  of them in the window), and behind the messages of its own centre that follow them, and
+  the message is skipped; the free thread takes the next one. Otherwise the same rule is
   applied a level down, between the runs of the message's centre, over that centre's
   taken and waiting messages: a centre's later runs share its threads with its burst, as
   users of one account do in a hierarchical fair-share scheduler. The burst keeps its
@@ -46,7 +44,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 from uuid import uuid4
 
@@ -84,10 +81,9 @@ class _QuietDeferrals(logging.Filter):
 _quiet = _QuietDeferrals()
 
 # KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy,
-# group (centre|run), then centre, weight pairs. Counts the taken messages (live workers'
-# ack sets) and the keys waiting in the window, first by centre (weighted), then among this
-# centre's by run; at the first level where this message's key holds more than its share
-# (its weight's part of all taken, among the keys with work), inserts the copy behind enough
+# group (centre|run). Counts the taken messages (live workers' ack sets) and the keys
+# waiting in the window, first by centre, then among this centre's by run; at the first
+# level where this message's key holds more than its share, inserts the copy behind enough
 # waiting messages of keys under their share (and behind its own key's messages already
 # there, to keep their order). Returns {level deferred at (0: none), this key's taken, all
 # taken, keys with work}.
@@ -95,10 +91,6 @@ _FAIR_SHARE_LUA = """
 local ns, queue, centre = KEYS[1], ARGV[1], ARGV[2]
 local window, since, sep = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local copy_id, copy, group = ARGV[6], ARGV[7], ARGV[8]
-local weights = {}
-for i = 9, #ARGV - 1, 2 do weights[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local function centre_weight(k) return weights[k] or 1 end
-local function one(k) return 1 end
 local function centre_of(id)
     local at = string.find(id, sep, 1, true)
     if at then return string.sub(id, 1, at - 1) end
@@ -122,13 +114,12 @@ end
 local key = ns .. ":" .. queue
 local ids = redis.call("lrange", key, 0, window - 1)
 
--- Among the ids in scope, keyed by key_of: nil if `mine` may run (within its share,
--- taken * its weight / the weights of the keys with work, or no other key waiting), else
--- the index to insert the copy after: behind as many waiting messages of keys within their
--- share as it takes for `mine` to be within its own had they all been taken
--- (mine <= (total + k) * w / weights), or the last of them in the window; then behind the
--- messages of `mine` that follow.
-local function place(key_of, mine_key, in_scope, weight_of)
+-- Among the ids in scope, keyed by key_of: nil if `mine` may run (within its share, taken
+-- / keys with work, or no other key waiting), else the index to insert the copy after:
+-- behind as many waiting messages of keys within their share as it takes for `mine` to be
+-- within its own had they all been taken (mine <= (total + k) / keys), or the last of
+-- them in the window; then behind the messages of `mine` that follow.
+local function place(key_of, mine_key, in_scope)
     local taken, total, active = {}, 0, {}
     for _, id in ipairs(taken_ids) do
         if in_scope(id) then
@@ -149,18 +140,16 @@ local function place(key_of, mine_key, in_scope, weight_of)
         end
     end
     active[mine_key] = true
-    local keys, weight = 0, 0
-    for k in pairs(active) do
-        keys, weight = keys + 1, weight + weight_of(k)
-    end
-    local mine, mine_weight = taken[mine_key] or 0, weight_of(mine_key)
-    if not others or mine * weight <= total * mine_weight then return nil, mine, total, keys end
-    local needed = math.ceil(mine * weight / mine_weight - total)
+    local keys = 0
+    for _ in pairs(active) do keys = keys + 1 end
+    local mine = taken[mine_key] or 0
+    if not others or mine * keys <= total then return nil, mine, total, keys end
+    local needed = mine * keys - total
     local pivot, passed = nil, 0
     for i, id in ipairs(ids) do
         if in_scope(id) then
             local k = key_of(id)
-            if k ~= mine_key and ((taken[k] or 0) + 1) * weight <= total * weight_of(k) then
+            if k ~= mine_key and ((taken[k] or 0) + 1) * keys <= total then
                 pivot, passed = i, passed + 1
                 if passed >= needed then break end
             end
@@ -175,10 +164,10 @@ end
 local function tagged(id) return centre_of(id) ~= nil end
 local function this_centres(id) return centre_of(id) == centre end
 local level = 1
-local pivot, mine, total, keys = place(centre_of, centre, tagged, centre_weight)
+local pivot, mine, total, keys = place(centre_of, centre, tagged)
 if pivot == nil then
     level = 2
-    pivot, mine, total, keys = place(group_of, group, this_centres, one)
+    pivot, mine, total, keys = place(group_of, group, this_centres)
 end
 if pivot == nil then
     return {0, mine, total, keys}
@@ -230,12 +219,8 @@ class CentreTaggedRedisBroker(RedisBroker):
 class FairShare(dramatiq.Middleware):
     """Defers a routine message whose centre holds more than its share while others wait."""
 
-    def __init__(
-        self, *, window: int = DEFAULT_WINDOW, weights: Mapping[str, float] | None = None
-    ) -> None:
+    def __init__(self, *, window: int = DEFAULT_WINDOW) -> None:
         self.window = window
-        #: Centre -> its weight (others weigh 1), flattened for the script's arguments.
-        self._weights = [str(x) for item in sorted((weights or {}).items()) for x in item]
         self._script: Any = None
         logger = logging.getLogger("dramatiq.worker.WorkerThread")
         if _quiet not in logger.filters:
@@ -277,10 +262,7 @@ class FairShare(dramatiq.Middleware):
         copy_id = copy.options["redis_message_id"]
         result = self._script(
             keys=[broker.namespace],
-            args=[
-                *(queue, centre, self.window, since, ID_SEPARATOR),
-                *(copy_id, copy.encode(), group, *self._weights),
-            ],
+            args=[queue, centre, self.window, since, ID_SEPARATOR, copy_id, copy.encode(), group],
         )
         return [int(value) for value in result]
 

@@ -31,7 +31,6 @@ def offer(
     taken: list[str],
     waiting: list[str],
     group: str,
-    weights: dict[str, float] | None = None,
 ) -> tuple[int, list[str]]:
     """Level deferred at (0: none) for a message of ``group``, and the queue's groups after."""
     ns, client = broker.namespace, broker.client
@@ -45,7 +44,7 @@ def offer(
         queue_name=QUEUE, actor_name="run_stage", args=(), kwargs={},
         options={"redis_message_id": copy_id},
     )  # fmt: skip
-    level = FairShare(weights=weights)._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
+    level = FairShare()._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
     queue = [raw.decode() for raw in client.lrange(f"{ns}:{QUEUE}", 0, -1)]
     client.delete(*client.keys(f"{ns}:*"))  # the next offer starts from an empty broker
     groups = ["COPY" if ident == copy_id else ident.rsplit("|", 1)[0] for ident in queue]
@@ -58,14 +57,6 @@ def test_a_centre_over_its_equal_share_goes_behind_the_waiting_centre(
     level, queue = offer(broker, ["A|R1", "A|R1"], ["A|R1", "B|R2", "A|R1"], "A|R1")
     assert level == 1  # behind B's message, and behind A's own that follow it (their order)
     assert queue == ["A|R1", "B|R2", "A|R1", "COPY"]
-
-
-def test_a_weighted_centre_holds_its_weights_part_without_deferral(broker: RedisBroker) -> None:
-    """A holds 4 of 6 taken and B waits: over an equal share (3), a weight of 2's (4)."""
-    taken = ["A|R1"] * 4 + ["B|R2"] * 2
-    assert offer(broker, taken, ["B|R2"], "A|R1") == (1, ["B|R2", "COPY"])
-    assert offer(broker, taken, ["B|R2"], "A|R1", {"A": 2}) == (0, ["B|R2"])
-    assert offer(broker, taken, ["B|R2"], "A|R1", {"B": 2}) == (1, ["B|R2", "COPY"])
 
 
 def test_a_run_over_its_share_of_its_centre_goes_behind_the_centres_next_run(

@@ -334,20 +334,58 @@ class Planner:
             return record
         return None
 
-    def member_in_flight(self, plan: Plan) -> tuple[str, str] | None:
-        """A fan-in member about to change, if any: running ``plan`` now would be wasted.
+    def need_in_flight(self, plan: Plan) -> tuple[str, str] | None:
+        """An input of ``plan`` about to change, if any: running ``plan`` now would be wasted.
 
-        During a reprocess every member still has its previous commit, so a run-level
-        fan-in is ready after each member's new commit and would run once per member. A
-        member is in flight while a stage it comes from is neither up to date nor failed
-        for good, or once it has committed again since ``plan`` was made. Members the
-        last generation read are looked at first (during a reprocess they are the ones
-        still waiting), so a held fan-in costs a few plans; one about to run pays one
-        plan per member and stage, once. A first generation is not checked: every member
-        then committed for the first time, which the router's readiness check waits for.
+        Its commit will route ``plan``'s pair again, with what ``plan`` has not seen. Two
+        cases, both of a pair that has committed before (a first generation waits for
+        every input to commit, which the router's readiness check sees):
+
+        - a fan-in's member (a run's report over its samples): during a reprocess every
+          member still has its previous commit, so the fan-in is ready after each
+          member's new commit and would run once per member;
+        - a sibling need of the same subject (``report`` needs ``qc`` and ``annotate``,
+          both after ``call_variants``, neither after the other): the first to commit
+          would run the stage on the other's previous output, and the second again.
         """
         if plan.latest is None:
             return None
+        return self._sibling_in_flight(plan) or self._member_in_flight(plan)
+
+    def _in_flight(self, pair: Plan, seen: Manifest) -> bool:
+        """Whether ``pair`` (whose commit ``seen`` a plan read) is about to change.
+
+        It is not up to date and not failed for good, or it has committed again since.
+        """
+        moved_on = pair.latest is None or pair.latest.attempt != seen.attempt
+        return moved_on or (not pair.up_to_date and self.failed_for_good(pair) is None)
+
+    def _sibling_in_flight(self, plan: Plan) -> tuple[str, str] | None:
+        """A need of ``plan``'s own subject, among its last needs, about to change.
+
+        Only the last needs (no other need descends from them) are planned: the router
+        never routes the stage on the others' commits. One plan per last need, and only
+        for stages with two or more of them.
+        """
+        last = self.pipeline.last_needs(plan.stage.name)
+        if len(last) < 2:
+            return None
+        siblings = [m for m in plan.upstream if m.stage in last and m.subject == plan.subject]
+        for seen in siblings:
+            if self._in_flight(self.plan(seen.stage, seen.subject), seen):
+                return (seen.stage, seen.subject)
+        return None
+
+    def _member_in_flight(self, plan: Plan) -> tuple[str, str] | None:
+        """A fan-in member about to change, if any.
+
+        A member is in flight while a stage it comes from is neither up to date nor
+        failed for good, or once it has committed again since ``plan`` was made. Members
+        the last generation read are looked at first (during a reprocess they are the
+        ones still waiting), so a held fan-in costs a few plans; one about to run pays
+        one plan per member and stage, once.
+        """
+        assert plan.latest is not None
         members = [m for m in plan.upstream if m.subject_kind != plan.stage.kind]
         read_before = {(i.stage, i.subject, i.attempt) for i in plan.latest.inputs}
         members.sort(key=lambda m: (m.stage, m.subject, m.attempt) not in read_before)
@@ -358,14 +396,12 @@ class Planner:
                 for other in self.manifests.linked(member.subject_kind, member.subject, kind):
                     if (name, other) not in verdicts:
                         pair = self.plan(name, other)
-                        # The member committed again since ``plan`` read it: that commit
-                        # routes the fan-in anew, with what this plan has not seen.
-                        moved_on = (name, other) == (member.stage, member.subject) and (
-                            pair.latest is None or pair.latest.attempt != member.attempt
-                        )
-                        verdicts[name, other] = moved_on or (
-                            not pair.up_to_date and self.failed_for_good(pair) is None
-                        )
+                        if (name, other) == (member.stage, member.subject):
+                            verdicts[name, other] = self._in_flight(pair, member)
+                        else:  # an ancestor: only whether it will run again
+                            verdicts[name, other] = (
+                                not pair.up_to_date and self.failed_for_good(pair) is None
+                            )
                     if verdicts[name, other]:
                         return (name, other)
         return None

@@ -183,7 +183,7 @@ class StageRunner:
             return Outcome("up_to_date", plan, plan.latest)
         if self.rt.planner.failed_for_good(plan) is not None:
             return Outcome("failed_before", plan)
-        in_flight = self.rt.planner.member_in_flight(plan)
+        in_flight = self.rt.planner.need_in_flight(plan)
         if in_flight is not None:  # that member's commit will route here again
             plan.waiting.append(Waiting(*in_flight, why="is about to change"))
             log.debug("%s/%s held back: %s", stage_name, subject, plan.waiting[-1])

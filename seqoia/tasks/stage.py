@@ -418,6 +418,15 @@ class Pipeline:
                 todo.extend(self.stages[upstream].needs)
         return found
 
+    def last_needs(self, name: str) -> list[str]:
+        """The needs of ``name`` that no other need of it descends from.
+
+        Only their commits route ``name`` (see the router): ``report`` needs
+        ``call_variants`` and ``qc``, and ``qc`` comes after ``call_variants``.
+        """
+        needs = self[name].needs
+        return [n for n in needs if not any(n in self.ancestors(o) for o in needs if o != n)]
+
     def roots(self) -> list[Stage]:
         """The stages a complete run folder starts: source stages with no upstream."""
         return [s for s in self.stages.values() if s.source and not s.needs]

@@ -115,7 +115,11 @@ class _StageWorker(dramatiq.Worker):  # type: ignore[misc]
         registry = getattr(self.broker, "thread_slots", None)
         if self.slots is not None and registry is not None and queue_name not in self.short_queues:
             registry[queue_name] = self.slots
-            self.slots.queues.add(queue_name)
+            prioritised = any(
+                actor.queue_name == queue_name and actor.priority < 0
+                for actor in self.broker.actors.values()
+            )
+            self.slots.share(queue_name, first=prioritised)
 
     def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
         if delay or queue_name not in self.short_queues:

@@ -11,9 +11,13 @@ turnaround depending on where its messages landed.
 So the consumers of one worker's long queues (not the short ones, not delay queues) share
 one count of the messages they hold, running or waiting for a thread, and fetch only into
 free threads. When a message is acknowledged, every long consumer of the process is
-woken; a routine consumer leaves the last free thread to an urgent queue of the process
-that has messages. A message no thread is free for stays in Redis, where the first worker
-to free a thread takes it, and where a dying worker cannot strand it.
+woken; a routine consumer leaves the last free thread to a queue served first that has
+messages: an urgent queue, or the queue of an actor declared with a priority (events:
+routing is how an urgent run is found). Prefetching had given those their turn for free,
+as dramatiq's worker runs what it holds in actor-priority order; fetching only into free
+threads must do it here, or a routine stage takes the thread an event was waiting for.
+A message no thread is free for stays in Redis, where the first worker to free a thread
+takes it, and where a dying worker cannot strand it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class ThreadSlots:
         self.lock = threading.Lock()
         #: The long queues, known before their consumers start (each in its own thread).
         self.queues: set[str] = set()
+        #: Those served first (see the module's docstring).
+        self.first: set[str] = set()
         self._consumers: set[SlottedConsumer] = set()
 
     def add(self, consumer: SlottedConsumer) -> None:
@@ -51,9 +57,15 @@ class ThreadSlots:
         held = sum(c.outstanding_message_count for c in self._consumers)
         return max(0, self.threads - held)
 
+    def share(self, queue: str, *, first: bool) -> None:
+        """Count ``queue``'s messages in these slots; ``first``: it is served first."""
+        self.queues.add(queue)
+        if first or queue.endswith(URGENT_SUFFIX):
+            self.first.add(queue)
+
     def urgent_waiting(self, broker: WakeableRedisBroker) -> bool:
-        """Whether an urgent queue of this worker has messages in Redis (one round trip)."""
-        urgent = sorted(q for q in self.queues if q.endswith(URGENT_SUFFIX))
+        """Whether a queue served first has messages in Redis (one round trip)."""
+        urgent = sorted(self.first)
         if not urgent:
             return False
         pipe = broker.client.pipeline(transaction=False)
@@ -63,7 +75,7 @@ class ThreadSlots:
 
     def wake_all(self, broker: WakeableRedisBroker) -> None:
         """A thread is free: every long consumer looks at its queue again, urgent first."""
-        for queue in sorted(self.queues, key=lambda q: not q.endswith(URGENT_SUFFIX)):
+        for queue in sorted(self.queues, key=lambda q: q not in self.first):
             broker.wakeups.wake(queue)
 
 
@@ -81,7 +93,7 @@ class SlottedConsumer(_WakeableConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.slots = slots
         self.most = prefetch
-        self.urgent = queue_name.endswith(URGENT_SUFFIX)
+        self.urgent = queue_name in slots.first
         slots.add(self)
 
     def _next_message(self) -> Any:

@@ -33,7 +33,7 @@ class Bench:
         self.brokers: list[dramatiq.Broker] = []
         self.workers: list[dramatiq.Worker] = []
 
-    def broker(self, name: str) -> tuple[dramatiq.Actor, dramatiq.Actor]:
+    def broker(self, name: str) -> tuple[dramatiq.Actor, dramatiq.Actor, dramatiq.Actor]:
         broker = build_broker(Settings(broker_url=self.url))
         self.brokers.append(broker)
 
@@ -46,7 +46,11 @@ class Bench:
         urgent = dramatiq.actor(
             stage, broker=broker, queue_name=URGENT, actor_name="urgent_stage", priority=-10
         )
-        return routine, urgent
+        # As seqoia's object_created: routing, on a queue without the urgent suffix.
+        event = dramatiq.actor(
+            stage, broker=broker, queue_name="events", actor_name="event", priority=-10
+        )
+        return routine, urgent, event
 
     def start(self, broker_index: int) -> None:
         worker = stage_consumer(self.brokers[broker_index], threads=1, worker_timeout_ms=100)
@@ -75,7 +79,7 @@ def bench(redis_server: str) -> Iterator[Bench]:
 def test_a_busy_worker_leaves_an_urgent_message_to_a_worker_with_a_free_thread(
     bench: Bench,
 ) -> None:
-    routine, urgent = bench.broker("busy")
+    routine, urgent, _ = bench.broker("busy")
     bench.broker("free")
     routine.send("long")
     bench.start(0)
@@ -89,10 +93,27 @@ def test_a_busy_worker_leaves_an_urgent_message_to_a_worker_with_a_free_thread(
 
 
 def test_a_worker_with_one_free_thread_takes_the_urgent_message_first(bench: Bench) -> None:
-    routine, urgent = bench.broker("one")
+    routine, urgent, _ = bench.broker("one")
     for n in range(3):
         routine.send(f"routine-{n}")
     urgent.send("urgent")
     bench.start(0)
     wait_for(lambda: len(bench.ran) == 4, timeout_s=10, what="every stage")
     assert bench.ran[0] == ("one", "urgent"), bench.ran
+
+
+def test_a_freed_thread_goes_to_a_waiting_event_before_routine_stages(bench: Bench) -> None:
+    """Prefetching had run a held event first (actor priority); fetching into free threads
+    must too, or each freed thread goes to the next routine stage and the event (how a new
+    run, perhaps an urgent one, is found) waits for the whole backlog."""
+    routine, _, event = bench.broker("one")
+    routine.send("long")
+    bench.start(0)
+    wait_for(lambda: ("one", "long") in bench.ran, timeout_s=10, what="the long stage")
+    for n in range(3):
+        routine.send(f"routine-{n}")
+    event.send("event")
+    time.sleep(0.5)
+    bench.release.set()
+    wait_for(lambda: len(bench.ran) == 5, timeout_s=10, what="every message")
+    assert bench.ran[1] == ("one", "event"), bench.ran

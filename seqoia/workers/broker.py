@@ -141,6 +141,7 @@ def stage_consumer(
     queues: set[str] | None = None,
     worker_timeout_ms: int = 1000,
     short_queues: Iterable[str] = (),
+    thread_slots: bool = False,
 ) -> dramatiq.Worker:
     """A Dramatiq worker that holds at most one message per thread of each queue.
 
@@ -149,6 +150,8 @@ def stage_consumer(
     and inline stages: milliseconds) keep Dramatiq's default: with only one message per
     thread, a consumer that finds all its threads busy sleeps (5 ms, then more) and the
     thread that frees up first waits for it, a third of the throughput of short stages.
+    ``thread_slots``: on Redis, long queues fetch only into free threads
+    (:mod:`seqoia.workers.slots`).
     """
     consumer = _StageWorker(
         broker, queues=queues, worker_threads=threads, worker_timeout=worker_timeout_ms
@@ -156,7 +159,7 @@ def stage_consumer(
     consumer.queue_prefetch = threads
     consumer.short_queues = frozenset(short_queues)
     consumer.short_prefetch = 2 * threads
-    consumer.slots = ThreadSlots(threads)  # on Redis: long queues fetch into free threads
+    consumer.slots = ThreadSlots(threads) if thread_slots else None
     return consumer
 
 

@@ -53,7 +53,9 @@ class Bench:
         return routine, urgent, event
 
     def start(self, broker_index: int) -> None:
-        worker = stage_consumer(self.brokers[broker_index], threads=1, worker_timeout_ms=100)
+        worker = stage_consumer(
+            self.brokers[broker_index], threads=1, worker_timeout_ms=100, thread_slots=True
+        )
         worker.start()
         self.workers.append(worker)
 

@@ -708,6 +708,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconcile-s", type=float, default=30.0,
                         help="real seconds between the sampled reconciler passes")  # fmt: skip
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--thread-slots", action="store_true",
+                        help="workers fetch long-stage messages only into free threads "
+                        "(SEQOIA_THREAD_SLOTS)")  # fmt: skip
     parser.add_argument("--references", type=int, default=3,
                         help="unloaded probe runs, one after another; the reference is "
                              "their median")  # fmt: skip
@@ -813,6 +816,7 @@ def simulate(
         "SEQOIA_LEASE_TTL_S": "30",
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
+        "SEQOIA_THREAD_SLOTS": "1" if args.thread_slots else "0",
         "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     }

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         description="Share routine work between centres when a worker takes it (Redis); "
         "off: first come, first served",
     )
+    thread_slots: bool = Field(
+        False,
+        description="Redis: a worker fetches long-stage messages only into its free threads, "
+        "so a busy worker holds no urgent message behind its stage (seqoia.workers.slots); "
+        "off by default: the urgent genome behind a burst gains, a bursting centre's later "
+        "runs lose (bench/README.md, thread slots)",
+    )
     stage_threads: int = Field(
         0, ge=0, description="Threads a stage's tools may use (0 = all cores of the machine)"
     )

@@ -214,6 +214,7 @@ def worker(
         threads=threads or settings.worker_threads,
         worker_timeout_ms=settings.worker_poll_ms,
         short_queues=actors.short_queues(),
+        thread_slots=settings.thread_slots,
     )
     consumer.start()
     # A replacement worker's start-up is part of a takeover when every other thread is busy.

@@ -21,6 +21,8 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   (~62 s) while idle workers had nothing to do. With one per thread, what a dead worker
   held was running, and its lease (not the broker) decides when it is taken over; a
   stage lasts minutes to hours, so the round trip saved by prefetching is worth nothing.
+  On Redis the long queues of a worker share that count (:mod:`seqoia.workers.slots`):
+  a busy worker does not hold another queue's message, or an urgent one, behind its stage.
   The heartbeat timeout stays 60 s: an idle consumer polls every second and every
   poll (and every sweep) is a heartbeat, so a live worker is never declared dead. Keep it
   below the lease time: a dead worker's message is then back before its lease expires,
@@ -54,6 +56,7 @@ from seqoia.settings import Settings
 from seqoia.workers.fairness import FairShare
 from seqoia.workers.middleware import metrics_middleware
 from seqoia.workers.redis_broker import SeqoiaRedisBroker
+from seqoia.workers.slots import ThreadSlots
 from seqoia.workers.sweep import DeadWorkerSweep, sweep_interval_s
 from seqoia.workers.wakeup import WakeUpMiddleware
 
@@ -98,9 +101,30 @@ class _StageWorker(dramatiq.Worker):  # type: ignore[misc]
 
     short_queues: frozenset[str] = frozenset()
     short_prefetch: int = 0
+    slots: ThreadSlots | None = None
+
+    def start(self) -> None:
+        # Every long queue's slot first: the first consumer to start must know them all
+        # (a routine one leaves a free thread to an urgent queue with messages).
+        for queue_name in self.broker.get_declared_queues():
+            if not self.consumer_whitelist or queue_name in self.consumer_whitelist:
+                self._share_slots(queue_name)
+        super().start()
+
+    def _share_slots(self, queue_name: str) -> None:
+        registry = getattr(self.broker, "thread_slots", None)
+        if self.slots is not None and registry is not None and queue_name not in self.short_queues:
+            registry[queue_name] = self.slots
+            prioritised = any(
+                actor.queue_name == queue_name and actor.priority < 0
+                for actor in self.broker.actors.values()
+            )
+            self.slots.share(queue_name, first=prioritised)
 
     def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
         if delay or queue_name not in self.short_queues:
+            if not delay:
+                self._share_slots(queue_name)  # a queue declared after start
             super()._add_consumer(queue_name, delay=delay)
             return
         long_prefetch, self.queue_prefetch = self.queue_prefetch, self.short_prefetch
@@ -117,6 +141,7 @@ def stage_consumer(
     queues: set[str] | None = None,
     worker_timeout_ms: int = 1000,
     short_queues: Iterable[str] = (),
+    thread_slots: bool = False,
 ) -> dramatiq.Worker:
     """A Dramatiq worker that holds at most one message per thread of each queue.
 
@@ -125,6 +150,8 @@ def stage_consumer(
     and inline stages: milliseconds) keep Dramatiq's default: with only one message per
     thread, a consumer that finds all its threads busy sleeps (5 ms, then more) and the
     thread that frees up first waits for it, a third of the throughput of short stages.
+    ``thread_slots``: on Redis, long queues fetch only into free threads
+    (:mod:`seqoia.workers.slots`).
     """
     consumer = _StageWorker(
         broker, queues=queues, worker_threads=threads, worker_timeout=worker_timeout_ms
@@ -132,6 +159,7 @@ def stage_consumer(
     consumer.queue_prefetch = threads
     consumer.short_queues = frozenset(short_queues)
     consumer.short_prefetch = 2 * threads
+    consumer.slots = ThreadSlots(threads) if thread_slots else None
     return consumer
 
 

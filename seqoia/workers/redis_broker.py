@@ -4,8 +4,10 @@
   within heartbeat + one sweep, not at random;
 - :class:`~seqoia.workers.wakeup.WakeableRedisBroker`: a sent message wakes the idle
   consumers of its queue instead of waiting for their next poll;
+- :class:`~seqoia.workers.slots.SlottedRedisBroker`: a worker's long-stage consumers fetch
+  only into its free threads, so no message waits on a busy worker;
 - :class:`~seqoia.workers.fairness.CentreTaggedRedisBroker`: a routine message's centre
-  leads its Redis id, so fair share between centres is decided from ids alone.
+  and run lead its Redis id, so the fair share is decided from ids alone.
 
 Each is a small subclass overriding different hooks, so they compose by inheritance.
 """
@@ -13,9 +15,9 @@ Each is a small subclass overriding different hooks, so they compose by inherita
 from __future__ import annotations
 
 from seqoia.workers.fairness import CentreTaggedRedisBroker
+from seqoia.workers.slots import SlottedRedisBroker
 from seqoia.workers.sweep import SweepingRedisBroker
-from seqoia.workers.wakeup import WakeableRedisBroker
 
 
-class SeqoiaRedisBroker(CentreTaggedRedisBroker, WakeableRedisBroker, SweepingRedisBroker):
+class SeqoiaRedisBroker(CentreTaggedRedisBroker, SlottedRedisBroker, SweepingRedisBroker):
     """The broker ``build_broker`` makes for redis:// and rediss:// URLs."""

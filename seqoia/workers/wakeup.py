@@ -111,7 +111,7 @@ class _WakeableConsumer(_RedisConsumer):  # type: ignore[misc]
 
     def __next__(self) -> Any:
         self.woken.clear()  # before the fetch: a wake-up during it is not lost
-        message = super().__next__()
+        message = self._next_message()
         if message is None:
             _, backoff_ms = compute_backoff(
                 max(0, self.misses - 1), max_backoff=self.idle_timeout_ms
@@ -119,6 +119,10 @@ class _WakeableConsumer(_RedisConsumer):  # type: ignore[misc]
             if self.woken.wait(backoff_ms / 1000):
                 self.misses = 0  # look again soon: others woken with us may have taken it
         return message
+
+    def _next_message(self) -> Any:
+        """Dramatiq's: a cached message, else a fetch of up to the prefetch (no sleep)."""
+        return super().__next__()
 
 
 class WakeableRedisBroker(RedisBroker):  # type: ignore[misc]

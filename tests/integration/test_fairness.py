@@ -28,7 +28,7 @@ LATE = ["B0", "B1"]
 
 
 def late_positions(
-    request: pytest.FixtureRequest, tmp_path: Path, late_centre: str
+    request: pytest.FixtureRequest, tmp_path: Path, late_centre: str, *, slots: bool = False
 ) -> tuple[list[int], float, Runtime]:
     """Where the late run's samples ran among all 18, the deferrals, and the runtime."""
     stack = build_stack(request, "redis", tmp_path)
@@ -38,7 +38,7 @@ def late_positions(
     actors = declare_actors(build_broker(stack.settings), runtime)
     deferrals = metrics().fair_share_deferrals.labels("samples", "APHP")
     deferred_before = deferrals._value.get()
-    worker = stage_consumer(actors.broker, threads=2, worker_timeout_ms=100)
+    worker = stage_consumer(actors.broker, threads=2, worker_timeout_ms=100, thread_slots=slots)
     worker.start()
     try:
         actors.notify("inbox/RA/CopyComplete.txt")
@@ -57,10 +57,12 @@ def late_positions(
     return positions, deferrals._value.get() - deferred_before, runtime
 
 
+@pytest.mark.parametrize("slots", [False, True], ids=["prefetch", "thread-slots"])
 def test_a_centre_burst_does_not_make_another_centres_samples_wait_for_all_of_it(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, slots: bool
 ) -> None:
-    positions, deferred, runtime = late_positions(request, tmp_path, "CURIE")
+    # With thread slots the run's event must still get the next free thread (see slots.py).
+    positions, deferred, runtime = late_positions(request, tmp_path, "CURIE", slots=slots)
     assert positions[1] <= 7, positions  # both among the first 8, not 17th and 18th
     assert deferred > 0
     assert runtime.priorities.centre_of("sample", "B0") == "CURIE"

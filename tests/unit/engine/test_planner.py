@@ -19,6 +19,7 @@ from seqoia.errors import FormatError, StageFailedError
 from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest, utcnow
 from seqoia.vocabulary import Relation
+from tests.holds import assert_held_until_committed
 
 PIPELINE = "tests.pipelines.toy:pipeline"
 
@@ -203,18 +204,7 @@ def test_a_fan_in_is_held_while_a_member_it_read_before_is_about_to_change(
     rt.store.put_bytes(rt.layout.override_key("ingest", "R1"), json.dumps({"salt": "2"}).encode())
     runner.execute("ingest", "R1")
     runner.execute("process", "S1")
-    plan = rt.planner.plan("joint", "F1")
-    assert plan.due  # ready with S2's old output: without the hold it would run now
-    assert rt.planner.need_in_flight(plan) == ("process", "S2")
-    held = runner.execute("joint", "F1")
-    assert held.kind == "not_ready"
-    assert held.plan.waiting_for == ["process/S2 is about to change"]
-
-    runner.execute("process", "S2")
-    # A plan made before S2's commit is stale: S2's commit routes the fan-in anew.
-    assert rt.planner.need_in_flight(plan) == ("process", "S2")
-    assert rt.planner.need_in_flight(rt.planner.plan("joint", "F1")) is None
-    assert runner.execute("joint", "F1").kind == "committed"
+    assert_held_until_committed(rt, runner, ("joint", "F1"), ("process", "S2"))
     assert rt.manifests.generations("joint", "F1") == [1, 2]
 
 

@@ -19,6 +19,7 @@ from seqoia.errors import StageFailedError
 from seqoia.settings import Settings
 from seqoia.tasks.germline import pipeline as germline
 from seqoia.workers.embedded import EmbeddedWorkers
+from tests.holds import assert_held_until_committed
 from tests.integration.engine_helpers import write_toy_run
 from tests.pipelines.diamond import pipeline as diamond
 
@@ -58,18 +59,7 @@ def test_a_stage_is_held_while_a_sibling_need_is_about_to_change(rt: Runtime) ->
     _reprocess(rt)
     for stage in ORDER[:3]:  # `slow` has not run again yet
         runner.execute(stage, "R1" if stage == "ingest" else "S1")
-    plan = rt.planner.plan("join", "S1")
-    assert plan.due  # ready with slow's previous output: without the hold it would run now
-    assert rt.planner.need_in_flight(plan) == ("slow", "S1")
-    held = runner.execute("join", "S1")
-    assert held.kind == "not_ready"
-    assert held.plan.waiting_for == ["slow/S1 is about to change"]
-
-    runner.execute("slow", "S1")
-    # A plan made before slow's commit is stale: that commit routes `join` anew.
-    assert rt.planner.need_in_flight(plan) == ("slow", "S1")
-    assert rt.planner.need_in_flight(rt.planner.plan("join", "S1")) is None
-    assert runner.execute("join", "S1").kind == "committed"
+    assert_held_until_committed(rt, runner, ("join", "S1"), ("slow", "S1"))
     assert rt.manifests.generations("join", "S1") == [1, 2]
 
 

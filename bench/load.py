@@ -628,12 +628,6 @@ def turnarounds_h(rt: Runtime, runs: list[Run], hour_s: float) -> dict[str, floa
     return found
 
 
-#: The subject kind of each loadsim stage's subject: the run, the sample, or the case.
-_PATH = [("validate_run", "run"), ("demultiplex", "run"), ("align", "sample"),
-         ("markduplicates", "sample"), ("call_variants", "sample"), ("qc", "sample"),
-         ("analyse_case", "case"), ("report", "case")]  # fmt: skip
-
-
 def case_path(rt: Runtime, run: Run, case: Case, hour_s: float) -> list[tuple[str, float, float]]:
     """Where a singleton's turnaround went: per stage, (stage, waited h, ran h).
 
@@ -641,27 +635,29 @@ def case_path(rt: Runtime, run: Run, case: Case, hour_s: float) -> list[tuple[st
     to the start of its sleep, so queueing, dispatch and the child process; ran: the
     sleep to the commit, so the stage and its upload and commit.
     """
-    subject = {"run": run.name, "sample": case.samples[0], "case": case.name}
+    subject = {"run": run.name, "sample": case.samples[0], "family": case.name}  # by kind
     committed: dict[str, float] = {}
     path = []
-    for stage, kind in _PATH:
-        manifest = rt.manifests.latest(stage, subject[kind])
+    for stage in rt.pipeline.stages.values():  # upstream stages first
+        manifest = rt.manifests.latest(stage.name, subject[stage.kind])
         if manifest is None:
             break
-        needs = [committed[n] for n in rt.pipeline[stage].needs if n in committed]
+        needs = [committed[n] for n in stage.needs if n in committed]
         ready = max(needs, default=run.arrived)
         started = float(manifest.summary.get("started", ready))
-        committed[stage] = manifest.finished_at.timestamp()
-        path.append((stage, (started - ready) / hour_s, (committed[stage] - started) / hour_s))
+        committed[stage.name] = manifest.finished_at.timestamp()
+        path.append(
+            (stage.name, (started - ready) / hour_s, (committed[stage.name] - started) / hour_s)
+        )
     return path
 
 
-def print_paths(paths: dict[str, list[tuple[str, float, float]]]) -> None:
+def print_paths(stages: list[str], paths: dict[str, list[tuple[str, float, float]]]) -> None:
     """One column pair (waited, ran) per labelled path, one row per stage."""
     labels = list(paths)
     print(f"  {'stage':15s}" + "".join(f" {label[:17]:>17s}" for label in labels))
     print(f"  {'':15s}" + " {:>8s} {:>8s}".format("waited", "ran") * len(labels))
-    for i, (stage, _) in enumerate(_PATH):
+    for i, stage in enumerate(stages):
         cells = ""
         for label in labels:
             row = paths[label][i] if i < len(paths[label]) else None
@@ -861,11 +857,12 @@ def simulate(
                 time.sleep(0.5)
             ref = turnarounds_h(rt, [unloaded], hour_s)
             urgent_refs.append(ref.get(unloaded.cases[0].name, float("nan")))
-            routine_refs += [v for k, v in ref.items() if k != unloaded.cases[0].name]
+            routine = [v for k, v in ref.items() if k != unloaded.cases[0].name]
+            routine_refs += routine
             unloaded_runs.append(unloaded)
             print(f"\n== unloaded {n + 1}/{args.references}: urgent singleton "
                   f"{urgent_refs[-1]:.2f} h, routine singletons median "
-                  f"{median(routine_refs[-7:]):.2f} h (simulated hours; 1 h = {hour_s} s)",
+                  f"{median(routine):.2f} h (simulated hours; 1 h = {hour_s} s)",
                   flush=True)  # fmt: skip
         urgent_ref, routine_ref = median(urgent_refs), median(routine_refs)
         print(f"== unloaded reference: urgent median {urgent_ref:.2f} h of "
@@ -921,7 +918,7 @@ def simulate(
         paths["behind the burst"] = case_path(rt, probe, probe.cases[0], hour_s)
         print("\n== the urgent genome's path, simulated hours (waited: from its needs' "
               "commits to its start)")  # fmt: skip
-        print_paths(paths)
+        print_paths(list(rt.pipeline.stages), paths)
         if scaler is not None:
             report_autoscaling(scaler, start, ended, hour_s, log)
         else:

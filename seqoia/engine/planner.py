@@ -352,12 +352,10 @@ class Planner:
             return None
         return self._sibling_in_flight(plan) or self._member_in_flight(plan)
 
-    def _in_flight(self, pair: Plan, seen: Manifest) -> bool:
-        """Whether ``pair`` (whose commit ``seen`` a plan read) is about to change.
-
-        It is not up to date and not failed for good, or it has committed again since.
-        """
-        moved_on = pair.latest is None or pair.latest.attempt != seen.attempt
+    def _in_flight(self, pair: Plan, seen: Manifest | None = None) -> bool:
+        """Whether ``pair`` is about to change: it is not up to date and not failed for
+        good, or (``seen``: the commit of it a plan read) it has committed again since."""
+        moved_on = seen is not None and (pair.latest is None or pair.latest.attempt != seen.attempt)
         return moved_on or (not pair.up_to_date and self.failed_for_good(pair) is None)
 
     def _sibling_in_flight(self, plan: Plan) -> tuple[str, str] | None:
@@ -395,13 +393,11 @@ class Planner:
                 kind = self.pipeline[name].kind
                 for other in self.manifests.linked(member.subject_kind, member.subject, kind):
                     if (name, other) not in verdicts:
-                        pair = self.plan(name, other)
-                        if (name, other) == (member.stage, member.subject):
-                            verdicts[name, other] = self._in_flight(pair, member)
-                        else:  # an ancestor: only whether it will run again
-                            verdicts[name, other] = (
-                                not pair.up_to_date and self.failed_for_good(pair) is None
-                            )
+                        # Of an ancestor, only whether it will run again.
+                        itself = (name, other) == (member.stage, member.subject)
+                        verdicts[name, other] = self._in_flight(
+                            self.plan(name, other), member if itself else None
+                        )
                     if verdicts[name, other]:
                         return (name, other)
         return None

@@ -22,7 +22,6 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import InvalidKeyError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key
 from seqoia.storage.manifest import Manifest
-from seqoia.tasks.stage import Stage
 from seqoia.vocabulary import validate_name
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,11 @@ class Router:
         planner = self.rt.planner
         upstream = self.rt.pipeline[manifest.stage]
         for stage, subject in planner.downstream_of(manifest):
-            if self._changes_through_another_need(stage, upstream.name):
+            if upstream.name not in self.rt.pipeline.last_needs(stage.name):
+                # Another need comes after this one (``qc`` needs ``validate_run`` and,
+                # through alignment, its descendants): it is about to run again, and its
+                # own commit routes ``stage``; running it now on that need's stale output
+                # would be wasted.
                 continue
             single_need = (
                 fresh
@@ -147,16 +150,6 @@ class Router:
                 pairs.append((stage.name, subject))
                 self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
         return pairs
-
-    def _changes_through_another_need(self, stage: Stage, upstream: str) -> bool:
-        """Whether another need of ``stage`` descends from ``upstream``.
-
-        Then that need is about to run again too (its inputs just changed), and its own
-        commit routes ``stage``: running ``stage`` now, on its stale output, would be
-        wasted (``qc`` needs ``validate_run`` and, through alignment, its descendants).
-        """
-        pipeline = self.rt.pipeline
-        return any(upstream in pipeline.ancestors(need) for need in stage.needs if need != upstream)
 
     def failed(self, stage_name: str, subject: str) -> list[tuple[str, str]]:
         """Enqueue the fan-ins that go on without a member once it failed permanently.

@@ -253,6 +253,7 @@ class Pipeline:
         #: The declared stages in dependency order, once :meth:`check` has passed.
         self._ordered: dict[str, Stage] | None = None
         self._downstream: dict[str, list[Stage]] = {}
+        self._last_needs: dict[str, list[str]] = {}
 
     def stage(
         self,
@@ -376,6 +377,10 @@ class Pipeline:
                     downstream[upstream].append(self._declared[name])
             self._downstream = downstream
             self._ordered = {name: self._declared[name] for name in order}
+            self._last_needs = {
+                name: [n for n in s.needs if not any(n in self.ancestors(o) for o in s.needs)]
+                for name, s in self._ordered.items()
+            }
         return self
 
     # -- queries -----------------------------------------------------------------------
@@ -424,8 +429,8 @@ class Pipeline:
         Only their commits route ``name`` (see the router): ``report`` needs
         ``call_variants`` and ``qc``, and ``qc`` comes after ``call_variants``.
         """
-        needs = self[name].needs
-        return [n for n in needs if not any(n in self.ancestors(o) for o in needs if o != n)]
+        stage = self[name]  # checks the graph first, which computes them
+        return list(self._last_needs[stage.name])
 
     def roots(self) -> list[Stage]:
         """The stages a complete run folder starts: source stages with no upstream."""

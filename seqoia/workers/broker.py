@@ -21,8 +21,9 @@ a random maintenance pass (about 1 in 1,000 fetches). Here:
   (~62 s) while idle workers had nothing to do. With one per thread, what a dead worker
   held was running, and its lease (not the broker) decides when it is taken over; a
   stage lasts minutes to hours, so the round trip saved by prefetching is worth nothing.
-  On Redis the long queues of a worker share that count (:mod:`seqoia.workers.slots`):
-  a busy worker does not hold another queue's message, or an urgent one, behind its stage.
+  With ``thread_slots`` (opt-in) the long queues of a worker share that count on Redis
+  (:mod:`seqoia.workers.slots`): a busy worker does not hold another queue's message, or
+  an urgent one, behind its stage.
   The heartbeat timeout stays 60 s: an idle consumer polls every second and every
   poll (and every sweep) is a heartbeat, so a live worker is never declared dead. Keep it
   below the lease time: a dead worker's message is then back before its lease expires,
@@ -105,7 +106,7 @@ class _StageWorker(dramatiq.Worker):  # type: ignore[misc]
 
     def start(self) -> None:
         # Every long queue's slot first: the first consumer to start must know them all
-        # (a routine one leaves a free thread to an urgent queue with messages).
+        # (a routine one leaves a free thread to a queue served first with messages).
         for queue_name in self.broker.get_declared_queues():
             if not self.consumer_whitelist or queue_name in self.consumer_whitelist:
                 self._share_slots(queue_name)

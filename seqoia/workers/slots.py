@@ -63,18 +63,17 @@ class ThreadSlots:
         if first or queue.endswith(URGENT_SUFFIX):
             self.first.add(queue)
 
-    def urgent_waiting(self, broker: WakeableRedisBroker) -> bool:
+    def first_waiting(self, broker: WakeableRedisBroker) -> bool:
         """Whether a queue served first has messages in Redis (one round trip)."""
-        urgent = sorted(self.first)
-        if not urgent:
+        if not self.first:
             return False
         pipe = broker.client.pipeline(transaction=False)
-        for queue in urgent:
+        for queue in sorted(self.first):
             pipe.llen(f"{broker.namespace}:{queue}")
         return any(pipe.execute())
 
     def wake_all(self, broker: WakeableRedisBroker) -> None:
-        """A thread is free: every long consumer looks at its queue again, urgent first."""
+        """A thread is free: every long consumer looks at its queue again, first ones first."""
         for queue in sorted(self.queues, key=lambda q: q not in self.first):
             broker.wakeups.wake(queue)
 
@@ -93,7 +92,7 @@ class SlottedConsumer(_WakeableConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.slots = slots
         self.most = prefetch
-        self.urgent = queue_name in slots.first
+        self.served_first = queue_name in slots.first
         slots.add(self)
 
     def _next_message(self) -> Any:
@@ -101,8 +100,8 @@ class SlottedConsumer(_WakeableConsumer):
             return _RedisConsumer.__next__(self)
         with self.slots.lock:
             free = self.slots.free()
-            if free == 1 and not self.urgent and self.slots.urgent_waiting(self.broker):
-                free = 0  # the last free thread is for the urgent message
+            if free == 1 and not self.served_first and self.slots.first_waiting(self.broker):
+                free = 0  # the last free thread is for the urgent message or the event
                 self.slots.wake_all(self.broker)
             self.prefetch = min(self.most, self.outstanding_message_count + free)
             return _RedisConsumer.__next__(self)

@@ -14,9 +14,8 @@ import pytest
 
 from seqoia.engine.observe import StageMetrics, run_completed_at
 from seqoia.engine.router import Router
-from seqoia.engine.runtime import Runtime, build_runtime
+from seqoia.engine.runtime import Runtime
 from seqoia.metrics import local_registry
-from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest, utcnow
 from seqoia.tasks.stage import (
     GateVerdict,
@@ -26,6 +25,7 @@ from seqoia.tasks.stage import (
     StageContext,
     StageResult,
 )
+from tests.fixtures.committed import local_runtime
 
 
 def nothing(ctx: StageContext) -> StageResult:
@@ -60,13 +60,7 @@ pipeline.stage("archive", kind="sample", version="1", needs=["hand_over"])(nothi
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    settings = Settings(
-        store_url=f"file://{tmp_path / 'store'}",
-        scratch_dir=tmp_path / "scratch",
-        worker_id="unit",
-        rtacomplete_grace_s=600.0,
-    )
-    return build_runtime(settings, pipeline)
+    return local_runtime(tmp_path, pipeline, rtacomplete_grace_s=600.0)
 
 
 def test_the_router_wakes_the_root_on_its_declared_markers_only(rt: Runtime) -> None:

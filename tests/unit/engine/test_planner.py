@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from seqoia.engine.runner import StageRunner
-from seqoia.engine.runtime import Runtime, build_runtime
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import FormatError, StageFailedError
-from seqoia.settings import Settings
 from seqoia.storage.manifest import Manifest, utcnow
 from seqoia.vocabulary import Relation
+from tests.fixtures.committed import local_runtime
 from tests.holds import assert_held_until_committed
 
 PIPELINE = "tests.pipelines.toy:pipeline"
@@ -26,12 +26,7 @@ PIPELINE = "tests.pipelines.toy:pipeline"
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    settings = Settings(
-        store_url=f"file://{tmp_path / 'store'}",
-        scratch_dir=tmp_path / "scratch",
-        worker_id="unit",
-    )
-    return build_runtime(settings, PIPELINE)
+    return local_runtime(tmp_path, PIPELINE)
 
 
 def commit(

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from seqoia.engine.runner import StageRunner
-from seqoia.engine.runtime import Runtime, build_runtime
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import StageFailedError
-from seqoia.settings import Settings
 from seqoia.tasks.germline import pipeline as germline
 from seqoia.workers.embedded import EmbeddedWorkers
+from tests.fixtures.committed import local_runtime
 from tests.holds import assert_held_until_committed
 from tests.integration.engine_helpers import write_toy_run
 from tests.pipelines.diamond import pipeline as diamond
@@ -28,13 +28,7 @@ ORDER = ("ingest", "process", "quick", "slow")
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
-    settings = Settings(
-        store_url=f"file://{tmp_path / 'store'}",
-        scratch_dir=tmp_path / "scratch",
-        worker_id="unit",
-        max_retries=0,
-    )
-    return build_runtime(settings, diamond.import_path)
+    return local_runtime(tmp_path, diamond, max_retries=0)
 
 
 def _reprocess(rt: Runtime) -> None:

@@ -1,4 +1,4 @@
-"""An emulation of the KEDA ScaledObjects of ``infra/k8s``, for the load simulation.
+r"""An emulation of the KEDA ScaledObjects of ``infra/k8s``, for the load simulation.
 
 ``bench/load.py --autoscale`` runs each heavy worker group (demultiplex, align, call, qc)
 as a set of ``seqoia worker`` processes that this module starts and stops as KEDA and
@@ -7,11 +7,12 @@ the Kubernetes HPA would scale the group's Deployment:
 - **Parameters** are read from ``infra/k8s/autoscaling.yaml`` and ``workers.yaml``
   (:func:`load_specs`): min/max replicas, the threshold per replica, the polling
   interval, the cooldown before scaling to zero, the scale-down stabilisation window and
-  policy, each Deployment's queues, threads and ``--grace-s``. :meth:`ScalingSpec.compressed`
+  policy, each Deployment's queues, lane, threads and ``--grace-s``. :meth:`ScalingSpec.compressed`
   then scales times into the bench's compressed time, replicas by the simulated fraction
   of the platform, and optionally groups several pods' threads in one process.
 - **Metric**: the ScaledObjects' query, read from Redis instead of Prometheus: messages
-  waiting in the group's queues (their urgent queues too) and delay queues, plus the
+  waiting in the queues the group consumes (its ``--lane`` of its ``--queue``\ s) and their
+  delay queues, plus the
   messages that live workers hold (dramatiq's per-worker ack sets), the latter as a
   maximum over the query's ``max_over_time`` window (:class:`QueueMetric`).
 - **Decision** (:func:`decide`, pure): KEDA activates a group at zero when the metric
@@ -46,9 +47,11 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
+
+from seqoia.engine.priority import Lane, lane_queues
 
 INFRA = Path(__file__).resolve().parents[1] / "infra" / "k8s"
 #: The HPA's defaults, which the ScaledObjects do not override.
@@ -81,6 +84,8 @@ class ScalingSpec:
     up_pods: int = HPA_UP_PODS
     up_period_s: float = HPA_UP_PERIOD_S
     in_flight_window_s: float = IN_FLIGHT_WINDOW_S
+    lane: Lane = "all"  # the worker's --lane
+    env: tuple[tuple[str, str], ...] = ()  # the container's own environment (after the ConfigMap)
 
     def compressed(
         self,
@@ -133,7 +138,8 @@ def load_specs(infra: Path = INFRA) -> dict[str, ScalingSpec]:
             continue
         spec = scaled["spec"]
         target = spec["scaleTargetRef"]["name"]
-        args = deployments[target]["spec"]["template"]["spec"]["containers"][0]["args"]
+        container = deployments[target]["spec"]["template"]["spec"]["containers"][0]
+        args = container["args"]
         [trigger] = spec["triggers"]
         behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
         [policy] = behavior["policies"]
@@ -141,6 +147,10 @@ def load_specs(infra: Path = INFRA) -> dict[str, ScalingSpec]:
         specs[target] = ScalingSpec(
             name=target,
             queues=tuple(_option(args, "--queue")),
+            lane=cast(Lane, (_option(args, "--lane") or ["all"])[0]),
+            env=tuple(
+                (e["name"], str(e["value"])) for e in container.get("env", []) if "value" in e
+            ),
             threads=int(_option(args, "--threads")[0]),
             grace_s=float(_option(args, "--grace-s")[0]),
             min_replicas=int(spec.get("minReplicaCount", 0)),
@@ -230,13 +240,14 @@ class QueueMetric:
 
     client: Any  # redis.Redis
     queues: Sequence[str]
+    lane: Lane = "all"
     heartbeat_timeout_s: float = 60.0
     window_s: float = IN_FLIGHT_WINDOW_S
     namespace: str = "seqoia"
     _in_flight: deque[tuple[float, int]] = field(default_factory=deque)
 
     def all_queues(self) -> list[str]:
-        return sorted({q for queue in self.queues for q in (queue, f"{queue}.urgent")})
+        return lane_queues(self.queues, self.lane)
 
     def read(self, now_s: float) -> tuple[int, int]:
         """(waiting + delayed, held by live workers as a max over the window)."""
@@ -307,9 +318,10 @@ class Replicas:
                 f"{self.spec.grace_s:.3f}"]  # fmt: skip
         for q in self.spec.queues:
             args += ["--queue", q]
+        args += ["--lane", self.spec.lane]
         launcher = [sys.executable, str(STANDBY_SCRIPT)] if standby else [
             sys.executable, "-m", "seqoia.cli"]  # fmt: skip
-        env = dict(self.env, SEQOIA_WORKER_ID=name)
+        env = dict(self.env, **dict(self.spec.env), SEQOIA_WORKER_ID=name)
         with open(self.log, "ab") as out:
             process = subprocess.Popen(
                 [*launcher, *args], env=env, cwd=self.cwd, stdout=out,

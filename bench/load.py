@@ -102,6 +102,7 @@ AUTOSCALED = {
     "seqoia-worker-align": ("align",),
     "seqoia-worker-call": ("call",),
     "seqoia-worker-qc": ("qc",),
+    "seqoia-worker-urgent": ("demux", "align", "call", "qc"),  # their urgent lane only
 }
 LIGHT_QUEUES = ("events", "runs", "light")
 SAMPLE_STAGES = ("align", "markduplicates", "call_variants", "qc")
@@ -496,11 +497,15 @@ def start_autoscaler(
             min_window_s=args.min_window_s,
         )
         spec = replace(spec, queues=queues)
+        if args.no_urgent_lane:  # as before the urgent group: each group serves both lanes
+            if spec.lane == "urgent":
+                continue
+            spec = replace(spec, lane="all")
         if args.grace_h is not None:
             spec = replace(spec, grace_s=args.grace_h * hour_s)
         if args.min_replicas is not None:  # e.g. one warm replica per group, no cold start
             spec = replace(spec, min_replicas=min(args.min_replicas, spec.max_replicas))
-        metric = QueueMetric(client, queues, window_s=spec.in_flight_window_s)
+        metric = QueueMetric(client, queues, spec.lane, window_s=spec.in_flight_window_s)
         pods = Replicas(spec, argv, env, log, REPO_ROOT, standby=args.standby)
         pods.scale_to(spec.min_replicas)
         pods.top_up()
@@ -731,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-scale", type=float, default=None,
                         help="--autoscale: maxReplicaCount x this (default --scale: the "
                         "manifests' maxima for the simulated part of the platform)")  # fmt: skip
+    parser.add_argument("--no-urgent-lane", action="store_true",
+                        help="--autoscale: no seqoia-worker-urgent; the heavy groups serve "
+                        "their urgent queues too")  # fmt: skip
     parser.add_argument("--min-replicas", type=int, default=None,
                         help="--autoscale: minReplicaCount of every heavy group instead of "
                         "the manifests' (0)")  # fmt: skip

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
-from seqoia.engine.priority import urgent_queue
+from seqoia.engine.priority import Lane, lane_queues
 from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
 from seqoia.errors import ConfigurationError
@@ -161,6 +161,13 @@ def worker(
         typer.Option(min=1, help="Worker processes, each with its threads and fork server"),
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Concurrent messages per process")] = None,
+    lane: Annotated[
+        Lane,
+        typer.Option(
+            help="Serve each queue's routine and urgent messages (all), or only one of "
+            "the two: an urgent-only group keeps threads that routine work cannot fill",
+        ),
+    ] = "all",
     grace_s: Annotated[
         float,
         typer.Option(
@@ -186,7 +193,7 @@ def worker(
     settings = _settings(ctx)
     processes = processes or settings.worker_processes
     if processes > 1 and pool_metrics_dir is None:
-        _worker_pool(settings, pipeline, queues, processes, threads, grace_s, unsafe_store)
+        _worker_pool(settings, pipeline, queues, lane, processes, threads, grace_s, unsafe_store)
         return
     if pool_metrics_dir is None:
         enable_multiprocess(settings.metrics_dir)  # before any broker or metric exists
@@ -209,8 +216,7 @@ def worker(
     actors.broker.add_middleware(in_flight)
     consumer = stage_consumer(
         actors.broker,
-        # A worker for a queue serves its urgent queue too.
-        queues={*queues, *map(urgent_queue, queues)} if queues else None,
+        queues=set(lane_queues(queues or actors.queues(), lane)),
         threads=threads or settings.worker_threads,
         worker_timeout_ms=settings.worker_poll_ms,
         short_queues=actors.short_queues(),
@@ -229,7 +235,10 @@ def worker(
     if pool_metrics_dir is None:
         metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
         where = f", metrics at {metrics.url}"
-    typer.echo(f"worker {settings.worker_id} consuming {queues or actors.queues()}{where}")
+    typer.echo(
+        f"worker {settings.worker_id} consuming {lane_queues(queues or actors.queues(), lane)}"
+        f"{where}"
+    )
     try:
         _wait_for_signal()
     finally:
@@ -243,6 +252,7 @@ def _worker_pool(
     settings: Settings,
     pipeline: str,
     queues: list[str] | None,
+    lane: Lane,
     processes: int,
     threads: int | None,
     grace_s: float,
@@ -256,6 +266,7 @@ def _worker_pool(
     child_args += ["--threads", str(threads or settings.worker_threads)]
     for queue in queues or []:
         child_args += ["--queue", queue]
+    child_args += ["--lane", lane]
     if unsafe_store:
         child_args.append("--unsafe-store")
     # Settings travel in the environment, not on the command line: URLs carry passwords.

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from typing import Literal, NamedTuple, cast
 
 from seqoia.storage.manifest import ManifestStore
 
 Priority = Literal["routine", "urgent"]
 PRIORITIES: tuple[Priority, ...] = ("routine", "urgent")
+#: Which of a queue's two lanes a worker serves: both, or only the routine or urgent one.
+Lane = Literal["all", "routine", "urgent"]
 #: Queue of urgent messages beside each stage queue (``align`` -> ``align.urgent``).
 URGENT_SUFFIX = ".urgent"
 #: The stage whose summary records the samples of a run.
@@ -50,6 +53,18 @@ class Standing(NamedTuple):
 def urgent_queue(queue: str) -> str:
     """The queue of the urgent messages of ``queue``."""
     return queue if queue.endswith(URGENT_SUFFIX) else f"{queue}{URGENT_SUFFIX}"
+
+
+def lane_queues(queues: Iterable[str], lane: Lane = "all") -> list[str]:
+    """The queues a worker for ``queues`` consumes in ``lane``.
+
+    ``all`` is each queue and its urgent queue; ``routine`` leaves the urgent queues to a
+    worker group of their own (``urgent``), whose threads routine work can never fill.
+    """
+    routine = {queue.removesuffix(URGENT_SUFFIX) for queue in queues}
+    urgent = set(map(urgent_queue, routine))
+    chosen = {"all": routine | urgent, "routine": routine, "urgent": urgent}[lane]
+    return sorted(chosen)
 
 
 class Priorities:

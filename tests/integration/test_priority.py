@@ -15,9 +15,10 @@ import dramatiq
 import pytest
 
 from seqoia.admin.state import StateReader
+from seqoia.engine.priority import Lane, lane_queues
 from seqoia.engine.runtime import build_runtime
 from seqoia.workers.actors import declare_actors
-from seqoia.workers.broker import build_broker
+from seqoia.workers.broker import build_broker, stage_consumer
 from tests.integration.engine_helpers import build_stack, wait_for
 from tests.integration.prioritised_runs import PIPELINE, processing_order, write_run
 
@@ -63,3 +64,49 @@ def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urg
     reader = StateReader(runtime)
     assert reader.run("R2").summary_json()["priority"] == "urgent"
     assert reader.run("R1").summary_json()["priority"] == "routine"
+
+
+def test_an_urgent_lane_worker_runs_the_urgent_samples_while_the_routine_one_is_busy(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``seqoia worker --lane``: routine work cannot fill the urgent group's thread."""
+    stack = build_stack(request, "redis", tmp_path)
+    runtime = build_runtime(stack.settings, PIPELINE)
+    manifests = runtime.manifests
+    backlog = [(f"B{i:02d}", "-", "routine") for i in range(8)]
+    write_run(runtime.store, "R1", backlog)
+    actors = declare_actors(build_broker(stack.settings), runtime)
+    lanes: dict[Lane, dramatiq.Worker] = {
+        lane: stage_consumer(
+            actors.broker,
+            threads=1,
+            queues=set(lane_queues(actors.queues(), lane)),
+            worker_timeout_ms=100,
+            short_queues=actors.short_queues(),
+        )
+        for lane in ("routine", "urgent")
+    }
+    for worker in lanes.values():
+        worker.start()
+    try:
+        actors.notify("inbox/R1/CopyComplete.txt")
+        wait_for(
+            lambda: bool(manifests.generations("process", "B00")),
+            timeout_s=60,
+            what="the backlog to start",
+        )
+        write_run(runtime.store, "R2", [("U1", "FU", "urgent"), ("M1", "FU", "routine")])
+        actors.notify("inbox/R2/CopyComplete.txt")
+        subjects = [sample for sample, _, _ in backlog] + ["U1", "M1"]
+        order = processing_order(manifests, subjects, timeout_s=90)
+        threads = {lane: {t.name for t in w.workers} for lane, w in lanes.items()}
+    finally:
+        for worker in lanes.values():
+            worker.stop()
+        actors.broker.close()
+
+    ran_on = {s: manifests.latest("process", s).summary["thread"] for s in subjects}  # type: ignore[union-attr]
+    assert {ran_on["U1"], ran_on["M1"]} <= threads["urgent"], ran_on
+    assert all(ran_on[s] in threads["routine"] for s, _, _ in backlog), ran_on
+    # neither waits for the backlog: both end before its last two samples
+    assert max(order.index("U1"), order.index("M1")) < len(subjects) - 2, order

@@ -3,11 +3,13 @@
     validate_run (run, source) -> process (sample, sleeps)
 
 A run folder holds ``samples.tsv`` (``sample<TAB>family<TAB>priority[<TAB>centre]``) and
-``CopyComplete.txt``. ``process`` sleeps ``sleep_s`` and records when it ran.
+``CopyComplete.txt``. ``process`` sleeps ``sleep_s`` and records when and on which thread
+it ran.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 from pydantic import BaseModel, ConfigDict
@@ -55,4 +57,5 @@ def process(ctx: StageContext) -> StageResult:
     started = time.time()
     time.sleep(ctx.params.sleep_s)
     (ctx.out_dir / f"{ctx.subject}.out").write_text(ctx.subject)
-    return StageResult(summary={"started": started, "ended": time.time()})
+    thread = threading.current_thread().name
+    return StageResult(summary={"started": started, "ended": time.time(), "thread": thread})

@@ -16,12 +16,14 @@ import yaml
 from bench.autoscale import (
     HPA_UP_PODS,
     INFRA,
+    QueueMetric,
     ScalerState,
     ScalingSpec,
     decide,
     load_specs,
     replica_seconds,
 )
+from seqoia.engine.priority import lane_queues
 
 SPECS = load_specs()
 SCALED_TO_ZERO = sorted(name for name, spec in SPECS.items() if spec.min_replicas == 0)
@@ -144,7 +146,7 @@ def _label_regexes(query: str, label: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_every_term_of_the_query_counts_the_urgent_queues_too(name: str) -> None:
+def test_every_term_of_the_query_counts_exactly_the_queues_the_group_consumes(name: str) -> None:
     [doc] = [
         d
         for d in yaml.safe_load_all((INFRA / "autoscaling.yaml").read_text())
@@ -154,10 +156,23 @@ def test_every_term_of_the_query_counts_the_urgent_queues_too(name: str) -> None
     waiting = _label_regexes(query, "queue")
     held = _label_regexes(query, "queue_name")
     assert len(waiting) == 2 and len(held) == 2, query
-    for queue in SPECS[name].queues:
+    spec = SPECS[name]
+    consumed = set(lane_queues(spec.queues, spec.lane))
+    for queue in lane_queues(spec.queues, "all"):
+        # a queue it does not serve must not wake the group; one it serves must
+        counted = queue in consumed
         for regex in waiting:  # Prometheus anchors =~ at both ends
-            assert re.fullmatch(regex, queue) and re.fullmatch(regex, f"{queue}.urgent"), regex
+            assert bool(re.fullmatch(regex, queue)) == counted, (regex, queue)
             assert not re.fullmatch(regex, f"x{queue}"), regex
         for regex in held:
-            for label in (queue, f"{queue}.DQ", f"{queue}.urgent", f"{queue}.urgent.DQ"):
-                assert re.fullmatch(regex, label), (regex, label)
+            for label in (queue, f"{queue}.DQ"):
+                assert bool(re.fullmatch(regex, label)) == counted, (regex, label)
+
+
+def test_the_metric_reads_only_the_lane_the_group_serves() -> None:
+    urgent = SPECS["seqoia-worker-urgent"]
+    assert urgent.lane == "urgent"
+    metric = QueueMetric(client=None, queues=urgent.queues, lane=urgent.lane)
+    assert metric.all_queues() == sorted(f"{q}.urgent" for q in urgent.queues)
+    routine = SPECS["seqoia-worker-align"]
+    assert QueueMetric(None, routine.queues, routine.lane).all_queues() == ["align"]

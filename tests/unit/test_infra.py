@@ -300,7 +300,7 @@ K8S = INFRA / "k8s"
 KUBERNETES_VERSION = "1.33"
 KEDA_CRD = INFRA / "schemas" / "keda" / "keda.sh_scaledobjects.yaml"
 #: Queue groups whose stages run for hours: their pods wait out the whole stage time limit.
-HEAVY = {"demultiplex", "align", "call", "qc"}
+HEAVY = {"demultiplex", "align", "call", "qc", "urgent"}
 
 
 def manifests() -> list[tuple[str, dict]]:
@@ -421,20 +421,67 @@ def option(args: list[str], flag: str) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args) if a == flag]
 
 
+def consumed_queues(deployment: dict) -> list[str]:
+    """What ``seqoia worker`` consumes with this Deployment's ``--queue`` and ``--lane``."""
+    from seqoia.engine.priority import lane_queues
+
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return lane_queues(option(args, "--queue"), *option(args, "--lane"))
+
+
 def test_every_queue_of_the_pipeline_is_consumed_by_exactly_one_worker_group(
     tmp_path: Path,
 ) -> None:
+    from seqoia.engine.priority import urgent_queue
     from seqoia.engine.runtime import build_runtime
     from seqoia.settings import Settings
     from seqoia.workers.actors import EVENTS_QUEUE
 
     runtime = build_runtime(Settings(store_url=f"file://{tmp_path}"))
-    consumed = [
-        queue
+    consumed = [q for d in worker_deployments().values() for q in consumed_queues(d)]
+    queues = {EVENTS_QUEUE, *runtime.pipeline.queues()}
+    # the urgent queues too: a routine-only group leaves them to seqoia-worker-urgent
+    assert sorted(consumed) == sorted(queues | set(map(urgent_queue, queues)))
+
+
+def test_urgent_messages_of_heavy_queues_have_a_group_that_routine_work_cannot_fill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from seqoia.engine.priority import urgent_queue
+
+    groups = {d["metadata"]["labels"]["seqoia/queue"]: d for d in worker_deployments().values()}
+    urgent = consumed_queues(groups.pop("urgent"))
+    assert urgent == sorted(urgent_queue(g) for g in HEAVY - {"urgent"})
+    for name in HEAVY - {"urgent"}:
+        assert consumed_queues(groups[name]) == [name]
+
+    # its pods serve four queues with one thread: they fetch only into a free thread, so a
+    # busy pod cannot hold the next urgent message while the group scales up for it
+    from seqoia.settings import Settings
+
+    for variable in urgent_pod_env():
+        monkeypatch.setenv(variable["name"], variable["value"])
+    assert Settings().thread_slots
+
+
+def urgent_pod_env() -> list[dict]:
+    deployment = worker_deployments()["seqoia-worker-urgent"]
+    return deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+
+
+def test_a_full_cluster_schedules_urgent_pods_first_without_evicting_a_running_stage() -> None:
+    classes = of_kind("PriorityClass")
+    value = {
+        d["metadata"]["labels"]["seqoia/queue"]: classes[name]["value"] if name else 0
         for d in worker_deployments().values()
-        for queue in option(d["spec"]["template"]["spec"]["containers"][0]["args"], "--queue")
+        for name in [d["spec"]["template"]["spec"].get("priorityClassName")]
+    }
+    assert value["urgent"] > max(v for g, v in value.items() if g != "urgent"), value
+    urgent_class = worker_deployments()["seqoia-worker-urgent"]["spec"]["template"]["spec"][
+        "priorityClassName"
     ]
-    assert sorted(consumed) == sorted({EVENTS_QUEUE, *runtime.pipeline.queues()})
+    assert classes[urgent_class]["preemptionPolicy"] == "Never"
+    assert not classes[urgent_class]["globalDefault"]
 
 
 def test_each_worker_group_scales_on_backlog_plus_in_flight_work_and_never_to_zero_blindly() -> (
@@ -447,6 +494,7 @@ def test_each_worker_group_scales_on_backlog_plus_in_flight_work_and_never_to_ze
         assert spec["scaleTargetRef"]["name"] == name
         [trigger] = spec["triggers"]
         query = trigger["metadata"]["query"]
+        # each queue by name (test_autoscale.py checks that the regexes match exactly its lane)
         queues = option(deployment["spec"]["template"]["spec"]["containers"][0]["args"], "--queue")
         names = metric_names(query)
         # waiting work and the work workers hold: KEDA's redis trigger sees only the first
@@ -536,4 +584,9 @@ def test_resource_classes_give_heavy_queues_guaranteed_large_pods_and_routing_sm
     assert cpu["align"] >= 16 and memory["align"] >= 32 * 2**30  # index + sort buffers
     assert cpu["demultiplex"] >= 8
     assert cpu["light"] <= 1 and memory["light"] <= 2 * 2**30
-    assert max(cpu, key=cpu.get) == "align"
+    assert max(cpu, key=cpu.get) in ("align", "urgent")
+    # the urgent lane runs every heavy stage: each one's largest class
+    for key in ("cpu", "memory", "ephemeral-storage"):
+        for kind in ("requests", "limits"):
+            largest = max(quantity(resources[g][kind][key]) for g in HEAVY)
+            assert quantity(resources["urgent"][kind][key]) == largest, (kind, key)

@@ -1,20 +1,20 @@
-r"""An emulation of the KEDA ScaledObjects of ``infra/k8s``, for the load simulation.
+"""An emulation of the KEDA ScaledObjects of ``infra/k8s``, for the load simulation.
 
-``bench/load.py --autoscale`` runs each heavy worker group (demultiplex, align, call, qc)
-as a set of ``seqoia worker`` processes that this module starts and stops as KEDA and
-the Kubernetes HPA would scale the group's Deployment:
+``bench/load.py --autoscale`` runs each heavy worker group (demultiplex, align, call, qc,
+and the urgent lane of all four) as a set of ``seqoia worker`` processes that this module
+starts and stops as KEDA and the Kubernetes HPA would scale the group's Deployment:
 
 - **Parameters** are read from ``infra/k8s/autoscaling.yaml`` and ``workers.yaml``
   (:func:`load_specs`): min/max replicas, the threshold per replica, the polling
   interval, the cooldown before scaling to zero, the scale-down stabilisation window and
-  policy, each Deployment's queues, lane, threads and ``--grace-s``. :meth:`ScalingSpec.compressed`
-  then scales times into the bench's compressed time, replicas by the simulated fraction
-  of the platform, and optionally groups several pods' threads in one process.
+  policy, each Deployment's queues, lane, threads, ``--grace-s`` and environment.
+  :meth:`ScalingSpec.compressed` then scales times into the bench's compressed time,
+  replicas by the simulated fraction of the platform, and optionally groups several
+  pods' threads in one process.
 - **Metric**: the ScaledObjects' query, read from Redis instead of Prometheus: messages
-  waiting in the queues the group consumes (its ``--lane`` of its ``--queue``\ s) and their
-  delay queues, plus the
-  messages that live workers hold (dramatiq's per-worker ack sets), the latter as a
-  maximum over the query's ``max_over_time`` window (:class:`QueueMetric`).
+  waiting in the queues the group consumes (its ``--lane`` of each ``--queue``) and their
+  delay queues, plus the messages that live workers hold (dramatiq's per-worker ack
+  sets), the latter as a maximum over the query's ``max_over_time`` window (:class:`QueueMetric`).
 - **Decision** (:func:`decide`, pure): KEDA activates a group at zero when the metric
   exceeds ``activationThreshold`` and scales it back to zero ``cooldownPeriod`` after it
   was last active; in between the HPA's ``AverageValue`` rule, ``ceil(metric /

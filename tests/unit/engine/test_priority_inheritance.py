@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seqoia.engine.priority import Priorities
+from seqoia.engine.priority import Priorities, lane_queues
 from seqoia.engine.runtime import Runtime
 from seqoia.vocabulary import Relation, SubjectKind
 from tests.fixtures.committed import commit, germline_runtime
@@ -83,3 +83,10 @@ def test_the_fair_share_knows_which_run_brought_a_subject(rt: Runtime) -> None:
     assert priorities.standing("sample", "D1") == ("routine", "CURIE", "R1")
     assert priorities.standing("family", "F1") == ("routine", "CURIE", "R1")
     assert priorities.standing("run", "R2") == ("routine", None, None)
+
+
+def test_a_lane_is_each_queue_s_routine_or_urgent_half_or_both() -> None:
+    queues = ["align", "events", "align.urgent"]  # an urgent name stands for its queue
+    assert lane_queues(queues) == ["align", "align.urgent", "events", "events.urgent"]
+    assert lane_queues(queues, "routine") == ["align", "events"]
+    assert lane_queues(queues, "urgent") == ["align.urgent", "events.urgent"]

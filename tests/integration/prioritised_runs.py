@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.manifest import ManifestStore
+from seqoia.workers.actors import Actors
 from tests.integration.engine_helpers import wait_for
 
 PIPELINE = "tests.pipelines.prioritised:pipeline"
@@ -37,3 +38,31 @@ def processing_order(
         assert manifest is not None
         ended[sample] = manifest.summary["ended"]
     return sorted(ended, key=ended.__getitem__)
+
+
+def late_run_order(
+    actors: Actors,
+    backlog: tuple[str, Sequence[tuple[str, ...]]],
+    late: tuple[str, Sequence[tuple[str, ...]]],
+    *,
+    timeout_s: float,
+) -> list[str]:
+    """Queue the ``backlog`` run, then, once its first sample runs, the ``late`` run.
+
+    Each is ``(run, rows)`` as :func:`write_run` takes them; the workers must be running.
+    Returns every sample of both runs in the order their ``process`` ended.
+    """
+    store, manifests = actors.runtime.store, actors.runtime.manifests
+    (backlog_run, backlog_rows), (late_run, late_rows) = backlog, late
+    write_run(store, backlog_run, backlog_rows)
+    actors.notify(f"inbox/{backlog_run}/CopyComplete.txt")
+    first = backlog_rows[0][0]
+    wait_for(
+        lambda: bool(manifests.generations("process", first)),
+        timeout_s=60,
+        what="the backlog to start",
+    )
+    write_run(store, late_run, late_rows)
+    actors.notify(f"inbox/{late_run}/CopyComplete.txt")
+    samples = [row[0] for row in [*backlog_rows, *late_rows]]
+    return processing_order(manifests, samples, timeout_s=timeout_s)

@@ -20,8 +20,8 @@ from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.metrics import metrics
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
-from tests.integration.engine_helpers import build_stack, wait_for
-from tests.integration.prioritised_runs import PIPELINE, processing_order, write_run
+from tests.integration.engine_helpers import build_stack
+from tests.integration.prioritised_runs import PIPELINE, late_run_order
 
 BURST = [f"A{i:02d}" for i in range(16)]
 LATE = ["B0", "B1"]
@@ -33,23 +33,18 @@ def late_positions(
     """Where the late run's samples ran among all 18, the deferrals, and the runtime."""
     stack = build_stack(request, "redis", tmp_path)
     runtime = build_runtime(stack.settings, PIPELINE)
-    manifests = runtime.manifests
-    write_run(runtime.store, "RA", [(s, "-", "routine", "APHP") for s in BURST])
     actors = declare_actors(build_broker(stack.settings), runtime)
     deferrals = metrics().fair_share_deferrals.labels("samples", "APHP")
     deferred_before = deferrals._value.get()
     worker = stage_consumer(actors.broker, threads=2, worker_timeout_ms=100, thread_slots=slots)
     worker.start()
     try:
-        actors.notify("inbox/RA/CopyComplete.txt")
-        wait_for(
-            lambda: bool(manifests.generations("process", "A00")),
-            timeout_s=60,
-            what="the burst to start",
+        order = late_run_order(
+            actors,
+            ("RA", [(s, "-", "routine", "APHP") for s in BURST]),
+            ("RB", [(s, "-", "routine", late_centre) for s in LATE]),
+            timeout_s=120,
         )
-        write_run(runtime.store, "RB", [(s, "-", "routine", late_centre) for s in LATE])
-        actors.notify("inbox/RB/CopyComplete.txt")
-        order = processing_order(manifests, [*BURST, *LATE], timeout_s=120)
     finally:
         worker.stop()
         actors.broker.close()

@@ -19,8 +19,11 @@ from seqoia.engine.priority import Lane, lane_queues
 from seqoia.engine.runtime import build_runtime
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
-from tests.integration.engine_helpers import build_stack, wait_for
-from tests.integration.prioritised_runs import PIPELINE, processing_order, write_run
+from tests.integration.engine_helpers import build_stack
+from tests.integration.prioritised_runs import PIPELINE, late_run_order
+
+#: An urgent sample and the other member of its family (routine on the sheet).
+URGENT_FAMILY = [("U1", "FU", "urgent"), ("M1", "FU", "routine")]
 
 
 def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urgency(
@@ -28,23 +31,12 @@ def test_urgent_sample_overtakes_the_routine_backlog_and_its_family_inherits_urg
 ) -> None:
     stack = build_stack(request, "redis", tmp_path)
     runtime = build_runtime(stack.settings, PIPELINE)
-    manifests = runtime.manifests
     backlog = [(f"B{i:02d}", "-", "routine") for i in range(12)]
-    write_run(runtime.store, "R1", backlog)
     actors = declare_actors(build_broker(stack.settings), runtime)
     worker = dramatiq.Worker(actors.broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
-        actors.notify("inbox/R1/CopyComplete.txt")
-        wait_for(
-            lambda: bool(manifests.generations("process", "B00")),
-            timeout_s=60,
-            what="the backlog to start",
-        )
-        write_run(runtime.store, "R2", [("U1", "FU", "urgent"), ("M1", "FU", "routine")])
-        actors.notify("inbox/R2/CopyComplete.txt")
-        subjects = [sample for sample, _, _ in backlog] + ["U1", "M1"]
-        order = processing_order(manifests, subjects, timeout_s=90)
+        order = late_run_order(actors, ("R1", backlog), ("R2", URGENT_FAMILY), timeout_s=90)
     finally:
         worker.stop()
         actors.broker.close()
@@ -74,7 +66,6 @@ def test_an_urgent_lane_worker_runs_the_urgent_samples_while_the_routine_one_is_
     runtime = build_runtime(stack.settings, PIPELINE)
     manifests = runtime.manifests
     backlog = [(f"B{i:02d}", "-", "routine") for i in range(8)]
-    write_run(runtime.store, "R1", backlog)
     actors = declare_actors(build_broker(stack.settings), runtime)
     lanes: dict[Lane, dramatiq.Worker] = {
         lane: stage_consumer(
@@ -89,24 +80,15 @@ def test_an_urgent_lane_worker_runs_the_urgent_samples_while_the_routine_one_is_
     for worker in lanes.values():
         worker.start()
     try:
-        actors.notify("inbox/R1/CopyComplete.txt")
-        wait_for(
-            lambda: bool(manifests.generations("process", "B00")),
-            timeout_s=60,
-            what="the backlog to start",
-        )
-        write_run(runtime.store, "R2", [("U1", "FU", "urgent"), ("M1", "FU", "routine")])
-        actors.notify("inbox/R2/CopyComplete.txt")
-        subjects = [sample for sample, _, _ in backlog] + ["U1", "M1"]
-        order = processing_order(manifests, subjects, timeout_s=90)
+        order = late_run_order(actors, ("R1", backlog), ("R2", URGENT_FAMILY), timeout_s=90)
         threads = {lane: {t.name for t in w.workers} for lane, w in lanes.items()}
     finally:
         for worker in lanes.values():
             worker.stop()
         actors.broker.close()
 
-    ran_on = {s: manifests.latest("process", s).summary["thread"] for s in subjects}  # type: ignore[union-attr]
+    ran_on = {s: manifests.latest("process", s).summary["thread"] for s in order}  # type: ignore[union-attr]
     assert {ran_on["U1"], ran_on["M1"]} <= threads["urgent"], ran_on
     assert all(ran_on[s] in threads["routine"] for s, _, _ in backlog), ran_on
     # neither waits for the backlog: both end before its last two samples
-    assert max(order.index("U1"), order.index("M1")) < len(subjects) - 2, order
+    assert max(order.index("U1"), order.index("M1")) < len(order) - 2, order

@@ -242,6 +242,7 @@ class QueueMetric:
     queues: Sequence[str]
     lane: Lane = "all"
     heartbeat_timeout_s: float = 60.0
+    headroom: int = 0  # a constant term of the query: pods kept beyond the work
     window_s: float = IN_FLIGHT_WINDOW_S
     namespace: str = "seqoia"
     _in_flight: deque[tuple[float, int]] = field(default_factory=deque)
@@ -271,7 +272,7 @@ class QueueMetric:
         self._in_flight.append((now_s, held))
         while self._in_flight and now_s - self._in_flight[0][0] > self.window_s:
             self._in_flight.popleft()
-        return waiting, max(h for _, h in self._in_flight)
+        return waiting + self.headroom, max(h for _, h in self._in_flight)
 
 
 # -- the pods -----------------------------------------------------------------------------

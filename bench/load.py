@@ -264,7 +264,8 @@ def seed_history(
     rt: Runtime, rng: random.Random, have: int, want: int, pool: ThreadPoolExecutor
 ) -> int:
     """Add finished runs until ``want`` finished samples; returns the new count."""
-    runs, total = [], have
+    runs: list[Run] = []
+    total = have
     while total < want:
         run = make_run(rng, f"H{len(runs) + have:06d}", 0.0)
         runs.append(run)
@@ -505,7 +506,10 @@ def start_autoscaler(
             spec = replace(spec, grace_s=args.grace_h * hour_s)
         if args.min_replicas is not None:  # e.g. one warm replica per group, no cold start
             spec = replace(spec, min_replicas=min(args.min_replicas, spec.max_replicas))
-        metric = QueueMetric(client, queues, spec.lane, window_s=spec.in_flight_window_s)
+        headroom = args.urgent_headroom if spec.lane == "urgent" else 0
+        metric = QueueMetric(
+            client, queues, spec.lane, window_s=spec.in_flight_window_s, headroom=headroom
+        )
         pods = Replicas(spec, argv, env, log, REPO_ROOT, standby=args.standby)
         pods.scale_to(spec.min_replicas)
         pods.top_up()
@@ -657,6 +661,31 @@ def case_path(rt: Runtime, run: Run, case: Case, hour_s: float) -> list[tuple[st
     return path
 
 
+def centre_paths(
+    rt: Runtime, runs: list[Run], window_h: tuple[float, float], hour_s: float
+) -> dict[str, list[tuple[str, float, float]]]:
+    """Per centre, the median path of its routine cases arriving in ``window_h``.
+
+    Its burst runs apart: the cases the spread between centres is measured on. A family's
+    or pair's sample stages are its first member's.
+    """
+    paths: dict[str, list[list[tuple[str, float, float]]]] = {}
+    for run in runs:
+        if run.tag == "burst" or not window_h[0] <= run.at_h < window_h[1]:
+            continue
+        for case in (c for c in run.cases if c.priority == "routine"):
+            paths.setdefault(case.centre, []).append(case_path(rt, run, case, hour_s))
+    medians = {}
+    for centre, found in sorted(paths.items()):
+        stages = max(found, key=len)
+        medians[f"{centre[:10]} n={len(found)}"] = [
+            (stage, median([p[i][1] for p in found if len(p) > i]),
+             median([p[i][2] for p in found if len(p) > i]))
+            for i, (stage, _, _) in enumerate(stages)
+        ]  # fmt: skip
+    return medians
+
+
 def print_paths(stages: list[str], paths: dict[str, list[tuple[str, float, float]]]) -> None:
     """One column pair (waited, ran) per labelled path, one row per stage."""
     labels = list(paths)
@@ -739,6 +768,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-urgent-lane", action="store_true",
                         help="--autoscale: no seqoia-worker-urgent; the heavy groups serve "
                         "their urgent queues too")  # fmt: skip
+    parser.add_argument("--urgent-headroom", type=int, default=0,
+                        help="--autoscale: the urgent group's query + N: N idle pods kept "
+                        "beyond its work, so an urgent stage waits for no pod start")  # fmt: skip
     parser.add_argument("--min-replicas", type=int, default=None,
                         help="--autoscale: minReplicaCount of every heavy group instead of "
                         "the manifests' (0)")  # fmt: skip
@@ -927,6 +959,12 @@ def simulate(
         print("\n== the urgent genome's path, simulated hours (waited: from its needs' "
               "commits to its start)")  # fmt: skip
         print_paths(list(rt.pipeline.stages), paths)
+        burst_h = args.burst_day * 24
+        print("\n== where each centre's routine cases arriving within 24 h of the burst waited "
+              "(its burst runs apart; medians per stage, simulated hours)")  # fmt: skip
+        print_paths(
+            list(rt.pipeline.stages), centre_paths(rt, runs, (burst_h, burst_h + 24), hour_s)
+        )
         if scaler is not None:
             report_autoscaling(scaler, start, ended, hour_s, log)
         else:

@@ -214,9 +214,10 @@ def worker(
     connected = time.monotonic()
     in_flight = InFlight()
     actors.broker.add_middleware(in_flight)
+    consumed = lane_queues(queues or actors.queues(), lane)
     consumer = stage_consumer(
         actors.broker,
-        queues=set(lane_queues(queues or actors.queues(), lane)),
+        queues=set(consumed),
         threads=threads or settings.worker_threads,
         worker_timeout_ms=settings.worker_poll_ms,
         short_queues=actors.short_queues(),
@@ -235,10 +236,7 @@ def worker(
     if pool_metrics_dir is None:
         metrics = serve_metrics(settings.metrics_host, settings.metrics_port)
         where = f", metrics at {metrics.url}"
-    typer.echo(
-        f"worker {settings.worker_id} consuming {lane_queues(queues or actors.queues(), lane)}"
-        f"{where}"
-    )
+    typer.echo(f"worker {settings.worker_id} consuming {consumed}{where}")
     try:
         _wait_for_signal()
     finally:

@@ -1064,6 +1064,17 @@ def report(
         print(f"  {centre:15s} n={len(all_v):4d} median {median(all_v):6.2f} | "
               f"n={len(in_burst):3d} median {median(in_burst):6.2f}{extra}")  # fmt: skip
 
+    print("  per run arriving within 24 h of the burst, routine cases: per centre n median")
+    for run in sorted(runs, key=lambda r: r.at_h):
+        if not window[0] <= run.at_h < window[1]:
+            continue
+        cells = []
+        for centre in CENTRES:
+            values = [tat[c.name] for c in run.cases if c.centre == centre
+                      and c.name in tat and c.priority == "routine"]  # fmt: skip
+            cells.append(f"{centre[:10]:>10s} {len(values):2d} {median(values):6.2f}")
+        print(f"  {run.name:4s} {run.tag:6s} at {run.at_h:5.1f} h  {'  '.join(cells)}")
+
     print("\n== claims")
     probe = next(r for r in runs if r.tag == "probe")
     urgent_loaded = tat.get(probe.cases[0].name, float("nan"))

@@ -1,4 +1,4 @@
-"""Fair share between centres, then between one centre's runs: a burst starves no one.
+"""Fair share between centres, then smaller runs first within one: a burst starves no one.
 
 Redis lists are FIFO and have no priorities, and a dramatiq consumer takes the head of its
 queue. A NovaSeq X run of 24 genomes from one centre, queued seconds before another
@@ -19,12 +19,17 @@ from what the broker itself holds:
   work), a copy of the message goes back into the queue behind as many waiting messages
   of centres under their share as would bring this centre back to its share (or the last
   of them in the window), and behind the messages of its own centre that follow them, and
-  the message is skipped; the free thread takes the next one. Otherwise the same rule is
-  applied a level down, between the runs of the message's centre, over that centre's
-  taken and waiting messages: a centre's later runs share its threads with its burst, as
-  users of one account do in a hierarchical fair-share scheduler. The burst keeps its
-  order; the other work comes up after one pass over the burst ahead of it (one Lua call,
-  an insert and an acknowledgement per message passed over: milliseconds).
+  the message is skipped; the free thread takes the next one. Otherwise, a level down,
+  between the runs of the message's centre: a run yields to the centre's runs with less
+  left on this queue (taken and waiting in the window) while they wait, its copy going
+  behind the last of their waiting messages. Smaller runs first, as a shortest-remaining
+  scheduler does, so that a centre's next run is not held behind its own burst; the burst
+  has its centre's share again once they are taken, and the other centres' shares are
+  not touched. An equal share between the centre's runs (session 6) gave the later runs
+  half of it; smaller-first gave the bursting centre's cases, burst included, 3-8 hours
+  less in the load simulation (``docs/decisions.md``). The burst keeps its order; the
+  other work comes up after one pass over the burst ahead of it (one Lua call, an insert
+  and an acknowledgement per message passed over: milliseconds).
 
   Three placements were tried. The tail punishes: with two threads and two centres, the
   other centre's second sample (above its share while its first runs) went behind the
@@ -81,12 +86,14 @@ class _QuietDeferrals(logging.Filter):
 _quiet = _QuietDeferrals()
 
 # KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy,
-# group (centre|run). Counts the taken messages (live workers' ack sets) and the keys
-# waiting in the window, first by centre, then among this centre's by run; at the first
-# level where this message's key holds more than its share, inserts the copy behind enough
-# waiting messages of keys under their share (and behind its own key's messages already
-# there, to keep their order). Returns {level deferred at (0: none), this key's taken, all
-# taken, keys with work}.
+# group (centre|run). Counts the taken messages (live workers' ack sets) and the centres
+# waiting in the window; where this message's centre holds more than its share, inserts
+# the copy behind enough waiting messages of centres under their share (and behind its own
+# centre's messages already there, to keep their order). Otherwise, where a run of this
+# centre with less left (taken and waiting) than this message's run waits, inserts the
+# copy behind the last of their waiting messages. Returns {level deferred at (0: none),
+# then at 1: the centre's taken, all taken, centres with work; at 2: the run's left, the
+# centre's left, its runs}.
 _FAIR_SHARE_LUA = """
 local ns, queue, centre = KEYS[1], ARGV[1], ARGV[2]
 local window, since, sep = tonumber(ARGV[3]), ARGV[4], ARGV[5]
@@ -161,13 +168,42 @@ local function place(key_of, mine_key, in_scope)
     return pivot, mine, total, keys
 end
 
+-- Among this centre's runs: nil if no run with less left (taken and waiting in the
+-- window) than this message's run waits, else the index to insert the copy after: behind
+-- the last waiting message of such runs, then behind this run's messages that follow.
+local function smaller_first(mine_key)
+    local left, last, keys = {}, {}, 0
+    for _, id in ipairs(taken_ids) do
+        if centre_of(id) == centre then
+            local k = group_of(id)
+            if not left[k] then keys = keys + 1 end
+            left[k] = (left[k] or 0) + 1
+        end
+    end
+    for i, id in ipairs(ids) do
+        if centre_of(id) == centre then
+            local k = group_of(id)
+            if not left[k] then keys = keys + 1 end
+            left[k], last[k] = (left[k] or 0) + 1, i
+        end
+    end
+    local mine, all, pivot = left[mine_key] or 0, 0, nil
+    for _, n in pairs(left) do all = all + n end
+    for k, i in pairs(last) do
+        if k ~= mine_key and left[k] < mine and (pivot == nil or i > pivot) then pivot = i end
+    end
+    if pivot ~= nil then
+        while pivot < #ids and group_of(ids[pivot + 1]) == mine_key do pivot = pivot + 1 end
+    end
+    return pivot, mine, all, keys
+end
+
 local function tagged(id) return centre_of(id) ~= nil end
-local function this_centres(id) return centre_of(id) == centre end
 local level = 1
 local pivot, mine, total, keys = place(centre_of, centre, tagged)
 if pivot == nil then
     level = 2
-    pivot, mine, total, keys = place(group_of, group, this_centres)
+    pivot, mine, total, keys = smaller_first(group)
 end
 if pivot == nil then
     return {0, mine, total, keys}
@@ -217,7 +253,7 @@ class CentreTaggedRedisBroker(RedisBroker):
 
 
 class FairShare(dramatiq.Middleware):
-    """Defers a routine message whose centre holds more than its share while others wait."""
+    """Defers a routine message whose centre is above its share, or whose run is not smallest."""
 
     def __init__(self, *, window: int = DEFAULT_WINDOW) -> None:
         self.window = window
@@ -238,20 +274,16 @@ class FairShare(dramatiq.Middleware):
         level, mine, total, keys = self._defer(broker, queue, centre, group, copy)
         if not level:
             return
+        if level == 1:
+            why = "the centre holds %d of %d taken, %d centres with work"
+        else:
+            why = "its run has %d of the centre's %d left, a smaller one of its %d runs waits"
         log.debug(
-            "deferred %s of centre %s on %s: %s holds %d of %d taken, %d %s with work",
-            message.message_id,
-            centre,
-            queue,
-            "the centre" if level == 1 else "its run",
-            mine,
-            total,
-            keys,
-            "centres" if level == 1 else "of the centre's runs",
+            "deferred %s of %s on %s: " + why, message.message_id, group, queue, mine, total, keys
         )
         metrics().fair_share_deferrals.labels(queue, str(centre)).inc()
         setattr(message, _DEFERRED_ATTR, True)
-        raise SkipMessage(f"centre {centre} or its run above its share of {queue}")
+        raise SkipMessage(f"centre {centre} above its share of {queue}, or a smaller run waits")
 
     def _defer(
         self, broker: RedisBroker, queue: str, centre: str, group: str, copy: dramatiq.Message

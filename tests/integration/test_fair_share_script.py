@@ -68,6 +68,13 @@ def test_a_run_over_its_share_of_its_centre_goes_behind_the_centres_next_run(
     assert queue == ["A|R1", "A|R1", "A|R2", "A|R1", "COPY"]
 
 
+def test_within_a_centre_the_run_with_less_left_goes_first(broker: RedisBroker) -> None:
+    """Equal shares taken, but R1 has three messages left and R2 two: R2's come first."""
+    taken, waiting = ["A|R1", "A|R2"], ["A|R1", "A|R1", "A|R2"]
+    assert offer(broker, taken, waiting, "A|R1") == (2, ["A|R1", "A|R1", "A|R2", "COPY"])
+    assert offer(broker, taken, waiting, "A|R2") == (0, ["A|R1", "A|R1", "A|R2"])
+
+
 def test_an_older_id_without_a_run_is_one_group_of_its_centre(broker: RedisBroker) -> None:
     """Messages queued before runs were tagged (``A|<uuid>``) still count, as centre A's."""
     level, queue = offer(broker, ["A", "A"], ["A|R2"], "A")

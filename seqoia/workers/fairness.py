@@ -121,6 +121,15 @@ end
 local key = ns .. ":" .. queue
 local ids = redis.call("lrange", key, 0, window - 1)
 
+-- From the index to insert a copy after, on past the messages of its own key that follow
+-- (their order is kept).
+local function past_own(pivot, key_of, mine_key)
+    if pivot ~= nil then
+        while pivot < #ids and key_of(ids[pivot + 1]) == mine_key do pivot = pivot + 1 end
+    end
+    return pivot
+end
+
 -- Among the ids in scope, keyed by key_of: nil if `mine` may run (within its share, taken
 -- / keys with work, or no other key waiting), else the index to insert the copy after:
 -- behind as many waiting messages of keys within their share as it takes for `mine` to be
@@ -162,40 +171,32 @@ local function place(key_of, mine_key, in_scope)
             end
         end
     end
-    if pivot ~= nil then
-        while pivot < #ids and key_of(ids[pivot + 1]) == mine_key do pivot = pivot + 1 end
-    end
-    return pivot, mine, total, keys
+    return past_own(pivot, key_of, mine_key), mine, total, keys
 end
 
 -- Among this centre's runs: nil if no run with less left (taken and waiting in the
 -- window) than this message's run waits, else the index to insert the copy after: behind
 -- the last waiting message of such runs, then behind this run's messages that follow.
 local function smaller_first(mine_key)
-    local left, last, keys = {}, {}, 0
+    local left, last = {}, {}
     for _, id in ipairs(taken_ids) do
         if centre_of(id) == centre then
             local k = group_of(id)
-            if not left[k] then keys = keys + 1 end
             left[k] = (left[k] or 0) + 1
         end
     end
     for i, id in ipairs(ids) do
         if centre_of(id) == centre then
             local k = group_of(id)
-            if not left[k] then keys = keys + 1 end
             left[k], last[k] = (left[k] or 0) + 1, i
         end
     end
-    local mine, all, pivot = left[mine_key] or 0, 0, nil
-    for _, n in pairs(left) do all = all + n end
+    local mine, all, keys, pivot = left[mine_key] or 0, 0, 0, nil
+    for _, n in pairs(left) do all, keys = all + n, keys + 1 end
     for k, i in pairs(last) do
         if k ~= mine_key and left[k] < mine and (pivot == nil or i > pivot) then pivot = i end
     end
-    if pivot ~= nil then
-        while pivot < #ids and group_of(ids[pivot + 1]) == mine_key do pivot = pivot + 1 end
-    end
-    return pivot, mine, all, keys
+    return past_own(pivot, group_of, mine_key), mine, all, keys
 end
 
 local function tagged(id) return centre_of(id) ~= nil end

@@ -26,10 +26,10 @@ from what the broker itself holds:
   scheduler does, so that a centre's next run is not held behind its own burst; the burst
   has its centre's share again once they are taken, and the other centres' shares are
   not touched. An equal share between the centre's runs (session 6) gave the later runs
-  half of it; smaller-first gave the bursting centre's cases, burst included, 3-8 hours
-  less in the load simulation (``docs/decisions.md``). The burst keeps its order; the
-  other work comes up after one pass over the burst ahead of it (one Lua call, an insert
-  and an acknowledgement per message passed over: milliseconds).
+  half of it; smaller-first gave the bursting centre's cases, burst included, 3-9
+  simulated hours less in the load simulation (``docs/decisions.md``). The burst keeps
+  its order; the other work comes up after one pass over the burst ahead of it (one Lua
+  call, an insert and an acknowledgement per message passed over: milliseconds).
 
   Three placements were tried. The tail punishes: with two threads and two centres, the
   other centre's second sample (above its share while its first runs) went behind the

@@ -59,7 +59,7 @@ def test_a_centre_over_its_equal_share_goes_behind_the_waiting_centre(
     assert queue == ["A|R1", "B|R2", "A|R1", "COPY"]
 
 
-def test_a_run_over_its_share_of_its_centre_goes_behind_the_centres_next_run(
+def test_a_centre_alone_its_larger_run_goes_behind_its_next_run(
     broker: RedisBroker,
 ) -> None:
     """One centre alone: nothing between centres, but its burst run yields to its next run."""

@@ -24,7 +24,11 @@ folder's instrument files (those are ``bench/fuzz_illumina.py``'s):
   :func:`~seqoia.genomics.transcripts.read_gff3` against its FASTA (the tests' mini genome);
 * ``panel_list``, ``panel_bed``, ``panel_bed_gz``: a gene panel (PanelApp gene list, BED,
   gzipped BED) through :func:`~seqoia.genomics.panels.read_panel` against a transcript
-  model.
+  model;
+* ``clinvar_vcf``, ``gnomad_vcf``: a known-variant resource as the laboratory installs
+  it (the mutated VCF text bgzipped and tabix-indexed; a text tabix itself refuses is not
+  a resource and passes), opened against the mini genome's FASTA and looked up by allele
+  as annotation does (:mod:`seqoia.genomics.known_variants`).
 
 Clean refusals are :class:`~seqoia.errors.InputError` (and its subclasses: sample sheet,
 pedigree, format, invalid key) that name where the bad input is: the run and
@@ -50,6 +54,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pysam
+
 from bench.fuzzing import FuzzKind
 from seqoia.admin.family_release import FamilyReleaseRecord, read_family_release
 from seqoia.admin.release import ReleaseRecord, ReleaseStatus, read_release
@@ -61,6 +67,7 @@ from seqoia.errors import (
     PreconditionFailedError,
     StageBusyError,
 )
+from seqoia.genomics.known_variants import ClinvarResource, PopulationResource
 from seqoia.genomics.panels import read_panel
 from seqoia.genomics.transcripts import read_gff3
 from seqoia.settings import Settings
@@ -526,6 +533,58 @@ def _gff3_check(suffix: str) -> Callable[[bytes], None]:
     return check
 
 
+_CLINVAR = (
+    "##fileformat=VCFv4.1\n##reference=GRCh38\n"
+    '##INFO=<ID=CLNSIG,Number=.,Type=String,Description="significance">\n'
+    '##INFO=<ID=CLNREVSTAT,Number=.,Type=String,Description="review status">\n'
+    '##INFO=<ID=GENEINFO,Number=1,Type=String,Description="genes">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    "chrT\t10\t1001\tG\tA\t.\t.\tCLNSIG=Pathogenic;"
+    "CLNREVSTAT=criteria_provided,_single_submitter;GENEINFO=GPLUS:1\n"
+    "chrT\t50\t1002\tC\tT,G\t.\t.\tCLNSIG=Benign;CLNREVSTAT=reviewed_by_expert_panel;"
+    "GENEINFO=GPLUS:1|GMINUS:2\n"
+    "chrN\t100\t1003\tC\tA\t.\t.\tCLNSIG=Likely_pathogenic\n"
+)
+_GNOMAD = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chrT,length=200>\n##contig=<ID=chrN,length=200>\n"
+    "##contig=<ID=chr1,length=248956422>\n"
+    '##INFO=<ID=AF,Number=A,Type=Float,Description="allele frequency">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    "chrT\t10\t.\tG\tA\t.\tPASS\tAF=0.001\n"
+    "chrT\t50\t.\tC\tT,G\t.\tPASS\tAF=0.2,.\n"
+)
+#: What annotation asks: alleles present in the seeds, one absent, one on an absent contig.
+_LOOKUPS = (("chrT", 10, "G", "A"), ("chrT", 50, "C", "G"), ("chrN", 100, "C", "A"),
+            ("chrT", 150, "A", "C"), ("chr1", 5, "A", "C"))  # fmt: skip
+
+
+def _resource_check(population: bool) -> Callable[[bytes], None]:
+    def check(data: bytes) -> None:
+        with _scratch() as folder:
+            fasta, _ = write_mini_genome(folder)
+            text, path = folder / "resource.vcf", folder / "resource.vcf.gz"
+            text.write_bytes(data)
+            try:  # the laboratory's install step: bgzip, then tabix
+                pysam.tabix_compress(str(text), str(path))
+                pysam.tabix_index(str(path), preset="vcf")
+            except (OSError, ValueError):
+                return
+            with _naming(path.name):
+                if population:
+                    with PopulationResource(path, fasta, "GRCh38") as gnomad:
+                        for allele in _LOOKUPS:
+                            gnomad.allele_frequency(*allele)
+                else:
+                    with ClinvarResource(path, fasta, "GRCh38") as clinvar:
+                        for allele in _LOOKUPS:
+                            found = clinvar.lookup(*allele)
+                            if found is not None:
+                                found.is_pathogenic  # noqa: B018
+
+    check.__name__ = "check_gnomad_vcf" if population else "check_clinvar_vcf"
+    return check
+
+
 KINDS: dict[str, FuzzKind] = {
     "sheet_clinical": FuzzKind([s.encode() for s in _SHEETS], check_sheet_clinical, _CLEAN),
     "manifest": FuzzKind(_manifest_seeds(), check_manifest, _CLEAN),
@@ -542,4 +601,6 @@ KINDS: dict[str, FuzzKind] = {
     "panel_bed_gz": FuzzKind(
         [gzip.compress(b.encode(), mtime=0) for b in _BEDS], _panel_check(".bed.gz"), _CLEAN
     ),
+    "clinvar_vcf": FuzzKind([_CLINVAR.encode()], _resource_check(population=False), _CLEAN),
+    "gnomad_vcf": FuzzKind([_GNOMAD.encode()], _resource_check(population=True), _CLEAN),
 }

@@ -14,16 +14,20 @@ must have the same length, and at least one must be the reference's (a file with
 them, like ClinVar's, must index at least one reference contig), and a
 ``##reference``/``##assembly`` header naming another assembly than the one expected is
 refused. Each refusal is an
-:class:`AssemblyMismatchError` naming the file and the header line.
+:class:`AssemblyMismatchError` naming the file and the header line. A header or record
+that cannot be read (a contig length that is not a number, a record htslib cannot parse,
+an allele frequency that is not a number) is a :class:`FormatError` naming the file and
+the line or position; a missing frequency (``.``) is None. Both kinds are fuzzed
+(``bench/fuzz_clinical.py``: ``clinvar_vcf``, ``gnomad_vcf``).
 """
 
 from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 import pysam
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +41,9 @@ ASSEMBLY_SYNONYMS = (
 )
 PATHOGENIC = frozenset({"Pathogenic", "Likely_pathogenic", "Pathogenic/Likely_pathogenic"})
 BENIGN = frozenset({"Benign", "Likely_benign", "Benign/Likely_benign"})
+
+
+T = TypeVar("T")
 
 
 class AssemblyMismatchError(InputError):
@@ -73,6 +80,7 @@ def _header_lines(path: Path) -> list[tuple[int, str]]:
 
 
 _CONTIG = re.compile(r"^##contig=<(.*)>$")
+_LENGTH = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() takes "²", "1_0", " 1"
 
 
 def check_assembly(
@@ -110,6 +118,10 @@ def check_assembly(
             # reference may hold only the primary ones: judged below, all together.
             unknown.append(str(contig))
             continue
+        if length is not None and not _LENGTH.fullmatch(length):
+            raise FormatError(
+                f"##contig {contig} has a length that is not a number", file=name, line=number
+            )
         if length is not None and int(length) != lengths[contig]:
             raise AssemblyMismatchError(
                 f"contig {contig} is {length} bp here but {lengths[contig]} bp in the"
@@ -188,16 +200,26 @@ class _Resource:
         index = self._vcf.index
         self._contigs = set(index.keys()) if index is not None else set()
 
-    def _records(self, contig: str, pos: int, ref: str, alt: str) -> Iterator[pysam.VariantRecord]:
+    def _first(
+        self, contig: str, pos: int, ref: str, alt: str, read: Callable[[pysam.VariantRecord], T]
+    ) -> T | None:
+        """``read`` of the first record of this allele; a record htslib or ``read`` cannot
+        parse is a FormatError naming the file and the position (not a crash, not a retry)."""
         if contig not in self._contigs:
-            return
-        for rec in self._vcf.fetch(contig, pos - 1, pos):
-            if (
-                rec.pos == pos
-                and (rec.ref or "").upper() == ref.upper()
-                and alt in (rec.alts or ())
-            ):
-                yield rec
+            return None
+        try:
+            for rec in self._vcf.fetch(contig, pos - 1, pos):
+                if (
+                    rec.pos == pos
+                    and (rec.ref or "").upper() == ref.upper()
+                    and alt in (rec.alts or ())
+                ):
+                    return read(rec)
+        except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+            raise FormatError(
+                f"cannot read its record at {contig}:{pos}: {err}", file=str(self.path)
+            ) from err
+        return None
 
     def close(self) -> None:
         self._vcf.close()
@@ -209,34 +231,33 @@ class _Resource:
         self.close()
 
 
+def _assertion(rec: pysam.VariantRecord) -> ClinvarAssertion:
+    info = rec.info
+    geneinfo = _joined(info.get("GENEINFO"))
+    return ClinvarAssertion(
+        variation_id=str(rec.id or ""),
+        significance=_joined(info.get("CLNSIG")),
+        review_status=_joined(info.get("CLNREVSTAT")),
+        genes=tuple(g.split(":")[0] for g in geneinfo.split("|") if g),
+    )
+
+
 class ClinvarResource(_Resource):
     """ClinVar's VCF, looked up by allele."""
 
     def lookup(self, contig: str, pos: int, ref: str, alt: str) -> ClinvarAssertion | None:
-        for rec in self._records(contig, pos, ref, alt):
-            info = rec.info
-            significance = _joined(info.get("CLNSIG"))
-            review = _joined(info.get("CLNREVSTAT"))
-            geneinfo = _joined(info.get("GENEINFO"))
-            genes = tuple(g.split(":")[0] for g in geneinfo.split("|") if g)
-            return ClinvarAssertion(
-                variation_id=str(rec.id or ""),
-                significance=significance,
-                review_status=review,
-                genes=genes,
-            )
-        return None
+        return self._first(contig, pos, ref, alt, _assertion)
 
 
 class PopulationResource(_Resource):
     """A gnomAD-style sites VCF: allele frequency per ALT allele."""
 
     def allele_frequency(self, contig: str, pos: int, ref: str, alt: str) -> float | None:
-        for rec in self._records(contig, pos, ref, alt):
+        def read(rec: pysam.VariantRecord) -> float | None:
             af = rec.info.get("AF")
-            if af is None:
-                return None
             values = af if isinstance(af, tuple) else (af,)
             index = (rec.alts or ()).index(alt)
-            return float(values[index]) if index < len(values) else None
-        return None
+            value = values[index] if index < len(values) else None
+            return None if value is None else float(value)  # "." is None; text: ValueError
+
+        return self._first(contig, pos, ref, alt, read)

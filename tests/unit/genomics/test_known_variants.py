@@ -112,3 +112,34 @@ def test_an_unindexed_resource_is_a_format_error(tmp_path: Path) -> None:
         fh.write(text.encode())
     with pytest.raises(FormatError, match=r"plain\.vcf\.gz: is not indexed"):
         PopulationResource(path, reference, None)
+
+
+def test_a_contig_length_that_is_not_a_number_is_a_format_error(tmp_path: Path) -> None:
+    """``int()`` would take "²" or "1_0"; a resource's header is checked, not trusted."""
+    reference = annotated_reference().files.reference
+    lines = ["##contig=<ID=chr1,length=6_0000>"]
+    path = write_vcf_gz(tmp_path / "odd.vcf.gz", _sites(reference, contig_lines=lines))
+    with pytest.raises(FormatError, match=r"odd\.vcf\.gz:2: ##contig chr1 has a length that"):
+        PopulationResource(path, reference, None)
+
+
+def test_a_missing_or_unreadable_allele_frequency(tmp_path: Path) -> None:
+    """``AF=0.2,.``: the second allele has none (None, not a crash); a value that is not a
+    number is a FormatError naming the file and the position."""
+    reference = annotated_reference().files.reference
+    seq = pysam.FastaFile(str(reference)).fetch("chr1", 99, 100)
+    text = _sites(reference, contig_lines=[]).replace(
+        "chr1\t100\t.\tA\tG\t.\t.\tAF=0.1\n", f"chr1\t100\t.\t{seq}\tG,T\t.\t.\tAF=0.2,.\n"
+    )
+    path = write_vcf_gz(tmp_path / "gaps.vcf.gz", text)
+    with PopulationResource(path, reference, None) as gnomad:
+        assert gnomad.allele_frequency("chr1", 100, seq, "G") == pytest.approx(0.2)
+        assert gnomad.allele_frequency("chr1", 100, seq, "T") is None
+    text = text.replace("AF=0.2,.", "AF=0.2,x").replace("Type=Float", "Type=String")
+    bad = write_vcf_gz(tmp_path / "bad.vcf.gz", text)
+    error = r"bad\.vcf\.gz: cannot read its record at chr1:100"
+    with (
+        PopulationResource(bad, reference, None) as gnomad,
+        pytest.raises(FormatError, match=error),
+    ):
+        gnomad.allele_frequency("chr1", 100, seq, "T")

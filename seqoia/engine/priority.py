@@ -18,7 +18,8 @@ the workers' fair share between centres needs (:mod:`seqoia.workers.fairness`): 
 own, a family's or pair's first member's. Runs and their parts hold several centres'
 samples and have none: every centre waits for them alike. They also give the run that
 brought the subject (its sample's, or the first member's of its centre, by run name): the
-fair share's second level, between one centre's runs.
+fair share's second level, between one centre's runs, and how many of that centre's
+samples the run brought: smaller runs go first there.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Standing(NamedTuple):
     centre: str | None = None
     #: The run whose sheet brought the subject (of its centre); None for runs and parts.
     run: str | None = None
+    #: How many of the centre's samples that run brought (the fair share's run order).
+    run_samples: int | None = None
 
 
 def urgent_queue(queue: str) -> str:
@@ -143,6 +146,7 @@ class Priorities:
                 runs.update(self.manifests.related("sample", sample, "run"))
         known, priority = False, cast(Priority, "routine")
         holders: dict[str, str] = {}  # centre -> its first run holding the subject's samples
+        brought: dict[tuple[str, str], int] = {}  # (run, centre) -> the centre's samples in it
         for run in sorted(runs):
             manifest = self.manifests.latest(self.records_stage, run)
             if manifest is None:
@@ -150,9 +154,11 @@ class Priorities:
             known = True
             records = manifest.summary.get("samples", {})
             for sample, record in records.items():
-                if samples is not None and sample not in samples:
-                    continue
                 if not isinstance(record, dict):
+                    continue
+                at = (run, str(record.get("centre") or "default"))
+                brought[at] = brought.get(at, 0) + 1
+                if samples is not None and sample not in samples:
                     continue
                 if record.get("priority") == "urgent":
                     priority = cast(Priority, "urgent")
@@ -161,4 +167,5 @@ class Priorities:
         if kind in ("run", "part") or not holders:
             return Standing(priority), known
         centre = min(holders)
-        return Standing(priority, centre, holders[centre]), known
+        run = holders[centre]
+        return Standing(priority, centre, run, brought[(run, centre)]), known

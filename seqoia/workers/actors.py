@@ -20,7 +20,7 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import SeqoiaError, StageBusyError
 from seqoia.vocabulary import validate_name
 from seqoia.workers.broker import EVENT_TIME_LIMIT_MS
-from seqoia.workers.fairness import CENTRE_OPTION, RUN_OPTION
+from seqoia.workers.fairness import CENTRE_OPTION, RUN_OPTION, RUN_SAMPLES_OPTION
 from seqoia.workers.handover import StageHandover
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,20 @@ class Actors:
         """
         declared = self.runtime.pipeline[stage]
         priorities = self.runtime.priorities
-        priority, centre, run = priorities.standing(declared.kind, subject)
+        priority, centre, run, run_samples = priorities.standing(declared.kind, subject)
         # The stage that records priorities is served first too: it takes seconds, and
         # until it has run an urgent sample's run cannot be told from a routine one.
-        options: dict[str, str] = {}
+        options: dict[str, str | int] = {}
         if stage == priorities.records_stage or priority == "urgent":
             actor, queue = self.run_stage_urgent, urgent_queue(declared.queue)
         else:
             actor, queue = self.run_stage, declared.queue
             if centre is not None:  # routine work is shared out fairly between centres
                 options[CENTRE_OPTION] = centre
-                if run is not None:  # and between one centre's runs
+                if run is not None:  # and between one centre's runs, smaller first
                     options[RUN_OPTION] = run
+                    if run_samples is not None:
+                        options[RUN_SAMPLES_OPTION] = run_samples
         message = actor.message(stage, subject, reason).copy(queue_name=queue, options=options)
         self.broker.enqueue(message, delay=int(delay_s * 1000) or None)
 

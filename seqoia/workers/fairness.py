@@ -8,10 +8,11 @@ counting them) by the centres; instead fairness is decided when a worker takes a
 from what the broker itself holds:
 
 - a routine stage message of a sample, family or pair carries its centre (a configured
-  centre id, never a patient's) and the run that brought it (an instrument run id) in its
-  options, and :class:`CentreTaggedRedisBroker` puts both in front of its Redis id
-  (``APHP|<run>|<uuid>``), so a Lua script can count them from ids alone, without
-  decoding message bodies;
+  centre id, never a patient's), the run that brought it (an instrument run id) and how
+  many of that centre's samples the run brought, in its options, and
+  :class:`CentreTaggedRedisBroker` puts all three in front of its Redis id
+  (``APHP|<run>|<samples>|<uuid>``), so a Lua script can read them from ids alone,
+  without decoding message bodies;
 - :class:`FairShare` runs that script when a worker takes such a message. It counts the
   messages each centre has *taken* on this queue (the live workers' ack sets: running or
   about to run) and the centres *waiting* in the first ``window`` ids of the queue. When
@@ -20,14 +21,17 @@ from what the broker itself holds:
   of centres under their share as would bring this centre back to its share (or the last
   of them in the window), and behind the messages of its own centre that follow them, and
   the message is skipped; the free thread takes the next one. Otherwise, a level down,
-  between the runs of the message's centre: a run yields to the centre's runs with less
-  left on this queue (taken and waiting in the window) while they wait, its copy going
-  behind the last of their waiting messages. Smaller runs first, as a shortest-remaining
-  scheduler does, so that a centre's next run is not held behind its own burst; the burst
-  has its centre's share again once they are taken, and the other centres' shares are
-  not touched. An equal share between the centre's runs (session 6) gave the later runs
-  half of it; smaller-first gave the bursting centre's cases, burst included, 3-9
-  simulated hours less in the load simulation (``docs/decisions.md``). The burst keeps
+  between the runs of the message's centre: a run yields to the centre's smaller runs
+  (fewer of its samples) while they wait, its copy going behind the last of their
+  waiting messages. Smaller runs first, as a shortest-job scheduler does, so that a
+  centre's next run is not held behind its own burst; the burst has its centre's share
+  again once they are taken, and the other centres' shares are not touched. The size is
+  the run's, not what is left of it on one queue: a burst trickling into a later stage's
+  queue looked smaller there than the run behind it and went first again. An equal share
+  between the centre's runs (session 6) gave the later runs half of it; smaller-first
+  gave the bursting centre's cases 3-9 simulated hours less in the load simulation
+  (``docs/decisions.md``). A message without a size (queued by an older worker) counts
+  what its run has left on this queue (taken and waiting in the window). The burst keeps
   its order; the other work comes up after one pass over the burst ahead of it (one Lua
   call, an insert and an acknowledgement per message passed over: milliseconds).
 
@@ -67,6 +71,10 @@ log = logging.getLogger(__name__)
 CENTRE_OPTION = "seqoia_centre"
 #: Message option naming the run that brought the subject (with ``CENTRE_OPTION``).
 RUN_OPTION = "seqoia_run"
+#: Message option: how many of the centre's samples that run brought (with ``RUN_OPTION``).
+RUN_SAMPLES_OPTION = "seqoia_run_samples"
+#: More samples than any run holds: a larger number is not a run's and is left out.
+MAX_RUN_SAMPLES = 100_000
 #: Between the centre, the run and the uuid in a Redis message id; in neither name.
 ID_SEPARATOR = "|"
 #: Queue ids looked at for waiting centres: a centre further back than this waits its turn.
@@ -86,14 +94,13 @@ class _QuietDeferrals(logging.Filter):
 _quiet = _QuietDeferrals()
 
 # KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy,
-# group (centre|run). Counts the taken messages (live workers' ack sets) and the centres
-# waiting in the window; where this message's centre holds more than its share, inserts
-# the copy behind enough waiting messages of centres under their share (and behind its own
-# centre's messages already there, to keep their order). Otherwise, where a run of this
-# centre with less left (taken and waiting) than this message's run waits, inserts the
-# copy behind the last of their waiting messages. Returns {level deferred at (0: none),
-# then at 1: the centre's taken, all taken, centres with work; at 2: the run's left, the
-# centre's left, its runs}.
+# group (centre|run|samples). Counts the taken messages (live workers' ack sets) and the
+# centres waiting in the window; where this message's centre holds more than its share,
+# inserts the copy behind enough waiting messages of centres under their share (and behind
+# its own centre's messages already there, to keep their order). Otherwise, where a
+# smaller run of this centre waits, inserts the copy behind the last of their waiting
+# messages. Returns {level deferred at (0: none), then at 1: the centre's taken, all
+# taken, centres with work; at 2: the run's size, the centre's messages, its runs}.
 _FAIR_SHARE_LUA = """
 local ns, queue, centre = KEYS[1], ARGV[1], ARGV[2]
 local window, since, sep = tonumber(ARGV[3]), ARGV[4], ARGV[5]
@@ -174,9 +181,18 @@ local function place(key_of, mine_key, in_scope)
     return past_own(pivot, key_of, mine_key), mine, total, keys
 end
 
--- Among this centre's runs: nil if no run with less left (taken and waiting in the
--- window) than this message's run waits, else the index to insert the copy after: behind
--- the last waiting message of such runs, then behind this run's messages that follow.
+-- A group's run size: its third field (centre|run|samples); nil for an older id's group.
+local function samples_of(k)
+    local first = string.find(k, sep, 1, true)
+    local second = first and string.find(k, sep, first + 1, true)
+    if second then return tonumber(string.sub(k, second + 1)) end
+    return nil
+end
+
+-- Among this centre's runs: nil if no smaller run waits in the window, else the index to
+-- insert the copy after: behind the last waiting message of such runs, then behind this
+-- run's messages that follow. A run's size is its samples, or for an older id's group
+-- what it has left on this queue (taken and waiting in the window).
 local function smaller_first(mine_key)
     local left, last = {}, {}
     for _, id in ipairs(taken_ids) do
@@ -191,10 +207,11 @@ local function smaller_first(mine_key)
             left[k], last[k] = (left[k] or 0) + 1, i
         end
     end
-    local mine, all, keys, pivot = left[mine_key] or 0, 0, 0, nil
+    local function size(k) return samples_of(k) or left[k] or 0 end
+    local mine, all, keys, pivot = size(mine_key), 0, 0, nil
     for _, n in pairs(left) do all, keys = all + n, keys + 1 end
     for k, i in pairs(last) do
-        if k ~= mine_key and left[k] < mine and (pivot == nil or i > pivot) then pivot = i end
+        if k ~= mine_key and size(k) < mine and (pivot == nil or i > pivot) then pivot = i end
     end
     return past_own(pivot, group_of, mine_key), mine, all, keys
 end
@@ -216,17 +233,21 @@ return {level, mine, total, keys}
 
 
 def share_group(options: dict[str, Any]) -> str | None:
-    """``centre|run`` of a tagged message's options (the centre alone without a run).
+    """``centre|run|samples`` of a tagged message's options (less when a part is missing).
 
-    Both names come from records read back from the store; one holding the separator
-    would be miscounted, so it is left out (an untagged message is not deferred).
+    The names and the count come from records read back from the store; a name holding the
+    separator would be miscounted, so it is left out (an untagged message is not deferred),
+    and so is a count that is not a run's.
     """
     centre, run = options.get(CENTRE_OPTION), options.get(RUN_OPTION)
+    samples = options.get(RUN_SAMPLES_OPTION)
     if not isinstance(centre, str) or not centre or ID_SEPARATOR in centre:
         return None
     if not isinstance(run, str) or not run or ID_SEPARATOR in run:
         return centre
-    return f"{centre}{ID_SEPARATOR}{run}"
+    if type(samples) is not int or not 0 < samples <= MAX_RUN_SAMPLES:
+        return f"{centre}{ID_SEPARATOR}{run}"
+    return f"{centre}{ID_SEPARATOR}{run}{ID_SEPARATOR}{samples}"
 
 
 def tagged_id(group: str) -> str:
@@ -278,7 +299,7 @@ class FairShare(dramatiq.Middleware):
         if level == 1:
             why = "the centre holds %d of %d taken, %d centres with work"
         else:
-            why = "its run has %d of the centre's %d left, a smaller one of its %d runs waits"
+            why = "its run is %d samples (the centre has %d here), a smaller of its %d runs waits"
         log.debug(
             "deferred %s of %s on %s: " + why, message.message_id, group, queue, mine, total, keys
         )

@@ -14,7 +14,14 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from seqoia.workers.fairness import FairShare, tagged_id
+from seqoia.workers.fairness import (
+    CENTRE_OPTION,
+    RUN_OPTION,
+    RUN_SAMPLES_OPTION,
+    CentreTaggedRedisBroker,
+    FairShare,
+    tagged_id,
+)
 
 QUEUE = "align"
 
@@ -68,8 +75,22 @@ def test_a_centre_alone_its_larger_run_goes_behind_its_next_run(
     assert queue == ["A|R1", "A|R1", "A|R2", "A|R1", "COPY"]
 
 
-def test_within_a_centre_the_run_with_less_left_goes_first(broker: RedisBroker) -> None:
-    """Equal shares taken, but R1 has three messages left and R2 two: R2's come first."""
+def test_within_a_centre_the_smaller_run_goes_first(broker: RedisBroker) -> None:
+    """R1 brought 24 samples and R2 10: R2's come first, even with fewer of R1's left here.
+
+    A burst trickles into a later stage's queue: there it has less left than the run
+    behind it, but it is still the larger run.
+    """
+    taken, waiting = ["A|R1|24", "A|R2|10"], ["A|R1|24", "A|R2|10", "A|R2|10", "A|R2|10"]
+    level, queue = offer(broker, taken, waiting, "A|R1|24")
+    assert (level, queue) == (2, ["A|R1|24", "A|R2|10", "A|R2|10", "A|R2|10", "COPY"])
+    assert offer(broker, taken, waiting, "A|R2|10") == (0, ["A|R1|24", *["A|R2|10"] * 3])
+    # Runs of one size keep their order.
+    assert offer(broker, ["A|R1|10"], ["A|R2|10"], "A|R1|10") == (0, ["A|R2|10"])
+
+
+def test_without_a_size_the_run_with_less_left_goes_first(broker: RedisBroker) -> None:
+    """Ids queued by an older worker (``A|R1|<uuid>``): R1 has three left and R2 two."""
     taken, waiting = ["A|R1", "A|R2"], ["A|R1", "A|R1", "A|R2"]
     assert offer(broker, taken, waiting, "A|R1") == (2, ["A|R1", "A|R1", "A|R2", "COPY"])
     assert offer(broker, taken, waiting, "A|R2") == (0, ["A|R1", "A|R1", "A|R2"])
@@ -80,3 +101,19 @@ def test_an_older_id_without_a_run_is_one_group_of_its_centre(broker: RedisBroke
     level, queue = offer(broker, ["A", "A"], ["A|R2"], "A")
     assert level == 2
     assert queue == ["A|R2", "COPY"]
+
+
+def test_the_broker_puts_centre_run_and_size_in_front_of_the_id(redis_server: str) -> None:
+    broker = CentreTaggedRedisBroker(url=redis_server, namespace=f"fairid{time.monotonic_ns()}")
+    try:
+        options = {CENTRE_OPTION: "APHP", RUN_OPTION: "R1", RUN_SAMPLES_OPTION: 24}
+        message = dramatiq.Message(
+            queue_name=QUEUE, actor_name="run_stage", args=(), kwargs={}, options=options
+        )
+        sent = broker.enqueue(message)
+        (queued,) = broker.client.lrange(f"{broker.namespace}:{QUEUE}", 0, -1)
+        assert queued.decode() == sent.options["redis_message_id"]
+        assert queued.decode().startswith("APHP|R1|24|")
+    finally:
+        broker.client.delete(*broker.client.keys(f"{broker.namespace}:*"))
+        broker.close()

@@ -73,4 +73,4 @@ def test_a_centre_burst_does_not_make_its_own_next_run_wait_for_all_of_it(
     positions, deferred, runtime = late_positions(request, tmp_path, "APHP")
     assert positions[1] <= 7, positions
     assert deferred > 0  # deferrals between runs count under the centre
-    assert runtime.priorities.standing("sample", "B0") == ("routine", "APHP", "RB")
+    assert runtime.priorities.standing("sample", "B0") == ("routine", "APHP", "RB", 2)

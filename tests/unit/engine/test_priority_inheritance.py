@@ -23,11 +23,15 @@ def rt(tmp_path: Path) -> Runtime:
     return germline_runtime(tmp_path)
 
 
-def validated(rt: Runtime, run: str, rows: list[tuple[str, SubjectKind, str, str]]) -> None:
-    """validate_run/<run> committed with ``(sample, group kind, group, priority)`` rows."""
+Row = tuple[str, SubjectKind, str, str] | tuple[str, SubjectKind, str, str, str]
+
+
+def validated(rt: Runtime, run: str, rows: list[Row]) -> None:
+    """validate_run/<run> committed with ``(sample, group kind, group, priority[, centre])``
+    rows, CURIE by default."""
     records, relations = {}, []
-    for sample, group_kind, group, priority in rows:
-        records[sample] = {"sample": sample, "priority": priority, "centre": "CURIE"}
+    for sample, group_kind, group, priority, *centre in rows:
+        records[sample] = {"sample": sample, "priority": priority, "centre": [*centre, "CURIE"][0]}
         relations += [
             Relation(kind="run", subject=run, other_kind="sample", other=sample),
             Relation(kind="run", subject=run, other_kind=group_kind, other=group),
@@ -74,15 +78,28 @@ def test_an_urgent_family_member_makes_every_stage_of_the_family_urgent(rt: Runt
     )
 
 
-def test_the_fair_share_knows_which_run_brought_a_subject(rt: Runtime) -> None:
-    """A sample's own run; a family's first run (by name) holding a member; none for runs."""
-    validated(rt, "R2", [("C1", "family", "F1", "routine"), ("M1", "family", "F1", "routine")])
+def test_the_fair_share_knows_which_run_brought_a_subject_and_its_size(rt: Runtime) -> None:
+    """A sample's own run; a family's first run (by name) holding a member; none for runs.
+
+    With the number of the centre's samples in that run: R2 brought two of CURIE's (and
+    one of APHP's, which is not counted for CURIE), R1 one.
+    """
+    validated(
+        rt,
+        "R2",
+        [
+            ("C1", "family", "F1", "routine"),
+            ("M1", "family", "F1", "routine"),
+            ("X1", "family", "F9", "routine", "APHP"),
+        ],
+    )
     validated(rt, "R1", [("D1", "family", "F1", "routine")])
     priorities = Priorities(rt.manifests)
-    assert priorities.standing("sample", "C1") == ("routine", "CURIE", "R2")
-    assert priorities.standing("sample", "D1") == ("routine", "CURIE", "R1")
-    assert priorities.standing("family", "F1") == ("routine", "CURIE", "R1")
-    assert priorities.standing("run", "R2") == ("routine", None, None)
+    assert priorities.standing("sample", "C1") == ("routine", "CURIE", "R2", 2)
+    assert priorities.standing("sample", "X1") == ("routine", "APHP", "R2", 1)
+    assert priorities.standing("sample", "D1") == ("routine", "CURIE", "R1", 1)
+    assert priorities.standing("family", "F1") == ("routine", "CURIE", "R1", 1)
+    assert priorities.standing("run", "R2") == ("routine", None, None, None)
 
 
 def test_a_lane_is_each_queue_s_routine_or_urgent_half_or_both() -> None:

@@ -23,7 +23,9 @@ from what the broker itself holds:
   the message is skipped; the free thread takes the next one. Otherwise, a level down,
   between the runs of the message's centre: a run yields to the centre's smaller runs
   (fewer of its samples) while they wait, its copy going behind the last of their
-  waiting messages. Smaller runs first, as a shortest-job scheduler does, so that a
+  waiting messages (of two runs of one size, the one with less left on this queue goes
+  first, so that one of a burst's runs finishes early). Smaller runs first, as a
+  shortest-job scheduler does, so that a
   centre's next run is not held behind its own burst; the burst has its centre's share
   again once they are taken, and the other centres' shares are not touched. The size is
   the run's, not what is left of it on one queue: a burst trickling into a later stage's
@@ -192,7 +194,8 @@ end
 -- Among this centre's runs: nil if no smaller run waits in the window, else the index to
 -- insert the copy after: behind the last waiting message of such runs, then behind this
 -- run's messages that follow. A run's size is its samples, or for an older id's group
--- what it has left on this queue (taken and waiting in the window).
+-- what it has left on this queue (taken and waiting in the window); between runs of one
+-- size, the one with less left is the smaller (one of a burst's runs finishes first).
 local function smaller_first(mine_key)
     local left, last = {}, {}
     for _, id in ipairs(taken_ids) do
@@ -208,10 +211,14 @@ local function smaller_first(mine_key)
         end
     end
     local function size(k) return samples_of(k) or left[k] or 0 end
-    local mine, all, keys, pivot = size(mine_key), 0, 0, nil
+    local mine, mine_left, all, keys, pivot = size(mine_key), left[mine_key] or 0, 0, 0, nil
+    local function smaller(k)
+        local n = size(k)
+        return n < mine or (n == mine and left[k] < mine_left)
+    end
     for _, n in pairs(left) do all, keys = all + n, keys + 1 end
     for k, i in pairs(last) do
-        if k ~= mine_key and size(k) < mine and (pivot == nil or i > pivot) then pivot = i end
+        if k ~= mine_key and smaller(k) and (pivot == nil or i > pivot) then pivot = i end
     end
     return past_own(pivot, group_of, mine_key), mine, all, keys
 end

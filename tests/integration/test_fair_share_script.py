@@ -85,7 +85,11 @@ def test_within_a_centre_the_smaller_run_goes_first(broker: RedisBroker) -> None
     level, queue = offer(broker, taken, waiting, "A|R1|24")
     assert (level, queue) == (2, ["A|R1|24", "A|R2|10", "A|R2|10", "A|R2|10", "COPY"])
     assert offer(broker, taken, waiting, "A|R2|10") == (0, ["A|R1|24", *["A|R2|10"] * 3])
-    # Runs of one size keep their order.
+    # Of two runs of one size, the one with less left here goes first (one of a burst's
+    # runs finishes early); with as much left they keep their order.
+    taken, waiting = ["A|R1|24", "A|R1|24"], ["A|R2|24", "A|R1|24", "A|R2|24"]
+    level, queue = offer(broker, taken, waiting, "A|R1|24")
+    assert (level, queue) == (2, ["A|R2|24", "A|R1|24", "A|R2|24", "COPY"])
     assert offer(broker, ["A|R1|10"], ["A|R2|10"], "A|R1|10") == (0, ["A|R2|10"])
 
 

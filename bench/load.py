@@ -49,8 +49,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -573,6 +575,32 @@ def report_autoscaling(
     print(f"heavy slot-hours over the load: {total_slot_h:.0f} "
           f"({(ended - start) / hour_s:.0f} simulated hours); stages handed over at SIGTERM: "
           f"{handed}; metric queries failed: {scaler.errors}")  # fmt: skip
+    report_start_ups(log, hour_s)
+
+
+START_UP = re.compile(
+    r"start-up: pipeline and store ([\d.]+) s, store checks ([\d.]+) s, "
+    r"broker ([\d.]+) s, consumer ([\d.]+) s"
+)
+
+
+def report_start_ups(log: Path, hour_s: float) -> None:
+    """What activating a standby replica took, from the worker's own start-up line.
+
+    Standby workers log it (``bench/standby_worker.py``). The phases run from the worker
+    command to its consumers: the interpreter and imports (paid ahead by a standby) are
+    not in them, nor is its fork server's start at its first process stage.
+    """
+    with contextlib.suppress(OSError):
+        totals = sorted(
+            sum(map(float, found.groups()))
+            for found in START_UP.finditer(log.read_text(errors="replace"))
+        )
+        if totals:
+            median, p90 = statistics.median(totals), totals[math.ceil(0.9 * len(totals)) - 1]
+            print(f"standby activations (command to consuming, {len(totals)}): median "
+                  f"{median:.2f} s = {median / hour_s:.2f} h, p90 {p90:.2f} s = "
+                  f"{p90 / hour_s:.2f} h, max {totals[-1]:.2f} s")  # fmt: skip
 
 
 def check_commits(rt: Runtime, runs: list[Run]) -> None:

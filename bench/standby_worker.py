@@ -12,6 +12,7 @@ given; end of input exits without working.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -28,6 +29,9 @@ import tests.pipelines.loadsim  # noqa: E402, F401
 def main() -> None:
     if not sys.stdin.readline():
         return
+    # The worker's start-up line (INFO) for the load bench's activation figures; the rest
+    # of the worker logs at its usual level.
+    logging.getLogger("seqoia.commands.engine").setLevel(logging.INFO)
     sys.argv = ["seqoia", *sys.argv[1:]]
     seqoia.cli.run()
 

@@ -42,7 +42,7 @@ RECORDS_STAGE = "validate_run"
 
 
 class Standing(NamedTuple):
-    """What the queues need of a subject: how urgent, whose, and which run brought it."""
+    """What the queues need of a subject: how urgent, whose, which run brought it, how big."""
 
     priority: Priority
     #: The prescribing centre; None for runs and parts (every centre's).
@@ -156,16 +156,16 @@ class Priorities:
             for sample, record in records.items():
                 if not isinstance(record, dict):
                     continue
-                at = (run, str(record.get("centre") or "default"))
-                brought[at] = brought.get(at, 0) + 1
+                its_centre = str(record.get("centre") or "default")
+                brought[run, its_centre] = brought.get((run, its_centre), 0) + 1
                 if samples is not None and sample not in samples:
                     continue
                 if record.get("priority") == "urgent":
                     priority = cast(Priority, "urgent")
                 if kind != "sample" or sample == subject:  # a sample: its own centre
-                    holders.setdefault(str(record.get("centre") or "default"), run)
+                    holders.setdefault(its_centre, run)
         if kind in ("run", "part") or not holders:
             return Standing(priority), known
         centre = min(holders)
         run = holders[centre]
-        return Standing(priority, centre, run, brought[(run, centre)]), known
+        return Standing(priority, centre, run, brought[run, centre]), known

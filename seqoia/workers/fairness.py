@@ -23,19 +23,20 @@ from what the broker itself holds:
   the message is skipped; the free thread takes the next one. Otherwise, a level down,
   between the runs of the message's centre: a run yields to the centre's smaller runs
   (fewer of its samples) while they wait, its copy going behind the last of their
-  waiting messages (of two runs of one size, the one with less left on this queue goes
-  first, so that one of a burst's runs finishes early). Smaller runs first, as a
-  shortest-job scheduler does, so that a
-  centre's next run is not held behind its own burst; the burst has its centre's share
-  again once they are taken, and the other centres' shares are not touched. The size is
-  the run's, not what is left of it on one queue: a burst trickling into a later stage's
-  queue looked smaller there than the run behind it and went first again. An equal share
-  between the centre's runs (session 6) gave the later runs half of it; smaller-first
-  gave the bursting centre's cases 3-9 simulated hours less in the load simulation
-  (``docs/decisions.md``). A message without a size (queued by an older worker) counts
-  what its run has left on this queue (taken and waiting in the window). The burst keeps
-  its order; the other work comes up after one pass over the burst ahead of it (one Lua
-  call, an insert and an acknowledgement per message passed over: milliseconds).
+  waiting messages; of two runs of one size, the one with less left on this queue goes
+  first, so that one of a burst's runs finishes early. Smaller runs first, as a
+  shortest-job scheduler does, so that a centre's next run is not held behind its own
+  burst; the burst has its centre's share again once they are taken, and the other
+  centres' shares are not touched. The size is the run's, not what is left of it on one
+  queue: a burst trickling into a later stage's queue looked smaller there than the run
+  behind it and went first again. An equal share between the centre's runs (session 6)
+  gave the later runs half of it; smaller-first by what was left gave the bursting
+  centre's cases 3-9 simulated hours less, and by the run's size its later cases took
+  21-23 h instead of 33 h in the load simulation (``docs/decisions.md``). A message
+  without a size (queued by an older worker) counts what its run has left on this queue
+  (taken and waiting in the window). The burst keeps its order; the other work comes up
+  after one pass over the burst ahead of it (one Lua call, an insert and an
+  acknowledgement per message passed over: milliseconds).
 
   Three placements were tried. The tail punishes: with two threads and two centres, the
   other centre's second sample (above its share while its first runs) went behind the
@@ -77,7 +78,7 @@ RUN_OPTION = "seqoia_run"
 RUN_SAMPLES_OPTION = "seqoia_run_samples"
 #: More samples than any run holds: a larger number is not a run's and is left out.
 MAX_RUN_SAMPLES = 100_000
-#: Between the centre, the run and the uuid in a Redis message id; in neither name.
+#: Between the centre, the run, its size and the uuid in a Redis message id; in no name.
 ID_SEPARATOR = "|"
 #: Queue ids looked at for waiting centres: a centre further back than this waits its turn.
 DEFAULT_WINDOW = 2000

@@ -49,10 +49,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -80,6 +78,7 @@ from bench.autoscale import (  # noqa: E402
     load_specs,
     replica_seconds,
 )
+from bench.startup import PHASES  # noqa: E402
 from seqoia.admin.state import StateReader  # noqa: E402
 from seqoia.engine.priority import urgent_queue  # noqa: E402
 from seqoia.engine.reconciler import Reconciler  # noqa: E402
@@ -578,12 +577,6 @@ def report_autoscaling(
     report_start_ups(log, hour_s)
 
 
-START_UP = re.compile(
-    r"start-up: pipeline and store ([\d.]+) s, store checks ([\d.]+) s, "
-    r"broker ([\d.]+) s, consumer ([\d.]+) s"
-)
-
-
 def report_start_ups(log: Path, hour_s: float) -> None:
     """What activating a standby replica took, from the worker's own start-up line.
 
@@ -593,11 +586,11 @@ def report_start_ups(log: Path, hour_s: float) -> None:
     """
     with contextlib.suppress(OSError):
         totals = sorted(
-            sum(map(float, found.groups()))
-            for found in START_UP.finditer(log.read_text(errors="replace"))
+            sum(float(phase) for phase in found.groups() if phase is not None)
+            for found in PHASES.finditer(log.read_text(errors="replace"))
         )
         if totals:
-            median, p90 = statistics.median(totals), totals[math.ceil(0.9 * len(totals)) - 1]
+            median, p90 = statistics.median(totals), totals[int(0.9 * (len(totals) - 1))]
             print(f"standby activations (command to consuming, {len(totals)}): median "
                   f"{median:.2f} s = {median / hour_s:.2f} h, p90 {p90:.2f} s = "
                   f"{p90 / hour_s:.2f} h, max {totals[-1]:.2f} s")  # fmt: skip

@@ -34,8 +34,11 @@ from tests.fixtures.ceph import CephRGW  # noqa: E402
 from tests.fixtures.faultproxy import FaultProxy  # noqa: E402
 from tests.fixtures.servers import S3_REGION, free_port, rgw_store  # noqa: E402
 
+#: The worker's start-up line (``seqoia.commands.engine``); code before the consumer phase
+#: was logged writes only the first three.
 PHASES = re.compile(
     r"start-up: pipeline and store ([\d.]+) s, store checks ([\d.]+) s, broker ([\d.]+) s"
+    r"(?:, consumer ([\d.]+) s)?"
 )
 
 
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                         found = PHASES.search(text)
                         refused = re.findall(r"UNSAFE STORE \(--unsafe-store\): (.+?) failed", text)
                         if found:
-                            split = tuple(float(x) for x in found.groups())
+                            split = tuple(float(x) for x in found.groups()[:3])
                             phases.setdefault(f"{side} {via}", []).append(split)
                         print(f"trial {trial} {side:4s} {via:6s} {took:5.2f} s "
                               f"{found.group(0) if found else ''} (load {os.getloadavg()[0]:.1f})"

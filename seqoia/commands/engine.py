@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
+from seqoia.engine.forkserver import start_in_background
 from seqoia.engine.priority import Lane, lane_queues
 from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
@@ -33,6 +34,7 @@ from seqoia.metrics import enable_multiprocess, event_recorder, serve_metrics
 from seqoia.redact import redact_url
 from seqoia.settings import Settings
 from seqoia.storage.counting import MeteredStore
+from seqoia.tasks.stage import Pipeline
 from seqoia.workers.actors import Actors, declare_actors
 from seqoia.workers.broker import build_broker, stage_consumer
 from seqoia.workers.collectors import ObservedReconciler, QueueCollector, ReconcileStatus
@@ -202,6 +204,7 @@ def worker(
     began = time.monotonic()
     runtime = build_runtime(settings, pipeline)
     opened = time.monotonic()
+    _start_fork_server_ahead(runtime.pipeline, queues)
     guard_store(
         runtime.store,
         unsafe=unsafe_store,
@@ -244,6 +247,14 @@ def worker(
         if handed:
             typer.echo(f"worker {settings.worker_id} handed {handed} running stage(s) over")
         actors.broker.close()
+
+
+def _start_fork_server_ahead(pipeline: Pipeline, queues: list[str] | None) -> None:
+    """Start the fork server now if this worker runs process stages: ready by the first."""
+    served = set(lane_queues(queues or pipeline.queues(), "routine"))  # either lane's stages
+    runs_processes = any(s.isolation == "process" and s.queue in served for s in pipeline)
+    if runs_processes and pipeline.import_path:
+        start_in_background(pipeline.import_path)
 
 
 def _worker_pool(

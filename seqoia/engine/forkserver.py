@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import selectors
 import signal
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from seqoia.errors import StageCrashedError
+
+log = logging.getLogger(__name__)
 
 #: Bytes of one control message: the request path, the environment and the working folder.
 MAX_MESSAGE_BYTES = 1 << 20
@@ -148,6 +151,11 @@ class ForkServer:
             theirs.close()
         return StageProcess(mine)
 
+    def start(self) -> None:
+        """Start the server now rather than at the first stage (no-op while it runs)."""
+        with self._lock:
+            self._running_control()
+
     @property
     def pid(self) -> int | None:
         """The server's pid while it runs."""
@@ -212,6 +220,30 @@ def fork_server(import_path: str) -> ForkServer:
         if server is None:
             server = _servers[key] = ForkServer(import_path)
         return server
+
+
+def start_in_background(import_path: str) -> threading.Thread:
+    """Start this process's fork server for a pipeline without waiting for it.
+
+    A worker does so at start-up: the server's interpreter start and imports (a second
+    or more on a busy node) then overlap the worker's store checks and broker connection
+    instead of delaying the first stage of a freshly scaled-up worker, which is usually
+    the stage it was scaled up for. A stage launched meanwhile waits for the same start.
+    A failure is only logged: the first stage starts the server again and fails with why.
+    """
+
+    def start() -> None:
+        began = time.monotonic()
+        try:
+            fork_server(import_path).start()
+        except (OSError, StageCrashedError) as err:
+            log.warning("fork server for %s did not start ahead of work: %s", import_path, err)
+            return
+        log.info("fork server for %s ready in %.2f s", import_path, time.monotonic() - began)
+
+    thread = threading.Thread(target=start, name="seqoia-forkserver-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def _forget_inherited_servers() -> None:

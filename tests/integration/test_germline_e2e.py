@@ -319,6 +319,13 @@ def test_fastq_run_is_delivered_on_rgw_and_redis_driven_by_the_buckets_own_event
         worker_server.wait_until(
             lambda: "consuming" in worker_server.output_tail(), timeout_s=60, what="consuming"
         )
+        # Before any event: the worker starts its fork server at start-up, so a freshly
+        # scaled-up worker's first stage does not wait for an interpreter and its imports.
+        assert worker_server.process is not None
+        worker_pid = worker_server.process.pid
+        worker_server.wait_until(
+            lambda: _fork_servers_of(worker_pid), timeout_s=60, what="its fork server"
+        )
         # The intake takes the token only as the Basic password RGW sends for the endpoint.
         rgw_server.push_events(bucket, f"http://seqoia:{token}@127.0.0.1:{intake_port}/events")
         settings = Settings(store_url=env["SEQOIA_STORE_URL"], scratch_dir=tmp_path / "mine")
@@ -340,6 +347,21 @@ def test_fastq_run_is_delivered_on_rgw_and_redis_driven_by_the_buckets_own_event
     finally:
         for server in servers:
             server.stop()
+
+
+def _fork_servers_of(pid: int) -> list[int]:
+    """The pids of the fork servers that process ``pid`` started (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue  # not a process, or gone since the listing
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"seqoia.engine.forkserver" in argv:
+            found.append(int(entry.name))
+    return found
 
 
 def _answers(url: str) -> bool:

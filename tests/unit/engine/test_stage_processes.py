@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from seqoia.engine.forkserver import fork_server
+from seqoia.engine.forkserver import fork_server, start_in_background
 from seqoia.engine.runner import StageRunner
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.errors import StageCrashedError, StageTimeoutError
@@ -178,6 +180,31 @@ def test_stage_processes_die_with_their_fork_server_and_a_new_server_takes_over(
     done = runner.execute("process", "S2")
     assert done.kind == "committed" and done.manifest is not None
     assert done.manifest.summary["parent"] == server.pid != old_server
+
+
+def test_a_fork_server_started_ahead_of_work_serves_the_first_stage(rt: Runtime) -> None:
+    server = fork_server(PIPELINE)
+    server.close()  # none left by an earlier test: the first stage would start one
+    assert server.pid is None
+    start_in_background(PIPELINE).join(timeout=120)
+    ready = server.pid
+    assert ready is not None
+    done = StageRunner(rt).execute("process", "S1")
+    assert done.kind == "committed" and done.manifest is not None
+    assert done.manifest.summary["parent"] == server.pid == ready  # no second start
+
+
+def test_a_fork_server_that_cannot_start_ahead_of_work_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = fork_server(PIPELINE)
+    server.close()
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits before it says "ready"
+    with caplog.at_level(logging.WARNING, logger="seqoia.engine.forkserver"):
+        start_in_background(PIPELINE).join(timeout=120)
+    assert server.pid is None
+    assert f"fork server for {PIPELINE} did not start ahead of work" in caplog.text
+    assert "did not start (exit code 1)" in caplog.text
 
 
 class Interrupted(BaseException):

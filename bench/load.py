@@ -51,6 +51,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -111,6 +112,8 @@ LIGHT_QUEUES = ("events", "runs", "light")
 SAMPLE_STAGES = ("align", "markduplicates", "call_variants", "qc")
 CASE_STAGES = ("analyse_case", "report")
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+#: ``forkserver.start_in_background``'s line: a worker's fork server ready.
+FORK_SERVER_READY = re.compile(r"fork server for \S+ ready in ([\d.]+) s")
 
 
 # -- arrivals ---------------------------------------------------------------------------
@@ -578,22 +581,27 @@ def report_autoscaling(
 
 
 def report_start_ups(log: Path, hour_s: float) -> None:
-    """What activating a standby replica took, from the worker's own start-up line.
+    """What activating a standby replica took, from the worker's own start-up lines.
 
-    Standby workers log it (``bench/standby_worker.py``). The phases run from the worker
+    Standby workers log them (``bench/standby_worker.py``). The phases run from the worker
     command to its consumers: the interpreter and imports (paid ahead by a standby) are
-    not in them, nor is its fork server's start at its first process stage.
+    not in them. Its fork server starts beside them, from the end of the first phase; a
+    process stage arriving before it is ready waits for the rest.
     """
     with contextlib.suppress(OSError):
-        totals = sorted(
+        text = log.read_text(errors="replace")
+        totals = [
             sum(float(phase) for phase in found.groups() if phase is not None)
-            for found in PHASES.finditer(log.read_text(errors="replace"))
-        )
-        if totals:
-            median, p90 = statistics.median(totals), totals[int(0.9 * (len(totals) - 1))]
-            print(f"standby activations (command to consuming, {len(totals)}): median "
-                  f"{median:.2f} s = {median / hour_s:.2f} h, p90 {p90:.2f} s = "
-                  f"{p90 / hour_s:.2f} h, max {totals[-1]:.2f} s")  # fmt: skip
+            for found in PHASES.finditer(text)
+        ]
+        forks = [float(found) for found in FORK_SERVER_READY.findall(text)]
+        for what, seconds in (("command to consuming", totals), ("fork server start", forks)):
+            if seconds:
+                seconds.sort()
+                median, p90 = statistics.median(seconds), seconds[int(0.9 * (len(seconds) - 1))]
+                print(f"standby activations ({what}, {len(seconds)}): median "
+                      f"{median:.2f} s = {median / hour_s:.2f} h, p90 {p90:.2f} s = "
+                      f"{p90 / hour_s:.2f} h, max {seconds[-1]:.2f} s")  # fmt: skip
 
 
 def check_commits(rt: Runtime, runs: list[Run]) -> None:

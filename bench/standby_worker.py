@@ -29,9 +29,10 @@ import tests.pipelines.loadsim  # noqa: E402, F401
 def main() -> None:
     if not sys.stdin.readline():
         return
-    # The worker's start-up line (INFO) for the load bench's activation figures; the rest
-    # of the worker logs at its usual level.
-    logging.getLogger("seqoia.commands.engine").setLevel(logging.INFO)
+    # The worker's start-up line and its fork server's time to ready (INFO) for the load
+    # bench's activation figures; the rest of the worker logs at its usual level.
+    for name in ("seqoia.commands.engine", "seqoia.engine.forkserver"):
+        logging.getLogger(name).setLevel(logging.INFO)
     sys.argv = ["seqoia", *sys.argv[1:]]
     seqoia.cli.run()
 

@@ -668,28 +668,54 @@ def turnarounds_h(rt: Runtime, runs: list[Run], hour_s: float) -> dict[str, floa
     return found
 
 
-def case_path(rt: Runtime, run: Run, case: Case, hour_s: float) -> list[tuple[str, float, float]]:
-    """Where a singleton's turnaround went: per stage, (stage, waited h, ran h).
+def case_timeline(rt: Runtime, run: Run, case: Case) -> list[tuple[str, float, float, float]]:
+    """A singleton's stages in order: (stage, ready, started, committed), wall-clock seconds.
 
-    Waited: from the last of its needs' commits (the run's arrival for the first stage)
-    to the start of its sleep, so queueing, dispatch and the child process; ran: the
-    sleep to the commit, so the stage and its upload and commit.
+    Ready: the last of its needs' commits (the run's arrival for the first stage); started:
+    the start of its sleep, so after queueing, dispatch and the child process.
     """
     subject = {"run": run.name, "sample": case.samples[0], "family": case.name}  # by kind
     committed: dict[str, float] = {}
-    path = []
+    timeline = []
     for stage in rt.pipeline.stages.values():  # upstream stages first
         manifest = rt.manifests.latest(stage.name, subject[stage.kind])
         if manifest is None:
             break
-        needs = [committed[n] for n in stage.needs if n in committed]
-        ready = max(needs, default=run.arrived)
+        ready = max((committed[n] for n in stage.needs if n in committed), default=run.arrived)
         started = float(manifest.summary.get("started", ready))
         committed[stage.name] = manifest.finished_at.timestamp()
-        path.append(
-            (stage.name, (started - ready) / hour_s, (committed[stage.name] - started) / hour_s)
-        )
-    return path
+        timeline.append((stage.name, ready, started, committed[stage.name]))
+    return timeline
+
+
+def case_path(rt: Runtime, run: Run, case: Case, hour_s: float) -> list[tuple[str, float, float]]:
+    """Where a singleton's turnaround went: per stage, (stage, waited h, ran h).
+
+    Waited: queueing, dispatch and the child process; ran: the sleep to the commit, so the
+    stage and its upload and commit.
+    """
+    return [
+        (stage, (started - ready) / hour_s, (done - started) / hour_s)
+        for stage, ready, started, done in case_timeline(rt, run, case)
+    ]
+
+
+def report_lane_waits(
+    rt: Runtime, run: Run, scaler: Autoscaler, hour_s: float, group: str = "seqoia-worker-urgent"
+) -> None:
+    """What the urgent lane looked like while the urgent genome waited more than 0.2 h."""
+    lines = []
+    for stage, ready, started, _ in case_timeline(rt, run, run.cases[0]):
+        if (started - ready) / hour_s <= 0.2:
+            continue
+        polls = [(t, w, h, live) for t, g, w, h, live, _ in scaler.series
+                 if g == group and ready - 1.0 <= t <= started]  # fmt: skip
+        changes = [p for i, p in enumerate(polls) if i == 0 or p[1:] != polls[i - 1][1:]]
+        steps = " ".join(f"{t - ready:+.1f}s:{w}w/{h}h/{live}p" for t, w, h, live in changes)
+        lines.append(f"  {stage} waited {started - ready:.1f} s: {steps}")
+    if lines:
+        print(f"\n== {group} while the urgent genome waited (poll: waiting w / held h / pods p)")
+        print("\n".join(lines))
 
 
 def centre_paths(
@@ -997,6 +1023,7 @@ def simulate(
             list(rt.pipeline.stages), centre_paths(rt, runs, (burst_h, burst_h + 24), hour_s)
         )
         if scaler is not None:
+            report_lane_waits(rt, probe, scaler, hour_s)
             report_autoscaling(scaler, start, ended, hour_s, log)
         else:
             slots = args.processes * args.threads

@@ -83,6 +83,7 @@ class ScalingSpec:
     up_percent: int = HPA_UP_PERCENT
     up_pods: int = HPA_UP_PODS
     up_period_s: float = HPA_UP_PERIOD_S
+    up_tolerance: float = HPA_TOLERANCE  # behavior.scaleUp.tolerance (KEP-4951)
     in_flight_window_s: float = IN_FLIGHT_WINDOW_S
     lane: Lane = "all"  # the worker's --lane
     env: tuple[tuple[str, str], ...] = ()  # the container's own environment (after the ConfigMap)
@@ -141,8 +142,10 @@ def load_specs(infra: Path = INFRA) -> dict[str, ScalingSpec]:
         container = deployments[target]["spec"]["template"]["spec"]["containers"][0]
         args = container["args"]
         [trigger] = spec["triggers"]
-        behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+        behaviors = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        behavior = behaviors["scaleDown"]
         [policy] = behavior["policies"]
+        up_tolerance = behaviors.get("scaleUp", {}).get("tolerance", HPA_TOLERANCE)
         assert policy["type"] == "Pods", policy
         specs[target] = ScalingSpec(
             name=target,
@@ -162,6 +165,7 @@ def load_specs(infra: Path = INFRA) -> dict[str, ScalingSpec]:
             stabilization_s=float(behavior.get("stabilizationWindowSeconds", 300)),
             down_pods=int(policy["value"]),
             down_period_s=float(policy["periodSeconds"]),
+            up_tolerance=float(up_tolerance),
         )
     return specs
 
@@ -216,7 +220,10 @@ def decide(
         return ScalerState(0, last_active, (), changes + ((now_s, -current),))
     floor = max(1, spec.min_replicas)
     ratio = metric / (spec.threshold * current)
-    raw = current if abs(ratio - 1.0) <= HPA_TOLERANCE else math.ceil(metric / spec.threshold)
+    # Within the tolerance of the target nothing moves: by default 10 % either way, so one
+    # message more than 10 busy pods hold adds no pod unless scale-up's tolerance is lower.
+    tolerance = spec.up_tolerance if ratio > 1.0 else HPA_TOLERANCE
+    raw = current if abs(ratio - 1.0) <= tolerance else math.ceil(metric / spec.threshold)
     raw = min(spec.max_replicas, max(floor, raw))
     recommendations += ((now_s, raw),)
     if raw < current:

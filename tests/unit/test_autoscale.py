@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import pytest
 import yaml
 
 from bench.autoscale import (
+    HPA_TOLERANCE,
     HPA_UP_PODS,
     INFRA,
     QueueMetric,
@@ -114,6 +116,18 @@ def test_a_group_with_min_replicas_never_goes_to_zero() -> None:
     for spec in kept:
         state, seen = run(spec, ScalerState(replicas=spec.min_replicas + 1), 0, 0.0, 200)
         assert min(seen) == spec.min_replicas
+
+
+def test_one_urgent_stage_more_than_ten_busy_pods_hold_gets_a_pod_of_its_own() -> None:
+    urgent = SPECS["seqoia-worker-urgent"]
+    busy = ScalerState(replicas=12, last_active_s=0.0)
+    one_more = 13 * urgent.threshold  # every pod holds its share and one message waits
+    assert decide(urgent, busy, one_more, 1.0).replicas == 13
+    # with the HPA's default tolerance (10 %) it would wait for one of the twelve to finish
+    default = replace(urgent, up_tolerance=HPA_TOLERANCE)
+    assert decide(default, busy, one_more, 1.0).replicas == 12
+    # scale-down keeps the default tolerance: one pod idle of twelve is not removed at once
+    assert decide(urgent, busy, 11 * urgent.threshold, 1.0).replicas == 12
 
 
 def test_a_failed_query_keeps_the_replicas() -> None:

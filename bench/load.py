@@ -668,11 +668,14 @@ def turnarounds_h(rt: Runtime, runs: list[Run], hour_s: float) -> dict[str, floa
     return found
 
 
-def case_timeline(rt: Runtime, run: Run, case: Case) -> list[tuple[str, float, float, float]]:
-    """A singleton's stages in order: (stage, ready, started, committed), wall-clock seconds.
+def case_timeline(
+    rt: Runtime, run: Run, case: Case
+) -> list[tuple[str, float, float, float, float]]:
+    """A singleton's stages in order: (stage, ready, attempt, started, committed), seconds.
 
-    Ready: the last of its needs' commits (the run's arrival for the first stage); started:
-    the start of its sleep, so after queueing, dispatch and the child process.
+    Ready: the last of its needs' commits (the run's arrival for the first stage); attempt:
+    the runner's start of the attempt that committed, after routing, queueing, planning and
+    the lease; started: the start of its sleep, after its downloads and child process.
     """
     subject = {"run": run.name, "sample": case.samples[0], "family": case.name}  # by kind
     committed: dict[str, float] = {}
@@ -684,7 +687,8 @@ def case_timeline(rt: Runtime, run: Run, case: Case) -> list[tuple[str, float, f
         ready = max((committed[n] for n in stage.needs if n in committed), default=run.arrived)
         started = float(manifest.summary.get("started", ready))
         committed[stage.name] = manifest.finished_at.timestamp()
-        timeline.append((stage.name, ready, started, committed[stage.name]))
+        attempt = manifest.started_at.timestamp()
+        timeline.append((stage.name, ready, attempt, started, committed[stage.name]))
     return timeline
 
 
@@ -696,7 +700,7 @@ def case_path(rt: Runtime, run: Run, case: Case, hour_s: float) -> list[tuple[st
     """
     return [
         (stage, (started - ready) / hour_s, (done - started) / hour_s)
-        for stage, ready, started, done in case_timeline(rt, run, case)
+        for stage, ready, _, started, done in case_timeline(rt, run, case)
     ]
 
 
@@ -705,14 +709,15 @@ def report_lane_waits(
 ) -> None:
     """What the urgent lane looked like while the urgent genome waited more than 0.2 h."""
     lines = []
-    for stage, ready, started, _ in case_timeline(rt, run, run.cases[0]):
+    for stage, ready, attempt, started, _ in case_timeline(rt, run, run.cases[0]):
         if (started - ready) / hour_s <= 0.2:
             continue
         polls = [(t, w, h, live) for t, g, w, h, live, _ in scaler.series
                  if g == group and ready - 1.0 <= t <= started]  # fmt: skip
         changes = [p for i, p in enumerate(polls) if i == 0 or p[1:] != polls[i - 1][1:]]
         steps = " ".join(f"{t - ready:+.1f}s:{w}w/{h}h/{live}p" for t, w, h, live in changes)
-        lines.append(f"  {stage} waited {started - ready:.1f} s: {steps}")
+        lines.append(f"  {stage} waited {started - ready:.1f} s ({attempt - ready:.1f} s to its "
+                     f"attempt, {started - attempt:.1f} s in it): {steps}")  # fmt: skip
     if lines:
         print(f"\n== {group} while the urgent genome waited (poll: waiting w / held h / pods p)")
         print("\n".join(lines))

@@ -252,8 +252,7 @@ def worker(
 def _start_fork_server_ahead(pipeline: Pipeline, queues: list[str] | None) -> None:
     """Start the fork server now if this worker runs process stages: ready by the first."""
     served = set(lane_queues(queues or pipeline.queues(), "routine"))  # either lane's stages
-    runs_processes = any(s.isolation == "process" and s.queue in served for s in pipeline)
-    if runs_processes and pipeline.import_path:
+    if pipeline.process_queues() & served and pipeline.import_path:
         start_in_background(pipeline.import_path)
 
 

@@ -448,5 +448,9 @@ class Pipeline:
     def queues(self) -> list[str]:
         return sorted({s.queue for s in self.stages.values()})
 
+    def process_queues(self) -> set[str]:
+        """Queues with a stage that runs in a process: long messages, and a fork server."""
+        return {s.queue for s in self.stages.values() if s.isolation == "process"}
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.stages.values())

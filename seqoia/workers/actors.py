@@ -78,10 +78,8 @@ class Actors:
 
     def short_queues(self) -> list[str]:
         """Queues whose messages take milliseconds: events and queues of inline stages only."""
-        by_queue: dict[str, bool] = {}
-        for stage in self.runtime.pipeline:
-            by_queue[stage.queue] = by_queue.get(stage.queue, True) and stage.isolation == "inline"
-        short = [EVENTS_QUEUE, *(queue for queue, inline in by_queue.items() if inline)]
+        pipeline = self.runtime.pipeline
+        short = [EVENTS_QUEUE, *(set(pipeline.queues()) - pipeline.process_queues())]
         return sorted({*short, *map(urgent_queue, short)})
 
     def queues(self) -> list[str]:

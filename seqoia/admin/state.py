@@ -263,10 +263,8 @@ class StateReader:
     def __init__(self, runtime: Runtime, *, concurrency: int | None = None) -> None:
         self.rt = runtime
         #: Subjects of one stage are derived concurrently on a remote store: its latency is
-        #: then about (stages x a few round trips), not (pairs x a few round trips). A local
-        #: folder answers in microseconds, where threads only add contention.
-        local = runtime.settings.store_url.startswith("file:")
-        self.concurrency = concurrency or (1 if local else 16)
+        #: then about (stages x a few round trips), not (pairs x a few round trips).
+        self.concurrency = concurrency or runtime.store_concurrency
 
     def _planner(self) -> Planner:
         base = self.rt.planner

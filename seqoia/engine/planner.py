@@ -431,9 +431,17 @@ class Planner:
         return self.manifests.linked(stage.kind, subject, upstream.kind)
 
     def downstream_of(self, manifest: Manifest) -> list[tuple[Stage, str]]:
-        """The ``(stage, subject)`` pairs a newly committed manifest may have made ready."""
+        """The ``(stage, subject)`` pairs a newly committed manifest may have made ready.
+
+        Only stages it is a last need of: when another need comes after this one (``qc``
+        needs ``validate_run`` and, through alignment, its descendants), that need is about
+        to commit again and routes the stage itself; this commit's subjects are not even
+        listed (a run's validation would list its samples once per sample stage).
+        """
         pairs: list[tuple[Stage, str]] = []
         for stage in self.pipeline.downstream(manifest.stage):
+            if manifest.stage not in self.pipeline.last_needs(stage.name):
+                continue
             linked = self.manifests.linked(manifest.subject_kind, manifest.subject, stage.kind)
             pairs.extend((stage, other) for other in linked)
         return pairs

@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from typing import Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from seqoia.storage.manifest import ManifestStore
 
@@ -88,6 +88,7 @@ class Priorities:
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], tuple[Standing, float]] = {}
+        self._records: dict[str, tuple[dict[str, Any], float]] = {}
 
     def of(self, kind: str, subject: str) -> Priority:
         """``urgent`` if ``kind/subject`` stands for an urgent sample, else ``routine``."""
@@ -123,23 +124,45 @@ class Priorities:
         """Each sample of ``run`` -> its centre, from the run's records (one manifest read)."""
         if self.records_stage is None:
             return {}
-        manifest = self.manifests.latest(self.records_stage, run)
-        records = manifest.summary.get("samples", {}) if manifest is not None else {}
+        records = self._run_records(run) or {}
         return {
             sample: str(record.get("centre") or "default")
             for sample, record in records.items()
             if isinstance(record, dict)
         }
 
+    def _run_records(self, run: str) -> dict[str, Any] | None:
+        """The samples ``validate_run`` recorded for ``run``; None before it committed.
+
+        Cached like a standing: a run's fan-out looks up each of its samples, and every
+        one of them reads the same records.
+        """
+        assert self.records_stage is not None
+        now = time.monotonic()
+        with self._lock:
+            cached = self._records.get(run)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        manifest = self.manifests.latest(self.records_stage, run)
+        if manifest is None:
+            return None  # not cached: the run is about to be validated
+        records = manifest.summary.get("samples", {})
+        records = records if isinstance(records, dict) else {}
+        with self._lock:
+            if len(self._records) >= self.max_entries:
+                self._records.clear()
+            self._records[run] = (records, now + self.ttl_s)
+        return records
+
     def _look_up(self, kind: str, subject: str) -> tuple[Standing, bool]:
         assert self.records_stage is not None
         runs = set(self.manifests.linked(kind, subject, "run"))
         samples = None if kind == "run" else set(self.manifests.linked(kind, subject, "sample"))
-        if samples is not None:
-            if kind == "sample":  # the other members of its family and of its pair
-                for group_kind in ("family", "pair"):
-                    for group in self.manifests.related("sample", subject, group_kind):
-                        samples.update(self.manifests.related(group_kind, group, "sample"))
+        if samples is not None and kind == "sample":  # its family's and pair's other members
+            for group_kind in ("family", "pair"):
+                for group in self.manifests.related("sample", subject, group_kind):
+                    samples.update(self.manifests.related(group_kind, group, "sample"))
+        if samples is not None and kind != "part":  # a part's samples are all its run's
             # The members' runs: a family links its samples, not their runs, and a
             # parent may be sequenced in another run than the urgent proband.
             for sample in samples - {subject}:
@@ -148,11 +171,10 @@ class Priorities:
         holders: dict[str, str] = {}  # centre -> its first run holding the subject's samples
         brought: dict[tuple[str, str], int] = {}  # (run, centre) -> the centre's samples in it
         for run in sorted(runs):
-            manifest = self.manifests.latest(self.records_stage, run)
-            if manifest is None:
+            records = self._run_records(run)
+            if records is None:
                 continue
             known = True
-            records = manifest.summary.get("samples", {})
             for sample, record in records.items():
                 if not isinstance(record, dict):
                     continue

@@ -70,9 +70,7 @@ class Reconciler:
     ) -> None:
         self.rt = runtime
         self.enqueue = enqueue
-        # A local folder answers in microseconds: threads would only add contention.
-        local = runtime.settings.store_url.startswith("file:")
-        self.concurrency = concurrency or (1 if local else 16)
+        self.concurrency = concurrency or runtime.store_concurrency
         self.resend_after_s = runtime.settings.reconcile_resend_s
         #: (stage, subject) -> (when this reconciler last sent it, wait before the next).
         self._sent: dict[tuple[str, str], tuple[float, float]] = {}

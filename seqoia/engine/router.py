@@ -22,6 +22,8 @@ from seqoia.engine.runtime import Runtime
 from seqoia.errors import InvalidKeyError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key
 from seqoia.storage.manifest import Manifest
+from seqoia.storage.parallel import in_parallel
+from seqoia.tasks.stage import Stage
 from seqoia.vocabulary import validate_name
 
 log = logging.getLogger(__name__)
@@ -112,44 +114,53 @@ class Router:
         subject alone (a run's samples after its fan-out), is then ready and cannot be up
         to date (its fingerprint would name this brand-new attempt), so it is enqueued
         without planning: the runner plans it anyway. Replayed events still plan.
+
+        Each pair's look (its readiness, then its priority) is a few store requests: a
+        run's fan-out looks at its samples several at a time on a remote store, so that an
+        urgent sample's message does not wait for every other sample's look. The messages
+        are then sent in the run's order.
         """
-        pairs = []
+        candidates = self.rt.planner.downstream_of(manifest)  # stages it is a last need of
+
+        def look(pair: tuple[Stage, str]) -> bool:
+            stage, subject = pair
+            if not self._made_ready(manifest, stage, subject, fresh=fresh):
+                return False
+            # Sending looks up the subject's standing (Actors.enqueue_stage): looked up
+            # here, concurrently, it is then read from the priorities' cache.
+            self.rt.priorities.standing(stage.kind, subject)
+            return True
+
+        ready = in_parallel(look, candidates, self.rt.store_concurrency)
+        pairs = [
+            (s.name, subject) for (s, subject), ok in zip(candidates, ready, strict=True) if ok
+        ]
+        for stage_name, subject in pairs:
+            self.enqueue(stage_name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
+        return pairs
+
+    def _made_ready(self, manifest: Manifest, stage: Stage, subject: str, *, fresh: bool) -> bool:
+        """Whether the commit of ``manifest`` made ``stage/subject`` ready to run."""
         planner = self.rt.planner
         upstream = self.rt.pipeline[manifest.stage]
-        for stage, subject in planner.downstream_of(manifest):
-            if upstream.name not in self.rt.pipeline.last_needs(stage.name):
-                # Another need comes after this one (``qc`` needs ``validate_run`` and,
-                # through alignment, its descendants): it is about to run again, and its
-                # own commit routes ``stage``; running it now on that need's stale output
-                # would be wasted.
-                continue
-            single_need = (
-                fresh
-                and stage.needs == (manifest.stage,)
-                and not stage.reference
-                and not stage.source
-            )
-            if (
-                stage.kind != manifest.subject_kind
-                and not stage.tolerate_failures
-                and planner.fan_in_blocker(stage, subject, upstream) is not None
-            ):
-                continue  # a member known to be uncommitted still keeps it waiting
-            known: dict[str, list[str]] | None = None
-            if single_need and stage.kind != manifest.subject_kind:
-                # Read once, here or in the plan below (a fan-in lists all its members).
-                known = {upstream.name: planner.upstream_subjects(stage, subject, upstream)}
-            chained = single_need and (
-                stage.kind == manifest.subject_kind
-                or (known is not None and known[upstream.name] == [manifest.subject])
-            )
-            if (
-                chained
-                or planner.plan(stage.name, subject, quick=True, upstream_subjects=known).due
-            ):
-                pairs.append((stage.name, subject))
-                self.enqueue(stage.name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
-        return pairs
+        single_need = (
+            fresh and stage.needs == (manifest.stage,) and not stage.reference and not stage.source
+        )
+        if (
+            stage.kind != manifest.subject_kind
+            and not stage.tolerate_failures
+            and planner.fan_in_blocker(stage, subject, upstream) is not None
+        ):
+            return False  # a member known to be uncommitted still keeps it waiting
+        known: dict[str, list[str]] | None = None
+        if single_need and stage.kind != manifest.subject_kind:
+            # Read once, here or in the plan below (a fan-in lists all its members).
+            known = {upstream.name: planner.upstream_subjects(stage, subject, upstream)}
+        chained = single_need and (
+            stage.kind == manifest.subject_kind
+            or (known is not None and known[upstream.name] == [manifest.subject])
+        )
+        return chained or planner.plan(stage.name, subject, quick=True, upstream_subjects=known).due
 
     def failed(self, stage_name: str, subject: str) -> list[tuple[str, str]]:
         """Enqueue the fan-ins that go on without a member once it failed permanently.

@@ -52,8 +52,17 @@ class Runtime:
         return Layout(inbox=s.inbox_area, work=s.work_area, outbox=s.outbox_area, refs=s.refs_area)
 
     @cached_property
+    def store_concurrency(self) -> int:
+        """Requests worth sending to the store at once for one task (links, status, passes).
+
+        A remote store's latency is paid per request, so independent requests overlap; a
+        local folder answers in microseconds, where threads only add contention.
+        """
+        return 1 if self.settings.store_url.startswith("file:") else 16
+
+    @cached_property
     def manifests(self) -> ManifestStore:
-        return ManifestStore(self.store, self.layout)
+        return ManifestStore(self.store, self.layout, concurrency=self.store_concurrency)
 
     @cached_property
     def failures(self) -> FailureLog:

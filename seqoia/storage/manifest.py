@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar, get_args
@@ -29,6 +30,7 @@ from seqoia.errors import (
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.keys import validate_key
 from seqoia.storage.layout import Layout
+from seqoia.storage.parallel import in_parallel
 from seqoia.vocabulary import (
     Relation,
     SubjectKind,
@@ -194,9 +196,14 @@ def utcnow() -> datetime:
 class ManifestStore:
     """Reads and commits manifests in one store, with an in-process cache of immutable ones."""
 
-    def __init__(self, store: ObjectStore, layout: Layout, *, cache_size: int = 4096) -> None:
+    def __init__(
+        self, store: ObjectStore, layout: Layout, *, cache_size: int = 4096, concurrency: int = 1
+    ) -> None:
         self.store = store
         self.layout = layout
+        #: Link writes sent at once by a commit (a run's sheet links it to a hundred
+        #: subjects and back: one after the other they cost a second on a remote store).
+        self.concurrency = concurrency
         self._cache: OrderedDict[str, Manifest] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -283,21 +290,16 @@ class ManifestStore:
         not are removed after the commit: a corrected sample sheet or a run shared into
         other parts no longer links the run to what it dropped.
         """
-        for rel in manifest.relations:
-            self._link(rel.kind, rel.subject, rel.other_kind, rel.other)
-            self._link(rel.other_kind, rel.other, rel.kind, rel.subject)
+        # Every link has been written before the manifest is (in_parallel waits for all).
+        in_parallel(self._link, _both_ways(manifest.relations), self.concurrency)
         key = self.layout.manifest_key(manifest.stage, manifest.subject, manifest.generation)
         self.store.put_bytes(key, manifest.to_json(), if_none_match=True)
         self._remember(key, manifest)
         self._seen.add((manifest.stage, manifest.subject))
         if replaces is not None:
-            for rel in set(replaces.relations) - set(manifest.relations):
-                self.store.delete(
-                    self.layout.link_key(rel.kind, rel.subject, rel.other_kind, rel.other)
-                )
-                self.store.delete(
-                    self.layout.link_key(rel.other_kind, rel.other, rel.kind, rel.subject)
-                )
+            dropped = set(replaces.relations) - set(manifest.relations)
+            keys = [self.layout.link_key(*link) for link in _both_ways(dropped)]
+            in_parallel(self.store.delete, keys, self.concurrency)
         log.debug(  # the stage actor logs the outcome at INFO: one line per transition
             "committed %s/%s generation %d (attempt %s)",
             manifest.stage,
@@ -319,10 +321,9 @@ class ManifestStore:
         """Per subject kind, what ``kind/subject`` stands for: itself and its linked subjects."""
         return {other: self.linked(kind, subject, other) for other in get_args(SubjectKind)}
 
-    def _link(self, kind: str, subject: str, other_kind: str, other: str) -> None:
-        key = self.layout.link_key(kind, subject, other_kind, other)
+    def _link(self, rel: tuple[str, str, str, str]) -> None:
         with suppress(PreconditionFailedError):  # already linked
-            self.store.put_bytes(key, b"", if_none_match=True)
+            self.store.put_bytes(self.layout.link_key(*rel), b"", if_none_match=True)
 
     def _remember(self, key: str, manifest: Manifest) -> None:
         with self._lock:
@@ -330,6 +331,15 @@ class ManifestStore:
             self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+
+
+def _both_ways(relations: Iterable[Relation]) -> list[tuple[str, str, str, str]]:
+    """Each relation as its two links: ``kind/subject -> other`` and back."""
+    links: list[tuple[str, str, str, str]] = []
+    for rel in relations:
+        links.append((rel.kind, rel.subject, rel.other_kind, rel.other))
+        links.append((rel.other_kind, rel.other, rel.kind, rel.subject))
+    return links
 
 
 Record = TypeVar("Record", bound=BaseModel)

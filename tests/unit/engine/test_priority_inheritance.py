@@ -14,6 +14,8 @@ import pytest
 
 from seqoia.engine.priority import Priorities, lane_queues
 from seqoia.engine.runtime import Runtime
+from seqoia.storage.counting import CountingStore
+from seqoia.storage.manifest import ManifestStore
 from seqoia.vocabulary import Relation, SubjectKind
 from tests.fixtures.committed import commit, germline_runtime
 
@@ -107,3 +109,27 @@ def test_a_lane_is_each_queue_s_routine_or_urgent_half_or_both() -> None:
     assert lane_queues(queues) == ["align", "align.urgent", "events", "events.urgent"]
     assert lane_queues(queues, "routine") == ["align", "events"]
     assert lane_queues(queues, "urgent") == ["align.urgent", "events.urgent"]
+
+
+def test_a_part_is_urgent_when_it_holds_an_urgent_sample_and_looks_up_only_its_run(
+    rt: Runtime,
+) -> None:
+    """A run shared into parts: the part with the urgent sample is urgent, the other not.
+    A part's samples are all its run's: three listings (its run, its samples, the run's
+    records), however many samples it holds."""
+    samples = [f"S{i:02d}" for i in range(12)]
+    validated(
+        rt, "R1", [(s, "family", f"F{s}", "urgent" if s == "S03" else "routine") for s in samples]
+    )
+    halves = {"R1-a": samples[:6], "R1-b": samples[6:]}
+    for part, members in halves.items():
+        relations = [Relation(kind="run", subject="R1", other_kind="part", other=part)]
+        relations += [
+            Relation(kind="part", subject=part, other_kind="sample", other=s) for s in members
+        ]
+        commit(rt, "demultiplex", part, {}, relations)
+    counted = CountingStore(rt.store)
+    priorities = Priorities(ManifestStore(counted, rt.layout))
+    assert priorities.of("part", "R1-a") == "urgent"
+    assert counted.counts == {"list": 3, "get": 1}
+    assert priorities.of("part", "R1-b") == "routine"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +117,71 @@ def test_read_json_is_none_for_an_absent_object(manifests: ManifestStore) -> Non
     assert read_json(manifests.store, "work/_overrides/align/S1.json") is None
     manifests.store.put_bytes("work/_overrides/align/S1.json", b'{"salt": "x"}')
     assert read_json(manifests.store, "work/_overrides/align/S1.json") == {"salt": "x"}
+
+
+class _RecordingStore(LocalStore):
+    """Records the order of writes and how many were in flight at once; fails on request."""
+
+    def __init__(self, root: Path, *, fail_on: str | None = None) -> None:
+        super().__init__(root)
+        self.fail_on = fail_on
+        self.written: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+        self._count = threading.Lock()
+
+    def put_bytes(self, key: str, data: bytes, **kwargs: Any) -> Any:
+        with self._count:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if "/_links/" in key:
+                time.sleep(0.01)  # a remote store's round trip, so that requests overlap
+            if key == self.fail_on:
+                raise ConnectionError(f"store unreachable writing {key}")
+            result = super().put_bytes(key, data, **kwargs)
+            with self._count:
+                self.written.append(key)
+            return result
+        finally:
+            with self._count:
+                self.in_flight -= 1
+
+
+def _run_relations(samples: int) -> list[Relation]:
+    return [
+        Relation(kind="run", subject="R1", other_kind="sample", other=f"S{i}")
+        for i in range(samples)
+    ]
+
+
+def test_a_commit_sends_its_links_at_once_and_every_one_before_the_manifest(
+    tmp_path: Path,
+) -> None:
+    store = _RecordingStore(tmp_path / "store")
+    manifests = ManifestStore(store, Layout(), concurrency=8)
+    manifests.commit(manifest(relations=_run_relations(24)))
+    key = Layout().manifest_key("align", "S1", 1)
+    assert store.written[-1] == key
+    assert len(store.written) == 1 + 2 * 24
+    assert store.most_in_flight > 1  # overlapped, not one after the other
+    assert manifests.related("run", "R1", "sample") == sorted(f"S{i}" for i in range(24))
+    assert manifests.related("sample", "S7", "run") == ["R1"]
+
+
+def test_a_failed_link_stops_the_commit_once_no_other_link_is_in_flight(tmp_path: Path) -> None:
+    failing = Layout().link_key("sample", "S5", "run", "R1")
+    store = _RecordingStore(tmp_path / "store", fail_on=failing)
+    manifests = ManifestStore(store, Layout(), concurrency=8)
+    with pytest.raises(ConnectionError, match="S5"):
+        manifests.commit(manifest(relations=_run_relations(24)))
+    assert store.in_flight == 0  # nothing still being written behind the caller's back
+    assert manifests.latest("align", "S1") is None  # no manifest without all its links
+    assert failing not in store.written and len(store.written) < 2 * 24
+
+
+def test_links_the_next_generation_drops_are_removed_both_ways(tmp_path: Path) -> None:
+    manifests = ManifestStore(LocalStore(tmp_path / "store"), Layout(), concurrency=8)
+    first = manifests.commit(manifest(relations=_run_relations(6)))
+    manifests.commit(manifest(2, relations=_run_relations(2)), replaces=first)
+    assert manifests.related("run", "R1", "sample") == ["S0", "S1"]
+    assert manifests.related("sample", "S4", "run") == []

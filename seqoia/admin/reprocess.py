@@ -29,7 +29,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from seqoia.admin.state import Snapshot
 from seqoia.admin.targets import (
     Target,
     closest,
@@ -37,10 +36,10 @@ from seqoia.admin.targets import (
     resolve_stage,
     runs_of,
 )
-from seqoia.engine.planner import Plan, Planner
+from seqoia.engine.planner import Plan
 from seqoia.engine.runtime import Runtime
 from seqoia.errors import InputError, first_error
-from seqoia.storage.manifest import read_json
+from seqoia.storage.manifest import ManifestSnapshot, read_json
 from seqoia.tasks.stage import Stage
 
 #: enqueue(stage, subject, reason)
@@ -159,14 +158,7 @@ class Reprocessor:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        base = runtime.planner
-        self.planner = Planner(
-            runtime.pipeline,
-            Snapshot(runtime.manifests),
-            reference=base.reference_name,
-            grace_s=base.grace_s,
-            site_params=base.site_params,
-        )
+        self.planner = runtime.planner.over(ManifestSnapshot(runtime.manifests))
 
     def plan(
         self,

@@ -33,7 +33,7 @@ from seqoia.engine.observe import run_completed_at
 from seqoia.engine.planner import Plan, Planner, Waiting
 from seqoia.engine.runtime import Runtime
 from seqoia.storage.failures import FailureRecord
-from seqoia.storage.manifest import ManifestStore
+from seqoia.storage.manifest import ManifestSnapshot
 
 StateName = Literal["done", "running", "failed", "retrying", "due", "waiting", "blocked"]
 STATES: tuple[StateName, ...] = (
@@ -236,27 +236,6 @@ class SampleState:
         }
 
 
-class Snapshot(ManifestStore):
-    """A ManifestStore whose listings are memoised for the duration of one derivation."""
-
-    def __init__(self, manifests: ManifestStore) -> None:
-        super().__init__(manifests.store, manifests.layout)
-        self._listings: dict[tuple[str, str], list[str]] = {}
-        self._related: dict[tuple[str, str, str], list[str]] = {}
-
-    def listing(self, stage: str, subject: str) -> list[str]:
-        key = (stage, subject)
-        if key not in self._listings:
-            self._listings[key] = super().listing(stage, subject)
-        return self._listings[key]
-
-    def related(self, kind: str, subject: str, other_kind: str) -> list[str]:
-        key = (kind, subject, other_kind)
-        if key not in self._related:
-            self._related[key] = super().related(kind, subject, other_kind)
-        return self._related[key]
-
-
 class StateReader:
     """Derives run, sample and stage states for one runtime."""
 
@@ -267,14 +246,7 @@ class StateReader:
         self.concurrency = concurrency or runtime.store_concurrency
 
     def _planner(self) -> Planner:
-        base = self.rt.planner
-        return Planner(
-            self.rt.pipeline,
-            Snapshot(self.rt.manifests),
-            reference=base.reference_name,
-            grace_s=base.grace_s,
-            site_params=base.site_params,
-        )
+        return self.rt.planner.over(ManifestSnapshot(self.rt.manifests))
 
     # -- what is active ------------------------------------------------------------------
     def active_runs(self) -> list[str]:

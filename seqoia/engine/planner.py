@@ -7,6 +7,7 @@ source stages, the run folder's listing.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,12 @@ class Planner:
         self.site_params = site_params or {}
         #: (fan-in stage, subject, upstream stage) -> a member last seen uncommitted.
         self._blockers: dict[tuple[str, str, str], str] = {}
+
+    def over(self, manifests: ManifestStore) -> Planner:
+        """This planner reading through ``manifests`` (a snapshot), its hints shared."""
+        view = copy.copy(self)
+        view.manifests = manifests
+        return view
 
     @property
     def store(self) -> ObjectStore:

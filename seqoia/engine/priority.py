@@ -24,6 +24,7 @@ samples the run brought: smaller runs go first there.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterable
@@ -89,6 +90,12 @@ class Priorities:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], tuple[Standing, float]] = {}
         self._records: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def over(self, manifests: ManifestStore) -> Priorities:
+        """These priorities reading through ``manifests`` (a snapshot), their cache shared."""
+        view = copy.copy(self)
+        view.manifests = manifests
+        return view
 
     def of(self, kind: str, subject: str) -> Priority:
         """``urgent`` if ``kind/subject`` stands for an urgent sample, else ``routine``."""

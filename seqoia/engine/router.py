@@ -18,10 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from seqoia.engine.planner import Planner
 from seqoia.engine.runtime import Runtime
 from seqoia.errors import InvalidKeyError, ObjectNotFoundError
 from seqoia.storage.keys import validate_key
-from seqoia.storage.manifest import Manifest
+from seqoia.storage.manifest import Manifest, ManifestSnapshot
 from seqoia.storage.parallel import in_parallel
 from seqoia.tasks.stage import Stage
 from seqoia.vocabulary import validate_name
@@ -117,18 +118,23 @@ class Router:
 
         Each pair's look (its readiness, then its priority) is a few store requests: a
         run's fan-out looks at its samples several at a time on a remote store, so that an
-        urgent sample's message does not wait for every other sample's look. The messages
-        are then sent in the run's order.
+        urgent sample's message does not wait for every other sample's look. The looks
+        share one snapshot of the listings (each sample's plan lists the run's and the
+        part's commits, and a trio's members list each other's runs). The messages are
+        then sent in the run's order.
         """
-        candidates = self.rt.planner.downstream_of(manifest)  # stages it is a last need of
+        snapshot = ManifestSnapshot(self.rt.manifests)
+        planner = self.rt.planner.over(snapshot)
+        priorities = self.rt.priorities.over(snapshot)
+        candidates = planner.downstream_of(manifest)  # stages it is a last need of
 
         def look(pair: tuple[Stage, str]) -> bool:
             stage, subject = pair
-            if not self._made_ready(manifest, stage, subject, fresh=fresh):
+            if not self._made_ready(planner, manifest, stage, subject, fresh=fresh):
                 return False
             # Sending looks up the subject's standing (Actors.enqueue_stage): looked up
-            # here, concurrently, it is then read from the priorities' cache.
-            self.rt.priorities.standing(stage.kind, subject)
+            # here, concurrently, it is then read from the priorities' shared cache.
+            priorities.standing(stage.kind, subject)
             return True
 
         ready = in_parallel(look, candidates, self.rt.store_concurrency)
@@ -139,9 +145,10 @@ class Router:
             self.enqueue(stage_name, subject, f"after {manifest.stage}/{manifest.subject}", 0.0)
         return pairs
 
-    def _made_ready(self, manifest: Manifest, stage: Stage, subject: str, *, fresh: bool) -> bool:
+    def _made_ready(
+        self, planner: Planner, manifest: Manifest, stage: Stage, subject: str, *, fresh: bool
+    ) -> bool:
         """Whether the commit of ``manifest`` made ``stage/subject`` ready to run."""
-        planner = self.rt.planner
         upstream = self.rt.pipeline[manifest.stage]
         single_need = (
             fresh and stage.needs == (manifest.stage,) and not stage.reference and not stage.source

@@ -13,7 +13,8 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar, get_args
@@ -331,6 +332,52 @@ class ManifestStore:
             self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+
+
+class ManifestSnapshot(ManifestStore):
+    """``manifests`` with its listings read once, for one derivation or one routing pass.
+
+    What it lists may be as old as the pass; its readers (``seqoia status``, a reprocess
+    plan, the router's look after a commit) read many subjects of one run, whose listings
+    repeat. Threads of one pass asking for the same listing at once wait for one request.
+    Manifests, being immutable, and the hints are shared with ``manifests``.
+    """
+
+    def __init__(self, manifests: ManifestStore) -> None:
+        super().__init__(
+            manifests.store,
+            manifests.layout,
+            cache_size=manifests._cache_size,
+            concurrency=manifests.concurrency,
+        )
+        self._cache, self._lock, self._seen = manifests._cache, manifests._lock, manifests._seen
+        self._listed: dict[tuple[str, ...], Future[list[str]]] = {}
+        self._listed_lock = threading.Lock()
+
+    def listing(self, stage: str, subject: str) -> list[str]:
+        return self._once(
+            ("listing", stage, subject),
+            lambda: ManifestStore.listing(self, stage, subject),
+        )
+
+    def related(self, kind: str, subject: str, other_kind: str) -> list[str]:
+        return self._once(
+            ("related", kind, subject, other_kind),
+            lambda: ManifestStore.related(self, kind, subject, other_kind),
+        )
+
+    def _once(self, key: tuple[str, ...], read: Callable[[], list[str]]) -> list[str]:
+        with self._listed_lock:
+            answer = self._listed.get(key)
+            mine = answer is None
+            if answer is None:
+                answer = self._listed[key] = Future()
+        if mine:
+            try:
+                answer.set_result(read())
+            except BaseException as err:  # every reader of this pass sees the same error
+                answer.set_exception(err)
+        return answer.result()
 
 
 def _both_ways(relations: Iterable[Relation]) -> list[tuple[str, str, str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ class SlowListings(LocalStore):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.fail_under: str | None = None
+        self.listed: Counter[str] = Counter()
         self._count = threading.Lock()
         self.in_flight = self.most_in_flight = 0
 
@@ -37,6 +39,7 @@ class SlowListings(LocalStore):
         with self._count:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.listed[prefix] += 1
         try:
             time.sleep(0.01)
             if self.fail_under and self.fail_under in prefix:
@@ -88,3 +91,16 @@ def test_a_failed_look_sends_nothing_and_is_raised_once_every_look_has_ended(
     assert store.in_flight == 0
     # Nothing sent: the reconciler resends what a failed routing left, as after a crash.
     assert sent == []
+
+
+def test_the_looks_of_one_fan_out_list_the_run_s_commits_once(tmp_path: Path) -> None:
+    """A replayed event plans each sample, and each plan reads the run's commits: one
+    listing for the pass, not one per sample."""
+    rt, store, ingest = fanned_out(tmp_path, 8)
+    store.listed.clear()
+    routed = Router(rt, lambda *_: None).committed(ingest)  # not fresh: every sample planned
+    assert routed == [("process", s) for s in SAMPLES]
+    assert store.listed[rt.layout.stage_prefix("ingest", "R1")] == 1
+    # The next pass lists again: a snapshot lasts one pass.
+    Router(rt, lambda *_: None).committed(ingest)
+    assert store.listed[rt.layout.stage_prefix("ingest", "R1")] == 2

@@ -133,3 +133,12 @@ def test_a_part_is_urgent_when_it_holds_an_urgent_sample_and_looks_up_only_its_r
     assert priorities.of("part", "R1-a") == "urgent"
     assert counted.counts == {"list": 3, "get": 1}
     assert priorities.of("part", "R1-b") == "routine"
+
+
+def test_records_read_back_that_are_not_a_mapping_count_as_no_samples(rt: Runtime) -> None:
+    """A manifest read back from the store is untrusted: a ``samples`` that is a list (a
+    forged or corrupt summary) leaves the run routine and centre-less, and raises nothing."""
+    commit(rt, "validate_run", "R1", {"samples": ["S1", "S2"]})
+    priorities = Priorities(rt.manifests)
+    assert priorities.of("run", "R1") == "routine"
+    assert priorities.sample_centres("R1") == {}

@@ -28,7 +28,7 @@ import copy
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
 from seqoia.storage.manifest import ManifestStore
 
@@ -40,6 +40,9 @@ Lane = Literal["all", "routine", "urgent"]
 URGENT_SUFFIX = ".urgent"
 #: The stage whose summary records the samples of a run.
 RECORDS_STAGE = "validate_run"
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
 
 
 class Standing(NamedTuple):
@@ -71,6 +74,29 @@ def lane_queues(queues: Iterable[str], lane: Lane = "all") -> list[str]:
     return sorted(chosen)
 
 
+class _Expiring(Generic[Key, Value]):
+    """A bounded, thread-safe map whose entries expire ``ttl_s`` after they were put.
+
+    Full, it is cleared whole: crude, bounded, and its entries are cheap to look up again.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[Key, tuple[Value, float]] = {}
+
+    def get(self, key: Key) -> Value | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
+
+    def put(self, key: Key, value: Value) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (value, time.monotonic() + self.ttl_s)
+
+
 class Priorities:
     """Looks up and caches the priority of ``(kind, subject)`` from the store."""
 
@@ -85,11 +111,9 @@ class Priorities:
         self.manifests = manifests
         #: None: the pipeline records no sample priorities, every subject is routine.
         self.records_stage = records_stage
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[Standing, float]] = {}
-        self._records: dict[str, tuple[dict[str, Any], float]] = {}
+        self._standings: _Expiring[tuple[str, str], Standing] = _Expiring(ttl_s, max_entries)
+        #: A run's sample records: a fan-out looks up each of its samples, which read them.
+        self._records: _Expiring[str, dict[str, Any]] = _Expiring(ttl_s, max_entries)
 
     def over(self, manifests: ManifestStore) -> Priorities:
         """These priorities reading through ``manifests`` (a snapshot), their cache shared."""
@@ -114,17 +138,12 @@ class Priorities:
         """Priority, centre and run of ``kind/subject``, cached."""
         if self.records_stage is None:
             return Standing("routine")
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get((kind, subject))
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        cached = self._standings.get((kind, subject))
+        if cached is not None:
+            return cached
         standing, known = self._look_up(kind, subject)
         if known:  # an unvalidated run is not cached: it is routine only for now
-            with self._lock:
-                if len(self._cache) >= self.max_entries:
-                    self._cache.clear()  # crude, bounded; entries are cheap to look up again
-                self._cache[(kind, subject)] = (standing, now + self.ttl_s)
+            self._standings.put((kind, subject), standing)
         return standing
 
     def sample_centres(self, run: str) -> dict[str, str]:
@@ -139,26 +158,17 @@ class Priorities:
         }
 
     def _run_records(self, run: str) -> dict[str, Any] | None:
-        """The samples ``validate_run`` recorded for ``run``; None before it committed.
-
-        Cached like a standing: a run's fan-out looks up each of its samples, and every
-        one of them reads the same records.
-        """
+        """The samples ``validate_run`` recorded for ``run``; None before it committed."""
         assert self.records_stage is not None
-        now = time.monotonic()
-        with self._lock:
-            cached = self._records.get(run)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        cached = self._records.get(run)
+        if cached is not None:
+            return cached
         manifest = self.manifests.latest(self.records_stage, run)
         if manifest is None:
             return None  # not cached: the run is about to be validated
         records = manifest.summary.get("samples", {})
         records = records if isinstance(records, dict) else {}
-        with self._lock:
-            if len(self._records) >= self.max_entries:
-                self._records.clear()
-            self._records[run] = (records, now + self.ttl_s)
+        self._records.put(run, records)
         return records
 
     def _look_up(self, kind: str, subject: str) -> tuple[Standing, bool]:

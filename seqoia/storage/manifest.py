@@ -299,8 +299,9 @@ class ManifestStore:
         self._seen.add((manifest.stage, manifest.subject))
         if replaces is not None:
             dropped = set(replaces.relations) - set(manifest.relations)
-            keys = [self.layout.link_key(*link) for link in _both_ways(dropped)]
-            in_parallel(self.store.delete, keys, self.concurrency)
+            if dropped:  # one request per thousand keys on S3 (DeleteObjects)
+                keys = [self.layout.link_key(*link) for link in _both_ways(dropped)]
+                self.store.delete_many(keys)
         log.debug(  # the stage actor logs the outcome at INFO: one line per transition
             "committed %s/%s generation %d (attempt %s)",
             manifest.stage,

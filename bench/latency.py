@@ -47,6 +47,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dispatch import redis_server  # noqa: E402
+from seqoia.engine.notifications import routed_key_filters  # noqa: E402
 from seqoia.engine.runtime import Runtime, build_runtime  # noqa: E402
 from seqoia.intake.events import ObjectCreated  # noqa: E402
 from seqoia.intake.server import IntakeServer  # noqa: E402
@@ -269,6 +270,12 @@ def main(argv: list[str] | None = None) -> None:
         help="the workers' SEQOIA_WORKER_POLL_MS",
     )
     parser.add_argument("--scenarios", default="idle,busy", help="idle, busy or both")
+    parser.add_argument(
+        "--every-object",
+        action="store_true",
+        help="notify on every new object (leases, links, outputs) instead of the filters "
+        "a deployment sets (markers and manifests)",
+    )
     args = parser.parse_args(argv)
     os.environ.update(CREDENTIALS)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
@@ -278,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"latency bench: {args.events} events per scenario, {args.processes} processes x "
         f"{args.threads} threads, poll {args.poll_ms} ms, probes every {args.interval_ms} ms; "
-        f"busy: {args.busy_rate:g} background runs/s of {args.busy_ms} ms",
+        f"busy: {args.busy_rate:g} background runs/s of {args.busy_ms} ms; notifications: "
+        + ("every new object" if args.every_object else "markers and manifests"),
         flush=True,
     )
     try:
@@ -300,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
                     bucket,
                     f"http://seqoia:{TOKEN}@127.0.0.1:{port}/events?token={TOKEN}",
                     persistent=True,
+                    filters=None
+                    if args.every_object
+                    else routed_key_filters(runtime.pipeline, runtime.layout),
                 )
                 # A new persistent topic's first delivery waits ~30 s (RGW 16.2): warm up.
                 put_marker(runtime, "warm-up")

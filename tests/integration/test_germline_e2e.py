@@ -24,6 +24,7 @@ import pysam
 import pytest
 
 from seqoia.admin.refarea import reference_area, upload_reference_area
+from seqoia.engine.notifications import routed_key_filters
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import (
@@ -280,8 +281,9 @@ def test_fastq_run_is_delivered_on_rgw_and_redis_driven_by_the_buckets_own_event
 ) -> None:
     """A deployment as on the data centre's cluster: RGW's notifications are the only nudge.
 
-    `seqoia intake` and `seqoia worker` run as their own processes; RGW pushes every
-    ObjectCreated record of the bucket to the intake through a persistent topic. No
+    `seqoia intake` and `seqoia worker` run as their own processes; RGW pushes the
+    ObjectCreated records of the keys the router acts on (run folder markers, manifests:
+    the filters a deployment sets) to the intake through a persistent topic. No
     `seqoia notify`, no reconciler: only the bucket's events move the run along.
     """
     token = uuid.uuid4().hex
@@ -326,13 +328,18 @@ def test_fastq_run_is_delivered_on_rgw_and_redis_driven_by_the_buckets_own_event
         worker_server.wait_until(
             lambda: _fork_servers_of(worker_pid), timeout_s=60, what="its fork server"
         )
-        # The intake takes the token only as the Basic password RGW sends for the endpoint.
-        rgw_server.push_events(bucket, f"http://seqoia:{token}@127.0.0.1:{intake_port}/events")
         settings = Settings(store_url=env["SEQOIA_STORE_URL"], scratch_dir=tmp_path / "mine")
         with pytest.MonkeyPatch.context() as patch:
             for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 patch.setenv(name, env[name])
             runtime = build_runtime(settings)
+        # The intake takes the token only as the Basic password RGW sends for the endpoint.
+        # Only the keys the router acts on are announced, as a deployment configures it.
+        rgw_server.push_events(
+            bucket,
+            f"http://seqoia:{token}@127.0.0.1:{intake_port}/events",
+            filters=routed_key_filters(runtime.pipeline, runtime.layout),
+        )
         _drop(runtime, run_folder)
         _wait_for(runtime, _expected(runtime), timeout_s=600)
         _check_results(runtime, tmp_path)

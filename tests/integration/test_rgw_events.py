@@ -14,9 +14,12 @@ import threading
 
 import pytest
 
+from seqoia.engine.notifications import routed_key_filters
+from seqoia.engine.runtime import DEFAULT_PIPELINE, load_pipeline
 from seqoia.errors import PreconditionFailedError
 from seqoia.intake.events import ObjectCreated
 from seqoia.intake.server import IntakeServer
+from seqoia.storage.layout import Layout
 from tests.fixtures.ceph import CephRGW
 from tests.fixtures.servers import rgw_store
 
@@ -51,3 +54,43 @@ def test_the_refused_write_of_a_commit_race_reaches_the_intake_as_ignored(
     # The loser's record did arrive (RGW sends it) and was counted as ignored, not invalid.
     assert counts["s3"] == {"accepted": 1, "ignored": 1}
     assert hashlib.md5(b'{"attempt": "a2"}').hexdigest() not in {e.etag for e in received}
+
+
+def test_rgw_announces_only_the_keys_the_router_acts_on(rgw_server: CephRGW) -> None:
+    """The filters a deployment sets, on a real RGW: markers and manifests, nothing else."""
+    store = rgw_store(rgw_server)
+    layout = Layout()
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def submit(event: ObjectCreated) -> None:
+        with lock:
+            received.append(event.key)
+
+    routed = [
+        "inbox/R1/CopyComplete.txt",
+        layout.manifest_key("validate_run", "R1", 1),
+        layout.manifest_key("align", "S1", 12),
+    ]
+    ignored = [
+        "inbox/R1/SampleSheet.csv",
+        "inbox/R1/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl",
+        "inbox/R1/NotCopyComplete.txt",
+        layout.lease_key("align", "S1"),
+        layout.link_key("run", "R1", "sample", "S1"),
+        layout.failure_key("align", "S1"),
+        layout.attempt_prefix("align", "S1", "a1") + "S1.cram",
+        layout.publication_key("report", "S1", 1),
+        "outbox/APHP/S1/S1.fhir.json",
+    ]
+    with IntakeServer("127.0.0.1", 0, TOKEN, submit).start() as intake:
+        port = intake.address[1]
+        rgw_server.push_events(
+            store.bucket,
+            f"http://seqoia:{TOKEN}@127.0.0.1:{port}/events?token={TOKEN}",
+            persistent=False,  # delivered inside each PUT: all have arrived at the end
+            filters=routed_key_filters(load_pipeline(DEFAULT_PIPELINE), layout),
+        )
+        for key in ignored + routed:
+            store.put_bytes(key, b"x")
+    assert sorted(received) == sorted(routed)

@@ -1,0 +1,69 @@
+"""The bucket-notification filters let through what the router acts on, and little else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqoia.engine.notifications import KeyFilter, bucket_notification, routed_key_filters
+from seqoia.engine.router import Router
+from tests.fixtures.committed import local_runtime
+
+
+def passes(filters: list[KeyFilter], key: str) -> bool:
+    return any(key_filter.matches(key) for key_filter in filters)
+
+
+def test_every_marker_the_router_wakes_on_passes_and_other_run_files_do_not(
+    tmp_path: Path,
+) -> None:
+    runtime = local_runtime(tmp_path)
+    sent: list[tuple[str, str]] = []
+    router = Router(runtime, lambda stage, subject, *_: sent.append((stage, subject)))
+    filters = routed_key_filters(runtime.pipeline, runtime.layout)
+    markers = runtime.pipeline.completion_markers()
+    assert markers  # the germline pipeline starts on run folder markers
+    others = ["SampleSheet.csv", "RunInfo.xml", "Data/Intensities/s.locs", "XCopyComplete.txt"]
+    for name in [*markers, *others]:
+        key = f"inbox/R1/{name}"
+        routed = bool(router.object_created(key))
+        assert passes(filters, key) == routed, key
+    assert {stage for stage, _ in sent} == {root.name for root in runtime.pipeline.roots()}
+
+
+def test_manifests_pass_and_the_engine_s_bookkeeping_does_not(tmp_path: Path) -> None:
+    runtime = local_runtime(tmp_path)
+    layout = runtime.layout
+    filters = routed_key_filters(runtime.pipeline, layout)
+    assert passes(filters, layout.manifest_key("align", "S1", 3))
+    for key in (
+        layout.lease_key("align", "S1"),
+        layout.link_key("run", "R1", "sample", "S1"),
+        layout.failure_key("align", "S1"),
+        layout.override_key("align", "S1"),
+        layout.publication_key("report", "S1", 1),
+        layout.attempt_prefix("align", "S1", "a1") + "S1.cram",
+        layout.done_key("R1"),
+        "outbox/APHP/S1/S1.fhir.json",
+    ):
+        assert not passes(filters, key), key
+
+
+def test_a_store_prefix_leads_every_filter(tmp_path: Path) -> None:
+    runtime = local_runtime(tmp_path)
+    filters = routed_key_filters(runtime.pipeline, runtime.layout, key_prefix="lab-a/")
+    assert all(key_filter.prefix.startswith("lab-a/") for key_filter in filters)
+    assert passes(filters, "lab-a/" + runtime.layout.manifest_key("align", "S1", 1))
+    assert not passes(filters, runtime.layout.manifest_key("align", "S1", 1))
+
+
+def test_the_s3_configuration_has_one_prefix_and_one_suffix_rule_per_filter() -> None:
+    filters = [KeyFilter("inbox/", "/CopyComplete.txt"), KeyFilter("work/", ".manifest.json")]
+    configuration = bucket_notification("arn:aws:sns:eu-west-3:1:seqoia", filters)
+    topics = configuration["TopicConfigurations"]
+    assert len({topic["Id"] for topic in topics}) == len(filters)
+    rules = [
+        {rule["Name"]: rule["Value"] for rule in topic["Filter"]["Key"]["FilterRules"]}
+        for topic in topics
+    ]
+    assert rules == [{"prefix": f.prefix, "suffix": f.suffix} for f in filters]
+    assert all(topic["Events"] == ["s3:ObjectCreated:*"] for topic in topics)

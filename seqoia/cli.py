@@ -37,6 +37,7 @@ LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("outputs", "seqoia.commands.outputs", "outputs"),
     ("release", "seqoia.commands.release", "release"),
     ("dlq", "seqoia.commands.dlq", "dlq_app"),
+    ("notifications", "seqoia.commands.notifications", "notifications"),
 )
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from seqoia.cli import app
 from seqoia.engine.notifications import KeyFilter, bucket_notification, routed_key_filters
 from seqoia.engine.router import Router
 from tests.fixtures.committed import local_runtime
@@ -67,3 +71,28 @@ def test_the_s3_configuration_has_one_prefix_and_one_suffix_rule_per_filter() ->
     ]
     assert rules == [{"prefix": f.prefix, "suffix": f.suffix} for f in filters]
     assert all(topic["Events"] == ["s3:ObjectCreated:*"] for topic in topics)
+
+
+def test_seqoia_notifications_prints_the_configuration_for_the_store_s_prefix(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "SEQOIA_STORE_URL": "s3://lab-bucket/site-a?endpoint_url=http://127.0.0.1:9&allow_http=1",
+        "SEQOIA_SCRATCH_DIR": str(tmp_path / "scratch"),
+    }
+    arn = "arn:aws:sns:eu-west-3:123456789012:seqoia"
+    result = CliRunner().invoke(app, ["notifications", "--topic-arn", arn], env=env)
+    assert result.exit_code == 0, result.output
+    topics = json.loads(result.output)["TopicConfigurations"]
+    prefixes = {
+        rule["Value"]
+        for topic in topics
+        for rule in topic["Filter"]["Key"]["FilterRules"]
+        if rule["Name"] == "prefix"
+    }
+    assert prefixes == {"site-a/inbox/", "site-a/work/"}
+    assert {topic["TopicArn"] for topic in topics} == {arn}
+
+    minio = CliRunner().invoke(app, ["notifications", "--minio", "local/seqoia"], env=env)
+    assert minio.exit_code == 2
+    assert "ALIAS/BUCKET=ARN" in minio.output

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from seqoia.errors import (
     InvalidKeyError,
@@ -57,6 +57,11 @@ _ETAG_XATTR = "user.seqoia.etag"
 _CHUNK_BYTES = 1024 * 1024
 #: A writer whose folder is removed by a concurrent delete retries this many times.
 _MKDIR_ATTEMPTS = 20
+#: Reading an object: no descriptor for a child process, no wait on a planted FIFO.
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+#: What the last component of a checked path is to the caller (see _check_inside).
+Leaf = Literal["look", "folder", "skip"]
+
 #: How long a folder seen as a real folder (not a symlink) is trusted, and how many.
 _TRUSTED_FOLDER_S = 1.0
 _TRUSTED_FOLDERS = 4096
@@ -89,11 +94,11 @@ class LocalStore(ObjectStore):
         return f"LocalStore({self._root_str!r})"
 
     # -- paths ---------------------------------------------------------------------
-    def _path(self, key: str) -> str:
+    def _path(self, key: str, leaf: Leaf = "look") -> str:
         """The file of ``key``, refused if it would leave the root or use a reserved name."""
-        return self._locate(key)[0]
+        return self._locate(key, leaf)[0]
 
-    def _locate(self, key: str) -> tuple[str, bool]:
+    def _locate(self, key: str, leaf: Leaf = "look") -> tuple[str, bool]:
         """The file of ``key``, and False when the check found it absent (no need to open)."""
         validate_key(key)
         if key.endswith("/"):
@@ -106,9 +111,11 @@ class LocalStore(ObjectStore):
                 f"object key uses the reserved name prefix {RESERVED!r}", file=repr(key[:120])
             )
         path = self._root_sep + key
-        return path, self._check_inside(path, key)
+        return path, self._check_inside(path, key, leaf=leaf)
 
-    def _check_inside(self, path: str, key: str, what: str = "object key") -> bool:
+    def _check_inside(
+        self, path: str, key: str, what: str = "object key", *, leaf: Leaf = "look"
+    ) -> bool:
         """Refuse a path below the root that a planted symlink would lead outside it.
 
         Returns False when a component is missing (nothing to open), else True.
@@ -121,19 +128,25 @@ class LocalStore(ObjectStore):
 
         Folders seen as real folders in the last ``_TRUSTED_FOLDER_S`` are not looked at
         again: every look is a system call that releases the GIL, and a worker's threads
-        pay a GIL hand-over for each. The last component is always looked at. Like any
-        check before use, this cannot stop a folder swapped for a symlink in between.
+        pay a GIL hand-over for each. ``leaf`` says what the last component is to the
+        caller: ``look``, a file it will follow (always looked at); ``folder``, a folder
+        it will list (trusted like the others); ``skip``, a name it acts on without
+        following it (``link``, ``rename``, an ``O_NOFOLLOW`` open), so only its folders
+        are checked. Like any check before use, this cannot stop a folder swapped for a
+        symlink in between.
         """
         trusted = self._trusted
         now = time.monotonic()
         end = len(self._root_sep) - 1
-        last = len(path)
+        last = path.rfind("/") if leaf == "skip" else len(path)
+        trust_last = leaf != "look"
         while end != last:
             end = path.find("/", end + 1)
             if end == -1:
                 end = last
             component = path[:end]
-            if end != last and trusted.get(component, 0.0) > now:
+            folder = end != last or trust_last
+            if folder and trusted.get(component, 0.0) > now:
                 continue
             try:
                 mode = os.lstat(component).st_mode
@@ -143,7 +156,7 @@ class LocalStore(ObjectStore):
                 break  # cannot tell (permissions): let realpath decide
             if stat.S_ISLNK(mode):
                 break
-            if end != last and stat.S_ISDIR(mode):
+            if folder and stat.S_ISDIR(mode):
                 if len(trusted) >= _TRUSTED_FOLDERS:
                     trusted.clear()
                 trusted[component] = now + _TRUSTED_FOLDER_S
@@ -186,7 +199,9 @@ class LocalStore(ObjectStore):
         """
         if if_none_match and if_match is not None:
             raise ValueError("if_none_match and if_match cannot be combined")
-        path = self._path(key)
+        # link() and rename() act on the name, never through a symlink there; a
+        # compare-and-swap reads the current object first, so it looks at it.
+        path = self._path(key, "skip" if if_match is None else "look")
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         sha256 = hashlib.sha256(data).hexdigest()
         conditional = if_none_match or if_match is not None
@@ -276,7 +291,7 @@ class LocalStore(ObjectStore):
         exists. The content's SHA-256 is computed on the way (a caller's ``sha256`` is not
         needed here) and recorded beside the ETag, as ``put_bytes`` records it.
         """
-        target = self._path(key)
+        target = self._path(key, "skip")  # written by link() or rename(), as put_bytes
         try:
             src = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as err:
@@ -352,48 +367,30 @@ class LocalStore(ObjectStore):
     # -- reads ---------------------------------------------------------------------
     def get_bytes(self, key: str) -> tuple[bytes, str]:
         """Read the whole object and hash it: the ETag always matches the bytes."""
-        path, present = self._locate(key)
-        if not present:
-            raise ObjectNotFoundError(key)
+        fd, st = self._open_object(key, "get")
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-            raise ObjectNotFoundError(key) from err
+            data = _read_all(fd, st.st_size)
         except OSError as err:
             raise _storage_error("get", key, err) from err
+        finally:
+            os.close(fd)
         return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
 
     def open_read(self, key: str) -> BinaryIO:
         """Open the file for buffered streaming reads."""
-        path, present = self._locate(key)
-        if not present:
-            raise ObjectNotFoundError(key)
-        try:
-            return open(path, "rb")  # noqa: SIM115 - the caller closes it
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-            raise ObjectNotFoundError(key) from err
-        except OSError as err:
-            raise _storage_error("open", key, err) from err
+        fd, _ = self._open_object(key, "open")
+        return open(fd, "rb")  # noqa: SIM115 - the caller closes it (and so the descriptor)
 
     def download_file(self, key: str, path: Path) -> None:
         """Copy ``key`` to ``path`` through a temporary file beside it."""
-        src_path, present = self._locate(key)
-        if not present:
-            raise ObjectNotFoundError(key)
-        try:
-            src = open(src_path, "rb")  # noqa: SIM115 - closed below
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
-            raise ObjectNotFoundError(key) from err
-        except OSError as err:
-            raise _storage_error("download", key, err) from err
+        src, _ = self._open_object(key, "download")
         tmp = path.with_name(f"{_temp_name()}.{path.name}"[:255])
         try:
             make_folders(path.parent, self._folder_mode)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with src, open(fd, "wb") as dst:
+            with open(fd, "wb") as dst:
                 # sendfile/copy_file_range under the hood: no bytes through Python.
-                _copy_fd(src.fileno(), dst.fileno())
+                _copy_fd(src, dst.fileno())
             os.replace(tmp, path)
         except OSError as err:
             _unlink_quietly(str(tmp))
@@ -401,14 +398,53 @@ class LocalStore(ObjectStore):
         except BaseException:
             _unlink_quietly(str(tmp))
             raise
+        finally:
+            os.close(src)
+
+    def _open_object(self, key: str, operation: str) -> tuple[int, os.stat_result]:
+        """A read-only descriptor on ``key``'s file and its stat; ObjectNotFoundError unless
+        a regular file is there.
+
+        Opened with ``O_NOFOLLOW``, so the file needs no look of its own beforehand (its
+        folders are checked); a symlink in its place is followed only once the full check
+        has found that it stays inside the store. ``O_NONBLOCK``: a FIFO planted at the key
+        is reported absent instead of blocking the worker (no effect on regular files).
+        """
+        path, present = self._locate(key, "skip")
+        if not present:
+            raise ObjectNotFoundError(key)
+        try:
+            try:
+                fd = os.open(path, _READ_FLAGS | os.O_NOFOLLOW)
+            except OSError as err:
+                if err.errno != errno.ELOOP:
+                    raise
+                self._check_inside(path, key)  # a symlink: refused if it leads outside
+                fd = os.open(path, _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError) as err:
+            raise ObjectNotFoundError(key) from err
+        except OSError as err:
+            raise _storage_error(operation, key, err) from err
+        try:
+            st = os.fstat(fd)
+        except OSError as err:
+            os.close(fd)
+            raise _storage_error(operation, key, err) from err
+        if not stat.S_ISREG(st.st_mode):  # a "folder": nothing is stored at this key
+            os.close(fd)
+            raise ObjectNotFoundError(key)
+        return fd, st
 
     def head(self, key: str) -> ObjectInfo | None:
         """Stat the file; ``None`` when it is absent."""
-        path, present = self._locate(key)
+        path, present = self._locate(key, "skip")
         if not present:
             return None
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):  # followed only if it stays inside the store
+                self._check_inside(path, key)
+                st = os.stat(path)
             if not stat.S_ISREG(st.st_mode):
                 return None
             etag, sha256 = _tags_of(path, st)
@@ -423,7 +459,7 @@ class LocalStore(ObjectStore):
         validate_prefix(prefix)
         folder_key, _, start = prefix.rpartition("/")
         folder = os.path.join(self._root_str, folder_key) if folder_key else self._root_str
-        if folder_key and not self._check_inside(folder, prefix, "prefix"):
+        if folder_key and not self._check_inside(folder, prefix, "prefix", leaf="folder"):
             return
         try:
             yield from self._walk(folder, start)
@@ -455,7 +491,7 @@ class LocalStore(ObjectStore):
         if prefix and not prefix.endswith("/"):
             raise InvalidKeyError("a children prefix must end with '/'", file=repr(prefix[:120]))
         folder = os.path.join(self._root_str, prefix) if prefix else self._root_str
-        if prefix and not self._check_inside(folder.rstrip("/"), prefix, "prefix"):
+        if prefix and not self._check_inside(folder.rstrip("/"), prefix, "prefix", leaf="folder"):
             return []
         try:
             with os.scandir(folder) as it:
@@ -545,6 +581,20 @@ def _tags_of(path: str, st: os.stat_result) -> tuple[str, str | None]:
         pass  # written by something else, or changed in place since: hash it
     with open(path, "rb") as f:
         return _md5_stream(f), None
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """All of ``fd``, a file that held ``size`` bytes, read to its end.
+
+    Each read asks for the bytes still expected plus one, so the read that finds the end
+    is small; a file that grew since is read on in chunks.
+    """
+    chunks: list[bytes] = []
+    expected = size
+    while chunk := os.read(fd, expected + 1 if expected >= 0 else _CHUNK_BYTES):
+        chunks.append(chunk)
+        expected -= len(chunk)
+    return b"".join(chunks)
 
 
 def _copy_fd(src: int, dst: int) -> None:

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from seqoia.engine.runtime import DEFAULT_PIPELINE, load_pipeline
+from seqoia.engine.notifications import check_notifications, routed_key_filters
+from seqoia.engine.runtime import DEFAULT_PIPELINE, Runtime, load_pipeline
 from seqoia.errors import UnsafeStoreError
 from seqoia.settings import Settings
 from seqoia.storage.base import ObjectStore
@@ -36,7 +37,7 @@ UNSAFE_STORE_HELP = (
 def doctor(
     ctx: typer.Context,
     pipeline: Annotated[
-        str, typer.Option("--pipeline", help="Pipeline whose queues to check")
+        str, typer.Option("--pipeline", help="Pipeline whose queues and notifications to check")
     ] = DEFAULT_PIPELINE,
     skip_broker: Annotated[
         bool, typer.Option("--skip-broker", metavar="", help="Check the store only")
@@ -48,6 +49,10 @@ def doctor(
     store = open_store(settings.store_url)
     try:
         checks = check_store(store)
+        runtime = Runtime(settings=settings, store=store, pipeline=load_pipeline(pipeline))
+        key_prefix = str(getattr(store, "prefix", ""))
+        filters = routed_key_filters(runtime.pipeline, runtime.layout, key_prefix)
+        checks.append(check_notifications(store, runtime.layout, filters))
     finally:
         store.close()
     if not skip_broker:

@@ -13,13 +13,17 @@ the store's layout; :func:`bucket_notification` is the S3
 ``PutBucketNotificationConfiguration`` body that sends only them to one topic (AWS SNS,
 Ceph RGW); MinIO takes the same pairs as ``mc event add --prefix P --suffix S``. The
 reconciler still finds whatever a lost or filtered notification did not announce.
+:func:`check_notifications` (``seqoia doctor``) reads what a bucket is configured to send.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from seqoia.storage.base import ObjectStore
 from seqoia.storage.layout import MANIFEST_SUFFIX, Layout
+from seqoia.storage.selfcheck import Check, s3_client_and_bucket
 from seqoia.tasks.stage import Pipeline
 
 #: The events seqoia routes: a new object, whatever API wrote it (PUT, copy, multipart).
@@ -72,3 +76,67 @@ def bucket_notification(topic_arn: str, filters: list[KeyFilter]) -> dict[str, A
             for index, key_filter in enumerate(filters, start=1)
         ]
     }
+
+
+#: The kinds of S3 notification targets, each a list of configurations.
+_TARGETS = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
+_HOW = "`seqoia notifications` prints the filters"
+
+
+def check_notifications(store: ObjectStore, layout: Layout, filters: list[KeyFilter]) -> Check:
+    """Whether ``store``'s bucket announces the keys of ``filters``, and not every object.
+
+    Never raises: a store that cannot say (no permission to read its configuration, not
+    an S3 bucket) is a warning or a note, since the reconciler still finds every run.
+    """
+    name = "bucket notifications"
+    client, bucket = s3_client_and_bucket(store)
+    if client is None:
+        return Check("store", name, "ok", "not an S3 bucket (nothing announces new objects)")
+    try:
+        configuration = client.get_bucket_notification_configuration(Bucket=bucket)
+    except Exception as err:  # botocore's errors, translated here at the boundary
+        return Check("store", name, "warn", f"cannot read the configuration: {err}")
+    rules = list(_created_rules(configuration))
+    if not rules:
+        if configuration.get("EventBridgeConfiguration") is not None:
+            return Check("store", name, "ok", f"sent to EventBridge: filter there ({_HOW})")
+        return Check(
+            "store",
+            name,
+            "warn",
+            f"none announces new objects: runs start at the reconciler's next pass ({_HOW})",
+        )
+    missing = [f for f in filters if not any(_covers(rule, f) for rule in rules)]
+    if missing:
+        shown = ", ".join(f"{f.prefix}*{f.suffix}" for f in missing)
+        return Check(
+            "store", name, "warn", f"not announced: {shown}; they wait for the reconciler ({_HOW})"
+        )
+    # Keys the router ignores, which a rule should not let through.
+    bookkeeping = (layout.lease_key("stage", "s"), layout.link_key("run", "r", "sample", "s"))
+    if any(rule.matches(key) for rule in rules for key in bookkeeping):
+        return Check(
+            "store",
+            name,
+            "warn",
+            "every new object is announced (leases, links, outputs): the events that "
+            f"matter wait behind them in the notification queue and the broker ({_HOW})",
+        )
+    return Check("store", name, "ok", f"markers and manifests announced ({len(rules)} rules)")
+
+
+def _created_rules(configuration: dict[str, Any]) -> Iterator[KeyFilter]:
+    """The prefix/suffix of each configuration that announces new objects."""
+    for target in _TARGETS:
+        for entry in configuration.get(target) or []:
+            if not any(str(e).startswith("s3:ObjectCreated:") for e in entry.get("Events", [])):
+                continue
+            rules = entry.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+            values = {str(r.get("Name", "")).lower(): str(r.get("Value", "")) for r in rules}
+            yield KeyFilter(values.get("prefix", ""), values.get("suffix", ""))
+
+
+def _covers(rule: KeyFilter, wanted: KeyFilter) -> bool:
+    """Whether every key ``wanted`` lets through is also let through by ``rule``."""
+    return wanted.prefix.startswith(rule.prefix) and wanted.suffix.endswith(rule.suffix)

@@ -166,7 +166,7 @@ def _compare_and_swap(store: ObjectStore, prefix: str) -> Check:
 
 def _versioning(store: ObjectStore, prefix: str) -> Check:
     name = "bucket versioning"
-    client, bucket = _s3(store)
+    client, bucket = s3_client_and_bucket(store)
     if client is None:
         return Check("store", name, "ok", "not an S3 bucket (no versioning)")
     try:
@@ -190,7 +190,7 @@ def _versioning(store: ObjectStore, prefix: str) -> Check:
 
 def _encryption(store: ObjectStore, prefix: str) -> Check:
     name = "server-side encryption"
-    client, bucket = _s3(store)
+    client, bucket = s3_client_and_bucket(store)
     wanted = getattr(store, "sse", None)
     if client is None:
         return Check("store", name, "ok", "local folder: encryption is the file system's")
@@ -216,7 +216,7 @@ def _encryption(store: ObjectStore, prefix: str) -> Check:
     return Check("store", name, "ok", f"{wanted} requested and applied")
 
 
-def _s3(store: ObjectStore) -> tuple[Any, str]:
+def s3_client_and_bucket(store: ObjectStore) -> tuple[Any, str]:
     """The boto3 client and bucket of an S3 store, or (None, "") for another backend."""
     client = getattr(store, "client", None)
     bucket = getattr(store, "bucket", "")

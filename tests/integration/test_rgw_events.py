@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from seqoia.engine.notifications import routed_key_filters
+from seqoia.engine.notifications import KeyFilter, check_notifications, routed_key_filters
 from seqoia.engine.runtime import DEFAULT_PIPELINE, load_pipeline
 from seqoia.errors import PreconditionFailedError
 from seqoia.intake.events import ObjectCreated
@@ -94,3 +94,27 @@ def test_rgw_announces_only_the_keys_the_router_acts_on(rgw_server: CephRGW) -> 
         for key in ignored + routed:
             store.put_bytes(key, b"x")
     assert sorted(received) == sorted(routed)
+
+
+def test_doctor_reads_what_the_bucket_announces(rgw_server: CephRGW) -> None:
+    """None, every object, one filter short and the filters: only the last is ok."""
+    layout = Layout()
+    filters = routed_key_filters(load_pipeline(DEFAULT_PIPELINE), layout)
+    endpoint = f"http://seqoia:{TOKEN}@127.0.0.1:9/events"  # never called: nothing is written
+    cases: dict[str, list[KeyFilter] | None] = {
+        "everything": None,
+        "one short": filters[1:],
+        "filters": filters,
+    }
+    verdicts = {}
+    for case in ("none", *cases):
+        store = rgw_store(rgw_server)
+        if case != "none":
+            rgw_server.push_events(store.bucket, endpoint, persistent=False, filters=cases[case])
+        check = check_notifications(store, layout, filters)
+        verdicts[case] = (check.verdict, check.detail)
+    assert verdicts["none"][0] == "warn" and "reconciler" in verdicts["none"][1]
+    assert verdicts["everything"][0] == "warn" and "every new object" in verdicts["everything"][1]
+    assert verdicts["one short"][0] == "warn"
+    assert filters[0].suffix in verdicts["one short"][1]
+    assert verdicts["filters"] == ("ok", f"markers and manifests announced ({len(filters)} rules)")

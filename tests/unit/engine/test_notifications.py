@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from seqoia.cli import app
-from seqoia.engine.notifications import KeyFilter, bucket_notification, routed_key_filters
+from seqoia.engine.notifications import (
+    KeyFilter,
+    bucket_notification,
+    check_notifications,
+    routed_key_filters,
+)
 from seqoia.engine.router import Router
 from tests.fixtures.committed import local_runtime
 
@@ -96,3 +103,52 @@ def test_seqoia_notifications_prints_the_configuration_for_the_store_s_prefix(
     minio = CliRunner().invoke(app, ["notifications", "--minio", "local/seqoia"], env=env)
     assert minio.exit_code == 2
     assert "ALIAS/BUCKET=ARN" in minio.output
+
+
+class _Bucket:
+    """An S3 store's two attributes the check reads; the answer is S3's response shape."""
+
+    bucket = "seqoia"
+
+    def __init__(self, answer: dict[str, Any] | Exception) -> None:
+        self.client = self
+        self.answer = answer
+
+    def get_bucket_notification_configuration(self, Bucket: str) -> dict[str, Any]:  # noqa: N803
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def _queue(prefix: str, suffix: str) -> dict[str, Any]:
+    rules = [{"Name": "Prefix", "Value": prefix}, {"Name": "Suffix", "Value": suffix}]
+    return {
+        "QueueArn": "arn:minio:sqs::SEQOIA:webhook",
+        "Events": ["s3:ObjectCreated:Put"],
+        "Filter": {"Key": {"FilterRules": rules}},
+    }
+
+
+def test_infra_compose_s_minio_events_cover_the_filters(tmp_path: Path) -> None:
+    """The `mc event add` lines of infra/compose.yaml announce every key the router needs."""
+    compose = (Path(__file__).resolve().parents[3] / "infra" / "compose.yaml").read_text()
+    rules = re.findall(r"mc event add .* --prefix (\S+) --suffix (\S+)", compose)
+    assert len(rules) >= 2
+    runtime = local_runtime(tmp_path)
+    filters = routed_key_filters(runtime.pipeline, runtime.layout)
+    store = _Bucket({"QueueConfigurations": [_queue(*rule) for rule in rules]})
+    check = check_notifications(store, runtime.layout, filters)  # type: ignore[arg-type]
+    assert check.verdict == "ok", check.detail
+    # Without the manifests' rule, runs would stop after their first stage.
+    inbox_only = [_queue(*rule) for rule in rules if rule[0] == "inbox/"]
+    store = _Bucket({"QueueConfigurations": inbox_only})
+    check = check_notifications(store, runtime.layout, filters)  # type: ignore[arg-type]
+    assert check.verdict == "warn" and "work/*.manifest.json" in check.detail
+
+
+def test_a_configuration_that_cannot_be_read_is_a_warning(tmp_path: Path) -> None:
+    runtime = local_runtime(tmp_path)
+    filters = routed_key_filters(runtime.pipeline, runtime.layout)
+    store = _Bucket(PermissionError("AccessDenied"))
+    check = check_notifications(store, runtime.layout, filters)  # type: ignore[arg-type]
+    assert check.verdict == "warn" and "AccessDenied" in check.detail

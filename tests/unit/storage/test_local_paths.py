@@ -11,12 +11,18 @@ from seqoia.errors import InvalidKeyError, ObjectNotFoundError, PreconditionFail
 from seqoia.storage.local import LocalStore
 
 
-def test_a_symlinked_object_pointing_outside_the_root_is_refused(tmp_path: Path) -> None:
+def planted_leak(tmp_path: Path, content: bytes) -> tuple[LocalStore, Path]:
+    """A store whose key ``a/leak`` is a symlink to a file outside it holding ``content``."""
     outside = tmp_path / "secret"
-    outside.write_bytes(b"do not read")
+    outside.write_bytes(content)
     store = LocalStore(tmp_path / "store")
     (tmp_path / "store" / "a").mkdir()
     (tmp_path / "store" / "a" / "leak").symlink_to(outside)
+    return store, outside
+
+
+def test_a_symlinked_object_pointing_outside_the_root_is_refused(tmp_path: Path) -> None:
+    store, _ = planted_leak(tmp_path, b"do not read")
     with pytest.raises(InvalidKeyError, match="outside the store"):
         store.get_bytes("a/leak")
     with pytest.raises(InvalidKeyError):
@@ -51,11 +57,8 @@ def test_keys_below_a_missing_folder_are_simply_absent(tmp_path: Path) -> None:
 
 
 def test_every_read_refuses_a_symlinked_object_leading_outside(tmp_path: Path) -> None:
-    outside = tmp_path / "secret"
-    outside.write_bytes(b"do not read")
-    store = LocalStore(tmp_path / "store")
+    store, _ = planted_leak(tmp_path, b"do not read")
     store.put_bytes("a/real", b"inside")
-    (tmp_path / "store" / "a" / "leak").symlink_to(outside)
     (tmp_path / "store" / "a" / "alias").symlink_to(tmp_path / "store" / "a" / "real")
     with pytest.raises(InvalidKeyError, match="outside the store"):
         store.open_read("a/leak")
@@ -71,11 +74,7 @@ def test_every_read_refuses_a_symlinked_object_leading_outside(tmp_path: Path) -
 
 
 def test_a_write_replaces_a_symlinked_object_and_never_writes_through_it(tmp_path: Path) -> None:
-    outside = tmp_path / "secret"
-    outside.write_bytes(b"do not overwrite")
-    store = LocalStore(tmp_path / "store")
-    (tmp_path / "store" / "a").mkdir()
-    (tmp_path / "store" / "a" / "leak").symlink_to(outside)
+    store, outside = planted_leak(tmp_path, b"do not overwrite")
     with pytest.raises(PreconditionFailedError):  # something is at the key: create-only fails
         store.put_bytes("a/leak", b"new", if_none_match=True)
     store.put_bytes("a/leak", b"new")  # an overwrite replaces the link itself

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from seqoia.errors import ConfigurationError, StorageError
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.layout import MANIFEST_SUFFIX, Layout
 from seqoia.storage.selfcheck import Check, s3_client_and_bucket
@@ -28,6 +29,8 @@ from seqoia.tasks.stage import Pipeline
 
 #: The events seqoia routes: a new object, whatever API wrote it (PUT, copy, multipart).
 CREATED_EVENTS = ("s3:ObjectCreated:*",)
+#: How seqoia's own configurations are told from the bucket's others (their ``Id``).
+ID_PREFIX = "seqoia-"
 
 
 class KeyFilter(NamedTuple):
@@ -61,7 +64,7 @@ def bucket_notification(topic_arn: str, filters: list[KeyFilter]) -> dict[str, A
     return {
         "TopicConfigurations": [
             {
-                "Id": f"seqoia-{index}",
+                "Id": f"{ID_PREFIX}{index}",
                 "TopicArn": topic_arn,
                 "Events": list(CREATED_EVENTS),
                 "Filter": {
@@ -76,6 +79,42 @@ def bucket_notification(topic_arn: str, filters: list[KeyFilter]) -> dict[str, A
             for index, key_filter in enumerate(filters, start=1)
         ]
     }
+
+
+def apply_bucket_notification(store: ObjectStore, topic_arn: str, filters: list[KeyFilter]) -> int:
+    """Make ``store``'s bucket announce ``filters`` to ``topic_arn``; how many of the
+    bucket's other configurations were kept.
+
+    seqoia's previous configurations (``Id`` starting with ``seqoia-``) are replaced, so
+    that applying twice changes nothing; anything else the bucket announces, to whatever
+    target, is kept as it was (S3 refuses the whole if one of them overlaps ours).
+    """
+    client, bucket = s3_client_and_bucket(store)
+    if client is None:
+        raise ConfigurationError(f"{store.url} is not an S3 bucket: it has no notifications")
+    try:
+        current = client.get_bucket_notification_configuration(Bucket=bucket)
+        configuration: dict[str, Any] = {}
+        kept = 0
+        for target in _TARGETS:
+            others = [
+                entry
+                for entry in current.get(target) or []
+                if not str(entry.get("Id", "")).startswith(ID_PREFIX)
+            ]
+            kept += len(others)
+            if others:
+                configuration[target] = others
+        if current.get("EventBridgeConfiguration") is not None:
+            configuration["EventBridgeConfiguration"] = current["EventBridgeConfiguration"]
+        mine = bucket_notification(topic_arn, filters)["TopicConfigurations"]
+        configuration["TopicConfigurations"] = configuration.get("TopicConfigurations", []) + mine
+        client.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration=configuration
+        )
+    except Exception as err:  # botocore's errors, translated here at the boundary
+        raise StorageError(f"cannot configure the notifications of {bucket!r}: {err}") from err
+    return kept
 
 
 #: The kinds of S3 notification targets, each a list of configurations.

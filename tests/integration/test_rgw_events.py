@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from seqoia.cli import app
 from seqoia.engine.notifications import KeyFilter, check_notifications, routed_key_filters
 from seqoia.engine.runtime import DEFAULT_PIPELINE, load_pipeline
 from seqoia.errors import PreconditionFailedError
@@ -118,3 +121,40 @@ def test_doctor_reads_what_the_bucket_announces(rgw_server: CephRGW) -> None:
     assert verdicts["one short"][0] == "warn"
     assert filters[0].suffix in verdicts["one short"][1]
     assert verdicts["filters"] == ("ok", f"markers and manifests announced ({len(filters)} rules)")
+
+
+def test_seqoia_notifications_apply_keeps_the_bucket_s_other_notifications(
+    rgw_server: CephRGW, tmp_path: Path
+) -> None:
+    store = rgw_store(rgw_server)
+    endpoint = f"http://seqoia:{TOKEN}@127.0.0.1:9/events"  # never called: nothing is written
+    # The topic, then the bucket's only notification: another team's, on audit/.
+    topic = rgw_server.push_events(
+        store.bucket, endpoint, persistent=False, filters=[KeyFilter("audit/", ".csv")]
+    )
+    other = {
+        "Id": "lab-audit",
+        "TopicArn": topic,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "audit/"}]}},
+    }
+    store.client.put_bucket_notification_configuration(
+        Bucket=store.bucket, NotificationConfiguration={"TopicConfigurations": [other]}
+    )
+    env = {
+        "SEQOIA_STORE_URL": f"s3://{store.bucket}?endpoint_url={rgw_server.endpoint}&sse=none",
+        "SEQOIA_SCRATCH_DIR": str(tmp_path / "scratch"),
+        "AWS_ACCESS_KEY_ID": rgw_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": rgw_server.secret_key,
+    }
+    for _ in range(2):  # applying again changes nothing
+        result = CliRunner().invoke(
+            app, ["notifications", "--topic-arn", topic, "--apply"], env=env
+        )
+        assert result.exit_code == 0, result.output
+        assert "1 other(s) kept" in result.output
+        assert "ok    store  bucket notifications     markers and manifests" in result.output
+    configured = store.client.get_bucket_notification_configuration(Bucket=store.bucket)
+    filters = routed_key_filters(load_pipeline(DEFAULT_PIPELINE), Layout())
+    ids = sorted(entry["Id"] for entry in configured["TopicConfigurations"])
+    assert ids == ["lab-audit", *(f"seqoia-{i}" for i in range(1, len(filters) + 1))]

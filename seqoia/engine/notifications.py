@@ -31,6 +31,9 @@ from seqoia.tasks.stage import Pipeline
 CREATED_EVENTS = ("s3:ObjectCreated:*",)
 #: How seqoia's own configurations are told from the bucket's others (their ``Id``).
 ID_PREFIX = "seqoia-"
+#: The kinds of S3 notification targets, each a list of configurations.
+_TARGETS = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
+_HOW = "`seqoia notifications` prints the filters"
 
 
 class KeyFilter(NamedTuple):
@@ -115,11 +118,6 @@ def apply_bucket_notification(store: ObjectStore, topic_arn: str, filters: list[
     except Exception as err:  # botocore's errors, translated here at the boundary
         raise StorageError(f"cannot configure the notifications of {bucket!r}: {err}") from err
     return kept
-
-
-#: The kinds of S3 notification targets, each a list of configurations.
-_TARGETS = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
-_HOW = "`seqoia notifications` prints the filters"
 
 
 def check_notifications(store: ObjectStore, layout: Layout, filters: list[KeyFilter]) -> Check:

@@ -151,8 +151,9 @@ def build_intake(
     token: str | None,
     insecure_no_auth: bool = False,
     on_outcome: OnOutcome | None = None,
+    routed: Callable[[str], bool] | None = None,
 ) -> IntakeServer:
-    """The intake as the settings describe it (not started)."""
+    """The intake as the settings describe it (not started); ``routed``: see IntakeServer."""
     require_auth(settings, token, insecure_no_auth=insecure_no_auth)
     verifier = sns_verifier(settings)
     limits = IntakeLimits(
@@ -173,4 +174,5 @@ def build_intake(
         allowed_buckets=served_buckets(settings, store),
         limits=limits,
         on_outcome=on_outcome,
+        routed=routed,
     )

@@ -80,6 +80,7 @@ OUTCOMES = (
     "ignored",  # a valid record that is not a creation (removal, test event...)
     "duplicate",  # the same bucket and key again in one payload: collapsed
     "foreign_bucket",  # an event for a bucket this intake does not serve
+    "unrouted",  # a key no stage starts from (a lease, an output): not sent on
     "invalid",  # one record refused (hostile key, wrong type, missing field)
     "submit_failed",  # submit raised
     "rejected",  # the whole payload unusable (400)
@@ -143,6 +144,7 @@ class IntakeServer:
         on_outcome: OnOutcome | None = None,
         confirm_fetch: Callable[[str], bytes] | None = None,
         confirm_timeout_s: float = 10.0,
+        routed: Callable[[str], bool] | None = None,
     ) -> None:
         if token is None and verify_sns is None and not insecure_no_auth:
             raise ConfigurationError(
@@ -158,6 +160,9 @@ class IntakeServer:
         self.submit = submit
         self.verify_sns = verify_sns
         self.allowed_buckets = frozenset(allowed_buckets) if allowed_buckets is not None else None
+        #: Whether the engine acts on a key: others are counted, not sent on, so that a
+        #: bucket announcing every object does not fill the events queue.
+        self.routed = routed
         self.limits = limits
         self.on_outcome = on_outcome
         self._confirm_fetch = confirm_fetch or (
@@ -306,12 +311,14 @@ class IntakeServer:
             answer["subscription"] = outcome
         seen: set[tuple[str, str]] = set()
         fresh: list[ObjectCreated] = []
-        duplicates = foreign = 0
+        duplicates = foreign = unrouted = 0
         for event in parsed.events:
             if (event.bucket, event.key) in seen:
                 duplicates += 1
             elif self.allowed_buckets is not None and event.bucket not in self.allowed_buckets:
                 foreign += 1
+            elif self.routed is not None and not self.routed(event.key):
+                unrouted += 1
             else:
                 seen.add((event.bucket, event.key))
                 fresh.append(event)
@@ -338,8 +345,9 @@ class IntakeServer:
         self.record(source, "ignored", parsed.ignored)
         self.record(source, "duplicate", duplicates)
         self.record(source, "foreign_bucket", foreign)
+        self.record(source, "unrouted", unrouted)
         self.record(source, "invalid", len(parsed.errors))
-        answer["ignored"] += duplicates + foreign
+        answer["ignored"] += duplicates + foreign + unrouted
         if parsed.errors or foreign:
             # One line per request, however many records were bad.
             first = f"; first: {loggable(parsed.errors[0])}" if parsed.errors else ""

@@ -36,9 +36,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from seqoia.engine.notifications import routed_key_filters
+from seqoia.engine.runtime import DEFAULT_PIPELINE, load_pipeline
 from seqoia.errors import ConfigurationError
 from seqoia.intake.events import ObjectCreated
 from seqoia.intake.server import IntakeLimits, IntakeServer, SnsSignatureVerifier
+from seqoia.storage.layout import Layout
 from tests.fixtures.sns import TOPIC as SNS_TOPIC
 from tests.fixtures.sns import signed_envelope
 
@@ -347,6 +350,26 @@ def test_events_for_a_foreign_bucket_are_not_submitted(submitted: Collector) -> 
         assert status == 200 and answer["accepted"] == 0 and answer["ignored"] == 1
         assert server.counts()["s3"] == {"accepted": 1, "foreign_bucket": 1}
     assert [e.bucket for e in submitted.events] == ["seqoia-inbox"]
+
+
+def test_keys_no_stage_starts_from_are_counted_and_not_submitted(submitted: Collector) -> None:
+    """A bucket announcing every object: leases and outputs stop at the intake."""
+    filters = routed_key_filters(load_pipeline(DEFAULT_PIPELINE), Layout())
+    routed = lambda key: any(f.matches(key) for f in filters)  # noqa: E731 - as the command does
+    with IntakeServer("127.0.0.1", 0, TOKEN, submitted, routed=routed) as server:
+        body = records(
+            "inbox/R/SampleSheet.csv",
+            "inbox/R/CopyComplete.txt",
+            "work/_leases/align/S1",
+            "work/align/S1/g000001.manifest.json",
+        )
+        status, answer = post(f"{server.url}/events", body)
+        assert status == 200 and answer["accepted"] == 2 and answer["ignored"] == 2
+        assert server.counts()["s3"] == {"accepted": 2, "unrouted": 2}
+    assert [e.key for e in submitted.events] == [
+        "inbox/R/CopyComplete.txt",
+        "work/align/S1/g000001.manifest.json",
+    ]
 
 
 def test_failing_submit_answers_500_once_for_that_request_only(

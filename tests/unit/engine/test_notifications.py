@@ -10,6 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from seqoia.cli import app
+from seqoia.commands.engine import _intake_server
 from seqoia.engine.notifications import (
     KeyFilter,
     bucket_notification,
@@ -17,6 +18,10 @@ from seqoia.engine.notifications import (
     routed_key_filters,
 )
 from seqoia.engine.router import Router
+from seqoia.engine.runtime import build_runtime
+from seqoia.settings import Settings
+from seqoia.workers.actors import declare_actors
+from seqoia.workers.broker import build_broker
 from tests.fixtures.committed import local_runtime
 
 
@@ -152,3 +157,37 @@ def test_a_configuration_that_cannot_be_read_is_a_warning(tmp_path: Path) -> Non
     store = _Bucket(PermissionError("AccessDenied"))
     check = check_notifications(store, runtime.layout, filters)  # type: ignore[arg-type]
     assert check.verdict == "warn" and "AccessDenied" in check.detail
+
+
+def test_the_intake_command_sends_on_only_what_a_stage_starts_from(tmp_path: Path) -> None:
+    """`seqoia intake` drops leases and outputs itself when a bucket announces everything."""
+    settings = Settings(
+        store_url="s3://lab-bucket/site-a?endpoint_url=http://127.0.0.1:9&allow_http=1",
+        broker_url="memory://",
+        scratch_dir=tmp_path / "scratch",
+        intake_port=0,
+    )
+    actors = declare_actors(build_broker(settings), build_runtime(settings))
+    token = "intake-test-token-0123456789"  # noqa: S105 - a test value
+    with _intake_server(settings, actors, token=token, insecure_no_auth=False) as server:
+        status, answer = server.handle_payload(
+            json.dumps(
+                {
+                    "Records": [
+                        {
+                            "eventName": "ObjectCreated:Put",
+                            "eventSource": "aws:s3",
+                            "s3": {"bucket": {"name": "lab-bucket"}, "object": {"key": key}},
+                        }
+                        for key in (
+                            "site-a/work/_leases/align/S1",
+                            "site-a/work/align/S1/attempts/a1/S1.cram",
+                            "site-a/inbox/R1/CopyComplete.txt",
+                        )
+                    ]
+                }
+            ).encode(),
+            token_ok=True,
+        )
+    assert status == 200 and (answer["accepted"], answer["ignored"]) == (1, 2), answer
+    assert server.counts()["s3"] == {"accepted": 1, "unrouted": 2}

@@ -139,13 +139,19 @@ def worker_pool(settings: Settings, args: argparse.Namespace) -> Iterator[None]:
 
 
 class Intake:
-    """The intake in this process: notes when each key's notification arrived, sends it on."""
+    """The intake in this process: notes when each key's notification arrived, sends it on.
+
+    Like ``seqoia intake``, it sends on only the keys a stage starts from.
+    """
 
     def __init__(self, actors: Actors) -> None:
         self.actors = actors
         self.received: dict[str, float] = {}
         self.lock = threading.Lock()
-        self.server = IntakeServer("127.0.0.1", 0, TOKEN, self.submit)
+        filters = routed_key_filters(actors.runtime.pipeline, actors.runtime.layout)
+        self.server = IntakeServer(
+            "127.0.0.1", 0, TOKEN, self.submit, routed=lambda k: any(f.matches(k) for f in filters)
+        )
 
     def submit(self, event: ObjectCreated) -> None:
         with self.lock:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import statistics
@@ -47,7 +48,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dispatch import redis_server  # noqa: E402
-from seqoia.engine.notifications import routed_key_filters  # noqa: E402
+from seqoia.engine.notifications import any_matches, store_key_filters  # noqa: E402
 from seqoia.engine.runtime import Runtime, build_runtime  # noqa: E402
 from seqoia.intake.events import ObjectCreated  # noqa: E402
 from seqoia.intake.server import IntakeServer  # noqa: E402
@@ -148,10 +149,8 @@ class Intake:
         self.actors = actors
         self.received: dict[str, float] = {}
         self.lock = threading.Lock()
-        filters = routed_key_filters(actors.runtime.pipeline, actors.runtime.layout)
-        self.server = IntakeServer(
-            "127.0.0.1", 0, TOKEN, self.submit, routed=lambda k: any(f.matches(k) for f in filters)
-        )
+        routed = functools.partial(any_matches, store_key_filters(actors.runtime))
+        self.server = IntakeServer("127.0.0.1", 0, TOKEN, self.submit, routed=routed)
 
     def submit(self, event: ObjectCreated) -> None:
         with self.lock:
@@ -314,9 +313,7 @@ def main(argv: list[str] | None = None) -> None:
                     bucket,
                     f"http://seqoia:{TOKEN}@127.0.0.1:{port}/events?token={TOKEN}",
                     persistent=True,
-                    filters=None
-                    if args.every_object
-                    else routed_key_filters(runtime.pipeline, runtime.layout),
+                    filters=None if args.every_object else store_key_filters(runtime),
                 )
                 # A new persistent topic's first delivery waits ~30 s (RGW 16.2): warm up.
                 put_marker(runtime, "warm-up")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from seqoia.engine.notifications import check_notifications, routed_key_filters
+from seqoia.engine.notifications import check_notifications, store_key_filters
 from seqoia.engine.runtime import DEFAULT_PIPELINE, Runtime, load_pipeline
 from seqoia.errors import UnsafeStoreError
 from seqoia.settings import Settings
@@ -50,9 +50,7 @@ def doctor(
     try:
         checks = check_store(store)
         runtime = Runtime(settings=settings, store=store, pipeline=load_pipeline(pipeline))
-        key_prefix = str(getattr(store, "prefix", ""))
-        filters = routed_key_filters(runtime.pipeline, runtime.layout, key_prefix)
-        checks.append(check_notifications(store, runtime.layout, filters))
+        checks.append(check_notifications(store, runtime.layout, store_key_filters(runtime)))
     finally:
         store.close()
     if not skip_broker:

@@ -7,6 +7,7 @@ S3 webhook) and ``seqoia reconcile --every 300`` (the safety net for lost events
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -23,7 +24,7 @@ from rich.text import Text
 
 from seqoia.commands.doctor import UNSAFE_STORE_HELP, guard_store
 from seqoia.engine.forkserver import start_in_background
-from seqoia.engine.notifications import routed_key_filters
+from seqoia.engine.notifications import any_matches, store_key_filters
 from seqoia.engine.priority import Lane, lane_queues
 from seqoia.engine.reconciler import Reconciler, ReconcileReport
 from seqoia.engine.runtime import DEFAULT_PIPELINE, build_runtime
@@ -87,9 +88,7 @@ def _intake_server(
     def submit(event: ObjectCreated) -> None:
         actors.notify(event.key, bucket=event.bucket, etag=event.etag)
 
-    runtime = actors.runtime
-    key_prefix = str(getattr(runtime.store, "prefix", ""))
-    filters = routed_key_filters(runtime.pipeline, runtime.layout, key_prefix)
+    filters = store_key_filters(actors.runtime)
     return build_intake(
         settings,
         submit,
@@ -97,7 +96,7 @@ def _intake_server(
         token=token,
         insecure_no_auth=insecure_no_auth,
         on_outcome=event_recorder(get_args(Source), OUTCOMES),
-        routed=lambda key: any(key_filter.matches(key) for key_filter in filters),
+        routed=functools.partial(any_matches, filters),
     )
 
 

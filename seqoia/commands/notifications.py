@@ -22,7 +22,7 @@ from seqoia.engine.notifications import (
     apply_bucket_notification,
     bucket_notification,
     check_notifications,
-    routed_key_filters,
+    store_key_filters,
 )
 from seqoia.engine.runtime import build_runtime
 from seqoia.settings import Settings
@@ -58,8 +58,7 @@ def notifications(
     """Show the bucket-notification filters the intake needs (markers and manifests)."""
     settings: Settings = ctx.obj
     runtime = build_runtime(settings, pipeline)
-    key_prefix = str(getattr(runtime.store, "prefix", ""))  # s3://bucket/prefix
-    filters = routed_key_filters(runtime.pipeline, runtime.layout, key_prefix)
+    filters = store_key_filters(runtime)
     if apply:
         if topic_arn is None:
             raise typer.BadParameter("--apply needs --topic-arn", param_hint="--apply")

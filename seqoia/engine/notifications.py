@@ -18,9 +18,10 @@ reconciler still finds whatever a lost or filtered notification did not announce
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
+from seqoia.engine.runtime import Runtime
 from seqoia.errors import ConfigurationError, StorageError
 from seqoia.storage.base import ObjectStore
 from seqoia.storage.layout import MANIFEST_SUFFIX, Layout
@@ -56,6 +57,17 @@ def routed_key_filters(pipeline: Pipeline, layout: Layout, key_prefix: str = "")
     inbox = key_prefix + layout.inbox_prefix()
     markers = [KeyFilter(inbox, "/" + name) for name in pipeline.completion_markers()]
     return [*markers, KeyFilter(key_prefix + layout.work_prefix(), MANIFEST_SUFFIX)]
+
+
+def store_key_filters(runtime: Runtime) -> list[KeyFilter]:
+    """:func:`routed_key_filters` of ``runtime``, under its store's prefix in the bucket."""
+    key_prefix = str(getattr(runtime.store, "prefix", ""))  # s3://bucket/prefix
+    return routed_key_filters(runtime.pipeline, runtime.layout, key_prefix)
+
+
+def any_matches(filters: Iterable[KeyFilter], key: str) -> bool:
+    """Whether one of ``filters`` lets ``key`` through."""
+    return any(key_filter.matches(key) for key_filter in filters)
 
 
 def bucket_notification(topic_arn: str, filters: list[KeyFilter]) -> dict[str, Any]:
@@ -152,7 +164,7 @@ def check_notifications(store: ObjectStore, layout: Layout, filters: list[KeyFil
         )
     # Keys the router ignores, which a rule should not let through.
     bookkeeping = (layout.lease_key("stage", "s"), layout.link_key("run", "r", "sample", "s"))
-    if any(rule.matches(key) for rule in rules for key in bookkeeping):
+    if any(any_matches(rules, key) for key in bookkeeping):
         return Check(
             "store",
             name,

@@ -24,7 +24,7 @@ import pysam
 import pytest
 
 from seqoia.admin.refarea import reference_area, upload_reference_area
-from seqoia.engine.notifications import routed_key_filters
+from seqoia.engine.notifications import any_matches, store_key_filters
 from seqoia.engine.reconciler import Reconciler
 from seqoia.engine.runtime import Runtime, build_runtime
 from seqoia.genomics.simulate import (
@@ -335,7 +335,7 @@ def test_fastq_run_is_delivered_on_rgw_and_redis_driven_by_the_buckets_own_event
             runtime = build_runtime(settings)
         # The intake takes the token only as the Basic password RGW sends for the endpoint.
         # Only the keys the router acts on are announced, as a deployment configures it.
-        filters = routed_key_filters(runtime.pipeline, runtime.layout)
+        filters = store_key_filters(runtime)
         rgw_server.push_events(
             bucket, f"http://seqoia:{token}@127.0.0.1:{intake_port}/events", filters=filters
         )
@@ -344,9 +344,7 @@ def test_fastq_run_is_delivered_on_rgw_and_redis_driven_by_the_buckets_own_event
         _check_results(runtime, tmp_path)
         # The intake saw RGW's records, all well-formed and authorised: one at least per
         # marker and manifest in the bucket (the last may still be in RGW's queue).
-        announced = [
-            i.key for i in runtime.store.list("") if any(f.matches(i.key) for f in filters)
-        ]
+        announced = [i.key for i in runtime.store.list("") if any_matches(filters, i.key)]
         deadline = time.monotonic() + 60
         events = _intake_events(metrics_ports["intake"])
         while events.get(("s3", "accepted"), 0) < len(announced):

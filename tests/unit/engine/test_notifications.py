@@ -13,6 +13,7 @@ from seqoia.cli import app
 from seqoia.commands.engine import _intake_server
 from seqoia.engine.notifications import (
     KeyFilter,
+    any_matches,
     bucket_notification,
     check_notifications,
     routed_key_filters,
@@ -23,10 +24,6 @@ from seqoia.settings import Settings
 from seqoia.workers.actors import declare_actors
 from seqoia.workers.broker import build_broker
 from tests.fixtures.committed import local_runtime
-
-
-def passes(filters: list[KeyFilter], key: str) -> bool:
-    return any(key_filter.matches(key) for key_filter in filters)
 
 
 def test_every_marker_the_router_wakes_on_passes_and_other_run_files_do_not(
@@ -42,7 +39,7 @@ def test_every_marker_the_router_wakes_on_passes_and_other_run_files_do_not(
     for name in [*markers, *others]:
         key = f"inbox/R1/{name}"
         routed = bool(router.object_created(key))
-        assert passes(filters, key) == routed, key
+        assert any_matches(filters, key) == routed, key
     assert {stage for stage, _ in sent} == {root.name for root in runtime.pipeline.roots()}
 
 
@@ -50,7 +47,7 @@ def test_manifests_pass_and_the_engine_s_bookkeeping_does_not(tmp_path: Path) ->
     runtime = local_runtime(tmp_path)
     layout = runtime.layout
     filters = routed_key_filters(runtime.pipeline, layout)
-    assert passes(filters, layout.manifest_key("align", "S1", 3))
+    assert any_matches(filters, layout.manifest_key("align", "S1", 3))
     for key in (
         layout.lease_key("align", "S1"),
         layout.link_key("run", "R1", "sample", "S1"),
@@ -61,15 +58,15 @@ def test_manifests_pass_and_the_engine_s_bookkeeping_does_not(tmp_path: Path) ->
         layout.done_key("R1"),
         "outbox/APHP/S1/S1.fhir.json",
     ):
-        assert not passes(filters, key), key
+        assert not any_matches(filters, key), key
 
 
 def test_a_store_prefix_leads_every_filter(tmp_path: Path) -> None:
     runtime = local_runtime(tmp_path)
     filters = routed_key_filters(runtime.pipeline, runtime.layout, key_prefix="lab-a/")
     assert all(key_filter.prefix.startswith("lab-a/") for key_filter in filters)
-    assert passes(filters, "lab-a/" + runtime.layout.manifest_key("align", "S1", 1))
-    assert not passes(filters, runtime.layout.manifest_key("align", "S1", 1))
+    assert any_matches(filters, "lab-a/" + runtime.layout.manifest_key("align", "S1", 1))
+    assert not any_matches(filters, runtime.layout.manifest_key("align", "S1", 1))
 
 
 def test_the_s3_configuration_has_one_prefix_and_one_suffix_rule_per_filter() -> None:

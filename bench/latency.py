@@ -1,7 +1,8 @@
 """Event-to-stage-start latency on Redis and a real S3 server (Ceph RGW), idle and busy.
 
     python bench/latency.py [--events 200] [--processes 2] [--threads 2] [--interval-ms 150]
-                            [--busy-rate 3] [--busy-ms 100]
+                            [--busy-rate 3] [--busy-ms 100] [--poll-ms MS]
+                            [--scenarios idle,busy] [--every-object]
 
 What is timed: a run folder's completion marker (``inbox/<run>/CopyComplete.txt``) is PUT
 into an RGW bucket whose notifications (a persistent topic, as in production) POST to

@@ -1,7 +1,8 @@
 """Load simulation: a year-5 platform's arrivals in compressed time, on Redis and Ceph RGW.
 
     python bench/load.py [--days 2] [--hour-s 3] [--scale 0.5] [--history 0,1000,3000]
-                         [--processes 3 --threads 4] [--burst-runs 2] [--burst-day 0.5]
+                         [--processes 3 --threads 4] [--burst-runs 2] [--burst-size 24]
+                         [--burst-day 0.5]
                          [--isolation process] [--autoscale [--standby] [--max-scale S]]
 
 The platform of ``docs/capacity.md`` (18,000 genome-equivalents a year) in compressed time:
@@ -25,11 +26,11 @@ runs and reports) on a real redis-server and a real Ceph RGW.
 3. **Load.** ``--days`` of arrivals: runs of 16-24 samples as singletons (60 %), trios
    (25 %) and tumour/normal pairs (15 %), 5 % of cases urgent, from three centres (50/25/25
    %), at 18,000 genome-equivalents a year. At ``--burst-day`` centre APHP drops
-   ``--burst-runs`` runs of 24 at once; an hour later the same 8-sample run as in step 2
-   (one urgent singleton, centre CURIE) and a run of every centre's samples arrive behind
-   that backlog. Every ``--sample-s``
-   seconds: queue depths, Redis memory, the workers' store requests by kind, one real
-   reconciler pass and one status, with the history so far.
+   ``--burst-runs`` runs of ``--burst-size`` (24) at once; an hour later the same 8-sample
+   run as in step 2 (one urgent singleton, centre CURIE) and a run of every centre's
+   samples arrive behind that backlog. Every ``--sample-s`` seconds: queue depths, Redis
+   memory, the workers' store requests by kind, one real reconciler pass and one status,
+   with the history so far.
 
 ``--autoscale`` runs the heavy groups as the KEDA ScaledObjects of ``infra/k8s`` would
 scale them (``bench/autoscale.py``): worker processes started and SIGTERMed per replica,
@@ -185,8 +186,8 @@ def schedule(args: argparse.Namespace, rng: random.Random) -> list[Run]:
         at_h += rng.expovariate(genomes_per_h / mean_run_genomes)
         n += 1
     burst_h = args.burst_day * 24
-    runs += [make_run(rng, f"B{i:02d}", burst_h, centre="APHP", tag="burst", size=24)
-             for i in range(args.burst_runs)]  # fmt: skip
+    runs += [make_run(rng, f"B{i:02d}", burst_h, centre="APHP", tag="burst",
+                      size=args.burst_size) for i in range(args.burst_runs)]  # fmt: skip
     # Behind the burst: the urgent genome's run, and a run of every centre's samples.
     runs.append(probe_run("P00", burst_h + 1.0, "probe"))
     runs.append(make_run(rng, "M00", burst_h + 1.0, tag="mixed"))
@@ -796,6 +797,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--light-threads", type=int, default=4)
     parser.add_argument("--burst-day", type=float, default=0.5)
     parser.add_argument("--burst-runs", type=int, default=2)
+    parser.add_argument(
+        "--burst-size",
+        type=int,
+        default=24,
+        help="samples in each burst run (the issue's NovaSeq X run: 16-24)",
+    )
     parser.add_argument("--sample-s", type=float, default=5.0)
     parser.add_argument("--reconcile-s", type=float, default=30.0,
                         help="real seconds between the sampled reconciler passes")  # fmt: skip
@@ -979,7 +986,8 @@ def simulate(
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "
               f"{args.scale:g} x {args.genomes_per_year:g} genomes/year; burst of "
-              f"{args.burst_runs} APHP run(s) of 24 at day {args.burst_day:g}; heavy slots "
+              f"{args.burst_runs} APHP run(s) of {args.burst_size} at day {args.burst_day:g}; "
+              "heavy slots "
               + (autoscale_summary(scaler) if scaler else f"{args.processes} x {args.threads}"),
               flush=True)  # fmt: skip
         cpu_before = workers_cpu_s()

@@ -846,6 +846,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace-h", type=float, default=None,
                         help="--autoscale: SIGTERM grace in simulated hours (default: "
                         "workers.yaml's --grace-s)")  # fmt: skip
+    parser.add_argument(
+        "--fair-share-floor",
+        type=float,
+        default=0.0,
+        help="the workers' SEQOIA_FAIR_SHARE_FLOOR (0: equal shares)",
+    )
     parser.add_argument("--fifo", action="store_true",
                         help="workers without the fair share between centres")  # fmt: skip
     args = parser.parse_args(argv)
@@ -921,6 +927,7 @@ def simulate(
         "SEQOIA_LEASE_TTL_S": "30",
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
+        "SEQOIA_FAIR_SHARE_FLOOR": str(args.fair_share_floor),
         "SEQOIA_THREAD_SLOTS": "1" if args.thread_slots else "0",
         "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
@@ -982,6 +989,7 @@ def simulate(
         runs = schedule(args, random.Random(args.seed))  # the same runs whatever the history
         genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
         mode = "FIFO, no fair share" if args.fifo else "fair share"
+        mode += f" (floor {args.fair_share_floor:g})" if args.fair_share_floor else ""
         mode += ", autoscaled heavy workers (KEDA emulation)" if args.autoscale else ""
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "

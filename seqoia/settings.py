@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         description="Share routine work between centres when a worker takes it (Redis); "
         "off: first come, first served",
     )
+    fair_share_floor: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Redis: a centre is held back only above its equal share of a queue's "
+        "taken work or this fraction of it, whichever is larger; below it centres go first "
+        "come, first served (e.g. 0.5: a burst takes at most half while others wait, and a "
+        "centre with little work no longer overtakes one with much). 0: equal shares",
+    )
     thread_slots: bool = Field(
         False,
         description="Redis: a worker fetches long-stage messages only into its free threads, "

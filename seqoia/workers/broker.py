@@ -83,7 +83,7 @@ def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
         *metrics_middleware(),  # first, as in dramatiq's defaults: sees every message
         # After the metrics (a skip must be seen by the middleware that saw the start),
         # before everything that acts on a message it would defer.
-        *([FairShare()] if settings.fair_share else []),
+        *([FairShare(floor=settings.fair_share_floor)] if settings.fair_share else []),
         AgeLimit(),
         TimeLimit(time_limit=EVENT_TIME_LIMIT_MS, interval=1000),
         ShutdownNotifications(),

@@ -97,8 +97,9 @@ class _QuietDeferrals(logging.Filter):
 _quiet = _QuietDeferrals()
 
 # KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy,
-# group (centre|run|samples). Counts the taken messages (live workers' ack sets) and the
-# centres waiting in the window; where this message's centre holds more than its share,
+# group (centre|run|samples), floor (a centre's least share, a fraction of all taken).
+# Counts the taken messages (live workers' ack sets) and the centres waiting in the
+# window; where this message's centre holds more than its share,
 # inserts the copy behind enough waiting messages of centres under their share (and behind
 # its own centre's messages already there, to keep their order). Otherwise, where a
 # smaller run of this centre waits, inserts the copy behind the last of their waiting
@@ -108,6 +109,7 @@ _FAIR_SHARE_LUA = """
 local ns, queue, centre = KEYS[1], ARGV[1], ARGV[2]
 local window, since, sep = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local copy_id, copy, group = ARGV[6], ARGV[7], ARGV[8]
+local floor = tonumber(ARGV[9]) or 0
 local function centre_of(id)
     local at = string.find(id, sep, 1, true)
     if at then return string.sub(id, 1, at - 1) end
@@ -141,10 +143,10 @@ local function past_own(pivot, key_of, mine_key)
 end
 
 -- Among the ids in scope, keyed by key_of: nil if `mine` may run (within its share, taken
--- / keys with work, or no other key waiting), else the index to insert the copy after:
--- behind as many waiting messages of keys within their share as it takes for `mine` to be
--- within its own had they all been taken (mine <= (total + k) / keys), or the last of
--- them in the window; then behind the messages of `mine` that follow.
+-- / keys with work or `floor` of all taken if more, or no other key waiting), else the
+-- index to insert the copy after: behind as many waiting messages of keys within their
+-- share as it takes for `mine` to be within its own had they all been taken, or the last
+-- of them in the window; then behind the messages of `mine` that follow.
 local function place(key_of, mine_key, in_scope)
     local taken, total, active = {}, 0, {}
     for _, id in ipairs(taken_ids) do
@@ -169,15 +171,15 @@ local function place(key_of, mine_key, in_scope)
     local keys = 0
     for _ in pairs(active) do keys = keys + 1 end
     local mine = taken[mine_key] or 0
-    if not others or mine * keys <= total then return nil, mine, total, keys end
-    local needed = mine * keys - total
+    local function within(held, all) return held * keys <= all or held <= floor * all end
+    if not others or within(mine, total) then return nil, mine, total, keys end
     local pivot, passed = nil, 0
     for i, id in ipairs(ids) do
         if in_scope(id) then
             local k = key_of(id)
-            if k ~= mine_key and ((taken[k] or 0) + 1) * keys <= total then
+            if k ~= mine_key and within((taken[k] or 0) + 1, total) then
                 pivot, passed = i, passed + 1
-                if passed >= needed then break end
+                if within(mine, total + passed) then break end
             end
         end
     end
@@ -285,8 +287,9 @@ class CentreTaggedRedisBroker(RedisBroker):
 class FairShare(dramatiq.Middleware):
     """Defers a routine message whose centre is above its share, or whose run is not smallest."""
 
-    def __init__(self, *, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, *, window: int = DEFAULT_WINDOW, floor: float = 0.0) -> None:
         self.window = window
+        self.floor = floor
         self._script: Any = None
         logger = logging.getLogger("dramatiq.worker.WorkerThread")
         if _quiet not in logger.filters:
@@ -324,7 +327,10 @@ class FairShare(dramatiq.Middleware):
         copy_id = copy.options["redis_message_id"]
         result = self._script(
             keys=[broker.namespace],
-            args=[queue, centre, self.window, since, ID_SEPARATOR, copy_id, copy.encode(), group],
+            args=[
+                *(queue, centre, self.window, since, ID_SEPARATOR, copy_id, copy.encode()),
+                *(group, repr(float(self.floor))),
+            ],
         )
         return [int(value) for value in result]
 

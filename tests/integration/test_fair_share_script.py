@@ -38,6 +38,8 @@ def offer(
     taken: list[str],
     waiting: list[str],
     group: str,
+    *,
+    floor: float = 0.0,
 ) -> tuple[int, list[str]]:
     """Level deferred at (0: none) for a message of ``group``, and the queue's groups after."""
     ns, client = broker.namespace, broker.client
@@ -51,7 +53,7 @@ def offer(
         queue_name=QUEUE, actor_name="run_stage", args=(), kwargs={},
         options={"redis_message_id": copy_id},
     )  # fmt: skip
-    level = FairShare()._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
+    level = FairShare(floor=floor)._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
     queue = [raw.decode() for raw in client.lrange(f"{ns}:{QUEUE}", 0, -1)]
     client.delete(*client.keys(f"{ns}:*"))  # the next offer starts from an empty broker
     groups = ["COPY" if ident == copy_id else ident.rsplit("|", 1)[0] for ident in queue]
@@ -64,6 +66,30 @@ def test_a_centre_over_its_equal_share_goes_behind_the_waiting_centre(
     level, queue = offer(broker, ["A|R1", "A|R1"], ["A|R1", "B|R2", "A|R1"], "A|R1")
     assert level == 1  # behind B's message, and behind A's own that follow it (their order)
     assert queue == ["A|R1", "B|R2", "A|R1", "COPY"]
+
+
+def test_with_a_floor_centres_under_it_go_first_come_first_served(
+    broker: RedisBroker,
+) -> None:
+    """Three centres with work: A holds 2 of 4 taken threads, above its equal third.
+
+    Equal shares put A behind C's waiting message: the centre with little work overtakes.
+    With a floor of one half A is within its share, and the queue's order stands.
+    """
+    taken, waiting = ["A|R1", "A|R1", "B|R2", "B|R2"], ["C|R3"]
+    assert offer(broker, taken, waiting, "A|R1") == (1, ["C|R3", "COPY"])
+    assert offer(broker, taken, waiting, "A|R1", floor=0.5) == (0, ["C|R3"])
+
+
+def test_a_floor_still_holds_a_burst_to_it(broker: RedisBroker) -> None:
+    """A's burst holds 3 of 4 threads: over a floor of one half, so its copy goes behind
+    as many of B's waiting messages as bring A back to half had they been taken (two: 3 of
+    6); A's own message between them keeps its place."""
+    taken, waiting = ["A|R1", "A|R1", "A|R1", "B|R2"], ["B|R2", "A|R1", "B|R2", "B|R2"]
+    level, queue = offer(broker, taken, waiting, "A|R1", floor=0.5)
+    assert (level, queue) == (1, ["B|R2", "A|R1", "B|R2", "COPY", "B|R2"])
+    # A within half, B's work waiting: A's message runs.
+    assert offer(broker, ["A|R1", "B|R2"], ["B|R2"], "A|R1", floor=0.5) == (0, ["B|R2"])
 
 
 def test_a_centre_alone_its_larger_run_goes_behind_its_next_run(

@@ -17,8 +17,9 @@ from what the broker itself holds:
   messages each centre has *taken* on this queue (the live workers' ack sets: running or
   about to run) and the centres *waiting* in the first ``window`` ids of the queue. When
   another centre is waiting and this centre holds more than its share (taken / centres with
-  work), a copy of the message goes back into the queue behind as many waiting messages
-  of centres under their share as would bring this centre back to its share (or the last
+  work, or ``floor`` of all taken if that is more: ``SEQOIA_FAIR_SHARE_FLOOR``), a copy
+  of the message goes back into the queue behind as many waiting messages of centres
+  under their share as would bring this centre back to its share (or the last
   of them in the window), and behind the messages of its own centre that follow them, and
   the message is skipped; the free thread takes the next one. Otherwise, a level down,
   between the runs of the message's centre: a run yields to the centre's smaller runs
@@ -328,8 +329,15 @@ class FairShare(dramatiq.Middleware):
         result = self._script(
             keys=[broker.namespace],
             args=[
-                *(queue, centre, self.window, since, ID_SEPARATOR, copy_id, copy.encode()),
-                *(group, repr(float(self.floor))),
+                queue,
+                centre,
+                self.window,
+                since,
+                ID_SEPARATOR,
+                copy_id,
+                copy.encode(),
+                group,
+                repr(float(self.floor)),
             ],
         )
         return [int(value) for value in result]

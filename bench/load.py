@@ -852,6 +852,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="the workers' SEQOIA_FAIR_SHARE_FLOOR (0: equal shares)",
     )
+    parser.add_argument(
+        "--fair-share-between",
+        choices=("centres", "runs"),
+        default="centres",
+        help="the workers' SEQOIA_FAIR_SHARE_BETWEEN",
+    )
     parser.add_argument("--fifo", action="store_true",
                         help="workers without the fair share between centres")  # fmt: skip
     args = parser.parse_args(argv)
@@ -928,6 +934,7 @@ def simulate(
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
         "SEQOIA_FAIR_SHARE_FLOOR": str(args.fair_share_floor),
+        "SEQOIA_FAIR_SHARE_BETWEEN": args.fair_share_between,
         "SEQOIA_THREAD_SLOTS": "1" if args.thread_slots else "0",
         "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
@@ -990,6 +997,7 @@ def simulate(
         genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
         mode = "FIFO, no fair share" if args.fifo else "fair share"
         mode += f" (floor {args.fair_share_floor:g})" if args.fair_share_floor else ""
+        mode += " between runs" if args.fair_share_between == "runs" else ""
         mode += ", autoscaled heavy workers (KEDA emulation)" if args.autoscale else ""
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "

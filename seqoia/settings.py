@@ -11,6 +11,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
         "taken work or this fraction of it, whichever is larger; below it centres go first "
         "come, first served (e.g. 0.5: a burst takes at most half while others wait, and a "
         "centre with little work no longer overtakes one with much). 0: equal shares",
+    )
+    fair_share_between: Literal["centres", "runs"] = Field(
+        "centres",
+        description="Redis: what routine work is shared between: the prescribing centres "
+        "(then, within one, its smaller runs first), or the sequencing runs (every run an "
+        "equal share whatever its centres; within a run first come, first served)",
     )
     thread_slots: bool = Field(
         False,

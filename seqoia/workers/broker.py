@@ -78,12 +78,16 @@ def retry_when(max_retries: int):  # type: ignore[no-untyped-def]
     return should_retry
 
 
+def fair_share(settings: Settings) -> FairShare:
+    return FairShare(floor=settings.fair_share_floor, between=settings.fair_share_between)
+
+
 def middleware_for(settings: Settings) -> list[dramatiq.Middleware]:
     return [
         *metrics_middleware(),  # first, as in dramatiq's defaults: sees every message
         # After the metrics (a skip must be seen by the middleware that saw the start),
         # before everything that acts on a message it would defer.
-        *([FairShare(floor=settings.fair_share_floor)] if settings.fair_share else []),
+        *([fair_share(settings)] if settings.fair_share else []),
         AgeLimit(),
         TimeLimit(time_limit=EVENT_TIME_LIMIT_MS, interval=1000),
         ShutdownNotifications(),

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 from uuid import uuid4
 
 import dramatiq
@@ -83,6 +83,8 @@ MAX_RUN_SAMPLES = 100_000
 ID_SEPARATOR = "|"
 #: Queue ids looked at for waiting centres: a centre further back than this waits its turn.
 DEFAULT_WINDOW = 2000
+#: What the first level shares a queue between: the centres, or the runs (whatever centre).
+ShareBetween = Literal["centres", "runs"]
 #: Set on a deferred message, so that dramatiq's "was skipped" warning is not logged for it.
 _DEFERRED_ATTR = "_seqoia_deferred"
 
@@ -98,7 +100,8 @@ class _QuietDeferrals(logging.Filter):
 _quiet = _QuietDeferrals()
 
 # KEYS: namespace. ARGV: queue, centre, window, live-since (ms), separator, copy id, copy,
-# group (centre|run|samples), floor (a centre's least share, a fraction of all taken).
+# group (centre|run|samples), floor (a centre's least share, a fraction of all taken),
+# between ("centres", or "runs": the first level's shares are the runs', and no second).
 # Counts the taken messages (live workers' ack sets) and the centres waiting in the
 # window; where this message's centre holds more than its share,
 # inserts the copy behind enough waiting messages of centres under their share (and behind
@@ -111,9 +114,18 @@ local ns, queue, centre = KEYS[1], ARGV[1], ARGV[2]
 local window, since, sep = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local copy_id, copy, group = ARGV[6], ARGV[7], ARGV[8]
 local floor = tonumber(ARGV[9]) or 0
+local between_runs = ARGV[10] == "runs"
 local function centre_of(id)
     local at = string.find(id, sep, 1, true)
     if at then return string.sub(id, 1, at - 1) end
+    return nil
+end
+-- The run of a tagged id (centre|run|...|uuid); an older id's centre where it names none.
+local function run_of(id)
+    local first = string.find(id, sep, 1, true)
+    local second = first and string.find(id, sep, first + 1, true)
+    if second then return "r" .. sep .. string.sub(id, first + 1, second - 1) end
+    if first then return "c" .. sep .. string.sub(id, 1, first - 1) end
     return nil
 end
 local function group_of(id)  -- up to the last separator: centre|run, or an older id's centre
@@ -229,8 +241,13 @@ end
 
 local function tagged(id) return centre_of(id) ~= nil end
 local level = 1
-local pivot, mine, total, keys = place(centre_of, centre, tagged)
-if pivot == nil then
+local pivot, mine, total, keys
+if between_runs then
+    pivot, mine, total, keys = place(run_of, run_of(copy_id), tagged)
+else
+    pivot, mine, total, keys = place(centre_of, centre, tagged)
+end
+if pivot == nil and not between_runs then
     level = 2
     pivot, mine, total, keys = smaller_first(group)
 end
@@ -288,9 +305,12 @@ class CentreTaggedRedisBroker(RedisBroker):
 class FairShare(dramatiq.Middleware):
     """Defers a routine message whose centre is above its share, or whose run is not smallest."""
 
-    def __init__(self, *, window: int = DEFAULT_WINDOW, floor: float = 0.0) -> None:
+    def __init__(
+        self, *, window: int = DEFAULT_WINDOW, floor: float = 0.0, between: ShareBetween = "centres"
+    ) -> None:
         self.window = window
         self.floor = floor
+        self.between = between
         self._script: Any = None
         logger = logging.getLogger("dramatiq.worker.WorkerThread")
         if _quiet not in logger.filters:
@@ -309,7 +329,7 @@ class FairShare(dramatiq.Middleware):
         if not level:
             return
         if level == 1:
-            why = "the centre holds %d of %d taken, %d centres with work"
+            why = f"its {self.between[:-1]} holds %d of %d taken, %d with work"
         else:
             why = "its run is %d samples (the centre has %d here), a smaller of its %d runs waits"
         log.debug(
@@ -338,6 +358,7 @@ class FairShare(dramatiq.Middleware):
                 copy.encode(),
                 group,
                 repr(float(self.floor)),
+                self.between,
             ],
         )
         return [int(value) for value in result]

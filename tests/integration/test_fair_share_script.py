@@ -20,6 +20,7 @@ from seqoia.workers.fairness import (
     RUN_SAMPLES_OPTION,
     CentreTaggedRedisBroker,
     FairShare,
+    ShareBetween,
     tagged_id,
 )
 
@@ -40,6 +41,7 @@ def offer(
     group: str,
     *,
     floor: float = 0.0,
+    between: ShareBetween = "centres",
 ) -> tuple[int, list[str]]:
     """Level deferred at (0: none) for a message of ``group``, and the queue's groups after."""
     ns, client = broker.namespace, broker.client
@@ -53,7 +55,8 @@ def offer(
         queue_name=QUEUE, actor_name="run_stage", args=(), kwargs={},
         options={"redis_message_id": copy_id},
     )  # fmt: skip
-    level = FairShare(floor=floor)._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
+    share = FairShare(floor=floor, between=between)
+    level = share._defer(broker, QUEUE, group.split("|")[0], group, copy)[0]
     queue = [raw.decode() for raw in client.lrange(f"{ns}:{QUEUE}", 0, -1)]
     client.delete(*client.keys(f"{ns}:*"))  # the next offer starts from an empty broker
     groups = ["COPY" if ident == copy_id else ident.rsplit("|", 1)[0] for ident in queue]
@@ -90,6 +93,37 @@ def test_a_floor_still_holds_a_burst_to_it(broker: RedisBroker) -> None:
     assert (level, queue) == (1, ["B|R2", "A|R1", "B|R2", "COPY", "B|R2"])
     # A within half, B's work waiting: A's message runs.
     assert offer(broker, ["A|R1", "B|R2"], ["B|R2"], "A|R1", floor=0.5) == (0, ["B|R2"])
+
+
+def test_between_runs_a_run_over_its_share_goes_behind_the_other_runs(
+    broker: RedisBroker,
+) -> None:
+    """A's burst R1 holds 3 of 4 threads. Between runs, R2 is another run whatever its
+    centres: R1's copy goes behind R2's messages, A's among them, until R1 would be back
+    to its half. Between centres, A's own R2 message is not passed: B's two are."""
+    taken, waiting = ["A|R1"] * 3 + ["B|R2"], ["A|R2", "A|R1", "B|R2", "B|R2"]
+    assert offer(broker, taken, waiting, "A|R1", between="runs") == (
+        1, ["A|R2", "A|R1", "B|R2", "COPY", "B|R2"]
+    )  # fmt: skip
+    assert offer(broker, taken, waiting, "A|R1") == (1, ["A|R2", "A|R1", "B|R2", "B|R2", "COPY"])
+
+
+def test_between_runs_one_run_s_centres_go_first_come_first_served(
+    broker: RedisBroker,
+) -> None:
+    """A mixed run R2: its centre A holds 2 of 3 threads, above a third between centres,
+    but between runs R2 is within its half, so A's message keeps its place before C's."""
+    taken, waiting = ["A|R2", "A|R2", "B|R1"], ["C|R2", "B|R1"]
+    assert offer(broker, taken, waiting, "A|R2") == (1, ["C|R2", "COPY", "B|R1"])
+    assert offer(broker, taken, waiting, "A|R2", between="runs") == (0, ["C|R2", "B|R1"])
+
+
+def test_between_runs_there_is_no_second_level(broker: RedisBroker) -> None:
+    """Between centres a centre's larger run yields to its smaller one (level 2); between
+    runs the two are shared equally, and R1 within its half keeps its place."""
+    taken, waiting = ["A|R1|24", "A|R2|8"], ["A|R1|24", "A|R2|8"]
+    assert offer(broker, taken, waiting, "A|R1|24")[0] == 2
+    assert offer(broker, taken, waiting, "A|R1|24", between="runs")[0] == 0
 
 
 def test_a_centre_alone_its_larger_run_goes_behind_its_next_run(

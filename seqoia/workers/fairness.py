@@ -44,6 +44,13 @@ from what the broker itself holds:
   whole burst; so does "behind the last under-share message". Just behind the *first* one
   is quadratic: each burst message passed the other centres' messages one at a time, and
   in the load simulation single messages were skipped ~50 times.
+- ``SEQOIA_FAIR_SHARE_BETWEEN=runs`` shares the first level between the sequencing runs
+  instead (the run in the message's id, whatever its centres), with the same rule and
+  placement, and no second level: a run is held back above its equal share of the taken
+  work while another run waits, and within one run the queue's order stands (first come,
+  first served), so a hospital's patients no longer wait longer because it sent more of
+  them. A single-centre burst is one run among those in flight, and a centre's next run has
+  its own share (``docs/decisions.md``, "Sharing between runs").
 
 Nothing is counted separately, so nothing can drift: a dead worker's ack set drops out with
 its heartbeat. The copy is inserted before the skip's acknowledgement, so a worker dying

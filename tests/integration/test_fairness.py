@@ -28,7 +28,12 @@ LATE = ["B0", "B1"]
 
 
 def late_positions(
-    request: pytest.FixtureRequest, tmp_path: Path, late_centre: str, *, slots: bool = False
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    late_centre: str,
+    *,
+    slots: bool = False,
+    between: str = "centres",
 ) -> tuple[int, list[int], float, Runtime]:
     """How many burst samples started ahead of the late run's once it was validated, where
     the late run's samples ran among all 18, the deferrals, and the runtime.
@@ -36,7 +41,7 @@ def late_positions(
     The first is what the fair share decides; the positions depend as much on when the
     late run's event found a free thread (every thread busy with the burst for 0.3 s).
     """
-    stack = build_stack(request, "redis", tmp_path)
+    stack = build_stack(request, "redis", tmp_path, fair_share_between=between)
     runtime = build_runtime(stack.settings, PIPELINE)
     actors = declare_actors(build_broker(stack.settings), runtime)
     deferrals = metrics().fair_share_deferrals.labels("samples", "APHP")
@@ -85,10 +90,13 @@ def test_a_centre_burst_does_not_make_another_centres_samples_wait_for_all_of_it
     assert reader.run("RB").summary_json()["centres"] == ["CURIE"]
 
 
+@pytest.mark.parametrize("between", ["centres", "runs"])
 def test_a_centre_burst_does_not_make_its_own_next_run_wait_for_all_of_it(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, between: str
 ) -> None:
-    ahead, positions, deferred, runtime = late_positions(request, tmp_path, "APHP")
+    """Between centres, the centre's smaller run goes first (second level); between runs,
+    the late run has an equal share (first level)."""
+    ahead, positions, deferred, runtime = late_positions(request, tmp_path, "APHP", between=between)
     assert ahead <= 2, (ahead, positions)
     assert positions[1] < len(BURST), positions
     assert deferred > 0  # deferrals between runs count under the centre

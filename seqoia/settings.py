@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from seqoia.vocabulary import DEFAULT_CENTRES
 
+#: What the fair share's first level shares a queue between: the centres, or the runs.
+ShareBetween = Literal["centres", "runs"]
+
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -83,7 +86,7 @@ class Settings(BaseSettings):
         "come, first served (e.g. 0.5: a burst takes at most half while others wait, and a "
         "centre with little work no longer overtakes one with much). 0: equal shares",
     )
-    fair_share_between: Literal["centres", "runs"] = Field(
+    fair_share_between: ShareBetween = Field(
         "centres",
         description="Redis: what routine work is shared between: the prescribing centres "
         "(then, within one, its smaller runs first), or the sequencing runs (every run an "

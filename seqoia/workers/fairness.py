@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal
+from typing import Any
 from uuid import uuid4
 
 import dramatiq
@@ -75,6 +75,7 @@ from dramatiq.middleware import SkipMessage
 
 from seqoia.engine.priority import URGENT_SUFFIX
 from seqoia.metrics import metrics
+from seqoia.settings import ShareBetween
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,6 @@ MAX_RUN_SAMPLES = 100_000
 ID_SEPARATOR = "|"
 #: Queue ids looked at for waiting centres: a centre further back than this waits its turn.
 DEFAULT_WINDOW = 2000
-#: What the first level shares a queue between: the centres, or the runs (whatever centre).
-ShareBetween = Literal["centres", "runs"]
 #: Set on a deferred message, so that dramatiq's "was skipped" warning is not logged for it.
 _DEFERRED_ATTR = "_seqoia_deferred"
 
@@ -248,12 +247,9 @@ end
 
 local function tagged(id) return centre_of(id) ~= nil end
 local level = 1
-local pivot, mine, total, keys
-if between_runs then
-    pivot, mine, total, keys = place(run_of, run_of(copy_id), tagged)
-else
-    pivot, mine, total, keys = place(centre_of, centre, tagged)
-end
+local key_of, mine_key = centre_of, centre
+if between_runs then key_of, mine_key = run_of, run_of(copy_id) end
+local pivot, mine, total, keys = place(key_of, mine_key, tagged)
 if pivot == nil and not between_runs then
     level = 2
     pivot, mine, total, keys = smaller_first(group)

@@ -14,13 +14,13 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
+from seqoia.settings import ShareBetween
 from seqoia.workers.fairness import (
     CENTRE_OPTION,
     RUN_OPTION,
     RUN_SAMPLES_OPTION,
     CentreTaggedRedisBroker,
     FairShare,
-    ShareBetween,
     tagged_id,
 )
 

@@ -849,8 +849,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fair-share-floor",
         type=float,
-        default=0.0,
-        help="the workers' SEQOIA_FAIR_SHARE_FLOOR (0: equal shares)",
+        default=None,
+        help="the workers' SEQOIA_FAIR_SHARE_FLOOR (0: equal shares; default: the settings')",
     )
     parser.add_argument(
         "--fair-share-between",
@@ -933,12 +933,13 @@ def simulate(
         "SEQOIA_LEASE_TTL_S": "30",
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
-        "SEQOIA_FAIR_SHARE_FLOOR": str(args.fair_share_floor),
         "SEQOIA_FAIR_SHARE_BETWEEN": args.fair_share_between,
         "SEQOIA_THREAD_SLOTS": "1" if args.thread_slots else "0",
         "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     }
+    if args.fair_share_floor is not None:
+        env["SEQOIA_FAIR_SHARE_FLOOR"] = str(args.fair_share_floor)
     log = tmp / "workers.log"
     client = redis.Redis.from_url(server.url)
     heavy: subprocess.Popen[bytes] | None = None
@@ -996,8 +997,10 @@ def simulate(
         runs = schedule(args, random.Random(args.seed))  # the same runs whatever the history
         genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
         mode = "FIFO, no fair share" if args.fifo else "fair share"
-        mode += f" (floor {args.fair_share_floor:g})" if args.fair_share_floor else ""
-        mode += " between runs" if args.fair_share_between == "runs" else ""
+        floor = Settings.model_fields["fair_share_floor"].default
+        floor = floor if args.fair_share_floor is None else args.fair_share_floor
+        mode += f" (floor {floor:g})" if floor and not args.fifo else ""
+        mode += " between runs" if args.fair_share_between == "runs" and not args.fifo else ""
         mode += ", autoscaled heavy workers (KEDA emulation)" if args.autoscale else ""
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "

@@ -78,13 +78,14 @@ class Settings(BaseSettings):
         "off: first come, first served",
     )
     fair_share_floor: float = Field(
-        0.0,
+        0.5,
         ge=0.0,
         le=1.0,
         description="Redis: a centre is held back only above its equal share of a queue's "
         "taken work or this fraction of it, whichever is larger; below it centres go first "
-        "come, first served (e.g. 0.5: a burst takes at most half while others wait, and a "
-        "centre with little work no longer overtakes one with much). 0: equal shares",
+        "come, first served (0.5: a burst takes at most half while others wait, and a "
+        "centre with little work does not overtake one with much). 0: equal shares, where "
+        "a quiet centre's cases pass a busy one's (docs/decisions.md, 'A floor to the share')",
     )
     fair_share_between: ShareBetween = Field(
         "centres",

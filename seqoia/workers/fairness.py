@@ -309,7 +309,7 @@ class FairShare(dramatiq.Middleware):
     """Defers a routine message whose centre is above its share, or whose run is not smallest."""
 
     def __init__(
-        self, *, window: int = DEFAULT_WINDOW, floor: float = 0.0, between: ShareBetween = "centres"
+        self, *, floor: float, between: ShareBetween, window: int = DEFAULT_WINDOW
     ) -> None:
         self.window = window
         self.floor = floor

@@ -18,11 +18,11 @@ def settings(tmp_path: Path, **fields: Any) -> Settings:
     )
 
 
-def test_the_share_is_between_centres_with_equal_shares_unless_told(tmp_path: Path) -> None:
+def test_the_share_is_between_centres_with_a_floor_of_half_unless_told(tmp_path: Path) -> None:
     share = fair_share(settings(tmp_path))
-    assert (share.between, share.floor) == ("centres", 0.0)
-    share = fair_share(settings(tmp_path, fair_share_between="runs", fair_share_floor=0.5))
-    assert (share.between, share.floor) == ("runs", 0.5)
+    assert (share.between, share.floor) == ("centres", 0.5)
+    share = fair_share(settings(tmp_path, fair_share_between="runs", fair_share_floor=0.0))
+    assert (share.between, share.floor) == ("runs", 0.0)
 
 
 @pytest.mark.parametrize(

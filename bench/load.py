@@ -1135,6 +1135,7 @@ def report(
     window = (burst_h, burst_h + 24)
     print("  per centre, routine cases: all | arriving within 24 h of the burst (its runs apart)")
     medians_all, medians_burst, medians_with = {}, {}, {}
+    cases_burst: dict[str, list[float]] = {}  # for pooling schedules and repeats
     for centre in CENTRES:
         all_v = [tat[n] for n, (r, c) in cases.items()
                  if c.centre == centre and n in tat and c.priority == "routine"]  # fmt: skip
@@ -1147,6 +1148,7 @@ def report(
             if r.tag == "burst" and c.centre == centre and n in tat
         ]
         medians_all[centre], medians_burst[centre] = median(all_v), median(in_burst)
+        cases_burst[centre] = sorted(in_burst)
         with_burst = in_burst + [t for t in burst_own if t == t]
         medians_with[centre] = median(with_burst)
         extra = f" | burst runs' own median {median(burst_own):6.2f}" if burst_own else ""
@@ -1183,7 +1185,8 @@ def report(
     if known:
         spread = max(known.values()) / min(known.values())
         print(f"  every centre, APHP's cases outside its burst runs included (they queue "
-              f"behind their own centre's burst): max/min = {spread:.2f} "
+              f"behind their own centre's burst): max/min = {spread:.2f}, slowest "
+              f"{max(known.values()) / routine_ref:.2f}x the unloaded routine median "
               f"{'MET' if spread <= 1.5 else 'NOT MET'}")  # fmt: skip
     with_known = [v for v in medians_with.values() if v == v]
     if with_known:
@@ -1203,7 +1206,7 @@ def report(
         print(f"  NOT reported in time: {len(missing)} case(s), e.g. {missing[:5]}")
     print(json.dumps({"urgent_ratio": ratio, "centre_medians_burst": medians_burst,
                       "centre_medians_with_burst_runs": medians_with,
-                      "centre_medians_all": medians_all,
+                      "centre_medians_all": medians_all, "centre_cases_burst": cases_burst,
                       "routine_unloaded_h": routine_ref, "urgent_unloaded_h": urgent_ref,
                       "urgent_loaded_h": urgent_loaded}))  # fmt: skip
 

@@ -17,7 +17,9 @@ from what the broker itself holds:
   messages each centre has *taken* on this queue (the live workers' ack sets: running or
   about to run) and the centres *waiting* in the first ``window`` ids of the queue. When
   another centre is waiting and this centre holds more than its share (taken / centres with
-  work, or ``floor`` of all taken if that is more: ``SEQOIA_FAIR_SHARE_FLOOR``), a copy
+  work, or ``floor`` of all taken if that is more: ``SEQOIA_FAIR_SHARE_FLOOR``, a half by
+  default, so that under it centres go first come, first served and over it a burst is
+  held to half; 0 gives equal shares, where a quiet centre's cases pass a busy one's), a copy
   of the message goes back into the queue behind as many waiting messages of centres
   under their share as would bring this centre back to its share (or the last
   of them in the window), and behind the messages of its own centre that follow them, and

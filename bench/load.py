@@ -855,8 +855,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fair-share-between",
         choices=("centres", "runs"),
-        default="centres",
-        help="the workers' SEQOIA_FAIR_SHARE_BETWEEN",
+        default=None,
+        help="the workers' SEQOIA_FAIR_SHARE_BETWEEN (default: the settings')",
     )
     parser.add_argument("--fifo", action="store_true",
                         help="workers without the fair share between centres")  # fmt: skip
@@ -933,13 +933,14 @@ def simulate(
         "SEQOIA_LEASE_TTL_S": "30",
         "SEQOIA_LOADSIM_HOUR_S": str(hour_s),
         "SEQOIA_FAIR_SHARE": "0" if args.fifo else "1",
-        "SEQOIA_FAIR_SHARE_BETWEEN": args.fair_share_between,
         "SEQOIA_THREAD_SLOTS": "1" if args.thread_slots else "0",
         "SEQOIA_LOADSIM_ISOLATION": args.isolation,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     }
     if args.fair_share_floor is not None:
         env["SEQOIA_FAIR_SHARE_FLOOR"] = str(args.fair_share_floor)
+    if args.fair_share_between is not None:
+        env["SEQOIA_FAIR_SHARE_BETWEEN"] = args.fair_share_between
     log = tmp / "workers.log"
     client = redis.Redis.from_url(server.url)
     heavy: subprocess.Popen[bytes] | None = None
@@ -997,10 +998,13 @@ def simulate(
         runs = schedule(args, random.Random(args.seed))  # the same runs whatever the history
         genomes = sum(CASE_SIZE[c.kind] for r in runs for c in r.cases)
         mode = "FIFO, no fair share" if args.fifo else "fair share"
-        floor = Settings.model_fields["fair_share_floor"].default
-        floor = floor if args.fair_share_floor is None else args.fair_share_floor
+        # What the workers run: this run's flag, or the settings' default they fall back to.
+        fields = Settings.model_fields
+        floor = args.fair_share_floor
+        floor = fields["fair_share_floor"].default if floor is None else floor
+        between = args.fair_share_between or fields["fair_share_between"].default
         mode += f" (floor {floor:g})" if floor and not args.fifo else ""
-        mode += " between runs" if args.fair_share_between == "runs" and not args.fifo else ""
+        mode += " between runs" if between == "runs" and not args.fifo else ""
         mode += ", autoscaled heavy workers (KEDA emulation)" if args.autoscale else ""
         print(f"\n== load ({mode}): {len(runs)} runs, {sum(len(r.samples) for r in runs)} samples "
               f"({genomes} genome-equivalents) over {args.days:g} days at "
